@@ -1,0 +1,318 @@
+//! The container model shared by the list response and the event stream.
+//!
+//! [`Container`] is the Docker container summary returned by `GET /containers/json`
+//! (spec section 2), reduced to the fields a cache needs. Unknown fields are ignored on
+//! decode; numbers may be integers or floats.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// A container as the list endpoint describes it.
+///
+/// Field names serialise in the Docker list format (`Id`, `Names`, `Image`, ...), so a
+/// `Vec<Container>` written as JSON can be compared with `GET /containers/json?all=1`.
+/// `Ports`, `HostConfig` and `NetworkSettings` are not kept: a cache of many containers
+/// should not pay for them, and no filter or index uses them.
+///
+/// ```
+/// use hypersh_watch::container::{Container, ContainerState};
+///
+/// let c: Container = serde_json::from_str(
+///     r#"{"Id":"7275e762","Names":["/web"],"Image":"nginx","State":"running","Created":1.5e9}"#,
+/// )?;
+/// assert_eq!(c.name(), Some("web"));
+/// assert_eq!(c.state, ContainerState::Running);
+/// assert_eq!(c.created, 1_500_000_000);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Container {
+    /// The full container id (64 hex characters on a real server).
+    #[serde(rename = "Id")]
+    pub id: String,
+    /// Names, each with a leading `/` as Docker reports them.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub names: Vec<String>,
+    /// The image the container was created from, as the user named it (`nginx:1.25`).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub image: String,
+    /// The image id (`sha256:...`).
+    #[serde(rename = "ImageID", default, deserialize_with = "null_as_default")]
+    pub image_id: String,
+    /// The command line.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub command: String,
+    /// Creation time, seconds since the Unix epoch.
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub created: i64,
+    /// Labels, fixed when the container is created.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub labels: BTreeMap<String, String>,
+    /// The machine-readable state.
+    #[serde(default)]
+    pub state: ContainerState,
+    /// The human-readable status (`Up 2 minutes`, `Exited (0) 3 seconds ago`).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub status: String,
+}
+
+impl Container {
+    /// The first name without its leading `/`, if the container has a name.
+    #[must_use]
+    pub fn name(&self) -> Option<&str> {
+        self.names.first().map(|n| n.strip_prefix('/').unwrap_or(n))
+    }
+}
+
+/// A container's state, as the list endpoint's `State` field spells it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerState {
+    /// Created, never started.
+    Created,
+    /// Restarting after a failure or a `restart`.
+    Restarting,
+    /// Running.
+    Running,
+    /// Paused.
+    Paused,
+    /// Stopped; the exit code is in the status text.
+    Exited,
+    /// Dead (failed to be removed).
+    Dead,
+    /// Being removed.
+    Removing,
+    /// A state this library does not know (or none was given).
+    #[default]
+    #[serde(other)]
+    Unknown,
+}
+
+impl ContainerState {
+    /// The lower-case name used on the wire and in the `status` list filter.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Restarting => "restarting",
+            Self::Running => "running",
+            Self::Paused => "paused",
+            Self::Exited => "exited",
+            Self::Dead => "dead",
+            Self::Removing => "removing",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// The Kubernetes-style phase the early API router reported for this state
+    /// (spec section 3a): `Pending`, `Running`, `Succeeded` or `Failed`.
+    ///
+    /// `exit_code` decides between `Succeeded` (0) and `Failed` for a stopped container.
+    #[must_use]
+    pub fn phase(self, exit_code: i64) -> Phase {
+        match self {
+            Self::Created | Self::Restarting | Self::Unknown => Phase::Pending,
+            Self::Running | Self::Paused => Phase::Running,
+            Self::Exited | Self::Dead | Self::Removing if exit_code == 0 => Phase::Succeeded,
+            Self::Exited | Self::Dead | Self::Removing => Phase::Failed,
+        }
+    }
+}
+
+impl fmt::Display for ContainerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The phase carried by Kubernetes-style events (spec section 3a).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Phase {
+    /// Created or restarting, not running yet.
+    Pending,
+    /// Running (or paused).
+    Running,
+    /// Stopped with exit code 0.
+    Succeeded,
+    /// Stopped with a non-zero exit code.
+    Failed,
+}
+
+impl Phase {
+    /// Parses a phase as the wire spells it (`Running`); case-insensitive.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Running, Self::Succeeded, Self::Failed]
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s))
+    }
+
+    /// The wire spelling.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::Running => "Running",
+            Self::Succeeded => "Succeeded",
+            Self::Failed => "Failed",
+        }
+    }
+
+    /// The container state a cache records for a container last seen in this phase
+    /// when no better information is at hand.
+    #[must_use]
+    pub fn state(self) -> ContainerState {
+        match self {
+            Self::Pending => ContainerState::Created,
+            Self::Running => ContainerState::Running,
+            Self::Succeeded | Self::Failed => ContainerState::Exited,
+        }
+    }
+}
+
+/// Ready-made index functions for a [`Container`] cache (client-go's `Indexers`).
+///
+/// Each returns the index values of one container; register them on a store with
+/// `store.add_index(name, function)`.
+pub mod index {
+    use super::Container;
+
+    /// Index name conventionally used with [`by_name`].
+    pub const NAME: &str = "name";
+    /// Index name conventionally used with [`by_image`].
+    pub const IMAGE: &str = "image";
+    /// Index name conventionally used with [`by_label`].
+    pub const LABEL: &str = "label";
+
+    /// Every name of the container, without the leading `/`.
+    #[must_use]
+    pub fn by_name(c: &Container) -> Vec<String> {
+        c.names
+            .iter()
+            .map(|n| n.strip_prefix('/').unwrap_or(n).to_owned())
+            .collect()
+    }
+
+    /// The image as named at create time.
+    #[must_use]
+    pub fn by_image(c: &Container) -> Vec<String> {
+        if c.image.is_empty() {
+            Vec::new()
+        } else {
+            vec![c.image.clone()]
+        }
+    }
+
+    /// One `key=value` entry per label.
+    #[must_use]
+    pub fn by_label(c: &Container) -> Vec<String> {
+        c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect()
+    }
+}
+
+/// Treats an explicit JSON `null` as the type's default (Docker sends `"Labels": null`).
+pub(crate) fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Accepts an integer, a float (`1.47601746e+09`) or `null` for an integer field.
+pub(crate) fn lenient_i64<'de, D>(d: D) -> Result<i64, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Num {
+        I(i64),
+        U(u64),
+        F(f64),
+    }
+    Ok(match Option::<Num>::deserialize(d)? {
+        None => 0,
+        Some(Num::I(i)) => i,
+        Some(Num::U(u)) => i64::try_from(u).unwrap_or(i64::MAX),
+        // `as` saturates for out-of-range floats and maps NaN to 0, which is what we want.
+        Some(Num::F(f)) => f as i64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIST_ITEM: &str = r#"{"Id":"7275e762","Names":["/coolName"],"Image":"ubuntu:latest",
+        "ImageID":"sha256:d745","Command":"echo 222222","Created":1367854155,"Ports":[],
+        "Labels":{"sh_hyper_instancetype":"xxs"},"State":"running","Status":"Up 2 minutes",
+        "HostConfig":{"NetworkMode":"bridge"},"NetworkSettings":{"Networks":{}}}"#;
+
+    #[test]
+    fn decodes_the_spec_list_item_and_ignores_unknown_fields() {
+        let c: Container = serde_json::from_str(LIST_ITEM).unwrap();
+        assert_eq!(c.id, "7275e762");
+        assert_eq!(c.name(), Some("coolName"));
+        assert_eq!(c.image, "ubuntu:latest");
+        assert_eq!(c.image_id, "sha256:d745");
+        assert_eq!(c.created, 1_367_854_155);
+        assert_eq!(c.labels["sh_hyper_instancetype"], "xxs");
+        assert_eq!(c.state, ContainerState::Running);
+        assert_eq!(c.status, "Up 2 minutes");
+    }
+
+    #[test]
+    fn round_trips_in_list_format() {
+        let c: Container = serde_json::from_str(LIST_ITEM).unwrap();
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["Id"], "7275e762");
+        assert_eq!(json["Names"][0], "/coolName");
+        assert_eq!(json["State"], "running");
+        assert_eq!(json["ImageID"], "sha256:d745");
+        let back: Container = serde_json::from_value(json).unwrap();
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn tolerates_nulls_floats_and_unknown_states() {
+        let c: Container = serde_json::from_str(
+            r#"{"Id":"a","Names":null,"Labels":null,"Created":1.47601746e+09,"State":"zombie"}"#,
+        )
+        .unwrap();
+        assert!(c.names.is_empty());
+        assert!(c.labels.is_empty());
+        assert_eq!(c.created, 1_476_017_460);
+        assert_eq!(c.state, ContainerState::Unknown);
+        assert_eq!(c.name(), None);
+    }
+
+    #[test]
+    fn missing_id_is_an_error() {
+        assert!(serde_json::from_str::<Container>(r#"{"Names":["/x"]}"#).is_err());
+    }
+
+    #[test]
+    fn phases_map_both_ways() {
+        assert_eq!(ContainerState::Running.phase(0), Phase::Running);
+        assert_eq!(ContainerState::Paused.phase(0), Phase::Running);
+        assert_eq!(ContainerState::Exited.phase(0), Phase::Succeeded);
+        assert_eq!(ContainerState::Exited.phase(137), Phase::Failed);
+        assert_eq!(ContainerState::Created.phase(0), Phase::Pending);
+        assert_eq!(Phase::parse("running"), Some(Phase::Running));
+        assert_eq!(Phase::parse("Bogus"), None);
+        assert_eq!(Phase::Failed.state(), ContainerState::Exited);
+    }
+
+    #[test]
+    fn index_functions() {
+        let c: Container = serde_json::from_str(LIST_ITEM).unwrap();
+        assert_eq!(index::by_name(&c), vec!["coolName"]);
+        assert_eq!(index::by_image(&c), vec!["ubuntu:latest"]);
+        assert_eq!(index::by_label(&c), vec!["sh_hyper_instancetype=xxs"]);
+        assert!(index::by_image(&Container::default()).is_empty());
+    }
+}

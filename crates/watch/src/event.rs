@@ -1,0 +1,632 @@
+//! Event frames from `/events/ws`, in both wire shapes, decoded into [`WatchEvent`].
+//!
+//! Two shapes exist (spec section 3):
+//! - **Kubernetes style** (the early API router): `Action` is `ADDED`, `MODIFIED` or
+//!   `DELETED`, `Status` is a phase, `Actor.Attributes` holds `Image`, `Name`, `ExitCode`
+//!   and a `Labels` object. Such an event describes the whole container.
+//! - **Docker style** (the published API): `Action` is a Docker action (`create`, `start`,
+//!   `die`, ...), and `Actor.Attributes` flattens the labels beside `image`, `name` and
+//!   `exitCode`, so labels cannot be told apart from those keys. `create` maps to
+//!   [`WatchEvent::Added`], `destroy` to [`WatchEvent::Deleted`], everything else to
+//!   [`WatchEvent::Modified`].
+//!
+//! ```
+//! use hypersh_watch::event::{DockerAction, WatchEvent};
+//!
+//! let frame = r#"{"status":"start","id":"f29698ca","from":"busybox","Type":"container",
+//!   "Action":"start","Actor":{"ID":"f29698ca","Attributes":{"image":"busybox","name":"test4"}},
+//!   "time":1476375774,"timeNano":1476375774255155116}"#;
+//! let event = WatchEvent::decode(frame)?;
+//! assert!(matches!(event, WatchEvent::Modified(_)));
+//! assert_eq!(event.id(), "f29698ca");
+//! assert_eq!(event.event().docker_action(), Some(DockerAction::Start));
+//! # Ok::<(), hypersh_watch::event::DecodeError>(())
+//! ```
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use serde::Deserialize;
+
+use crate::container::{Container, ContainerState, Phase, lenient_i64, null_as_default};
+
+/// The three kinds of change a watch reports, each carrying the decoded [`Event`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum WatchEvent {
+    /// A container appeared (`ADDED`, or Docker `create`).
+    Added(Event),
+    /// A container changed (`MODIFIED`, or any other Docker action).
+    Modified(Event),
+    /// A container went away (`DELETED`, or Docker `destroy`). In the Kubernetes shape a
+    /// `start` of a stopped container is reported as `DELETED` then `ADDED` for the same id,
+    /// so a `Deleted` is not always a final removal.
+    Deleted(Event),
+}
+
+impl WatchEvent {
+    /// Decodes one text frame. The frame is kept in the event ([`Event::raw`]).
+    ///
+    /// # Errors
+    /// [`DecodeError`] when the frame is not JSON, lacks an id, or is not a container event.
+    pub fn decode(frame: impl Into<Bytes>) -> Result<Self, DecodeError> {
+        let raw: Bytes = frame.into();
+        let text = std::str::from_utf8(&raw).map_err(|_| DecodeError::NotUtf8)?;
+        let wire: WireEvent = serde_json::from_str(text).map_err(DecodeError::Json)?;
+        wire.into_watch_event(raw.clone())
+    }
+
+    /// The event, whatever its kind.
+    #[must_use]
+    pub fn event(&self) -> &Event {
+        match self {
+            Self::Added(e) | Self::Modified(e) | Self::Deleted(e) => e,
+        }
+    }
+
+    /// Consumes the watch event and returns the event.
+    #[must_use]
+    pub fn into_event(self) -> Event {
+        match self {
+            Self::Added(e) | Self::Modified(e) | Self::Deleted(e) => e,
+        }
+    }
+
+    /// The container id.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.event().id
+    }
+
+    /// `ADDED`, `MODIFIED` or `DELETED`.
+    #[must_use]
+    pub fn kind_str(&self) -> &'static str {
+        match self {
+            Self::Added(_) => "ADDED",
+            Self::Modified(_) => "MODIFIED",
+            Self::Deleted(_) => "DELETED",
+        }
+    }
+}
+
+/// Which wire shape a frame used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shape {
+    /// `Action` is a Docker action (`start`, `die`, ...).
+    Docker,
+    /// `Action` is `ADDED`, `MODIFIED` or `DELETED` and `Status` a phase.
+    Kubernetes,
+}
+
+/// One decoded container event, in a form common to both shapes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// The full container id.
+    pub id: String,
+    /// The shape of the frame this came from.
+    pub shape: Shape,
+    /// The action as sent: a Docker action (`start`, `health_status: healthy`) or
+    /// `ADDED`/`MODIFIED`/`DELETED`.
+    pub action: String,
+    /// The phase (`Status`) of a Kubernetes-style event.
+    pub phase: Option<Phase>,
+    /// The image, from `from`/`From` or the `image` attribute.
+    pub image: Option<String>,
+    /// The container name (without a leading `/`), if the event names it.
+    pub name: Option<String>,
+    /// The labels, when the event carries them unambiguously (Kubernetes shape only;
+    /// `Labels: null` there means no labels). `None` for Docker-style events, whose labels
+    /// are mixed into [`Event::attributes`].
+    pub labels: Option<BTreeMap<String, String>>,
+    /// The actor attributes with string values, as sent.
+    pub attributes: BTreeMap<String, String>,
+    /// The exit code, when the event carries a non-empty one.
+    pub exit_code: Option<i64>,
+    /// Event time in nanoseconds since the Unix epoch (from `timeNano`, else `time`).
+    pub time_nano: i64,
+    raw: Bytes,
+}
+
+impl Event {
+    /// The frame this event was decoded from, as received.
+    #[must_use]
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
+    /// The frame as text (frames are checked to be UTF-8 when decoded).
+    #[must_use]
+    pub fn raw_str(&self) -> &str {
+        std::str::from_utf8(&self.raw).unwrap_or_default()
+    }
+
+    /// The Docker action, parsed; `None` for Kubernetes-style events.
+    #[must_use]
+    pub fn docker_action(&self) -> Option<DockerAction> {
+        (self.shape == Shape::Docker).then(|| DockerAction::parse(&self.action))
+    }
+
+    /// Builds the whole container from the event, when the event carries enough to do so
+    /// (Kubernetes shape: name, image, labels and phase). Docker-style events return `None`:
+    /// their labels cannot be separated from other attributes, so a container first seen
+    /// in one must be fetched with a filtered list call.
+    #[must_use]
+    pub fn to_container(&self) -> Option<Container> {
+        let phase = self.phase?;
+        Some(Container {
+            id: self.id.clone(),
+            names: self.name.iter().map(|n| format!("/{n}")).collect(),
+            image: self.image.clone().unwrap_or_default(),
+            labels: self.labels.clone().unwrap_or_default(),
+            state: phase.state(),
+            ..Container::default()
+        })
+    }
+
+    /// Applies what this event says to a cached copy of its container and returns the
+    /// result: the state implied by a Docker action (or the phase of a Kubernetes-style
+    /// event, keeping `paused` while the phase stays `Running`) and a new name on `rename`.
+    /// Fields the event does not speak of are kept.
+    #[must_use]
+    pub fn apply_to(&self, cached: &Container) -> Container {
+        let mut next = cached.clone();
+        match self.shape {
+            Shape::Docker => {
+                if let Some(state) = self.docker_action().and_then(DockerAction::implied_state) {
+                    next.state = state;
+                }
+                if let (true, Some(name)) = (self.action == "rename", &self.name) {
+                    next.names = vec![format!("/{name}")];
+                }
+            }
+            Shape::Kubernetes => {
+                if let Some(phase) = self.phase
+                    && cached.state.phase(self.exit_code.unwrap_or(0)) != phase
+                {
+                    next.state = phase.state();
+                }
+                if let Some(name) = &self.name {
+                    next.names = vec![format!("/{name}")];
+                }
+                if let Some(labels) = &self.labels {
+                    next.labels.clone_from(labels);
+                }
+                if let Some(image) = &self.image {
+                    next.image.clone_from(image);
+                }
+            }
+        }
+        next
+    }
+}
+
+/// A Docker container action (spec section 3b).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DockerAction {
+    /// `create`
+    Create,
+    /// `start`
+    Start,
+    /// `restart`
+    Restart,
+    /// `pause`
+    Pause,
+    /// `unpause`
+    Unpause,
+    /// `stop`
+    Stop,
+    /// `kill`
+    Kill,
+    /// `die`
+    Die,
+    /// `oom`
+    Oom,
+    /// `rename`
+    Rename,
+    /// `update`
+    Update,
+    /// `destroy`
+    Destroy,
+    /// `health_status: <state>`
+    HealthStatus,
+    /// `exec_create: <cmd>`, `exec_start: <cmd>`, `exec_die`, ...
+    Exec,
+    /// Any other action (`attach`, `resize`, `commit`, ...).
+    Other,
+}
+
+impl DockerAction {
+    /// Parses an action string; a `: suffix` is ignored.
+    #[must_use]
+    pub fn parse(action: &str) -> Self {
+        let head = action.split(':').next().unwrap_or("").trim();
+        match head {
+            "create" => Self::Create,
+            "start" => Self::Start,
+            "restart" => Self::Restart,
+            "pause" => Self::Pause,
+            "unpause" => Self::Unpause,
+            "stop" => Self::Stop,
+            "kill" => Self::Kill,
+            "die" => Self::Die,
+            "oom" => Self::Oom,
+            "rename" => Self::Rename,
+            "update" => Self::Update,
+            "destroy" => Self::Destroy,
+            "health_status" => Self::HealthStatus,
+            h if h.starts_with("exec_") => Self::Exec,
+            _ => Self::Other,
+        }
+    }
+
+    /// The state a container is in right after this action, when the action decides it.
+    /// `kill` and `oom` do not: a `die` follows them.
+    #[must_use]
+    pub fn implied_state(self) -> Option<ContainerState> {
+        match self {
+            Self::Create => Some(ContainerState::Created),
+            Self::Start | Self::Restart | Self::Unpause => Some(ContainerState::Running),
+            Self::Pause => Some(ContainerState::Paused),
+            Self::Stop | Self::Die => Some(ContainerState::Exited),
+            _ => None,
+        }
+    }
+}
+
+/// Why a frame could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The frame is not valid UTF-8.
+    #[error("frame is not valid UTF-8")]
+    NotUtf8,
+    /// The frame is not a JSON event object.
+    #[error("frame is not a JSON event: {0}")]
+    Json(#[source] serde_json::Error),
+    /// Neither `id`, `Id` nor `Actor.ID` holds a non-empty id.
+    #[error("event has no container id")]
+    MissingId,
+    /// The event is about something other than a container (`Type` is `image`, ...).
+    #[error("event type {0:?} is not a container event")]
+    NotContainer(String),
+    /// The frame has no `Action` nor `status`.
+    #[error("event has no action")]
+    MissingAction,
+}
+
+/// The union of both wire shapes. Serde field names are case-sensitive, so `status`
+/// (Docker) and `Status` (Kubernetes) are distinct.
+#[derive(Deserialize)]
+struct WireEvent {
+    #[serde(rename = "Action", default, deserialize_with = "null_as_default")]
+    action: String,
+    #[serde(rename = "status", default, deserialize_with = "null_as_default")]
+    docker_status: String,
+    #[serde(rename = "Status", default, deserialize_with = "null_as_default")]
+    phase: String,
+    #[serde(
+        rename = "id",
+        alias = "Id",
+        default,
+        deserialize_with = "null_as_default"
+    )]
+    id: String,
+    #[serde(
+        rename = "from",
+        alias = "From",
+        default,
+        deserialize_with = "null_as_default"
+    )]
+    from: String,
+    #[serde(rename = "Type", default, deserialize_with = "null_as_default")]
+    kind: String,
+    #[serde(rename = "Actor", default, deserialize_with = "null_as_default")]
+    actor: WireActor,
+    #[serde(
+        rename = "time",
+        alias = "Time",
+        default,
+        deserialize_with = "lenient_i64"
+    )]
+    time: i64,
+    #[serde(
+        rename = "timeNano",
+        alias = "TimeNano",
+        default,
+        deserialize_with = "lenient_i64"
+    )]
+    time_nano: i64,
+}
+
+#[derive(Default, Deserialize)]
+struct WireActor {
+    #[serde(
+        rename = "ID",
+        alias = "Id",
+        default,
+        deserialize_with = "null_as_default"
+    )]
+    id: String,
+    #[serde(rename = "Attributes", default, deserialize_with = "null_as_default")]
+    attributes: BTreeMap<String, serde_json::Value>,
+}
+
+impl WireEvent {
+    fn into_watch_event(self, raw: Bytes) -> Result<WatchEvent, DecodeError> {
+        if !self.kind.is_empty() && self.kind != "container" {
+            return Err(DecodeError::NotContainer(self.kind));
+        }
+        let id = if self.id.is_empty() {
+            self.actor.id
+        } else {
+            self.id
+        };
+        if id.is_empty() {
+            return Err(DecodeError::MissingId);
+        }
+        let action = if self.action.is_empty() {
+            self.docker_status
+        } else {
+            self.action
+        };
+        if action.is_empty() {
+            return Err(DecodeError::MissingAction);
+        }
+        let shape = match action.as_str() {
+            "ADDED" | "MODIFIED" | "DELETED" => Shape::Kubernetes,
+            _ => Shape::Docker,
+        };
+
+        let mut attributes = BTreeMap::new();
+        let mut labels = None;
+        for (key, value) in self.actor.attributes {
+            match value {
+                serde_json::Value::String(s) => {
+                    attributes.insert(key, s);
+                }
+                serde_json::Value::Number(n) => {
+                    attributes.insert(key, n.to_string());
+                }
+                serde_json::Value::Bool(b) => {
+                    attributes.insert(key, b.to_string());
+                }
+                serde_json::Value::Object(map) if key == "Labels" => {
+                    labels = Some(
+                        map.into_iter()
+                            .map(|(k, v)| match v {
+                                serde_json::Value::String(s) => (k, s),
+                                other => (k, other.to_string()),
+                            })
+                            .collect(),
+                    );
+                }
+                serde_json::Value::Null if key == "Labels" => labels = Some(BTreeMap::new()),
+                _ => {}
+            }
+        }
+        let attr = |a: &str, b: &str| {
+            attributes
+                .get(a)
+                .or_else(|| attributes.get(b))
+                .filter(|s| !s.is_empty())
+                .cloned()
+        };
+        let name = attr("name", "Name");
+        let image = if self.from.is_empty() {
+            attr("image", "Image")
+        } else {
+            Some(self.from)
+        };
+        let exit_code = attr("exitCode", "ExitCode").and_then(|s| s.trim().parse().ok());
+
+        let (phase, labels) = match shape {
+            Shape::Kubernetes => (Phase::parse(&self.phase), Some(labels.unwrap_or_default())),
+            Shape::Docker => (None, None),
+        };
+        let time_nano = if self.time_nano != 0 {
+            self.time_nano
+        } else {
+            self.time.saturating_mul(1_000_000_000)
+        };
+        let event = Event {
+            id,
+            shape,
+            phase,
+            image,
+            name,
+            labels,
+            attributes,
+            exit_code,
+            time_nano,
+            raw,
+            action,
+        };
+        Ok(match (shape, event.action.as_str()) {
+            (Shape::Kubernetes, "ADDED") | (Shape::Docker, "create") => WatchEvent::Added(event),
+            (Shape::Kubernetes, "DELETED") | (Shape::Docker, "destroy") => {
+                WatchEvent::Deleted(event)
+            }
+            _ => WatchEvent::Modified(event),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const K8S: &str = r#"{"Action":"ADDED","Actor":{"Attributes":{"ExitCode":"","Image":"busybox",
+        "Labels":null,"Name":"test2"},"Id":"d180511d"},"From":"busybox","Id":"d180511d",
+        "Status":"Running","Time":1.47601746e+09,"TimeNano":1.47601746053364e+18,"Type":"container"}"#;
+
+    const DOCKER: &str = r#"{"status":"start","id":"f29698ca","from":"busybox","Type":"container",
+        "Action":"start","Actor":{"ID":"f29698ca","Attributes":{"exitCode":"0","image":"busybox",
+        "name":"test4","sh_hyper_instancetype":"s4","test2":"test2"}},"time":1476375774,
+        "timeNano":1476375774255155116}"#;
+
+    #[test]
+    fn decodes_the_seed_kubernetes_frame_with_float_times() {
+        let ev = WatchEvent::decode(K8S).unwrap();
+        let WatchEvent::Added(e) = &ev else {
+            panic!("expected Added, got {ev:?}")
+        };
+        assert_eq!(e.shape, Shape::Kubernetes);
+        assert_eq!(e.id, "d180511d");
+        assert_eq!(e.phase, Some(Phase::Running));
+        assert_eq!(e.name.as_deref(), Some("test2"));
+        assert_eq!(e.image.as_deref(), Some("busybox"));
+        assert_eq!(e.labels, Some(BTreeMap::new()));
+        assert_eq!(e.exit_code, None);
+        // A float TimeNano keeps f64 precision only (about 16 digits).
+        assert_eq!(e.time_nano, 1.476_017_460_533_64e18 as i64);
+        assert_eq!(e.raw_str(), K8S);
+        let c = e.to_container().unwrap();
+        assert_eq!(c.names, vec!["/test2"]);
+        assert_eq!(c.state, ContainerState::Running);
+    }
+
+    #[test]
+    fn decodes_the_spec_docker_frame() {
+        let ev = WatchEvent::decode(DOCKER).unwrap();
+        let WatchEvent::Modified(e) = &ev else {
+            panic!("expected Modified, got {ev:?}")
+        };
+        assert_eq!(e.shape, Shape::Docker);
+        assert_eq!(e.id, "f29698ca");
+        assert_eq!(e.docker_action(), Some(DockerAction::Start));
+        assert_eq!(e.name.as_deref(), Some("test4"));
+        assert_eq!(e.exit_code, Some(0));
+        assert_eq!(e.labels, None, "docker labels are ambiguous");
+        assert_eq!(e.attributes["test2"], "test2");
+        assert_eq!(e.time_nano, 1_476_375_774_255_155_116);
+        assert!(e.to_container().is_none());
+    }
+
+    #[test]
+    fn maps_docker_actions_to_kinds() {
+        for (action, kind) in [
+            ("create", "ADDED"),
+            ("destroy", "DELETED"),
+            ("die", "MODIFIED"),
+            ("health_status: healthy", "MODIFIED"),
+            ("exec_start: sh -c ls", "MODIFIED"),
+            ("something_new", "MODIFIED"),
+        ] {
+            let frame = format!(r#"{{"Type":"container","Action":"{action}","id":"abc"}}"#);
+            assert_eq!(
+                WatchEvent::decode(frame).unwrap().kind_str(),
+                kind,
+                "{action}"
+            );
+        }
+        assert_eq!(
+            DockerAction::parse("health_status: healthy"),
+            DockerAction::HealthStatus
+        );
+        assert_eq!(DockerAction::parse("exec_die"), DockerAction::Exec);
+    }
+
+    #[test]
+    fn kubernetes_kinds_and_labels() {
+        let frame = r#"{"Action":"DELETED","Id":"x","Status":"Succeeded","Type":"container",
+            "Actor":{"Attributes":{"ExitCode":"0","Labels":{"app":"web","n":3}}}}"#;
+        let ev = WatchEvent::decode(frame).unwrap();
+        assert_eq!(ev.kind_str(), "DELETED");
+        let e = ev.event();
+        assert_eq!(e.exit_code, Some(0));
+        let labels = e.labels.as_ref().unwrap();
+        assert_eq!(labels["app"], "web");
+        assert_eq!(labels["n"], "3");
+    }
+
+    #[test]
+    fn id_falls_back_to_the_actor() {
+        let ev = WatchEvent::decode(r#"{"Action":"stop","Actor":{"ID":"z9"}}"#).unwrap();
+        assert_eq!(ev.id(), "z9");
+    }
+
+    #[test]
+    fn bad_frames_are_typed_errors() {
+        assert!(matches!(
+            WatchEvent::decode("not json"),
+            Err(DecodeError::Json(_))
+        ));
+        assert!(matches!(
+            WatchEvent::decode("[1,2]"),
+            Err(DecodeError::Json(_))
+        ));
+        assert!(matches!(
+            WatchEvent::decode(r#"{"Action":"start","id":""}"#),
+            Err(DecodeError::MissingId)
+        ));
+        assert!(matches!(
+            WatchEvent::decode(r#"{"Type":"image","Action":"pull","id":"busybox"}"#),
+            Err(DecodeError::NotContainer(t)) if t == "image"
+        ));
+        assert!(matches!(
+            WatchEvent::decode(r#"{"id":"a"}"#),
+            Err(DecodeError::MissingAction)
+        ));
+        assert!(matches!(
+            WatchEvent::decode(Bytes::from_static(b"{\"id\":\"\xff\"}")),
+            Err(DecodeError::NotUtf8)
+        ));
+        assert!(matches!(
+            WatchEvent::decode(r#"{"Action":"start","id":"a","time":"soon"}"#),
+            Err(DecodeError::Json(_))
+        ));
+    }
+
+    #[test]
+    fn docker_actions_update_a_cached_container() {
+        let cached = Container {
+            id: "f29698ca".into(),
+            names: vec!["/old".into()],
+            state: ContainerState::Exited,
+            labels: BTreeMap::from([("a".into(), "b".into())]),
+            ..Container::default()
+        };
+        let started = WatchEvent::decode(DOCKER)
+            .unwrap()
+            .into_event()
+            .apply_to(&cached);
+        assert_eq!(started.state, ContainerState::Running);
+        assert_eq!(started.names, vec!["/old"], "start does not rename");
+        assert_eq!(started.labels, cached.labels);
+
+        let rename = r#"{"Action":"rename","id":"f29698ca","Actor":{"Attributes":{"name":"new","oldName":"/old"}}}"#;
+        let renamed = WatchEvent::decode(rename)
+            .unwrap()
+            .into_event()
+            .apply_to(&started);
+        assert_eq!(renamed.names, vec!["/new"]);
+        assert_eq!(renamed.state, ContainerState::Running);
+
+        let kill = r#"{"Action":"kill","id":"f29698ca"}"#;
+        let killed = WatchEvent::decode(kill)
+            .unwrap()
+            .into_event()
+            .apply_to(&renamed);
+        assert_eq!(
+            killed.state,
+            ContainerState::Running,
+            "kill alone decides nothing"
+        );
+    }
+
+    #[test]
+    fn kubernetes_phase_keeps_paused_while_running() {
+        let paused = Container {
+            id: "d180511d".into(),
+            state: ContainerState::Paused,
+            ..Container::default()
+        };
+        let e = WatchEvent::decode(K8S.replace("ADDED", "MODIFIED"))
+            .unwrap()
+            .into_event();
+        assert_eq!(e.apply_to(&paused).state, ContainerState::Paused);
+        let stopped = e.apply_to(&Container {
+            state: ContainerState::Exited,
+            ..paused.clone()
+        });
+        assert_eq!(stopped.state, ContainerState::Running);
+    }
+}
