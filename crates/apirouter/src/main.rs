@@ -1,1 +1,257 @@
-fn main() {}
+//! `apirouter`: the reference Hyper.sh API router as a program.
+//!
+//! ```text
+//! apirouter --listen ADDR --tls self-signed|off --credentials AK:SK (repeatable) --region R
+//!   --containers N --churn EVENTS_PER_SEC --churn-for SECS --seed S --shape docker|k8s
+//!   --emit N [--cert FILE --key FILE] [--max-watches-per-key N]
+//! ```
+//!
+//! The first stdout line is `listening on https://HOST:PORT` (`http://` with `--tls off`),
+//! with the real port when ADDR has port 0. Logs go to stderr (`RUST_LOG`, default `info`).
+//! Runs until Ctrl-C or SIGTERM.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use hypersh_apirouter::{
+    DEFAULT_MAX_WATCHES_PER_KEY, DEFAULT_REGION, DEFAULT_SEED, EventShape, Router, RouterConfig,
+    TlsMode,
+};
+
+/// The reference Hyper.sh API router: signed container list and /events/ws from a
+/// simulated container runtime.
+#[derive(Debug, Parser)]
+#[command(name = "apirouter", version)]
+struct Args {
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// TLS: a self-signed certificate (or --cert/--key), or plain HTTP.
+    #[arg(long, value_enum, default_value_t = TlsArg::SelfSigned)]
+    tls: TlsArg,
+    /// Certificate chain (PEM) to serve instead of a self-signed one; needs --key.
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// PKCS#8 private key (PEM) of --cert.
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    /// An accepted credential, ACCESS_KEY:SECRET_KEY (repeatable; default ak:sk).
+    #[arg(long = "credentials", value_name = "AK:SK", value_parser = parse_credential)]
+    credentials: Vec<(String, String)>,
+    /// Region of the credential scope requests must be signed for.
+    #[arg(long, default_value = DEFAULT_REGION)]
+    region: String,
+    /// Containers the runtime starts with.
+    #[arg(long, default_value_t = 0)]
+    containers: usize,
+    /// Random life-cycle actions per second (0: none).
+    #[arg(long, value_name = "EVENTS_PER_SEC", default_value_t = 0.0)]
+    churn: f64,
+    /// Stop churning after this many seconds (default: never).
+    #[arg(long, value_name = "SECS")]
+    churn_for: Option<f64>,
+    /// Seed of the simulated runtime (ids, names, churn).
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    seed: u64,
+    /// Shape of event frames.
+    #[arg(long, value_enum, default_value_t = ShapeArg::Docker)]
+    shape: ShapeArg,
+    /// Benchmark mode: push N events to each new watch connection as fast as possible,
+    /// then close it.
+    #[arg(long, value_name = "N")]
+    emit: Option<u64>,
+    /// Open watch connections allowed per access key (429 past it).
+    #[arg(long, default_value_t = DEFAULT_MAX_WATCHES_PER_KEY)]
+    max_watches_per_key: usize,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum TlsArg {
+    /// A self-signed certificate for localhost, 127.0.0.1 and ::1.
+    SelfSigned,
+    /// Plain HTTP.
+    Off,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ShapeArg {
+    /// Docker events (`"Action":"start"`).
+    Docker,
+    /// Kubernetes-style events (`"Action":"ADDED"`).
+    #[value(alias = "kubernetes")]
+    K8s,
+}
+
+fn parse_credential(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((ak, sk)) if !ak.is_empty() && !sk.is_empty() => Ok((ak.to_owned(), sk.to_owned())),
+        _ => Err(format!("expected ACCESS_KEY:SECRET_KEY, got {s:?}")),
+    }
+}
+
+fn config(args: &Args) -> Result<RouterConfig, String> {
+    let tls = match (args.tls, &args.cert, &args.key) {
+        (TlsArg::Off, None, None) => TlsMode::Off,
+        (TlsArg::Off, _, _) => return Err("--cert/--key make no sense with --tls off".into()),
+        (TlsArg::SelfSigned, Some(cert), Some(key)) => TlsMode::Pem {
+            cert: std::fs::read_to_string(cert).map_err(|e| format!("{}: {e}", cert.display()))?,
+            key: std::fs::read_to_string(key).map_err(|e| format!("{}: {e}", key.display()))?,
+        },
+        (TlsArg::SelfSigned, _, _) => TlsMode::SelfSigned,
+    };
+    let churn_for = match args.churn_for {
+        None => None,
+        Some(secs) => Some(
+            Duration::try_from_secs_f64(secs).map_err(|e| format!("--churn-for {secs}: {e}"))?,
+        ),
+    };
+    let mut config = RouterConfig::default()
+        .listen(args.listen)
+        .tls(tls)
+        .region(args.region.clone())
+        .containers(args.containers)
+        .churn(args.churn)
+        .seed(args.seed)
+        .shape(match args.shape {
+            ShapeArg::Docker => EventShape::Docker,
+            ShapeArg::K8s => EventShape::Kubernetes,
+        })
+        .emit(args.emit)
+        .max_watches_per_key(args.max_watches_per_key);
+    if let Some(duration) = churn_for {
+        config = config.churn_for(duration);
+    }
+    for (ak, sk) in &args.credentials {
+        config = config.credential(ak.clone(), sk.clone());
+    }
+    Ok(config)
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = match config(&args) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("apirouter: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let router = match Router::start(config).await {
+        Ok(router) => router,
+        Err(error) => {
+            eprintln!("apirouter: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    if writeln!(stdout, "listening on {}", router.base_url())
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        eprintln!("apirouter: cannot write to stdout");
+    }
+    drop(stdout);
+    for c in router.credentials() {
+        eprintln!(
+            "credentials: {}:{}",
+            c.access_key(),
+            c.secret_key().expose()
+        );
+    }
+    terminated().await;
+    tracing::info!("terminating");
+    router.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cli_contract_parses() {
+        let args = Args::try_parse_from([
+            "apirouter",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls",
+            "off",
+            "--credentials",
+            "a:b",
+            "--credentials",
+            "c:d:e",
+            "--region",
+            "r",
+            "--containers",
+            "5",
+            "--churn",
+            "2.5",
+            "--churn-for",
+            "3",
+            "--seed",
+            "7",
+            "--shape",
+            "k8s",
+            "--emit",
+            "100",
+        ])
+        .unwrap();
+        assert_eq!(
+            args.credentials,
+            [("a".into(), "b".into()), ("c".into(), "d:e".into())]
+        );
+        assert!(matches!(args.tls, TlsArg::Off));
+        assert!(matches!(args.shape, ShapeArg::K8s));
+        assert_eq!((args.containers, args.seed, args.emit), (5, 7, Some(100)));
+        assert!(config(&args).is_ok());
+
+        let defaults = Args::try_parse_from(["apirouter"]).unwrap();
+        assert!(matches!(defaults.shape, ShapeArg::Docker));
+        assert!(matches!(defaults.tls, TlsArg::SelfSigned));
+        assert!(defaults.credentials.is_empty());
+
+        assert!(Args::try_parse_from(["apirouter", "--credentials", "nocolon"]).is_err());
+        assert!(Args::try_parse_from(["apirouter", "--shape", "yaml"]).is_err());
+        assert!(
+            Args::try_parse_from(["apirouter", "--cert", "c.pem"]).is_err(),
+            "--cert needs --key"
+        );
+        let negative = Args::try_parse_from(["apirouter", "--churn-for=-1"]).unwrap();
+        assert!(config(&negative).is_err());
+    }
+}

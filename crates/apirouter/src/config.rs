@@ -1,0 +1,247 @@
+//! [`RouterConfig`]: what to serve and how, with defaults named as constants.
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use hypersh_watch::credentials::{Credentials, SecretKey};
+
+use crate::runtime::Runtime;
+use crate::shape::EventShape;
+
+/// The access key used when no credential is configured (the `hyperb` test vector's).
+pub const DEFAULT_ACCESS_KEY: &str = "ak";
+/// The secret key used when no credential is configured (the `hyperb` test vector's).
+pub const DEFAULT_SECRET_KEY: &str = "sk";
+/// The region of the credential scope the router accepts (Hyper.sh's default region).
+pub const DEFAULT_REGION: &str = hypersh_watch::sign4::DEFAULT_REGION;
+/// Open websocket connections allowed per access key before `429` (a test-friendly limit;
+/// Hyper.sh's real limit was not published).
+pub const DEFAULT_MAX_WATCHES_PER_KEY: usize = 16;
+/// The seed of the simulated runtime when none is given.
+pub const DEFAULT_SEED: u64 = 0;
+/// The default listen address: loopback, any free port.
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+/// How long a client may take to complete the TLS handshake.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How the router speaks TLS.
+#[derive(Clone, Default)]
+pub enum TlsMode {
+    /// A certificate made at start with `rcgen` for `localhost`, `127.0.0.1` and `::1`
+    /// (and the listen address's IP when it is a specific one). [`crate::Router::ca_pem`]
+    /// returns it so clients can trust it as a custom CA.
+    #[default]
+    SelfSigned,
+    /// Plain HTTP and `ws://`.
+    Off,
+    /// A given certificate (chain) and PKCS#8 private key, both PEM text (not file names).
+    Pem {
+        /// The certificate chain, PEM.
+        cert: String,
+        /// The private key, PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`). `Debug` does not
+        /// print it.
+        key: String,
+    },
+}
+
+impl fmt::Debug for TlsMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SelfSigned => f.write_str("SelfSigned"),
+            Self::Off => f.write_str("Off"),
+            Self::Pem { .. } => f.write_str("Pem { .. }"),
+        }
+    }
+}
+
+/// Router settings. `Default` gives a TLS router on `127.0.0.1:0` with one credential
+/// ([`DEFAULT_ACCESS_KEY`]/[`DEFAULT_SECRET_KEY`]), no containers and no churn.
+#[derive(Clone, Debug)]
+pub struct RouterConfig {
+    pub(crate) listen: SocketAddr,
+    pub(crate) tls: TlsMode,
+    pub(crate) credentials: Vec<Credentials>,
+    pub(crate) region: String,
+    pub(crate) containers: usize,
+    pub(crate) churn: f64,
+    pub(crate) churn_for: Option<Duration>,
+    pub(crate) seed: u64,
+    pub(crate) shape: EventShape,
+    pub(crate) emit: Option<u64>,
+    pub(crate) max_watches_per_key: usize,
+    pub(crate) runtime: Option<Runtime>,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN,
+            tls: TlsMode::SelfSigned,
+            credentials: Vec::new(),
+            region: DEFAULT_REGION.to_owned(),
+            containers: 0,
+            churn: 0.0,
+            churn_for: None,
+            seed: DEFAULT_SEED,
+            shape: EventShape::Docker,
+            emit: None,
+            max_watches_per_key: DEFAULT_MAX_WATCHES_PER_KEY,
+            runtime: None,
+        }
+    }
+}
+
+impl RouterConfig {
+    /// The defaults.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The address to listen on (port 0: any free port; see [`crate::Router::local_addr`]).
+    #[must_use]
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// TLS mode (default [`TlsMode::SelfSigned`]).
+    #[must_use]
+    pub fn tls(mut self, tls: TlsMode) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Adds an accepted credential (repeatable). Without any, the router accepts
+    /// [`DEFAULT_ACCESS_KEY`]/[`DEFAULT_SECRET_KEY`].
+    #[must_use]
+    pub fn credential(
+        mut self,
+        access_key: impl Into<String>,
+        secret_key: impl Into<SecretKey>,
+    ) -> Self {
+        self.credentials
+            .push(Credentials::new(access_key, secret_key));
+        self
+    }
+
+    /// The region requests must be signed for (default [`DEFAULT_REGION`]).
+    #[must_use]
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = region.into();
+        self
+    }
+
+    /// How many containers the new runtime starts with (default 0; ignored with
+    /// [`RouterConfig::runtime`]).
+    #[must_use]
+    pub fn containers(mut self, n: usize) -> Self {
+        self.containers = n;
+        self
+    }
+
+    /// Churn rate: random actions per second while the router runs (default 0: none).
+    #[must_use]
+    pub fn churn(mut self, events_per_sec: f64) -> Self {
+        self.churn = events_per_sec;
+        self
+    }
+
+    /// Stops the churn after this long (default: churn until shutdown).
+    #[must_use]
+    pub fn churn_for(mut self, duration: Duration) -> Self {
+        self.churn_for = Some(duration);
+        self
+    }
+
+    /// The seed of the new runtime (default [`DEFAULT_SEED`]; ignored with
+    /// [`RouterConfig::runtime`]).
+    #[must_use]
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The shape of event frames (default [`EventShape::Docker`]).
+    #[must_use]
+    pub fn shape(mut self, shape: EventShape) -> Self {
+        self.shape = shape;
+        self
+    }
+
+    /// Benchmark mode: each new watch connection gets `n` pre-serialised frames as fast as
+    /// possible, then a normal close frame (`None`, the default: live events).
+    #[must_use]
+    pub fn emit(mut self, n: Option<u64>) -> Self {
+        self.emit = n;
+        self
+    }
+
+    /// Open websocket connections allowed per access key; past it the upgrade is answered
+    /// `429` (default [`DEFAULT_MAX_WATCHES_PER_KEY`]).
+    #[must_use]
+    pub fn max_watches_per_key(mut self, n: usize) -> Self {
+        self.max_watches_per_key = n;
+        self
+    }
+
+    /// Serves this runtime instead of making a new one (to restart a router with the same
+    /// state, or to drive it from a test before the router starts).
+    #[must_use]
+    pub fn runtime(mut self, runtime: Runtime) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_builders() {
+        let c = RouterConfig::default();
+        assert_eq!(c.listen, DEFAULT_LISTEN);
+        assert!(matches!(c.tls, TlsMode::SelfSigned));
+        assert!(c.credentials.is_empty());
+        assert_eq!(c.region, "us-west-1");
+        assert_eq!(c.max_watches_per_key, 16);
+        assert_eq!(c.shape, EventShape::Docker);
+        let c = c
+            .credential("a", "b")
+            .credential("c", "d")
+            .tls(TlsMode::Off)
+            .containers(3)
+            .churn(2.5)
+            .churn_for(Duration::from_secs(4))
+            .seed(9)
+            .shape(EventShape::Kubernetes)
+            .emit(Some(10))
+            .max_watches_per_key(2)
+            .region("eu-central-1");
+        assert_eq!(c.credentials.len(), 2);
+        assert_eq!(c.credentials[1].access_key(), "c");
+        assert_eq!(
+            (c.containers, c.churn, c.seed, c.emit),
+            (3, 2.5, 9, Some(10))
+        );
+        assert_eq!(c.churn_for, Some(Duration::from_secs(4)));
+        assert_eq!(c.region, "eu-central-1");
+    }
+
+    #[test]
+    fn debug_hides_the_key() {
+        let tls = TlsMode::Pem {
+            cert: "CERT".into(),
+            key: "TOPSECRET".into(),
+        };
+        let c = RouterConfig::default()
+            .tls(tls)
+            .credential("ak", "hidden-secret");
+        let text = format!("{c:?}");
+        assert!(!text.contains("TOPSECRET"));
+        assert!(!text.contains("hidden-secret"));
+    }
+}

@@ -1,0 +1,153 @@
+//! Benchmark mode (`--emit N`): pre-serialised frames written to each new watch connection
+//! as fast as the socket takes them, then a normal close frame.
+//!
+//! The frames are built once at start from the runtime's containers (or, with none, from a
+//! few made-up ones), alternating realistic actions, and shared: sending one is a reference
+//! count increment, not an allocation or a serialisation.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use futures_util::SinkExt;
+use hypersh_watch::container::{Container, ContainerState};
+use hypersh_watch::filters::Filters;
+
+use crate::runtime::{Runtime, RuntimeEvent};
+use crate::shape::{self, EventShape};
+
+/// How many distinct events the pool holds (at most; fewer when N is smaller).
+const POOL_EVENTS: usize = 256;
+/// How many made-up containers back the pool when the runtime has none.
+const SYNTHETIC_CONTAINERS: usize = 16;
+
+/// The actions cycled through, with the state and exit code each leaves a container in.
+const ACTIONS: &[(&str, ContainerState, Option<i64>)] = &[
+    ("create", ContainerState::Created, None),
+    ("start", ContainerState::Running, None),
+    ("pause", ContainerState::Paused, None),
+    ("unpause", ContainerState::Running, None),
+    ("kill", ContainerState::Running, None),
+    ("die", ContainerState::Exited, Some(137)),
+    ("restart", ContainerState::Running, None),
+    ("stop", ContainerState::Exited, Some(0)),
+];
+
+/// The pre-serialised events and how many frames each connection gets.
+pub(crate) struct EmitPool {
+    /// Each event with its frames (one, or two for a Kubernetes `DELETED`+`ADDED` pair).
+    entries: Vec<(RuntimeEvent, Vec<Utf8Bytes>)>,
+    /// Frames per connection.
+    count: u64,
+}
+
+impl EmitPool {
+    /// Builds the pool from `runtime`'s containers (made-up ones from `seed` when empty).
+    pub(crate) fn build(runtime: &Runtime, shape: EventShape, count: u64, seed: u64) -> Self {
+        let mut containers = runtime.list(true);
+        if containers.is_empty() {
+            let scratch = Runtime::new(seed);
+            scratch.populate(SYNTHETIC_CONTAINERS);
+            containers = scratch.list(true);
+        }
+        let base = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        let size = usize::try_from(count)
+            .unwrap_or(usize::MAX)
+            .clamp(1, POOL_EVENTS);
+        let entries = (0..size)
+            .zip(ACTIONS.iter().cycle())
+            .zip(containers.iter().cycle())
+            .map(|((i, &(action, state, exit_code)), container)| {
+                let container = Container {
+                    state,
+                    ..container.clone()
+                };
+                let event = RuntimeEvent {
+                    action,
+                    container,
+                    exit_code,
+                    time_nano: base + i64::try_from(i).unwrap_or(0) * 1_000,
+                    old_name: None,
+                };
+                let frames = shape::encode(shape, &event)
+                    .into_iter()
+                    .map(Utf8Bytes::from)
+                    .collect();
+                (event, frames)
+            })
+            .collect();
+        Self { entries, count }
+    }
+
+    /// Sends the frames matching `filters` (cycling through the pool until `count` frames
+    /// are sent; none when nothing matches), flushes, and sends a normal close frame.
+    /// Returns early when the socket fails.
+    pub(crate) async fn send(
+        &self,
+        socket: &mut WebSocket,
+        filters: &Filters,
+    ) -> Result<(), axum::Error> {
+        let matching: Vec<&Utf8Bytes> = self
+            .entries
+            .iter()
+            .filter(|(event, _)| shape::matches(filters, event))
+            .flat_map(|(_, frames)| frames)
+            .collect();
+        if !matching.is_empty() {
+            for frame in matching
+                .iter()
+                .cycle()
+                .take(usize::try_from(self.count).unwrap_or(usize::MAX))
+            {
+                socket.feed(Message::Text((*frame).clone())).await?;
+            }
+            socket.flush().await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hypersh_watch::event::WatchEvent;
+
+    #[test]
+    fn pool_frames_decode_and_look_realistic() {
+        let pool = EmitPool::build(&Runtime::new(0), EventShape::Docker, 1000, 7);
+        assert_eq!(pool.entries.len(), POOL_EVENTS);
+        assert_eq!(pool.count, 1000);
+        for (event, frames) in &pool.entries {
+            assert_eq!(frames.len(), 1);
+            let decoded = WatchEvent::decode(bytes::Bytes::from(frames[0].clone())).unwrap();
+            assert_eq!(decoded.id(), event.container.id);
+            assert!(
+                (250..700).contains(&frames[0].len()),
+                "{} bytes",
+                frames[0].len()
+            );
+        }
+        let actions: Vec<_> = pool.entries.iter().take(8).map(|(e, _)| e.action).collect();
+        assert_eq!(
+            actions,
+            [
+                "create", "start", "pause", "unpause", "kill", "die", "restart", "stop"
+            ]
+        );
+    }
+
+    #[test]
+    fn pool_uses_existing_containers_and_small_counts() {
+        let rt = Runtime::new(1);
+        rt.populate(3);
+        let ids: Vec<_> = rt.list(true).into_iter().map(|c| c.id).collect();
+        let pool = EmitPool::build(&rt, EventShape::Kubernetes, 5, 0);
+        assert_eq!(pool.entries.len(), 5);
+        assert!(
+            pool.entries
+                .iter()
+                .all(|(e, _)| ids.contains(&e.container.id))
+        );
+    }
+}

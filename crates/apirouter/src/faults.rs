@@ -1,0 +1,177 @@
+//! Fault injection: drop, close, stall, garble and refuse, on demand.
+//!
+//! A [`Faults`] handle is cloned into every connection. Websocket connections take the
+//! current drop token and subscribe to the control channel *before* the `101` answer is
+//! sent, so a fault injected after a client's connect returns always reaches it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::Mutex;
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+
+/// Capacity of the control channel (commands are rare; a lagging connection skips some).
+const CONTROL_BUFFER: usize = 64;
+
+/// A command to every open websocket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Control {
+    /// Send a close frame and end the connection.
+    Close,
+    /// Send this many garbage frames next.
+    Malformed(usize),
+}
+
+/// Fault injection for tests. Cheap to clone: clones control the same router.
+#[derive(Clone, Debug)]
+pub struct Faults {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    drop: Mutex<CancellationToken>,
+    control: broadcast::Sender<Control>,
+    stall: watch::Sender<bool>,
+    reject_auth: AtomicBool,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Faults {
+    /// No fault active.
+    #[must_use]
+    pub fn new() -> Self {
+        let (control, _) = broadcast::channel(CONTROL_BUFFER);
+        let (stall, _) = watch::channel(false);
+        Self {
+            inner: Arc::new(Inner {
+                drop: Mutex::new(CancellationToken::new()),
+                control,
+                stall,
+                reject_auth: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Abruptly drops every open websocket: the TCP connection is closed without a close
+    /// frame. Connections opened afterwards are not affected.
+    pub fn drop_connections(&self) {
+        let mut token = self.inner.drop.lock();
+        token.cancel();
+        *token = CancellationToken::new();
+    }
+
+    /// Closes every open websocket politely, with a close frame (code 1001, going away).
+    pub fn close_connections(&self) {
+        // No receiver means no open websocket: nothing to do.
+        let _ = self.inner.control.send(Control::Close);
+    }
+
+    /// Half-open mode while `on`: open websockets stop writing and reading (so pings get no
+    /// pong), and every new request, list or upgrade, hangs before it is answered. Turning
+    /// it off resumes them (a websocket whose event buffer overflowed meanwhile is then
+    /// closed, as any lagging watch).
+    pub fn set_stall(&self, on: bool) {
+        self.inner.stall.send_replace(on);
+    }
+
+    /// Each open websocket sends `n` garbage frames next, cycling through: text that is not
+    /// JSON, a JSON array, an event without an id, and a binary frame.
+    pub fn send_malformed(&self, n: usize) {
+        let _ = self.inner.control.send(Control::Malformed(n));
+    }
+
+    /// While `on`, every request is answered `403` with a JSON message.
+    pub fn set_reject_auth(&self, on: bool) {
+        self.inner.reject_auth.store(on, Ordering::SeqCst);
+    }
+
+    /// Whether the stall fault is on.
+    #[must_use]
+    pub fn is_stalled(&self) -> bool {
+        *self.inner.stall.borrow()
+    }
+
+    /// Whether the reject-auth fault is on.
+    #[must_use]
+    pub fn rejects_auth(&self) -> bool {
+        self.inner.reject_auth.load(Ordering::SeqCst)
+    }
+
+    /// The token cancelled by the next [`Faults::drop_connections`].
+    pub(crate) fn drop_token(&self) -> CancellationToken {
+        self.inner.drop.lock().clone()
+    }
+
+    /// A receiver of websocket commands.
+    pub(crate) fn control(&self) -> broadcast::Receiver<Control> {
+        self.inner.control.subscribe()
+    }
+
+    /// A receiver of the stall flag.
+    pub(crate) fn stall(&self) -> watch::Receiver<bool> {
+        self.inner.stall.subscribe()
+    }
+
+    /// Waits while the stall fault is on.
+    pub(crate) async fn wait_unstalled(&self) {
+        let mut rx = self.stall();
+        // The sender lives as long as `self`, so this cannot fail.
+        let _ = rx.wait_for(|stalled| !stalled).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn drop_cancels_only_earlier_tokens() {
+        let f = Faults::new();
+        let before = f.drop_token();
+        f.drop_connections();
+        let after = f.drop_token();
+        assert!(before.is_cancelled());
+        assert!(!after.is_cancelled());
+    }
+
+    #[test]
+    fn control_reaches_subscribers() {
+        let f = Faults::new();
+        let mut rx = f.control();
+        f.send_malformed(3);
+        f.close_connections();
+        assert_eq!(rx.try_recv().unwrap(), Control::Malformed(3));
+        assert_eq!(rx.try_recv().unwrap(), Control::Close);
+        f.set_reject_auth(true);
+        assert!(f.rejects_auth());
+        f.set_reject_auth(false);
+        assert!(!f.rejects_auth());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stall_blocks_until_turned_off() {
+        let f = Faults::new();
+        f.wait_unstalled().await;
+        f.set_stall(true);
+        assert!(f.is_stalled());
+        let blocked = tokio::time::timeout(Duration::from_secs(5), f.wait_unstalled()).await;
+        assert!(blocked.is_err(), "waits while stalled");
+        let waiter = tokio::spawn({
+            let f = f.clone();
+            async move { f.wait_unstalled().await }
+        });
+        f.set_stall(false);
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}

@@ -1,0 +1,446 @@
+//! The simulated container runtime: the truth the router serves.
+//!
+//! A [`Runtime`] holds containers and moves them through Docker's life cycle. Every change
+//! is broadcast as one or more [`RuntimeEvent`]s *while the state lock is held*, so a
+//! subscriber that subscribed before it listed never misses a change: each change is either
+//! in the list or in the events that follow it (or both).
+//!
+//! Life cycle (and the Docker actions each step emits, in Docker's order):
+//!
+//! | call | from | to | events |
+//! | --- | --- | --- | --- |
+//! | [`create`](Runtime::create) | - | created | `create` |
+//! | [`start`](Runtime::start) | created, exited | running | `start` |
+//! | [`stop`](Runtime::stop) | running, paused | exited (0) | `kill`, `die`, `stop` |
+//! | [`kill`](Runtime::kill) | running | exited (137) | `kill`, `die` |
+//! | [`die`](Runtime::die) | running | exited (code) | `die` |
+//! | [`pause`](Runtime::pause) | running | paused | `pause` |
+//! | [`unpause`](Runtime::unpause) | paused | running | `unpause` |
+//! | [`restart`](Runtime::restart) | running, exited | running | `restart` |
+//! | [`rename`](Runtime::rename) | any | same | `rename` |
+//! | [`destroy`](Runtime::destroy) | any | gone | (`kill`, `die` if running or paused), `destroy` |
+//!
+//! Any other transition is a [`RuntimeError::InvalidTransition`] and changes nothing.
+//! Labels are fixed at create, as in Docker. Ids are 64 hex characters from the seeded
+//! generator; names are unique.
+
+mod churn;
+mod generate;
+mod machine;
+mod status;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use hypersh_watch::container::{Container, ContainerState};
+use tokio::sync::broadcast;
+
+use machine::{Inner, Op, resolve, unique_name};
+
+/// How many events a subscriber may fall behind before it lags (and the router disconnects
+/// that watch client, which then relists).
+pub const EVENT_BUFFER: usize = 16_384;
+
+/// One change of one container, as the runtime broadcasts it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuntimeEvent {
+    /// The Docker action: `create`, `start`, `kill`, `die`, `stop`, `pause`, `unpause`,
+    /// `restart`, `rename` or `destroy`.
+    pub action: &'static str,
+    /// The container right after the action (for `destroy`, as it was last seen; for the
+    /// `kill` that precedes a `die`, still running). Its `Status` text is computed at the
+    /// time of the event.
+    pub container: Container,
+    /// The container's last exit code after the action: `Some` once it has exited at least
+    /// once (kept across a later `start`), `None` before. On `die` it is the code it died with.
+    pub exit_code: Option<i64>,
+    /// Event time, nanoseconds since the Unix epoch.
+    pub time_nano: i64,
+    /// On `rename`: the previous name (without the leading `/`).
+    pub old_name: Option<String>,
+}
+
+/// Why a runtime operation was refused. The state is unchanged when one is returned.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RuntimeError {
+    /// No container has this id, id prefix or name.
+    #[error("no such container: {0}")]
+    NotFound(String),
+    /// The action is not valid in the container's current state.
+    #[error("cannot {action} container {id}: it is {state}")]
+    InvalidTransition {
+        /// The container id.
+        id: String,
+        /// The refused action.
+        action: &'static str,
+        /// The state the container is in.
+        state: ContainerState,
+    },
+    /// Another container already has this name.
+    #[error("the container name {0:?} is already in use")]
+    NameInUse(String),
+    /// The name is empty, contains `/`, or is the container's current name.
+    #[error("invalid container name {0:?}")]
+    InvalidName(String),
+}
+
+/// The simulated containers. Cheap to clone: clones share the same state.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+impl Runtime {
+    /// An empty runtime whose ids, names and churn come from `seed`.
+    #[must_use]
+    pub fn new(seed: u64) -> Self {
+        Self {
+            inner: Arc::new(Inner::new(seed)),
+        }
+    }
+
+    /// Creates a container (state `created`, event `create`) and returns its id.
+    ///
+    /// An empty `name` gets a random one; a name already in use gets a `_2`, `_3`, ...
+    /// suffix (use [`Runtime::try_create`] to be told instead). A leading `/` is dropped.
+    pub fn create(&self, name: &str, image: &str, labels: BTreeMap<String, String>) -> String {
+        let mut st = self.inner.state.lock();
+        let name = unique_name(&mut st, name);
+        // `unique_name` returns a free, valid name, so the error case is not reached.
+        self.create_locked(&mut st, &name, image, labels)
+            .unwrap_or_default()
+    }
+
+    /// Creates a container with exactly this name (a leading `/` is dropped).
+    ///
+    /// # Errors
+    /// [`RuntimeError::NameInUse`] or [`RuntimeError::InvalidName`].
+    pub fn try_create(
+        &self,
+        name: &str,
+        image: &str,
+        labels: BTreeMap<String, String>,
+    ) -> Result<String, RuntimeError> {
+        let mut st = self.inner.state.lock();
+        self.create_locked(&mut st, name.trim_start_matches('/'), image, labels)
+    }
+
+    /// Starts a created or exited container: event `start`.
+    ///
+    /// # Errors
+    /// Unknown container or invalid transition.
+    pub fn start(&self, id: &str) -> Result<(), RuntimeError> {
+        self.run(id, Op::Start)
+    }
+
+    /// Stops a running or paused container with exit code 0: events `kill`, `die`, `stop`.
+    ///
+    /// # Errors
+    /// Unknown container or invalid transition.
+    pub fn stop(&self, id: &str) -> Result<(), RuntimeError> {
+        self.run(id, Op::Stop)
+    }
+
+    /// Kills a running container (exit code 137): events `kill`, `die`.
+    ///
+    /// # Errors
+    /// Unknown container or invalid transition.
+    pub fn kill(&self, id: &str) -> Result<(), RuntimeError> {
+        self.run(id, Op::Kill)
+    }
+
+    /// The main process of a running container exits with `exit_code`: event `die`.
+    ///
+    /// # Errors
+    /// Unknown container or invalid transition.
+    pub fn die(&self, id: &str, exit_code: i64) -> Result<(), RuntimeError> {
+        self.run(id, Op::Die(exit_code))
+    }
+
+    /// Pauses a running container: event `pause`.
+    ///
+    /// # Errors
+    /// Unknown container or invalid transition.
+    pub fn pause(&self, id: &str) -> Result<(), RuntimeError> {
+        self.run(id, Op::Pause)
+    }
+
+    /// Unpauses a paused container: event `unpause`.
+    ///
+    /// # Errors
+    /// Unknown container or invalid transition.
+    pub fn unpause(&self, id: &str) -> Result<(), RuntimeError> {
+        self.run(id, Op::Unpause)
+    }
+
+    /// Restarts a running or exited container: one event `restart` (Docker also emits
+    /// `die` and `start`; this runtime keeps it simple).
+    ///
+    /// # Errors
+    /// Unknown container or invalid transition.
+    pub fn restart(&self, id: &str) -> Result<(), RuntimeError> {
+        self.run(id, Op::Restart)
+    }
+
+    /// Renames a container in any state: event `rename` with the old name.
+    ///
+    /// # Errors
+    /// Unknown container, a name in use, or an invalid name.
+    pub fn rename(&self, id: &str, new_name: &str) -> Result<(), RuntimeError> {
+        self.run(id, Op::Rename(new_name.trim_start_matches('/').to_owned()))
+    }
+
+    /// Removes a container in any state: event `destroy`, preceded by `kill` and `die`
+    /// (exit code 137) when it is running or paused.
+    ///
+    /// # Errors
+    /// Unknown container.
+    pub fn destroy(&self, id: &str) -> Result<(), RuntimeError> {
+        self.run(id, Op::Destroy)
+    }
+
+    /// The containers, newest first, like Docker's list: running and paused ones only
+    /// unless `all`.
+    #[must_use]
+    pub fn list(&self, all: bool) -> Vec<Container> {
+        self.list_with_exit_codes(all)
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect()
+    }
+
+    /// Like [`Runtime::list`], each container with its last exit code (for the `exited`
+    /// list filter).
+    #[must_use]
+    pub fn list_with_exit_codes(&self, all: bool) -> Vec<(Container, Option<i64>)> {
+        let st = self.inner.state.lock();
+        let now = SystemTime::now();
+        st.records
+            .values()
+            .rev()
+            .filter(|r| {
+                all || matches!(
+                    r.container.state,
+                    ContainerState::Running | ContainerState::Paused | ContainerState::Restarting
+                )
+            })
+            .map(|r| (r.snapshot(now), r.exit_code))
+            .collect()
+    }
+
+    /// One container by full id, unique id prefix or name.
+    #[must_use]
+    pub fn get(&self, id: &str) -> Option<Container> {
+        let st = self.inner.state.lock();
+        let seq = resolve(&st, id).ok()?;
+        st.records.get(&seq).map(|r| r.snapshot(SystemTime::now()))
+    }
+
+    /// The last exit code of a container, if it exists and has exited at least once.
+    #[must_use]
+    pub fn exit_code(&self, id: &str) -> Option<i64> {
+        let st = self.inner.state.lock();
+        let seq = resolve(&st, id).ok()?;
+        st.records.get(&seq).and_then(|r| r.exit_code)
+    }
+
+    /// How many containers exist (in any state).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.inner.state.lock().records.len()
+    }
+
+    /// True when no container exists.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A receiver of every event from now on. It holds up to [`EVENT_BUFFER`] events;
+    /// a receiver that falls further behind gets `Lagged`.
+    #[must_use]
+    pub fn subscribe(&self) -> broadcast::Receiver<RuntimeEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// How many events the runtime has emitted since it was made.
+    #[must_use]
+    pub fn event_count(&self) -> u64 {
+        self.inner.event_count.load(Ordering::SeqCst)
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("containers", &self.len())
+            .field("events", &self.event_count())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn drain(rx: &mut broadcast::Receiver<RuntimeEvent>) -> Vec<RuntimeEvent> {
+        std::iter::from_fn(|| rx.try_recv().ok()).collect()
+    }
+
+    fn actions(events: &[RuntimeEvent]) -> Vec<&'static str> {
+        events.iter().map(|e| e.action).collect()
+    }
+
+    #[test]
+    fn life_cycle_emits_dockers_events_in_order() {
+        let rt = Runtime::new(1);
+        let mut rx = rt.subscribe();
+        let id = rt.create("web", "nginx:1.25", labels(&[("app", "web")]));
+        assert_eq!(id.len(), 64);
+        rt.start(&id).unwrap();
+        rt.pause(&id).unwrap();
+        rt.unpause(&id).unwrap();
+        rt.stop(&id).unwrap();
+        rt.restart(&id).unwrap();
+        rt.kill(&id).unwrap();
+        rt.start(&id).unwrap();
+        rt.die(&id, 3).unwrap();
+        rt.rename(&id, "web2").unwrap();
+        rt.start(&id).unwrap();
+        rt.destroy(&id).unwrap();
+        let events = drain(&mut rx);
+        assert_eq!(
+            actions(&events),
+            [
+                "create", "start", "pause", "unpause", "kill", "die", "stop", "restart", "kill",
+                "die", "start", "die", "rename", "start", "kill", "die", "destroy"
+            ]
+        );
+        assert_eq!(rt.event_count(), 17);
+        let die = &events[5];
+        assert_eq!(die.container.state, ContainerState::Exited);
+        assert_eq!(die.exit_code, Some(0));
+        assert_eq!(
+            events[4].container.state,
+            ContainerState::Running,
+            "kill precedes the change"
+        );
+        assert_eq!(events[9].exit_code, Some(137));
+        assert_eq!(events[11].exit_code, Some(3));
+        let rename = &events[12];
+        assert_eq!(rename.old_name.as_deref(), Some("web"));
+        assert_eq!(rename.container.name(), Some("web2"));
+        assert_eq!(
+            events[15].exit_code,
+            Some(137),
+            "destroying a running one kills it"
+        );
+        assert!(
+            events
+                .iter()
+                .all(|e| e.container.labels == labels(&[("app", "web")]))
+        );
+        assert!(events.iter().all(|e| e.time_nano > 0));
+        assert!(rt.get(&id).is_none());
+        assert!(rt.is_empty());
+    }
+
+    #[test]
+    fn invalid_transitions_change_nothing() {
+        let rt = Runtime::new(1);
+        let id = rt.create("a", "busybox", BTreeMap::new());
+        let before = rt.event_count();
+        assert!(matches!(
+            rt.pause(&id),
+            Err(RuntimeError::InvalidTransition {
+                action: "pause",
+                state: ContainerState::Created,
+                ..
+            })
+        ));
+        assert!(rt.stop(&id).is_err());
+        assert!(rt.kill(&id).is_err());
+        assert!(rt.die(&id, 1).is_err());
+        assert!(rt.unpause(&id).is_err());
+        assert!(rt.restart(&id).is_err());
+        rt.start(&id).unwrap();
+        assert!(rt.start(&id).is_err());
+        assert!(rt.unpause(&id).is_err());
+        rt.stop(&id).unwrap();
+        assert!(rt.pause(&id).is_err(), "pause of a stopped container");
+        assert_eq!(rt.get(&id).unwrap().state, ContainerState::Exited);
+        assert_eq!(rt.event_count(), before + 4);
+        assert_eq!(rt.start("nope"), Err(RuntimeError::NotFound("nope".into())));
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let rt = Runtime::new(1);
+        let a = rt.create("/same", "busybox", BTreeMap::new());
+        let b = rt.create("same", "busybox", BTreeMap::new());
+        assert_eq!(rt.get(&a).unwrap().names, ["/same"]);
+        assert_eq!(rt.get(&b).unwrap().names, ["/same_2"]);
+        assert_eq!(
+            rt.try_create("same", "busybox", BTreeMap::new()),
+            Err(RuntimeError::NameInUse("same".into()))
+        );
+        assert_eq!(
+            rt.rename(&b, "same"),
+            Err(RuntimeError::NameInUse("same".into()))
+        );
+        assert!(matches!(
+            rt.rename(&b, "same_2"),
+            Err(RuntimeError::InvalidName(_))
+        ));
+        assert!(matches!(
+            rt.rename(&b, ""),
+            Err(RuntimeError::InvalidName(_))
+        ));
+        rt.rename(&a, "other").unwrap();
+        rt.rename(&b, "same").unwrap();
+        assert_eq!(rt.get("same").unwrap().id, b, "lookup by name");
+        assert_eq!(rt.get(&a[..12]).unwrap().id, a, "lookup by id prefix");
+        let random = rt.create("", "busybox", BTreeMap::new());
+        assert!(
+            rt.get(&random)
+                .unwrap()
+                .name()
+                .is_some_and(|n| n.contains('_'))
+        );
+    }
+
+    #[test]
+    fn list_is_newest_first_and_hides_stopped_unless_all() {
+        let rt = Runtime::new(1);
+        let a = rt.create("a", "busybox", BTreeMap::new());
+        let b = rt.create("b", "busybox", BTreeMap::new());
+        let c = rt.create("c", "busybox", BTreeMap::new());
+        rt.start(&a).unwrap();
+        rt.start(&c).unwrap();
+        rt.pause(&c).unwrap();
+        let ids = |v: Vec<Container>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
+        assert_eq!(ids(rt.list(true)), [c.clone(), b.clone(), a.clone()]);
+        assert_eq!(ids(rt.list(false)), [c.clone(), a.clone()]);
+        let listed = rt.list(true);
+        assert_eq!(listed[0].status, "Up Less than a second (Paused)");
+        assert_eq!(listed[1].status, "Created");
+        assert_eq!(listed[2].status, "Up Less than a second");
+        rt.die(&a, 2).unwrap();
+        assert_eq!(
+            rt.get(&a).unwrap().status,
+            "Exited (2) Less than a second ago"
+        );
+        assert_eq!(rt.exit_code(&a), Some(2));
+        assert_eq!(rt.exit_code(&b), None);
+    }
+}

@@ -1,0 +1,361 @@
+//! The runtime's state machine: the locked state, the life-cycle transitions, and event
+//! emission under the lock.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hypersh_watch::container::{Container, ContainerState};
+use parking_lot::Mutex;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use super::{EVENT_BUFFER, Runtime, RuntimeError, RuntimeEvent, generate, status};
+
+pub(super) struct Inner {
+    pub(super) state: Mutex<State>,
+    pub(super) events: broadcast::Sender<RuntimeEvent>,
+    pub(super) event_count: AtomicU64,
+    pub(super) churn_stop: Mutex<CancellationToken>,
+}
+
+pub(super) struct State {
+    pub(super) rng: StdRng,
+    /// Containers by creation sequence number (oldest first).
+    pub(super) records: BTreeMap<u64, Record>,
+    /// Sequence number by full id.
+    pub(super) ids: HashMap<String, u64>,
+    /// Sequence number by name (without `/`).
+    pub(super) names: HashMap<String, u64>,
+    pub(super) next_seq: u64,
+    /// The population churn steers towards.
+    pub(super) target: Option<usize>,
+}
+
+pub(super) struct Record {
+    /// The container; `status` is filled in when a copy leaves the runtime.
+    pub(super) container: Container,
+    /// When the container last started (running, paused) or finished (exited).
+    pub(super) since: SystemTime,
+    pub(super) exit_code: Option<i64>,
+}
+
+impl Record {
+    pub(super) fn snapshot(&self, now: SystemTime) -> Container {
+        let mut c = self.container.clone();
+        let elapsed = now.duration_since(self.since).unwrap_or_default();
+        c.status = status::status_text(c.state, elapsed, self.exit_code.unwrap_or(0));
+        c
+    }
+}
+
+/// A life-cycle operation on an existing container.
+#[derive(Clone, Debug)]
+pub(super) enum Op {
+    Start,
+    Stop,
+    Kill,
+    Die(i64),
+    Pause,
+    Unpause,
+    Restart,
+    Rename(String),
+    Destroy,
+}
+
+impl Op {
+    pub(super) fn name(&self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Stop => "stop",
+            Self::Kill => "kill",
+            Self::Die(_) => "die",
+            Self::Pause => "pause",
+            Self::Unpause => "unpause",
+            Self::Restart => "restart",
+            Self::Rename(_) => "rename",
+            Self::Destroy => "destroy",
+        }
+    }
+}
+
+/// Exit code of a container killed with SIGKILL.
+const KILLED_EXIT_CODE: i64 = 137;
+
+fn unix_nanos(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+fn unix_secs(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+impl Inner {
+    pub(super) fn new(seed: u64) -> Self {
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        Self {
+            state: Mutex::new(State {
+                rng: StdRng::seed_from_u64(seed),
+                records: BTreeMap::new(),
+                ids: HashMap::new(),
+                names: HashMap::new(),
+                next_seq: 0,
+                target: None,
+            }),
+            events,
+            event_count: AtomicU64::new(0),
+            churn_stop: Mutex::new(CancellationToken::new()),
+        }
+    }
+}
+
+impl Runtime {
+    pub(super) fn run(&self, id: &str, op: Op) -> Result<(), RuntimeError> {
+        let mut st = self.inner.state.lock();
+        let seq = resolve(&st, id)?;
+        self.apply(&mut st, seq, op, SystemTime::now())
+    }
+
+    pub(super) fn create_locked(
+        &self,
+        st: &mut State,
+        name: &str,
+        image: &str,
+        labels: BTreeMap<String, String>,
+    ) -> Result<String, RuntimeError> {
+        if !valid_name(name) {
+            return Err(RuntimeError::InvalidName(name.to_owned()));
+        }
+        if st.names.contains_key(name) {
+            return Err(RuntimeError::NameInUse(name.to_owned()));
+        }
+        let mut id = generate::id(&mut st.rng);
+        while st.ids.contains_key(&id) {
+            id = generate::id(&mut st.rng);
+        }
+        let now = SystemTime::now();
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        let record = Record {
+            container: Container {
+                id: id.clone(),
+                names: vec![format!("/{name}")],
+                image: image.to_owned(),
+                image_id: generate::image_id(image),
+                command: generate::command(image).to_owned(),
+                created: unix_secs(now),
+                labels,
+                state: ContainerState::Created,
+                status: String::new(),
+            },
+            since: now,
+            exit_code: None,
+        };
+        self.emit("create", &record, None, now);
+        st.ids.insert(id.clone(), seq);
+        st.names.insert(name.to_owned(), seq);
+        st.records.insert(seq, record);
+        Ok(id)
+    }
+
+    /// Applies `op` to the container `seq` (which exists), emitting its events.
+    pub(super) fn apply(
+        &self,
+        st: &mut State,
+        seq: u64,
+        op: Op,
+        now: SystemTime,
+    ) -> Result<(), RuntimeError> {
+        use ContainerState::{Created, Exited, Paused, Running};
+
+        if let Op::Rename(new_name) = &op {
+            return self.rename_locked(st, seq, new_name, now);
+        }
+        let Some(rec) = st.records.get_mut(&seq) else {
+            return Err(RuntimeError::NotFound(seq.to_string()));
+        };
+        let state = rec.container.state;
+        match (&op, state) {
+            (Op::Start, Created | Exited) => {
+                set_state(rec, Running, None, now);
+                self.emit("start", rec, None, now);
+            }
+            (Op::Stop, Running | Paused) => {
+                self.emit("kill", rec, None, now);
+                set_state(rec, Exited, Some(0), now);
+                self.emit("die", rec, None, now);
+                self.emit("stop", rec, None, now);
+            }
+            (Op::Kill, Running) => {
+                self.emit("kill", rec, None, now);
+                set_state(rec, Exited, Some(KILLED_EXIT_CODE), now);
+                self.emit("die", rec, None, now);
+            }
+            (Op::Die(code), Running) => {
+                set_state(rec, Exited, Some(*code), now);
+                self.emit("die", rec, None, now);
+            }
+            (Op::Pause, Running) => {
+                rec.container.state = Paused;
+                self.emit("pause", rec, None, now);
+            }
+            (Op::Unpause, Paused) => {
+                rec.container.state = Running;
+                self.emit("unpause", rec, None, now);
+            }
+            (Op::Restart, Running | Exited) => {
+                set_state(rec, Running, None, now);
+                self.emit("restart", rec, None, now);
+            }
+            (Op::Destroy, _) => {
+                if matches!(state, Running | Paused) {
+                    self.emit("kill", rec, None, now);
+                    set_state(rec, Exited, Some(KILLED_EXIT_CODE), now);
+                    self.emit("die", rec, None, now);
+                }
+                self.emit("destroy", rec, None, now);
+                let name = rec.container.name().unwrap_or_default().to_owned();
+                let id = rec.container.id.clone();
+                st.records.remove(&seq);
+                st.ids.remove(&id);
+                st.names.remove(&name);
+            }
+            _ => {
+                return Err(RuntimeError::InvalidTransition {
+                    id: rec.container.id.clone(),
+                    action: op.name(),
+                    state,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn rename_locked(
+        &self,
+        st: &mut State,
+        seq: u64,
+        new_name: &str,
+        now: SystemTime,
+    ) -> Result<(), RuntimeError> {
+        if !valid_name(new_name) {
+            return Err(RuntimeError::InvalidName(new_name.to_owned()));
+        }
+        match st.names.get(new_name) {
+            Some(owner) if *owner == seq => {
+                return Err(RuntimeError::InvalidName(new_name.to_owned()));
+            }
+            Some(_) => return Err(RuntimeError::NameInUse(new_name.to_owned())),
+            None => {}
+        }
+        let Some(rec) = st.records.get_mut(&seq) else {
+            return Err(RuntimeError::NotFound(seq.to_string()));
+        };
+        let old = rec.container.name().unwrap_or_default().to_owned();
+        rec.container.names = vec![format!("/{new_name}")];
+        self.emit("rename", rec, Some(old.clone()), now);
+        st.names.remove(&old);
+        st.names.insert(new_name.to_owned(), seq);
+        Ok(())
+    }
+
+    /// Broadcasts one event. Called with the state lock held.
+    fn emit(&self, action: &'static str, rec: &Record, old_name: Option<String>, now: SystemTime) {
+        self.inner.event_count.fetch_add(1, Ordering::SeqCst);
+        // No receiver is not an error: nobody is watching.
+        let _ = self.inner.events.send(RuntimeEvent {
+            action,
+            container: rec.snapshot(now),
+            exit_code: rec.exit_code,
+            time_nano: unix_nanos(now),
+            old_name,
+        });
+    }
+}
+
+fn set_state(rec: &mut Record, state: ContainerState, exit_code: Option<i64>, now: SystemTime) {
+    rec.container.state = state;
+    rec.since = now;
+    if exit_code.is_some() {
+        rec.exit_code = exit_code;
+    }
+}
+
+/// Docker-like name check: non-empty, no `/`, printable ASCII without spaces.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
+}
+
+/// `name` itself when free (a random name when empty), else `name_2`, `name_3`, ...
+pub(super) fn unique_name(st: &mut State, name: &str) -> String {
+    let mut base = name.trim_start_matches('/').to_owned();
+    if !valid_name(&base) {
+        base = generate::name(&mut st.rng);
+    }
+    if !st.names.contains_key(&base) {
+        return base;
+    }
+    (2..)
+        .map(|n| format!("{base}_{n}"))
+        .find(|candidate| !st.names.contains_key(candidate))
+        .unwrap_or(base)
+}
+
+/// Finds a container by full id, name (with or without `/`), or unique id prefix.
+pub(super) fn resolve(st: &State, id: &str) -> Result<u64, RuntimeError> {
+    if let Some(seq) = st.ids.get(id) {
+        return Ok(*seq);
+    }
+    if let Some(seq) = st.names.get(id.trim_start_matches('/')) {
+        return Ok(*seq);
+    }
+    let mut matches = st
+        .ids
+        .iter()
+        .filter(|(full, _)| !id.is_empty() && full.starts_with(id));
+    match (matches.next(), matches.next()) {
+        (Some((_, seq)), None) => Ok(*seq),
+        _ => Err(RuntimeError::NotFound(id.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked_like_dockers() {
+        assert!(valid_name("web_1.a-b"));
+        assert!(!valid_name(""));
+        assert!(!valid_name("a/b"));
+        assert!(!valid_name("a b"));
+    }
+
+    #[test]
+    fn resolve_by_id_name_or_unique_prefix() {
+        let rt = Runtime::new(0);
+        let ids: Vec<String> = (0..40)
+            .map(|i| rt.create(&format!("c{i}"), "busybox", BTreeMap::new()))
+            .collect();
+        let st = rt.inner.state.lock();
+        let seq_of = |id: &str| st.ids[id];
+        assert_eq!(resolve(&st, &ids[3]), Ok(seq_of(&ids[3])));
+        assert_eq!(resolve(&st, "c7"), Ok(seq_of(&ids[7])));
+        assert_eq!(resolve(&st, "/c7"), Ok(seq_of(&ids[7])));
+        assert_eq!(resolve(&st, &ids[5][..20]), Ok(seq_of(&ids[5])));
+        // With 40 random ids, some single hex digit prefixes more than one: ambiguous.
+        let ambiguous = (0..16u8)
+            .map(|d| format!("{d:x}"))
+            .find(|p| ids.iter().filter(|id| id.starts_with(p.as_str())).count() > 1)
+            .unwrap();
+        assert!(matches!(
+            resolve(&st, &ambiguous),
+            Err(RuntimeError::NotFound(_))
+        ));
+        assert!(matches!(resolve(&st, ""), Err(RuntimeError::NotFound(_))));
+    }
+}

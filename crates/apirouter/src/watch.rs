@@ -1,0 +1,212 @@
+//! One `/events/ws` connection: pushes the runtime's events that match the connection's
+//! filters, answers pings (by reading), and obeys the fault handles.
+//!
+//! Everything a session listens to (runtime events, fault commands, the drop token) is
+//! taken in the upgrade handler, before the `101` answer, so nothing that happens after a
+//! client's connect returns is missed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use bytes::Bytes;
+use hypersh_watch::filters::Filters;
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::task_tracker::TaskTrackerToken;
+
+use crate::emit::EmitPool;
+use crate::faults::Control;
+use crate::runtime::RuntimeEvent;
+use crate::shape::{self, EventShape};
+use crate::state::WatchSlot;
+
+/// Close code for a client that fell too far behind (policy violation).
+pub(crate) const CLOSE_LAGGED: u16 = 1008;
+/// Close code of [`crate::Faults::close_connections`] (going away).
+pub(crate) const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close code at the end of an `--emit` burst (normal closure).
+pub(crate) const CLOSE_NORMAL: u16 = 1000;
+/// How long to wait for the client's close frame after sending ours.
+const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(5);
+
+/// Everything one websocket session needs, gathered before the upgrade completes.
+pub(crate) struct Session {
+    pub(crate) filters: Filters,
+    pub(crate) shape: EventShape,
+    pub(crate) events: broadcast::Receiver<RuntimeEvent>,
+    pub(crate) control: broadcast::Receiver<Control>,
+    pub(crate) stall: watch::Receiver<bool>,
+    pub(crate) emit: Option<Arc<EmitPool>>,
+    /// Ends the session abruptly ([`crate::Faults::drop_connections`]).
+    pub(crate) drop: CancellationToken,
+    /// Ends the session abruptly (router shutdown).
+    pub(crate) shutdown: CancellationToken,
+    /// Keeps the router's shutdown waiting for this session.
+    pub(crate) tracked: TaskTrackerToken,
+    /// Counts this connection against its access key until the session ends.
+    pub(crate) slot: WatchSlot,
+}
+
+impl Session {
+    /// Runs the session to its end. Dropping the socket without a close frame is how
+    /// `drop_connections` and shutdown end it.
+    pub(crate) async fn run(self, socket: WebSocket) {
+        let drop = self.drop.clone();
+        let shutdown = self.shutdown.clone();
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => tracing::debug!("watch ended by shutdown"),
+            () = drop.cancelled() => tracing::debug!("watch dropped by fault injection"),
+            () = self.serve(socket) => {}
+        }
+    }
+
+    async fn serve(self, mut socket: WebSocket) {
+        let Session {
+            filters,
+            shape,
+            mut events,
+            mut control,
+            mut stall,
+            emit,
+            tracked: _tracked,
+            slot: _slot,
+            ..
+        } = self;
+        if let Some(pool) = emit {
+            if pool.send(&mut socket, &filters).await.is_ok() {
+                close(&mut socket, CLOSE_NORMAL, "emit done").await;
+            }
+            return;
+        }
+        let mut garbage_due = 0usize;
+        let mut garbage_sent = 0usize;
+        loop {
+            if *stall.borrow_and_update() {
+                // Half-open: neither read nor write until the fault is turned off.
+                tokio::select! {
+                    changed = stall.changed() => if changed.is_err() { return },
+                    command = control.recv() => match command {
+                        Ok(Control::Malformed(n)) => garbage_due += n,
+                        Ok(Control::Close) => {
+                            close(&mut socket, CLOSE_GOING_AWAY, "server closing the watch").await;
+                            return;
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    },
+                }
+                continue;
+            }
+            while garbage_due > 0 {
+                if socket.send(garbage(shape, garbage_sent)).await.is_err() {
+                    return;
+                }
+                garbage_due -= 1;
+                garbage_sent += 1;
+            }
+            // Biased: a fault injected before an event is seen before that event.
+            tokio::select! {
+                biased;
+                changed = stall.changed() => if changed.is_err() { return },
+                command = control.recv() => match command {
+                    Ok(Control::Malformed(n)) => garbage_due += n,
+                    Ok(Control::Close) => {
+                        close(&mut socket, CLOSE_GOING_AWAY, "server closing the watch").await;
+                        return;
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                incoming = socket.recv() => match incoming {
+                    // Pings are answered by the socket itself while it is read; a close frame
+                    // is answered at the next read, which then ends the stream.
+                    Some(Ok(_)) => {}
+                    None | Some(Err(_)) => return,
+                },
+                event = events.recv() => match event {
+                    Ok(event) => {
+                        if shape::matches(&filters, &event) {
+                            for frame in shape::encode(shape, &event) {
+                                if socket.send(Message::Text(frame.into())).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::info!(missed, "closing a watch client that fell behind");
+                        let reason = format!("watch client too slow: {missed} events missed, relist");
+                        close(&mut socket, CLOSE_LAGGED, &reason).await;
+                        return;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+            }
+        }
+    }
+}
+
+/// Sends a close frame, then waits (a little) for the client's close frame.
+async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason),
+    };
+    if socket.send(Message::Close(Some(frame))).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(CLOSE_REPLY_WAIT, async {
+        while let Some(Ok(_)) = socket.recv().await {}
+    })
+    .await;
+}
+
+/// The `index`-th garbage frame: text that is not JSON, a JSON array, an event without an
+/// id (in the connection's shape), or a binary frame.
+pub(crate) fn garbage(shape: EventShape, index: usize) -> Message {
+    match index % 4 {
+        0 => Message::Text(Utf8Bytes::from_static("this is not JSON {")),
+        1 => Message::Text(Utf8Bytes::from_static("[1,2,3]")),
+        2 => Message::Text(match shape {
+            EventShape::Docker => Utf8Bytes::from_static(
+                r#"{"status":"start","from":"busybox","Type":"container","Action":"start","Actor":{"Attributes":{"image":"busybox"}},"time":1476375774}"#,
+            ),
+            EventShape::Kubernetes => Utf8Bytes::from_static(
+                r#"{"Action":"MODIFIED","Status":"Running","From":"busybox","Type":"container","Actor":{"Attributes":{"Image":"busybox"}},"Time":1476017460}"#,
+            ),
+        }),
+        _ => Message::Binary(Bytes::from_static(b"\x00\x01\x02 binary garbage \xff")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hypersh_watch::event::{DecodeError, WatchEvent};
+
+    #[test]
+    fn garbage_frames_fail_to_decode_each_their_own_way() {
+        for shape in [EventShape::Docker, EventShape::Kubernetes] {
+            let text = |i| match garbage(shape, i) {
+                Message::Text(t) => t.as_str().to_owned(),
+                other => panic!("expected text, got {other:?}"),
+            };
+            assert!(matches!(
+                WatchEvent::decode(text(0)),
+                Err(DecodeError::Json(_))
+            ));
+            assert!(matches!(
+                WatchEvent::decode(text(1)),
+                Err(DecodeError::Json(_))
+            ));
+            assert!(matches!(
+                WatchEvent::decode(text(2)),
+                Err(DecodeError::MissingId)
+            ));
+            assert!(matches!(garbage(shape, 3), Message::Binary(_)));
+            assert_eq!(garbage(shape, 4), garbage(shape, 0), "the mix cycles");
+        }
+    }
+}
