@@ -1,0 +1,134 @@
+//! The state shared by a store's writer, its readers and its handler tasks.
+//!
+//! Locking rules (in acquisition order; nothing is ever held across an `.await` except the
+//! dispatch turn, and no lock is held while a handler runs):
+//! 1. `dispatch` (async mutex): the writer holds it from applying a change until every handler
+//!    has been offered the resulting notifications; a resync timer holds it while it takes
+//!    its snapshot and enqueues it. So a resync snapshot never gets ahead of, or behind, the
+//!    notifications in the same queue.
+//! 2. `state` (`parking_lot::RwLock`): the writer holds it for writing while it changes the
+//!    map and the indexes together; `list`, `len` and index queries hold it for reading, so
+//!    they never see half an update (half a relist included). Registration holds it for
+//!    writing while it snapshots the map and joins the subscriber list, so a new handler
+//!    neither misses nor doubles an event.
+//! 3. The dashmap's shard locks, briefly, inside either of the above or alone for `get`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+
+use dashmap::DashMap;
+use parking_lot::RwLock;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+
+use crate::FullPolicy;
+use crate::control::Control;
+use crate::event::Notification;
+use crate::index::Indexes;
+use crate::ready::Latch;
+
+/// A handler's entry in the store's subscriber list.
+pub(crate) struct Subscriber<T> {
+    pub(crate) id: u64,
+    pub(crate) tx: mpsc::Sender<Notification<T>>,
+    pub(crate) policy: FullPolicy,
+    pub(crate) control: Arc<Control>,
+}
+
+/// The registered handlers, copied on write so the writer can take them with one `Arc` clone.
+pub(crate) type Subscribers<T> = Arc<[Arc<Subscriber<T>>]>;
+
+/// Everything behind the apply lock.
+pub(crate) struct State<T> {
+    pub(crate) indexes: Indexes<T>,
+    pub(crate) subscribers: Subscribers<T>,
+    /// Set by the first `replace`; read under this lock by registration.
+    pub(crate) synced: bool,
+}
+
+/// One store.
+pub(crate) struct Shared<T> {
+    /// Key -> object. Keys are shared with the indexes.
+    pub(crate) map: DashMap<Arc<str>, Arc<T>>,
+    pub(crate) state: RwLock<State<T>>,
+    pub(crate) dispatch: tokio::sync::Mutex<()>,
+    pub(crate) ready: Latch,
+    pub(crate) queue_capacity: usize,
+    pub(crate) full_policy: FullPolicy,
+    pub(crate) runtime: Option<Handle>,
+    pub(crate) next_id: AtomicU64,
+    /// Set while the writer's outbox holds notifications not yet offered to every handler
+    /// (normally only inside `apply`/`replace`; it stays set if such a call is cancelled).
+    /// Read by resync timers under the dispatch turn: a snapshot taken then would overtake
+    /// those notifications, so the resync is skipped instead.
+    pub(crate) undelivered: AtomicBool,
+}
+
+impl<T> Shared<T> {
+    pub(crate) fn new(
+        queue_capacity: usize,
+        full_policy: FullPolicy,
+        runtime: Option<Handle>,
+    ) -> Self {
+        Self {
+            map: DashMap::new(),
+            state: RwLock::new(State {
+                indexes: Indexes::default(),
+                subscribers: Arc::new([]),
+                synced: false,
+            }),
+            dispatch: tokio::sync::Mutex::new(()),
+            ready: Latch::default(),
+            queue_capacity,
+            full_policy,
+            runtime,
+            next_id: AtomicU64::new(1),
+            undelivered: AtomicBool::new(false),
+        }
+    }
+
+    /// Every cached object. The caller holds `state` (or the dispatch turn) so the map cannot
+    /// change underneath.
+    pub(crate) fn snapshot(&self) -> Vec<Arc<T>> {
+        self.map.iter().map(|e| Arc::clone(e.value())).collect()
+    }
+
+    /// Removes handler `id` from the subscriber list (no-op if it is not there).
+    pub(crate) fn unsubscribe(&self, id: u64) {
+        let mut state = self.state.write();
+        if state.subscribers.iter().any(|s| s.id == id) {
+            state.subscribers = state
+                .subscribers
+                .iter()
+                .filter(|s| s.id != id)
+                .cloned()
+                .collect();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_store_state_is_empty_and_unsynced() {
+        let shared = Shared::<u8>::new(8, FullPolicy::Block, None);
+        assert!(shared.snapshot().is_empty());
+        let state = shared.state.read();
+        assert!(!state.synced);
+        assert!(state.subscribers.is_empty());
+    }
+
+    #[test]
+    fn snapshot_shares_the_cached_objects() {
+        let shared = Shared::<u8>::new(8, FullPolicy::Block, None);
+        let one = Arc::new(1u8);
+        shared.map.insert(Arc::from("a"), Arc::clone(&one));
+        let snapshot = shared.snapshot();
+        assert_eq!(snapshot.len(), 1);
+        assert!(Arc::ptr_eq(&snapshot[0], &one));
+        shared.unsubscribe(99);
+        assert!(shared.state.read().subscribers.is_empty());
+    }
+}
