@@ -1,1 +1,43 @@
-//! placeholder
+//! A Kubernetes-style informer for the Hyper.sh container event API.
+//!
+//! This facade re-exports the three library crates:
+//! - [`watch`] (`hypersh-watch`): Sign4 signing, filters, the container and event
+//!   model, the signed list call and the `/events/ws` stream;
+//! - [`store`] (`hypersh-store`): the concurrent cache with indexes and handlers;
+//! - [`reflector`] (`hypersh-reflector`): the list-then-watch loop and the [`Informer`].
+//!
+//! ```no_run
+//! use hypersh::{Client, ClientConfig, Credentials, Filters, Informer, TlsMode};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = ClientConfig::new("us-west-1.hyper.sh", Credentials::new("AK", "SK"))?;
+//! let informer = Informer::builder(Client::new(config)?)
+//!     .filters(Filters::new().label("app=web"))
+//!     .index("image", hypersh::watch::container::index::by_image)
+//!     .build()?;
+//! informer.on_add(|c| println!("added {} ({})", c.name().unwrap_or("?"), c.state));
+//! informer.on_delete(|d| println!("deleted {}", d.key()));
+//! informer.wait_until_ready().await;
+//! let nginx = informer.store().by_index("image", "nginx:latest")?;
+//! println!("{} nginx containers", nginx.len());
+//! informer.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+pub use hypersh_reflector as reflector;
+pub use hypersh_store as store;
+pub use hypersh_watch as watch;
+
+pub use hypersh_reflector::{BackoffConfig, Informer, InformerBuilder, Status};
+pub use hypersh_store::{Deleted, Store};
+pub use hypersh_watch::{
+    Client, ClientConfig, Container, ContainerState, Credentials, Error, Filters, TlsMode,
+    WatchEvent,
+};
+
+/// The README's example, compiled as a doc test so it stays true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,1 +1,43 @@
-//! placeholder
+//! List-then-watch for the Hyper.sh container API: a [`Reflector`] that keeps a
+//! `hypersh-store` cache in step with the API router, and an [`Informer`] that bundles
+//! it with handler registration.
+//!
+//! The loop opens the watch first, lists while buffering events, merges them and
+//! replaces the cache (deletes missed while away become
+//! [`Deleted::FinalStateUnknown`](hypersh_store::Deleted) tombstones), then applies
+//! events as they arrive. Dead connections are found by websocket pings and an idle
+//! timeout; every reconnect relists; failures back off exponentially with full jitter
+//! ([`BackoffConfig`], built on `backon` — the `backoff` crate is unmaintained,
+//! RUSTSEC-2025-0012, and pulls in `instant`, RUSTSEC-2024-0384).
+//!
+//! ```no_run
+//! use hypersh_reflector::Informer;
+//! use hypersh_watch::{Client, ClientConfig, Credentials};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::new(ClientConfig::new("127.0.0.1:6443", Credentials::new("ak", "sk"))?)?;
+//! let informer = Informer::builder(client).build()?;
+//! informer.on_add(|c| println!("+ {}", c.id));
+//! informer.wait_until_ready().await;
+//! let status = informer.status();
+//! println!("{} cached, {} relists", informer.store().len(), status.relists);
+//! informer.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+pub mod backoff;
+mod error;
+mod informer;
+mod plan;
+mod reflector;
+mod selector;
+pub mod status;
+
+pub use backoff::{Backoff, BackoffConfig};
+pub use error::Error;
+pub use informer::{Informer, InformerBuilder};
+pub use reflector::Reflector;
+pub use selector::SELECTOR_KEYS;
+pub use status::{Phase, Status, StatusHandle};

@@ -67,6 +67,13 @@ impl Container {
     }
 }
 
+#[cfg(feature = "store")]
+impl hypersh_store::Keyed for Container {
+    fn key(&self) -> &str {
+        &self.id
+    }
+}
+
 /// A container's state, as the list endpoint's `State` field spells it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -104,6 +111,23 @@ impl ContainerState {
             Self::Dead => "dead",
             Self::Removing => "removing",
             Self::Unknown => "unknown",
+        }
+    }
+
+    /// A short status text for this state, like Docker's without the age
+    /// (`Up`, `Up (Paused)`, `Exited (137)`, `Created`). Used when an event changes the
+    /// state of a cached container: the age in the server's text is not known here.
+    #[must_use]
+    pub fn summary(self, exit_code: i64) -> String {
+        match self {
+            Self::Created => "Created".to_owned(),
+            Self::Restarting => "Restarting".to_owned(),
+            Self::Running => "Up".to_owned(),
+            Self::Paused => "Up (Paused)".to_owned(),
+            Self::Exited => format!("Exited ({exit_code})"),
+            Self::Dead => "Dead".to_owned(),
+            Self::Removing => "Removal In Progress".to_owned(),
+            Self::Unknown => String::new(),
         }
     }
 

@@ -165,7 +165,8 @@ impl Event {
     /// Applies what this event says to a cached copy of its container and returns the
     /// result: the state implied by a Docker action (or the phase of a Kubernetes-style
     /// event, keeping `paused` while the phase stays `Running`) and a new name on `rename`.
-    /// Fields the event does not speak of are kept.
+    /// When the state changes, `status` becomes [`ContainerState::summary`]. Fields the
+    /// event does not speak of are kept.
     #[must_use]
     pub fn apply_to(&self, cached: &Container) -> Container {
         let mut next = cached.clone();
@@ -194,6 +195,9 @@ impl Event {
                     next.image.clone_from(image);
                 }
             }
+        }
+        if next.state != cached.state {
+            next.status = next.state.summary(self.exit_code.unwrap_or(0));
         }
         next
     }
@@ -589,6 +593,7 @@ mod tests {
             .into_event()
             .apply_to(&cached);
         assert_eq!(started.state, ContainerState::Running);
+        assert_eq!(started.status, "Up");
         assert_eq!(started.names, vec!["/old"], "start does not rename");
         assert_eq!(started.labels, cached.labels);
 

@@ -88,8 +88,9 @@ impl EventStream {
         CloseHandle(self.close.clone())
     }
 
-    /// Sends a close frame, waits briefly for the server's, and ends the stream.
-    pub async fn close(mut self) {
+    /// Sends a close frame, waits briefly for the server's, and ends the stream (later
+    /// polls return `None`).
+    pub async fn close(&mut self) {
         self.close.cancel();
         while self.inner.next().await.is_some() {}
     }

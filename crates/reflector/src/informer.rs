@@ -1,0 +1,225 @@
+//! The informer: a running reflector, its store, and handler registration in one value.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hypersh_store::{Deleted, Handler, HandlerHandle, HandlerOptions, Store, StoreConfig, store};
+use hypersh_watch::{Client, Container, Filters};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::BackoffConfig;
+use crate::error::Error;
+use crate::reflector::Reflector;
+use crate::status::{Status, StatusHandle};
+
+type IndexFn = Box<dyn Fn(&Container) -> Vec<String> + Send + Sync>;
+
+/// Builds an [`Informer`]. See [`Informer::builder`].
+#[must_use]
+pub struct InformerBuilder {
+    client: Client,
+    filters: Filters,
+    resync: Option<Duration>,
+    relist: Option<Duration>,
+    backoff: BackoffConfig,
+    store_config: StoreConfig<Container>,
+    indexes: Vec<(String, IndexFn)>,
+}
+
+impl InformerBuilder {
+    /// Caches only the containers these filters select (keys `container`, `image`,
+    /// `label`).
+    pub fn filters(mut self, filters: Filters) -> Self {
+        self.filters = filters;
+        self
+    }
+
+    /// Re-delivers every cached container to handlers registered through the informer as
+    /// an update (old == new) every `period`, as client-go's resync does. Off by default.
+    pub fn resync(mut self, period: Duration) -> Self {
+        self.resync = Some(period);
+        self
+    }
+
+    /// Relists every `period` while connected, to repair drift. Off by default; every
+    /// reconnect relists anyway.
+    pub fn relist(mut self, period: Duration) -> Self {
+        self.relist = Some(period);
+        self
+    }
+
+    /// Sets the reconnect policy (defaults as client-go's reflector).
+    pub fn backoff(mut self, backoff: BackoffConfig) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Sets the store's configuration (queue capacity, full-queue policy, transform).
+    pub fn store_config(mut self, config: StoreConfig<Container>) -> Self {
+        self.store_config = config;
+        self
+    }
+
+    /// Registers a secondary index before the first list (see
+    /// `hypersh_watch::container::index` for ready-made ones).
+    pub fn index(
+        mut self,
+        name: impl Into<String>,
+        f: impl Fn(&Container) -> Vec<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.indexes.push((name.into(), Box::new(f)));
+        self
+    }
+
+    /// Starts the informer's reflector on a tokio task. Must be called inside a tokio
+    /// runtime.
+    ///
+    /// # Errors
+    /// [`Error::Filters`] when the filters cannot select a cache.
+    pub fn build(self) -> Result<Informer, Error> {
+        let (writer, cache) = store(self.store_config);
+        for (name, f) in self.indexes {
+            cache.add_index(name, f);
+        }
+        let reflector = Reflector::new(self.client, writer, &self.filters)?
+            .backoff(self.backoff)
+            .relist_every(self.relist);
+        let status = reflector.status();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(reflector.run(shutdown.clone()));
+        Ok(Informer {
+            store: cache,
+            status,
+            shutdown,
+            task: Arc::new(tokio::sync::Mutex::new(Some(task))),
+            resync: self.resync,
+        })
+    }
+}
+
+/// A running list-then-watch cache of containers with event handlers.
+///
+/// ```no_run
+/// use hypersh_reflector::Informer;
+/// use hypersh_watch::{Client, ClientConfig, Credentials, Filters};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let client = Client::new(ClientConfig::new("us-west-1.hyper.sh", Credentials::new("AK", "SK"))?)?;
+/// let informer = Informer::builder(client)
+///     .filters(Filters::new().label("app=web"))
+///     .build()?;
+/// informer.on_add(|c| println!("added {}", c.id));
+/// informer.on_delete(|d| println!("deleted {}", d.key()));
+/// informer.wait_until_ready().await;
+/// println!("{} containers", informer.store().len());
+/// informer.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Informer {
+    store: Store<Container>,
+    status: StatusHandle,
+    shutdown: CancellationToken,
+    task: Arc<tokio::sync::Mutex<Option<JoinHandle<()>>>>,
+    resync: Option<Duration>,
+}
+
+impl std::fmt::Debug for Informer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Informer")
+            .field("containers", &self.store.len())
+            .field("status", &self.status.snapshot())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Informer {
+    /// Starts building an informer on `client`.
+    pub fn builder(client: Client) -> InformerBuilder {
+        InformerBuilder {
+            client,
+            filters: Filters::new(),
+            resync: None,
+            relist: None,
+            backoff: BackoffConfig::default(),
+            store_config: StoreConfig::default(),
+            indexes: Vec::new(),
+        }
+    }
+
+    /// The cache, for queries (`get`, `list`, `by_index`).
+    #[must_use]
+    pub fn store(&self) -> &Store<Container> {
+        &self.store
+    }
+
+    /// The reflector's status.
+    #[must_use]
+    pub fn status(&self) -> Status {
+        self.status.snapshot()
+    }
+
+    /// A handle on the status, to poll from elsewhere.
+    #[must_use]
+    pub fn status_handle(&self) -> StatusHandle {
+        self.status.clone()
+    }
+
+    /// Waits until the first full list has been applied.
+    pub async fn wait_until_ready(&self) {
+        self.store.wait_until_ready().await;
+    }
+
+    /// Registers a handler with the informer's resync period. A handler registered after
+    /// the cache is filled first gets a synthetic add for every container.
+    pub fn register<H: Handler<Container>>(&self, handler: H) -> HandlerHandle {
+        self.store.register(handler, self.handler_options())
+    }
+
+    /// Calls `f` for every container added to the cache.
+    pub fn on_add(&self, f: impl FnMut(&Arc<Container>) + Send + 'static) -> HandlerHandle {
+        self.register(hypersh_store::FnHandler::new().on_add(f))
+    }
+
+    /// Calls `f(old, new)` for every container that changed (and on resync).
+    pub fn on_update(
+        &self,
+        f: impl FnMut(&Arc<Container>, &Arc<Container>) + Send + 'static,
+    ) -> HandlerHandle {
+        self.register(hypersh_store::FnHandler::new().on_update(f))
+    }
+
+    /// Calls `f` for every container removed, or found gone on a relist
+    /// ([`Deleted::FinalStateUnknown`]).
+    pub fn on_delete(&self, f: impl FnMut(&Deleted<Container>) + Send + 'static) -> HandlerHandle {
+        self.register(hypersh_store::FnHandler::new().on_delete(f))
+    }
+
+    /// A token that stops the informer when cancelled.
+    #[must_use]
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops the reflector (closing the websocket with a close frame) and waits for it.
+    /// Handler tasks end when their queues are drained and the store is dropped.
+    pub async fn shutdown(&self) {
+        self.shutdown.cancel();
+        let task = self.task.lock().await.take();
+        if let Some(task) = task
+            && let Err(e) = task.await
+        {
+            tracing::error!(error = %e, "reflector task failed");
+        }
+    }
+
+    fn handler_options(&self) -> HandlerOptions {
+        let opts = HandlerOptions::new();
+        match self.resync {
+            Some(period) => opts.resync(period),
+            None => opts,
+        }
+    }
+}

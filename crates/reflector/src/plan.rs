@@ -1,0 +1,250 @@
+//! What one event means for the cache, and how a list is merged with the events that
+//! arrived while it was being fetched. Pure functions: the loop does the I/O.
+
+use std::collections::{BTreeSet, HashMap};
+
+use hypersh_watch::container::Phase;
+use hypersh_watch::event::Shape;
+use hypersh_watch::{Container, WatchEvent};
+
+use crate::selector::Selector;
+
+/// The effect of one event on the cache.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Plan {
+    /// Store this (changed) container.
+    Upsert(Container),
+    /// Remove the container.
+    Delete,
+    /// The cache does not hold the container and the event does not describe all of it:
+    /// fetch it with a filtered list.
+    Fetch,
+    /// Nothing changes (an `exec_*` or `kill` event, a repeated state).
+    Nothing,
+}
+
+/// Decides what `event` does to `cached`.
+///
+/// A container the cache lacks is always fetched, in both shapes: Docker-style events mix
+/// labels with other attributes, and neither shape carries `Command`, `Created` or
+/// `ImageID`. Later events update the fetched container's state and name, except
+/// Kubernetes-style events whose phase does not decide the state (see
+/// [`phase_decides`]): those are fetched too.
+pub(crate) fn plan(event: &WatchEvent, cached: Option<&Container>) -> Plan {
+    match (event, cached) {
+        (WatchEvent::Deleted(_), _) => Plan::Delete,
+        (WatchEvent::Added(_) | WatchEvent::Modified(_), None) => Plan::Fetch,
+        (WatchEvent::Added(e) | WatchEvent::Modified(e), Some(c))
+            if e.shape == Shape::Kubernetes && !phase_decides(e.phase, c) =>
+        {
+            Plan::Fetch
+        }
+        (WatchEvent::Added(e) | WatchEvent::Modified(e), Some(c)) => {
+            let next = e.apply_to(c);
+            if next == *c {
+                Plan::Nothing
+            } else {
+                Plan::Upsert(next)
+            }
+        }
+    }
+}
+
+/// Whether a Kubernetes-style phase tells the container's state without doubt, given
+/// the cached container. A phase is coarser than a state: `Running` covers running and
+/// paused, `Pending` covers created and restarting, and an event whose phase equals the
+/// cached one says that something changed without saying what (pause, unpause, rename).
+/// Only a move into `Running` (from another phase: a start) or into `Succeeded`/`Failed`
+/// (the container stopped) decides the state.
+fn phase_decides(phase: Option<Phase>, cached: &Container) -> bool {
+    let was = cached.state.phase(0);
+    match phase {
+        Some(Phase::Running) => was != Phase::Running,
+        Some(Phase::Succeeded | Phase::Failed) => !matches!(was, Phase::Succeeded | Phase::Failed),
+        Some(Phase::Pending) | None => false,
+    }
+}
+
+/// A list snapshot with the events buffered during the list replayed on top.
+///
+/// Events carry full state, so replaying one that is older than the list is safe: the
+/// last state-deciding event wins, and only the net result reaches the store (and so the
+/// handlers) through `Writer::replace`.
+#[derive(Debug, Default)]
+pub(crate) struct Merge {
+    objects: HashMap<String, Container>,
+    fetch: BTreeSet<String>,
+}
+
+impl Merge {
+    pub(crate) fn new(list: Vec<Container>) -> Self {
+        Self {
+            objects: list.into_iter().map(|c| (c.id.clone(), c)).collect(),
+            fetch: BTreeSet::new(),
+        }
+    }
+
+    /// Replays one buffered event.
+    pub(crate) fn apply(&mut self, event: &WatchEvent) {
+        let id = event.id();
+        if self.fetch.contains(id) {
+            // The fetch happens after every buffered event: it will see a newer state
+            // than this event, unless the container is gone.
+            if matches!(event, WatchEvent::Deleted(_)) {
+                self.fetch.remove(id);
+                self.objects.remove(id);
+            }
+            return;
+        }
+        match plan(event, self.objects.get(id)) {
+            Plan::Upsert(c) => {
+                self.objects.insert(id.to_owned(), c);
+            }
+            Plan::Delete => {
+                self.objects.remove(id);
+            }
+            Plan::Fetch => {
+                self.fetch.insert(id.to_owned());
+            }
+            Plan::Nothing => {}
+        }
+    }
+
+    /// The ids to fetch.
+    pub(crate) fn to_fetch(&self) -> Vec<String> {
+        self.fetch.iter().cloned().collect()
+    }
+
+    /// Adds fetched containers (only those asked for).
+    pub(crate) fn add_fetched(&mut self, fetched: Vec<Container>) {
+        for c in fetched {
+            if self.fetch.remove(&c.id) {
+                self.objects.insert(c.id.clone(), c);
+            }
+        }
+    }
+
+    /// The merged containers the selector admits.
+    pub(crate) fn into_objects(self, selector: &Selector) -> impl Iterator<Item = Container> {
+        self.objects
+            .into_values()
+            .filter(move |c| selector.admits(c))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hypersh_watch::ContainerState;
+
+    fn docker(action: &str, id: &str) -> WatchEvent {
+        WatchEvent::decode(format!(
+            r#"{{"Type":"container","Action":"{action}","id":"{id}","Actor":{{"Attributes":{{"name":"n-{id}"}}}}}}"#
+        ))
+        .unwrap()
+    }
+
+    fn k8s(action: &str, id: &str, phase: &str) -> WatchEvent {
+        WatchEvent::decode(format!(
+            r#"{{"Action":"{action}","Id":"{id}","Status":"{phase}","Type":"container","Actor":{{"Attributes":{{"Name":"n-{id}","Image":"busybox","Labels":null}}}}}}"#
+        ))
+        .unwrap()
+    }
+
+    fn container(id: &str, state: ContainerState) -> Container {
+        Container {
+            id: id.into(),
+            names: vec![format!("/n-{id}")],
+            image: "busybox".into(),
+            state,
+            ..Container::default()
+        }
+    }
+
+    #[test]
+    fn plans() {
+        let running = container("a", ContainerState::Running);
+        assert_eq!(plan(&docker("create", "a"), None), Plan::Fetch);
+        assert_eq!(plan(&docker("start", "a"), None), Plan::Fetch);
+        assert_eq!(plan(&docker("destroy", "a"), Some(&running)), Plan::Delete);
+        assert_eq!(plan(&docker("destroy", "a"), None), Plan::Delete);
+        assert_eq!(plan(&docker("start", "a"), Some(&running)), Plan::Nothing);
+        assert_eq!(
+            plan(&docker("exec_start: ls", "a"), Some(&running)),
+            Plan::Nothing
+        );
+        let Plan::Upsert(paused) = plan(&docker("pause", "a"), Some(&running)) else {
+            panic!("pause must change the state")
+        };
+        assert_eq!(paused.state, ContainerState::Paused);
+        assert_eq!(plan(&k8s("ADDED", "a", "Running"), None), Plan::Fetch);
+        // Same phase: something changed that the phase cannot show (pause, rename).
+        assert_eq!(
+            plan(&k8s("MODIFIED", "a", "Running"), Some(&running)),
+            Plan::Fetch
+        );
+        let exited = container("a", ContainerState::Exited);
+        let Plan::Upsert(started) = plan(&k8s("ADDED", "a", "Running"), Some(&exited)) else {
+            panic!("a move into Running decides the state")
+        };
+        assert_eq!(started.state, ContainerState::Running);
+        let Plan::Upsert(stopped) = plan(&k8s("MODIFIED", "a", "Failed"), Some(&running)) else {
+            panic!("a move into Failed decides the state")
+        };
+        assert_eq!(stopped.state, ContainerState::Exited);
+        assert_eq!(
+            plan(&k8s("MODIFIED", "a", "Pending"), Some(&exited)),
+            Plan::Fetch
+        );
+    }
+
+    #[test]
+    fn merge_replays_buffered_events_to_the_net_state() {
+        let list = vec![
+            container("a", ContainerState::Running),
+            container("b", ContainerState::Exited),
+        ];
+        let mut m = Merge::new(list);
+        // Older than the list, then newer: the last one wins.
+        m.apply(&docker("die", "a"));
+        m.apply(&docker("start", "a"));
+        m.apply(&docker("destroy", "b"));
+        m.apply(&docker("create", "c"));
+        m.apply(&docker("start", "c"));
+        m.apply(&docker("create", "d"));
+        m.apply(&docker("destroy", "d"));
+        assert_eq!(m.to_fetch(), vec!["c".to_owned()]);
+        m.add_fetched(vec![
+            container("c", ContainerState::Running),
+            container("zz", ContainerState::Running),
+        ]);
+        let mut out: Vec<_> = m.into_objects(&Selector::default()).collect();
+        out.sort_by(|x, y| x.id.cmp(&y.id));
+        let ids: Vec<_> = out.iter().map(|c| (c.id.as_str(), c.state)).collect();
+        assert_eq!(
+            ids,
+            [
+                ("a", ContainerState::Running),
+                ("c", ContainerState::Running)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_delete_cancels_a_pending_fetch_of_a_listed_container() {
+        let mut m = Merge::new(vec![container("a", ContainerState::Running)]);
+        m.apply(&k8s("MODIFIED", "a", "Running"));
+        assert_eq!(m.to_fetch(), vec!["a".to_owned()]);
+        m.apply(&k8s("DELETED", "a", "Succeeded"));
+        assert!(m.to_fetch().is_empty());
+        assert_eq!(m.into_objects(&Selector::default()).count(), 0);
+    }
+
+    #[test]
+    fn kubernetes_restart_is_delete_then_fetch() {
+        let mut m = Merge::new(vec![container("a", ContainerState::Exited)]);
+        m.apply(&k8s("DELETED", "a", "Succeeded"));
+        m.apply(&k8s("ADDED", "a", "Running"));
+        assert_eq!(m.to_fetch(), vec!["a".to_owned()]);
+    }
+}

@@ -1,0 +1,405 @@
+//! The list-then-watch loop, as an explicit state machine:
+//! `Connecting → Listing → Watching → (Backoff → Connecting)`.
+//!
+//! - **Connecting**: open the signed websocket first, so nothing falls in the gap
+//!   between list and watch (the API has no resource version and no replay).
+//! - **Listing**: list while buffering the watch's events; merge them onto the list
+//!   and `replace` the store, so deletes missed while away become tombstones and
+//!   handlers see only the net change per container.
+//! - **Watching**: apply events as they arrive; fetch containers an event cannot
+//!   describe; relist periodically if asked.
+//! - **Backoff**: after a failure, wait (exponential, full jitter; the maximum for
+//!   authentication failures), then reconnect.
+
+use std::time::{Duration, SystemTime};
+
+use futures_util::StreamExt;
+use hypersh_store::{Change, Store, Writer};
+use hypersh_watch::{Client, Container, Error as WatchError, EventStream, Filters, WatchEvent};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::backoff::BackoffConfig;
+use crate::error::Error;
+use crate::plan::{Merge, Plan, plan};
+use crate::selector::Selector;
+use crate::status::{Phase, StatusHandle};
+
+/// How many ids one fetch asks for (they go into the query string).
+const FETCH_BATCH: usize = 50;
+
+/// Keeps a [`Writer<Container>`] in step with the API router.
+///
+/// Build it, take its [`StatusHandle`], then `run` it on a task until the token is
+/// cancelled. The [`Informer`](crate::Informer) does all of this for you.
+pub struct Reflector {
+    client: Client,
+    writer: Writer<Container>,
+    selector: Selector,
+    backoff: BackoffConfig,
+    relist_every: Option<Duration>,
+    status: StatusHandle,
+}
+
+/// Why one connection (session) ended.
+enum End {
+    /// Shutdown was requested.
+    Shutdown,
+    /// The connection ended or failed; reconnect.
+    Broken {
+        error: Option<WatchError>,
+        healthy_for: Duration,
+    },
+}
+
+impl Reflector {
+    /// A reflector for the containers `filters` selects (keys `container`, `image`,
+    /// `label`; an empty set selects everything).
+    ///
+    /// # Errors
+    /// [`Error::Filters`] for other keys.
+    pub fn new(
+        client: Client,
+        writer: Writer<Container>,
+        filters: &Filters,
+    ) -> Result<Self, Error> {
+        Ok(Self {
+            client,
+            writer,
+            selector: Selector::new(filters)?,
+            backoff: BackoffConfig::default(),
+            relist_every: None,
+            status: StatusHandle::default(),
+        })
+    }
+
+    /// Sets the reconnect policy.
+    #[must_use]
+    pub fn backoff(mut self, backoff: BackoffConfig) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Relists every `period` while connected, to repair drift (off by default).
+    #[must_use]
+    pub fn relist_every(mut self, period: Option<Duration>) -> Self {
+        self.relist_every = period;
+        self
+    }
+
+    /// The status of this reflector, readable while it runs.
+    #[must_use]
+    pub fn status(&self) -> StatusHandle {
+        self.status.clone()
+    }
+
+    /// The store this reflector fills.
+    #[must_use]
+    pub fn store(&self) -> Store<Container> {
+        self.writer.store()
+    }
+
+    /// Runs until `shutdown` is cancelled. Closes the websocket with a close frame when
+    /// one is open. Everything it logs is inside a `reflector` span naming the endpoint.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let span = tracing::info_span!(
+            "reflector",
+            endpoint = %self.client.config().endpoint().authority()
+        );
+        self.run_loop(shutdown).instrument(span).await;
+    }
+
+    async fn run_loop(mut self, shutdown: CancellationToken) {
+        let mut backoff = self.backoff.build();
+        let mut sessions: u64 = 0;
+        let mut last_logged: Option<String> = None;
+        loop {
+            let end = self.session(&shutdown, &mut sessions).await;
+            let (error, healthy_for) = match end {
+                End::Shutdown => break,
+                End::Broken { error, healthy_for } => (error, healthy_for),
+            };
+            let auth = error.as_ref().is_some_and(WatchError::is_auth);
+            let text = error
+                .as_ref()
+                .map_or_else(|| "server closed the watch".to_owned(), ToString::to_string);
+            // Log once per change of error, not once per attempt.
+            let kind = error_kind(error.as_ref());
+            if last_logged.as_deref() != Some(kind.as_str()) {
+                if auth {
+                    tracing::error!(error = %text, "authentication failed; retrying at the maximum backoff");
+                } else {
+                    tracing::warn!(error = %text, "watch ended; reconnecting");
+                }
+                last_logged = Some(kind);
+            } else {
+                tracing::debug!(error = %text, "watch ended again");
+            }
+            if error.is_some() {
+                metrics::counter!("hypersh_reflector_failures_total").increment(1);
+            }
+            if auth {
+                metrics::counter!("hypersh_reflector_auth_failures_total").increment(1);
+            }
+            self.status.update(|s| {
+                s.connected = false;
+                s.phase = Phase::Backoff;
+                s.auth_failing = auth;
+                if error.is_some() {
+                    s.failures += 1;
+                }
+                s.last_error = Some(text);
+            });
+            metrics::gauge!("hypersh_reflector_connected").set(0.0);
+            if healthy_for >= backoff.config().reset_after {
+                backoff.reset();
+                last_logged = None;
+            }
+            let delay = if auth {
+                backoff.auth_delay()
+            } else {
+                backoff.next_delay()
+            };
+            tracing::debug!(?delay, "backing off");
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(delay) => {}
+            }
+        }
+        self.status.update(|s| {
+            s.phase = Phase::Stopped;
+            s.connected = false;
+        });
+        metrics::gauge!("hypersh_reflector_connected").set(0.0);
+        tracing::debug!("reflector stopped");
+    }
+
+    /// One connection: connect, sync, watch until it breaks.
+    #[tracing::instrument(name = "session", skip_all, fields(n = *sessions + 1))]
+    async fn session(&mut self, shutdown: &CancellationToken, sessions: &mut u64) -> End {
+        self.status.update(|s| s.phase = Phase::Connecting);
+        let watch = self.client.watch(self.selector.watch_filters());
+        let mut stream = tokio::select! {
+            () = shutdown.cancelled() => return End::Shutdown,
+            r = watch => match r {
+                Ok(stream) => stream,
+                Err(e) => return broken(e, Duration::ZERO),
+            },
+        };
+        *sessions += 1;
+        if *sessions > 1 {
+            metrics::counter!("hypersh_reflector_reconnects_total").increment(1);
+            self.status.update(|s| s.reconnects += 1);
+        }
+
+        if let Some(end) = self.sync(&mut stream, shutdown).await {
+            return end;
+        }
+        let connected_at = Instant::now();
+        self.status.update(|s| {
+            s.connected = true;
+            s.synced = true;
+            s.auth_failing = false;
+            s.phase = Phase::Watching;
+        });
+        metrics::gauge!("hypersh_reflector_connected").set(1.0);
+
+        let mut relist = self.relist_every.map(|p| {
+            let mut i = tokio::time::interval_at(Instant::now() + p, p);
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            i
+        });
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => {
+                    stream.close().await;
+                    return End::Shutdown;
+                }
+                item = stream.next() => match item {
+                    None => return End::Broken { error: None, healthy_for: connected_at.elapsed() },
+                    Some(Ok(event)) => {
+                        if let Err(e) = self.apply(event).await {
+                            return broken(e, connected_at.elapsed());
+                        }
+                    }
+                    Some(Err(e)) if e.is_frame_error() => self.frame_error(&e),
+                    Some(Err(e)) => return broken(e, connected_at.elapsed()),
+                },
+                _ = tick(relist.as_mut()) => {
+                    tracing::debug!("periodic relist");
+                    if let Some(end) = self.sync(&mut stream, shutdown).await {
+                        return end;
+                    }
+                    self.status.update(|s| s.phase = Phase::Watching);
+                }
+            }
+        }
+    }
+
+    /// Lists while buffering the watch, merges, and replaces the store. `None` on
+    /// success, else how the session ends.
+    #[tracing::instrument(name = "sync", skip_all)]
+    async fn sync(
+        &mut self,
+        stream: &mut EventStream,
+        shutdown: &CancellationToken,
+    ) -> Option<End> {
+        self.status.update(|s| s.phase = Phase::Listing);
+        let started = Instant::now();
+        let list = self.client.list_containers(self.selector.list_filters());
+        tokio::pin!(list);
+        let mut buffered = Vec::new();
+        let listed = loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => {
+                    stream.close().await;
+                    return Some(End::Shutdown);
+                }
+                r = &mut list => match r {
+                    Ok(listed) => break listed,
+                    Err(e) => return Some(broken(e, Duration::ZERO)),
+                },
+                item = stream.next() => match item {
+                    Some(Ok(event)) => {
+                        self.received();
+                        buffered.push(event);
+                    }
+                    Some(Err(e)) if e.is_frame_error() => self.frame_error(&e),
+                    Some(Err(e)) => return Some(broken(e, Duration::ZERO)),
+                    None => return Some(End::Broken { error: None, healthy_for: Duration::ZERO }),
+                },
+            }
+        };
+        let listed_count = listed.len();
+        let mut merge = Merge::new(listed);
+        for event in &buffered {
+            merge.apply(event);
+        }
+        let to_fetch = merge.to_fetch();
+        if !to_fetch.is_empty() {
+            match self.fetch(&to_fetch).await {
+                Ok(fetched) => merge.add_fetched(fetched),
+                Err(e) => return Some(broken(e, Duration::ZERO)),
+            }
+        }
+        self.writer
+            .replace(merge.into_objects(&self.selector))
+            .await;
+        metrics::counter!("hypersh_reflector_relists_total").increment(1);
+        self.status.update(|s| s.relists += 1);
+        tracing::info!(
+            containers = listed_count,
+            buffered = buffered.len(),
+            fetched = to_fetch.len(),
+            elapsed = ?started.elapsed(),
+            "cache synced from a full list"
+        );
+        None
+    }
+
+    /// Applies one live event.
+    async fn apply(&mut self, event: WatchEvent) -> Result<(), WatchError> {
+        self.received();
+        let id = event.id().to_owned();
+        let cached = self.writer.store().get(&id);
+        let changed = match plan(&event, cached.as_deref()) {
+            Plan::Nothing => false,
+            Plan::Upsert(c) => {
+                self.writer.apply(Change::Upsert(c)).await;
+                true
+            }
+            Plan::Delete => {
+                self.writer.apply(Change::Delete(id)).await;
+                cached.is_some()
+            }
+            Plan::Fetch => {
+                // An empty answer means the container is already gone: its delete
+                // event follows.
+                let fetched = self.fetch(std::slice::from_ref(&id)).await?;
+                match fetched.into_iter().find(|c| c.id == id) {
+                    Some(c) if cached.as_deref() == Some(&c) => false,
+                    Some(c) if self.selector.admits(&c) => {
+                        self.writer.apply(Change::Upsert(c)).await;
+                        true
+                    }
+                    Some(_) => {
+                        self.writer.apply(Change::Delete(id)).await;
+                        cached.is_some()
+                    }
+                    None => false,
+                }
+            }
+        };
+        if changed {
+            metrics::counter!("hypersh_reflector_events_applied_total").increment(1);
+            self.status.update(|s| s.events_applied += 1);
+        }
+        Ok(())
+    }
+
+    /// Lists the given containers by id (exact ids only).
+    async fn fetch(&self, ids: &[String]) -> Result<Vec<Container>, WatchError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(FETCH_BATCH) {
+            let mut filters = Filters::new();
+            for id in chunk {
+                filters.add("id", id.clone());
+            }
+            let listed = self.client.list_containers(&filters).await?;
+            out.extend(listed.into_iter().filter(|c| chunk.contains(&c.id)));
+        }
+        metrics::counter!("hypersh_reflector_fetches_total").increment(ids.len() as u64);
+        self.status.update(|s| s.fetches += ids.len() as u64);
+        Ok(out)
+    }
+
+    fn received(&self) {
+        metrics::counter!("hypersh_reflector_events_total").increment(1);
+        let now = SystemTime::now();
+        self.status.update(|s| {
+            s.events_received += 1;
+            s.last_event_at = Some(now);
+        });
+    }
+
+    fn frame_error(&self, e: &WatchError) {
+        tracing::warn!(error = %e, "skipping a frame that could not be decoded");
+        metrics::counter!("hypersh_reflector_decode_errors_total").increment(1);
+        self.status.update(|s| s.decode_errors += 1);
+    }
+}
+
+fn broken(error: WatchError, healthy_for: Duration) -> End {
+    End::Broken {
+        error: Some(error),
+        healthy_for,
+    }
+}
+
+/// A coarse kind of error, to log each kind once until it changes.
+fn error_kind(error: Option<&WatchError>) -> String {
+    match error {
+        None => "closed".to_owned(),
+        Some(WatchError::Auth { status, .. }) => format!("auth-{status}"),
+        Some(WatchError::Status { status, .. }) => format!("status-{status}"),
+        Some(WatchError::Timeout { what, .. }) => format!("timeout-{what}"),
+        Some(WatchError::Idle(_)) => "idle".to_owned(),
+        Some(other) => {
+            let text = other.to_string();
+            text.split(':').next().unwrap_or_default().to_owned()
+        }
+    }
+}
+
+/// Ticks the interval if there is one; never completes otherwise.
+async fn tick(interval: Option<&mut tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}

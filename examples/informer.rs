@@ -1,0 +1,268 @@
+//! The project's main job: an informer that keeps a local cache of containers in step with
+//! an API router, shows events as they arrive and a live summary.
+//!
+//! ```text
+//! cargo run --release --example informer                      # embedded router, churn
+//! cargo run --release --example informer -- --addr HOST:PORT --access-key AK --secret-key SK
+//!     [--insecure | --ca-cert F] [--filter label=app=web] [--run-for SECS] [--dump-cache FILE]
+//! ```
+//! Without `--addr` it starts the reference router in-process (self-signed TLS, churning
+//! containers; `--drop-every SECS` also drops the websocket now and then, to show the
+//! reconnect and relist). Events go to stdout, one line each; the live summary goes to
+//! stderr. `--dump-cache FILE` writes the cache at exit as a JSON array in the list
+//! endpoint's container format, comparable with `GET /containers/json?all=1`.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use hypersh::watch::{Client, ClientConfig, Container, Credentials, Filters, TlsMode};
+use hypersh::{Deleted, Informer};
+use hypersh_apirouter::{Router, RouterConfig};
+
+#[derive(Parser, Debug)]
+#[command(about = "Run an informer and show its cache live")]
+struct Args {
+    /// API router address, HOST:PORT. Without it, an embedded router is started.
+    #[arg(long)]
+    addr: Option<String>,
+    /// Access key (or HYPER_ACCESS_KEY).
+    #[arg(long, env = "HYPER_ACCESS_KEY")]
+    access_key: Option<String>,
+    /// Secret key (or HYPER_SECRET_KEY).
+    #[arg(long, env = "HYPER_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+    /// Accept any certificate (as the original client's InsecureSkipVerify).
+    #[arg(long)]
+    insecure: bool,
+    /// Trust this CA certificate (PEM).
+    #[arg(long)]
+    ca_cert: Option<PathBuf>,
+    /// Cache only these containers: container=x,image=y,label=k=v (repeatable).
+    #[arg(long)]
+    filter: Vec<String>,
+    /// Stop cleanly after this many seconds.
+    #[arg(long)]
+    run_for: Option<f64>,
+    /// Write the cache at exit to FILE as a JSON array of containers.
+    #[arg(long)]
+    dump_cache: Option<PathBuf>,
+    /// Embedded router: containers at start.
+    #[arg(long, default_value_t = 30)]
+    containers: usize,
+    /// Embedded router: container events per second.
+    #[arg(long, default_value_t = 10.0)]
+    churn: f64,
+    /// Embedded router: drop every websocket this often (seconds), to show reconnects.
+    #[arg(long)]
+    drop_every: Option<f64>,
+    /// Do not print each event, only the summary.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let filters = Filters::parse_cli(&args.filter.join(",")).map_err(|e| e.to_string())?;
+    let (config, router) = connect_config(&args).await?;
+    eprintln!("informer on {}", config.endpoint().http_url(""));
+    let client = Client::new(config).map_err(|e| e.to_string())?;
+    let informer = Informer::builder(client)
+        .filters(filters)
+        .build()
+        .map_err(|e| e.to_string())?;
+
+    if !args.quiet {
+        informer.on_add(|c: &Arc<Container>| println!("ADDED     {}", describe(c)));
+        informer.on_update(|old: &Arc<Container>, new: &Arc<Container>| {
+            if old.state != new.state || old.names != new.names {
+                println!("MODIFIED  {} (was {})", describe(new), old.state);
+            }
+        });
+        informer.on_delete(|d: &Deleted<Container>| {
+            let note = if d.is_final_state_unknown() {
+                " (missed while away)"
+            } else {
+                ""
+            };
+            println!("DELETED   {}{note}", describe(d.last()));
+        });
+    }
+
+    if let (Some(router), Some(every)) = (&router, args.drop_every) {
+        let faults = router.faults().clone();
+        let period = Duration::from_secs_f64(every.max(0.1));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            loop {
+                tick.tick().await;
+                faults.drop_connections();
+            }
+        });
+    }
+
+    let started = Instant::now();
+    let deadline = args
+        .run_for
+        .map(|s| started + Duration::from_secs_f64(s.max(0.0)));
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let tty = std::io::stderr().is_terminal();
+    let mut last_events = 0;
+    let mut last_at = Instant::now();
+    loop {
+        let until_deadline = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        tokio::select! {
+            _ = &mut ctrl_c => break,
+            () = sleep_opt(until_deadline) => break,
+            _ = tick.tick() => {
+                let status = informer.status();
+                let rate = (status.events_received - last_events) as f64
+                    / last_at.elapsed().as_secs_f64().max(1e-3);
+                last_events = status.events_received;
+                last_at = Instant::now();
+                let line = summary(&informer, rate, &status);
+                if tty {
+                    eprint!("\r\x1b[2K{line}");
+                } else {
+                    eprintln!("{line}");
+                }
+            }
+        }
+    }
+    if tty {
+        eprintln!();
+    }
+    informer.shutdown().await;
+    let cached = informer.store().list();
+    eprintln!(
+        "stopped after {:.1}s with {} containers cached",
+        started.elapsed().as_secs_f64(),
+        cached.len()
+    );
+    if let Some(path) = &args.dump_cache {
+        let mut containers: Vec<&Container> = cached.iter().map(AsRef::as_ref).collect();
+        containers.sort_by(|a, b| a.id.cmp(&b.id));
+        let json = serde_json::to_vec_pretty(&containers).map_err(|e| e.to_string())?;
+        std::fs::write(path, json).map_err(|e| format!("--dump-cache {}: {e}", path.display()))?;
+        eprintln!("cache written to {}", path.display());
+    }
+    if let Some(router) = router {
+        router.shutdown().await;
+    }
+    Ok(())
+}
+
+async fn connect_config(args: &Args) -> Result<(ClientConfig, Option<Router>), String> {
+    if let Some(addr) = &args.addr {
+        let (Some(ak), Some(sk)) = (&args.access_key, &args.secret_key) else {
+            return Err("--access-key and --secret-key (or HYPER_ACCESS_KEY and \
+                        HYPER_SECRET_KEY) are required with --addr"
+                .to_owned());
+        };
+        let tls = match (&args.ca_cert, args.insecure) {
+            (Some(_), true) => return Err("--ca-cert and --insecure exclude each other".into()),
+            (Some(p), false) => TlsMode::CustomCa(
+                std::fs::read(p).map_err(|e| format!("--ca-cert {}: {e}", p.display()))?,
+            ),
+            (None, true) => TlsMode::InsecureSkipVerify,
+            (None, false) => TlsMode::Verify,
+        };
+        let config = ClientConfig::new(addr, Credentials::new(ak.as_str(), sk.as_str()))
+            .map_err(|e| e.to_string())?
+            .tls(tls);
+        return Ok((config, None));
+    }
+    let router = Router::start(
+        RouterConfig::default()
+            .containers(args.containers)
+            .churn(args.churn),
+    )
+    .await
+    .map_err(|e| format!("cannot start the embedded router: {e}"))?;
+    eprintln!(
+        "embedded API router on {} (self-signed TLS)",
+        router.base_url()
+    );
+    let creds = router.credentials()[0].clone();
+    let ca = router.ca_pem().unwrap_or_default().as_bytes().to_vec();
+    let config = ClientConfig::new(&router.base_url(), creds)
+        .map_err(|e| e.to_string())?
+        .tls(TlsMode::CustomCa(ca));
+    Ok((config, Some(router)))
+}
+
+fn describe(c: &Container) -> String {
+    format!(
+        "{:<24} {:<16} {:<10} {}",
+        c.name().unwrap_or("-"),
+        c.image,
+        c.state,
+        short(&c.id)
+    )
+}
+
+fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+fn summary(informer: &Informer, rate: f64, status: &hypersh::Status) -> String {
+    let mut by_state: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for c in informer.store().list() {
+        *by_state.entry(c.state.as_str()).or_default() += 1;
+    }
+    let states: Vec<String> = by_state.iter().map(|(s, n)| format!("{s}={n}")).collect();
+    format!(
+        "[{}] {} containers ({}) | {rate:.1} events/s | reconnects={} relists={} decode_errors={}",
+        if status.connected {
+            "connected"
+        } else {
+            "disconnected"
+        },
+        informer.store().len(),
+        states.join(" "),
+        status.reconnects,
+        status.relists,
+        status.decode_errors,
+    )
+}
+
+async fn sleep_opt(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,184 @@
+//! The original Hyper.sh websocket client, done right: connect to `/events/ws`, print each
+//! event as received.
+//!
+//! ```text
+//! cargo run --release --example watch -- --addr HOST:PORT [--access-key AK --secret-key SK]
+//!     [--filter container=x,image=y,label=k=v,event=start] [--pretty] [--insecure]
+//!     [--ca-cert F] [--max-events N] [--count]
+//! ```
+//! Without `--addr` it starts the reference router in-process (self-signed TLS, churn) and
+//! watches that. Output contract: `connecting to wss://...` on stderr; each event frame's
+//! JSON on its own stdout line and nothing else on stdout; decode errors on stderr;
+//! `--count` prints only `events=N seconds=S rate=R/s` at the end; an authentication
+//! failure exits 1 with `authentication failed (HTTP 403): ...` on stderr.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use futures_util::StreamExt;
+use hypersh::watch::{Client, ClientConfig, Credentials, Filters, TlsMode};
+use hypersh_apirouter::{Router, RouterConfig};
+
+#[derive(Parser, Debug)]
+#[command(about = "Print Hyper.sh container events from /events/ws")]
+struct Args {
+    /// API router address, HOST:PORT (or https://HOST:PORT). Without it, an embedded
+    /// reference router is started.
+    #[arg(long)]
+    addr: Option<String>,
+    /// Access key (or HYPER_ACCESS_KEY).
+    #[arg(long, env = "HYPER_ACCESS_KEY")]
+    access_key: Option<String>,
+    /// Secret key (or HYPER_SECRET_KEY).
+    #[arg(long, env = "HYPER_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+    /// Filters: container=x,image=y,label=k=v,event=start (repeatable).
+    #[arg(long)]
+    filter: Vec<String>,
+    /// Pretty-print each event.
+    #[arg(long)]
+    pretty: bool,
+    /// Accept any certificate (as the original client's InsecureSkipVerify).
+    #[arg(long)]
+    insecure: bool,
+    /// Trust this CA certificate (PEM).
+    #[arg(long)]
+    ca_cert: Option<std::path::PathBuf>,
+    /// Exit 0 after this many decoded events.
+    #[arg(long)]
+    max_events: Option<u64>,
+    /// Decode every event but print only a final `events=N seconds=S rate=R/s` line.
+    #[arg(long)]
+    count: bool,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let filters = Filters::parse_cli(&args.filter.join(",")).map_err(|e| e.to_string())?;
+
+    // Keep the embedded router alive for the whole run.
+    let (config, _router) = match &args.addr {
+        Some(addr) => {
+            let (Some(ak), Some(sk)) = (&args.access_key, &args.secret_key) else {
+                return Err("--access-key and --secret-key (or HYPER_ACCESS_KEY and \
+                            HYPER_SECRET_KEY) are required with --addr"
+                    .to_owned());
+            };
+            let config = ClientConfig::new(addr, Credentials::new(ak.as_str(), sk.as_str()))
+                .map_err(|e| e.to_string())?;
+            (config.tls(tls_mode(&args)?), None)
+        }
+        None => {
+            let router = Router::start(RouterConfig::default().containers(20).churn(5.0))
+                .await
+                .map_err(|e| format!("cannot start the embedded router: {e}"))?;
+            let creds = router.credentials()[0].clone();
+            let ca = router.ca_pem().unwrap_or_default().as_bytes().to_vec();
+            let config = ClientConfig::new(&router.base_url(), creds)
+                .map_err(|e| e.to_string())?
+                .tls(TlsMode::CustomCa(ca));
+            (config, Some(router))
+        }
+    };
+
+    let url = config.endpoint().ws_url("/events/ws");
+    eprintln!("connecting to {url}");
+    let client = Client::new(config).map_err(|e| e.to_string())?;
+    let mut events = client.watch(&filters).await.map_err(|e| e.to_string())?;
+
+    let closer = events.close_handle();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            closer.close();
+        }
+    });
+
+    let started = Instant::now();
+    let mut decoded: u64 = 0;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    while let Some(item) = events.next().await {
+        match item {
+            Ok(event) => {
+                decoded += 1;
+                if !args.count {
+                    print_event(&mut out, event.event().raw_str(), args.pretty)
+                        .map_err(|e| format!("stdout: {e}"))?;
+                }
+                if args.max_events.is_some_and(|max| decoded >= max) {
+                    events.close().await;
+                    break;
+                }
+            }
+            Err(e) if e.is_frame_error() => eprintln!("{e}"),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    out.flush().map_err(|e| format!("stdout: {e}"))?;
+    drop(out);
+    if args.count {
+        let seconds = started.elapsed().as_secs_f64();
+        let rate = if seconds > 0.0 {
+            decoded as f64 / seconds
+        } else {
+            0.0
+        };
+        println!("events={decoded} seconds={seconds:.3} rate={rate:.0}/s");
+    }
+    Ok(())
+}
+
+fn tls_mode(args: &Args) -> Result<TlsMode, String> {
+    match (&args.ca_cert, args.insecure) {
+        (Some(_), true) => Err("--ca-cert and --insecure exclude each other".to_owned()),
+        (Some(path), false) => std::fs::read(path)
+            .map(TlsMode::CustomCa)
+            .map_err(|e| format!("--ca-cert {}: {e}", path.display())),
+        (None, true) => Ok(TlsMode::InsecureSkipVerify),
+        (None, false) => Ok(TlsMode::Verify),
+    }
+}
+
+fn print_event(out: &mut impl Write, frame: &str, pretty: bool) -> std::io::Result<()> {
+    if pretty {
+        match serde_json::from_str::<serde_json::Value>(frame)
+            .and_then(|v| serde_json::to_string_pretty(&v))
+        {
+            Ok(text) => writeln!(out, "{text}")?,
+            Err(_) => writeln!(out, "{frame}")?,
+        }
+    } else {
+        writeln!(out, "{frame}")?;
+    }
+    out.flush()
+}
