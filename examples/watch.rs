@@ -114,7 +114,7 @@ async fn run(args: Args) -> Result<(), String> {
     let url = config.endpoint().ws_url("/events/ws");
     eprintln!("connecting to {url}");
     let client = Client::new(config).map_err(|e| e.to_string())?;
-    let mut events = client.watch(&filters).await.map_err(|e| e.to_string())?;
+    let mut events = client.watch(&filters).await.map_err(|e| with_hint(&e))?;
 
     let closer = events.close_handle();
     tokio::spawn(async move {
@@ -156,6 +156,16 @@ async fn run(args: Args) -> Result<(), String> {
         println!("events={decoded} seconds={seconds:.3} rate={rate:.0}/s");
     }
     Ok(())
+}
+
+/// The error, plus a hint when the certificate was not trusted.
+fn with_hint(e: &hypersh::watch::Error) -> String {
+    let text = e.to_string();
+    if text.contains("certificate verify failed") {
+        format!("{text}\nhint: the server's certificate is not trusted: pass --ca-cert FILE, or --insecure")
+    } else {
+        text
+    }
 }
 
 fn tls_mode(args: &Args) -> Result<TlsMode, String> {

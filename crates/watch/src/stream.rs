@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, Stream, StreamExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
@@ -19,7 +19,6 @@ use crate::event::WatchEvent;
 /// How long a polite close waits for the server's close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type Inner = Pin<Box<dyn Stream<Item = Result<WatchEvent, Error>> + Send>>;
 
 /// The events of one `/events/ws` connection.
@@ -50,8 +49,8 @@ impl CloseHandle {
     }
 }
 
-struct State {
-    ws: Ws,
+struct State<S> {
+    ws: WebSocketStream<S>,
     ping: tokio::time::Interval,
     idle_timeout: Duration,
     deadline: Instant,
@@ -60,7 +59,14 @@ struct State {
 }
 
 impl EventStream {
-    pub(crate) fn new(ws: Ws, ping_interval: Duration, idle_timeout: Duration) -> Self {
+    pub(crate) fn new<S>(
+        ws: WebSocketStream<S>,
+        ping_interval: Duration,
+        idle_timeout: Duration,
+    ) -> Self
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let close = CancellationToken::new();
         let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -104,7 +110,7 @@ impl Stream for EventStream {
     }
 }
 
-impl State {
+impl<S: AsyncRead + AsyncWrite + Unpin> State<S> {
     async fn next_item(&mut self) -> Option<Result<WatchEvent, Error>> {
         loop {
             if self.done {
@@ -185,5 +191,90 @@ impl State {
         if tokio::time::timeout(CLOSE_GRACE, graceful).await.is_err() {
             tracing::debug!("server did not answer the close frame in time");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    /// A client stream over an in-memory pipe, and the server's end of it.
+    async fn pair(
+        ping: Duration,
+        idle: Duration,
+    ) -> (EventStream, WebSocketStream<tokio::io::DuplexStream>) {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
+        let server = WebSocketStream::from_raw_socket(server, Role::Server, None).await;
+        (EventStream::new(client, ping, idle), server)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_server_is_declared_dead_after_the_idle_timeout() {
+        let (mut events, _server) = pair(Duration::from_secs(10), Duration::from_secs(30)).await;
+        let started = Instant::now();
+        let item = events.next().await;
+        assert!(
+            matches!(item, Some(Err(Error::Idle(d))) if d == Duration::from_secs(30)),
+            "{item:?}"
+        );
+        assert_eq!(started.elapsed(), Duration::from_secs(30));
+        assert!(events.next().await.is_none(), "the stream ends after Idle");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pongs_keep_the_connection_alive_and_pings_are_sent_on_time() {
+        let (mut events, mut server) = pair(Duration::from_secs(10), Duration::from_secs(30)).await;
+        // The server answers pings (tungstenite does it while reading) and, after
+        // 95 s, sends one event.
+        let server_task = tokio::spawn(async move {
+            let mut pings = 0;
+            let deadline = Instant::now() + Duration::from_secs(95);
+            loop {
+                tokio::select! {
+                    msg = server.next() => match msg {
+                        Some(Ok(Message::Ping(_))) => pings += 1,
+                        Some(Ok(_)) => {}
+                        _ => return pings,
+                    },
+                    () = tokio::time::sleep_until(deadline) => {
+                        let frame = r#"{"Type":"container","Action":"start","id":"abc"}"#;
+                        server.send(Message::text(frame)).await.ok();
+                        server.flush().await.ok();
+                        // Keep answering until the client closes.
+                        while let Some(Ok(msg)) = server.next().await {
+                            if let Message::Ping(_) = msg {
+                                pings += 1;
+                            }
+                        }
+                        return pings;
+                    }
+                }
+            }
+        });
+        let started = Instant::now();
+        let item = events.next().await;
+        assert!(
+            matches!(&item, Some(Ok(ev)) if ev.id() == "abc"),
+            "{item:?}"
+        );
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(95),
+            "no idle timeout while pongs flow"
+        );
+        events.close().await;
+        let pings = server_task.await.unwrap();
+        assert_eq!(pings, 9, "one ping every 10 s for 95 s");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn close_handle_sends_a_close_frame() {
+        let (mut events, mut server) = pair(Duration::from_secs(10), Duration::from_secs(30)).await;
+        events.close_handle().close();
+        let (item, msg) = tokio::join!(events.next(), server.next());
+        assert!(item.is_none());
+        assert!(matches!(msg, Some(Ok(Message::Close(_)))), "{msg:?}");
     }
 }
