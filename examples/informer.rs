@@ -12,6 +12,8 @@
 //! stderr. `--dump-cache FILE` writes the cache at exit as a JSON array in the list
 //! endpoint's container format, comparable with `GET /containers/json?all=1`.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -20,28 +22,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use hypersh::watch::{Client, ClientConfig, Container, Credentials, Filters, TlsMode};
+use hypersh::watch::{Client, Container, Filters};
 use hypersh::{Deleted, Informer};
-use hypersh_apirouter::{Router, RouterConfig};
 
 #[derive(Parser, Debug)]
 #[command(about = "Run an informer and show its cache live")]
 struct Args {
-    /// API router address, HOST:PORT. Without it, an embedded router is started.
-    #[arg(long)]
-    addr: Option<String>,
-    /// Access key (or HYPER_ACCESS_KEY).
-    #[arg(long, env = "HYPER_ACCESS_KEY")]
-    access_key: Option<String>,
-    /// Secret key (or HYPER_SECRET_KEY).
-    #[arg(long, env = "HYPER_SECRET_KEY", hide_env_values = true)]
-    secret_key: Option<String>,
-    /// Accept any certificate (as the original client's InsecureSkipVerify).
-    #[arg(long)]
-    insecure: bool,
-    /// Trust this CA certificate (PEM).
-    #[arg(long)]
-    ca_cert: Option<PathBuf>,
+    #[command(flatten)]
+    conn: common::Connection,
     /// Cache only these containers: container=x,image=y,label=k=v (repeatable).
     #[arg(long)]
     filter: Vec<String>,
@@ -51,12 +39,6 @@ struct Args {
     /// Write the cache at exit to FILE as a JSON array of containers.
     #[arg(long)]
     dump_cache: Option<PathBuf>,
-    /// Embedded router: containers at start.
-    #[arg(long, default_value_t = 30)]
-    containers: usize,
-    /// Embedded router: container events per second.
-    #[arg(long, default_value_t = 10.0)]
-    churn: f64,
     /// Embedded router: drop every websocket this often (seconds), to show reconnects.
     #[arg(long)]
     drop_every: Option<f64>,
@@ -66,37 +48,13 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("{message}");
-            ExitCode::FAILURE
-        }
-    }
+    common::main_with(true, run(args))
 }
 
 async fn run(args: Args) -> Result<(), String> {
     let filters = Filters::parse_cli(&args.filter.join(",")).map_err(|e| e.to_string())?;
-    let (config, router) = connect_config(&args).await?;
+    let (config, router) = args.conn.connect().await?;
     eprintln!("informer on {}", config.endpoint().http_url(""));
     let client = Client::new(config).map_err(|e| e.to_string())?;
     let informer = Informer::builder(client)
@@ -147,7 +105,7 @@ async fn run(args: Args) -> Result<(), String> {
         let until_deadline = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         tokio::select! {
             _ = &mut ctrl_c => break,
-            () = sleep_opt(until_deadline) => break,
+            () = common::sleep_opt(until_deadline) => break,
             _ = tick.tick() => {
                 let status = informer.status();
                 let rate = (status.events_received - last_events) as f64
@@ -186,45 +144,6 @@ async fn run(args: Args) -> Result<(), String> {
     Ok(())
 }
 
-async fn connect_config(args: &Args) -> Result<(ClientConfig, Option<Router>), String> {
-    if let Some(addr) = &args.addr {
-        let (Some(ak), Some(sk)) = (&args.access_key, &args.secret_key) else {
-            return Err("--access-key and --secret-key (or HYPER_ACCESS_KEY and \
-                        HYPER_SECRET_KEY) are required with --addr"
-                .to_owned());
-        };
-        let tls = match (&args.ca_cert, args.insecure) {
-            (Some(_), true) => return Err("--ca-cert and --insecure exclude each other".into()),
-            (Some(p), false) => TlsMode::CustomCa(
-                std::fs::read(p).map_err(|e| format!("--ca-cert {}: {e}", p.display()))?,
-            ),
-            (None, true) => TlsMode::InsecureSkipVerify,
-            (None, false) => TlsMode::Verify,
-        };
-        let config = ClientConfig::new(addr, Credentials::new(ak.as_str(), sk.as_str()))
-            .map_err(|e| e.to_string())?
-            .tls(tls);
-        return Ok((config, None));
-    }
-    let router = Router::start(
-        RouterConfig::default()
-            .containers(args.containers)
-            .churn(args.churn),
-    )
-    .await
-    .map_err(|e| format!("cannot start the embedded router: {e}"))?;
-    eprintln!(
-        "embedded API router on {} (self-signed TLS)",
-        router.base_url()
-    );
-    let creds = router.credentials()[0].clone();
-    let ca = router.ca_pem().unwrap_or_default().as_bytes().to_vec();
-    let config = ClientConfig::new(&router.base_url(), creds)
-        .map_err(|e| e.to_string())?
-        .tls(TlsMode::CustomCa(ca));
-    Ok((config, Some(router)))
-}
-
 fn describe(c: &Container) -> String {
     format!(
         "{:<24} {:<16} {:<10} {}",
@@ -258,11 +177,4 @@ fn summary(informer: &Informer, rate: f64, status: &hypersh::Status) -> String {
         status.relists,
         status.decode_errors,
     )
-}
-
-async fn sleep_opt(d: Option<Duration>) {
-    match d {
-        Some(d) => tokio::time::sleep(d).await,
-        None => std::future::pending().await,
-    }
 }

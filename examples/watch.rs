@@ -12,40 +12,27 @@
 //! `--count` prints only `events=N seconds=S rate=R/s` at the end; an authentication
 //! failure exits 1 with `authentication failed (HTTP 403): ...` on stderr.
 
+mod common;
+
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
 use futures_util::StreamExt;
-use hypersh::watch::{Client, ClientConfig, Credentials, Filters, TlsMode};
-use hypersh_apirouter::{Router, RouterConfig};
+use hypersh::watch::{Client, Filters};
 
 #[derive(Parser, Debug)]
 #[command(about = "Print Hyper.sh container events from /events/ws")]
 struct Args {
-    /// API router address, HOST:PORT (or https://HOST:PORT). Without it, an embedded
-    /// reference router is started.
-    #[arg(long)]
-    addr: Option<String>,
-    /// Access key (or HYPER_ACCESS_KEY).
-    #[arg(long, env = "HYPER_ACCESS_KEY")]
-    access_key: Option<String>,
-    /// Secret key (or HYPER_SECRET_KEY).
-    #[arg(long, env = "HYPER_SECRET_KEY", hide_env_values = true)]
-    secret_key: Option<String>,
+    #[command(flatten)]
+    conn: common::Connection,
     /// Filters: container=x,image=y,label=k=v,event=start (repeatable).
     #[arg(long)]
     filter: Vec<String>,
     /// Pretty-print each event.
     #[arg(long)]
     pretty: bool,
-    /// Accept any certificate (as the original client's InsecureSkipVerify).
-    #[arg(long)]
-    insecure: bool,
-    /// Trust this CA certificate (PEM).
-    #[arg(long)]
-    ca_cert: Option<std::path::PathBuf>,
     /// Exit 0 after this many decoded events.
     #[arg(long)]
     max_events: Option<u64>,
@@ -55,61 +42,15 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("{message}");
-            ExitCode::FAILURE
-        }
-    }
+    common::main_with(false, run(args))
 }
 
 async fn run(args: Args) -> Result<(), String> {
     let filters = Filters::parse_cli(&args.filter.join(",")).map_err(|e| e.to_string())?;
 
-    // Keep the embedded router alive for the whole run.
-    let (config, _router) = match &args.addr {
-        Some(addr) => {
-            let (Some(ak), Some(sk)) = (&args.access_key, &args.secret_key) else {
-                return Err("--access-key and --secret-key (or HYPER_ACCESS_KEY and \
-                            HYPER_SECRET_KEY) are required with --addr"
-                    .to_owned());
-            };
-            let config = ClientConfig::new(addr, Credentials::new(ak.as_str(), sk.as_str()))
-                .map_err(|e| e.to_string())?;
-            (config.tls(tls_mode(&args)?), None)
-        }
-        None => {
-            let router = Router::start(RouterConfig::default().containers(20).churn(5.0))
-                .await
-                .map_err(|e| format!("cannot start the embedded router: {e}"))?;
-            let creds = router.credentials()[0].clone();
-            let ca = router.ca_pem().unwrap_or_default().as_bytes().to_vec();
-            let config = ClientConfig::new(&router.base_url(), creds)
-                .map_err(|e| e.to_string())?
-                .tls(TlsMode::CustomCa(ca));
-            (config, Some(router))
-        }
-    };
+    // Keep the embedded router (if any) alive for the whole run.
+    let (config, _router) = args.conn.connect().await?;
 
     let url = config.endpoint().ws_url("/events/ws");
     eprintln!("connecting to {url}");
@@ -162,20 +103,11 @@ async fn run(args: Args) -> Result<(), String> {
 fn with_hint(e: &hypersh::watch::Error) -> String {
     let text = e.to_string();
     if text.contains("certificate verify failed") {
-        format!("{text}\nhint: the server's certificate is not trusted: pass --ca-cert FILE, or --insecure")
+        format!(
+            "{text}\nhint: the server's certificate is not trusted: pass --ca-cert FILE, or --insecure"
+        )
     } else {
         text
-    }
-}
-
-fn tls_mode(args: &Args) -> Result<TlsMode, String> {
-    match (&args.ca_cert, args.insecure) {
-        (Some(_), true) => Err("--ca-cert and --insecure exclude each other".to_owned()),
-        (Some(path), false) => std::fs::read(path)
-            .map(TlsMode::CustomCa)
-            .map_err(|e| format!("--ca-cert {}: {e}", path.display())),
-        (None, true) => Ok(TlsMode::InsecureSkipVerify),
-        (None, false) => Ok(TlsMode::Verify),
     }
 }
 

@@ -24,14 +24,26 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Where to go next:
+//! - a controller keeps its state in a struct that implements [`store::Handler`] and
+//!   registers it with [`Informer::register`]; its own indexes go in with
+//!   [`InformerBuilder::index`] (ready-made ones in [`watch::container::index`]);
+//! - [`Informer::status`] and the `hypersh_reflector_*` metrics tell how the informer is
+//!   doing; [`BackoffConfig`] and [`ClientConfig`] hold the knobs;
+//! - the repository's `examples/` (`informer`, `controller`, `metrics`, `watch`) run with
+//!   no credentials against an embedded reference router, and `docs/` explains the
+//!   architecture, the protocol and operations.
 #![deny(missing_docs)]
 
 pub use hypersh_reflector as reflector;
 pub use hypersh_store as store;
 pub use hypersh_watch as watch;
 
-pub use hypersh_reflector::{BackoffConfig, Informer, InformerBuilder, Status};
-pub use hypersh_store::{Deleted, Store};
+pub use hypersh_reflector::{
+    BackoffConfig, Informer, InformerBuilder, Phase, Status, StatusHandle,
+};
+pub use hypersh_store::{Deleted, FnHandler, Handler, HandlerHandle, HandlerOptions, Store};
 pub use hypersh_watch::{
     Client, ClientConfig, Container, ContainerState, Credentials, Error, Filters, TlsMode,
     WatchEvent,

@@ -356,3 +356,30 @@ async fn shutdown_while_connecting_to_a_stalled_router() {
     router.faults().set_stall(false);
     router.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_last_clone_stops_the_informer() {
+    let router = router(RouterConfig::default().containers(3).seed(13)).await;
+    let informer = informer(&router);
+    let copy = informer.clone();
+    informer.wait_until_ready().await;
+    router.wait_for_active_watches(1).await;
+    drop(informer);
+    assert!(
+        !copy.shutdown_token().is_cancelled(),
+        "a clone keeps it running"
+    );
+    let status = copy.status_handle();
+    drop(copy);
+    tokio::time::timeout(common::PATIENCE, router.wait_for_active_watches(0))
+        .await
+        .expect("the watch is closed once every clone is gone");
+    eventually("the reflector to stop", || {
+        let s = status.snapshot();
+        (s.phase == hypersh::Phase::Stopped)
+            .then_some(())
+            .ok_or_else(|| format!("{s:?}"))
+    })
+    .await;
+    router.shutdown().await;
+}

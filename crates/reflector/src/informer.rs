@@ -6,7 +6,7 @@ use std::time::Duration;
 use hypersh_store::{Deleted, Handler, HandlerHandle, HandlerOptions, Store, StoreConfig, store};
 use hypersh_watch::{Client, Container, Filters};
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::backoff::BackoffConfig;
 use crate::error::Error;
@@ -91,6 +91,7 @@ impl InformerBuilder {
         Ok(Informer {
             store: cache,
             status,
+            _stop_on_drop: Arc::new(shutdown.clone().drop_guard()),
             shutdown,
             task: Arc::new(tokio::sync::Mutex::new(Some(task))),
             resync: self.resync,
@@ -99,6 +100,11 @@ impl InformerBuilder {
 }
 
 /// A running list-then-watch cache of containers with event handlers.
+///
+/// Clones share one reflector, one cache and one status. The reflector runs on its own
+/// tokio task until [`shutdown`](Self::shutdown), a cancel of
+/// [`shutdown_token`](Self::shutdown_token), or the drop of the last clone (which stops
+/// it without waiting; call `shutdown` to wait for the close frame to go out).
 ///
 /// ```no_run
 /// use hypersh_reflector::Informer;
@@ -122,6 +128,8 @@ pub struct Informer {
     store: Store<Container>,
     status: StatusHandle,
     shutdown: CancellationToken,
+    /// Cancels `shutdown` when the last clone of the informer is dropped.
+    _stop_on_drop: Arc<DropGuard>,
     task: Arc<tokio::sync::Mutex<Option<JoinHandle<()>>>>,
     resync: Option<Duration>,
 }

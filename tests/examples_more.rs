@@ -1,0 +1,253 @@
+//! The command-line contracts of `examples/controller.rs` and `examples/metrics.rs`.
+//! `cargo test` builds the examples next to the test binaries; these tests run them
+//! against a router on port 0, trusting its certificate with `--ca-cert`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use hypersh_apirouter::{Router, RouterConfig};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{ChildStdout, Command};
+
+/// How long an example may take to do what a test waits for.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The path of a built example (`target/<profile>/examples/<name>`).
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    let path = profile_dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run through cargo test",
+        path.display()
+    );
+    path
+}
+
+/// A router and its CA certificate in a file removed on drop.
+struct Fixture {
+    router: Router,
+    ca: PathBuf,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.ca);
+    }
+}
+
+async fn fixture(tag: &str) -> Fixture {
+    let router = common::router(RouterConfig::default().containers(10).seed(42)).await;
+    let ca = std::env::temp_dir().join(format!("{}-{tag}-ca.pem", std::process::id()));
+    std::fs::write(&ca, router.ca_pem().expect("self-signed")).expect("write the CA");
+    Fixture { router, ca }
+}
+
+/// The example `name` pointed at the fixture's router, with its output piped.
+fn command(f: &Fixture, name: &str) -> Command {
+    let creds = &f.router.credentials()[0];
+    let mut cmd = Command::new(example(name));
+    cmd.args(["--addr", &f.router.addr_string()])
+        .args(["--access-key", creds.access_key()])
+        .args(["--secret-key", creds.secret_key().expose()])
+        .arg("--ca-cert")
+        .arg(&f.ca)
+        .env_remove("HYPER_ACCESS_KEY")
+        .env_remove("HYPER_SECRET_KEY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Reads stdout lines until one satisfies `want`, returning every line read so far.
+async fn read_until(
+    lines: &mut Lines<BufReader<ChildStdout>>,
+    seen: &mut Vec<String>,
+    want: impl Fn(&str) -> bool,
+) {
+    let found = tokio::time::timeout(PATIENCE, async {
+        while let Some(line) = lines.next_line().await.expect("read stdout") {
+            let hit = want(&line);
+            seen.push(line);
+            if hit {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found, Ok(true), "stdout so far: {seen:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_runs_for_its_time_and_prints_a_report() {
+    let f = fixture("controller-report").await;
+    let mut cmd = command(&f, "controller");
+    cmd.args(["--run-for", "2", "--report-every", "0.5"]);
+    let out = tokio::time::timeout(PATIENCE, cmd.output())
+        .await
+        .expect("stops on --run-for")
+        .expect("the example runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The seeded router's containers that carry `app`, grouped by its value.
+    let truth = f.router.runtime().list(true);
+    let labelled = truth
+        .iter()
+        .filter(|c| c.labels.contains_key("app"))
+        .count();
+    assert!(labelled > 0, "seed 42 should give some `app` labels");
+    let report = stdout
+        .lines()
+        .rfind(|l| l.starts_with("report: "))
+        .unwrap_or_else(|| panic!("no report line in {stdout}"));
+    assert!(
+        report.starts_with(&format!("report: containers={labelled} restarts=0 | app=")),
+        "{report}"
+    );
+    let adds = stdout.lines().filter(|l| l.starts_with("ADDED ")).count();
+    assert_eq!(adds, labelled, "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_counts_a_start_after_exit_as_a_restart() {
+    let f = fixture("controller-restart").await;
+    let rt = f.router.runtime();
+    let labels = [("app".to_owned(), "flaky".to_owned())].into();
+    let id = rt.create("flaky-1", "busybox", labels);
+    rt.start(&id).expect("starts");
+
+    let mut cmd = command(&f, "controller");
+    cmd.args(["--run-for", "20", "--report-every", "0.2"]);
+    let mut child = cmd.spawn().expect("the example runs");
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let mut seen = Vec::new();
+    read_until(&mut lines, &mut seen, |l| l.starts_with("synced: ")).await;
+
+    rt.die(&id, 1).expect("dies");
+    rt.start(&id).expect("starts again");
+    read_until(&mut lines, &mut seen, |l| {
+        l.starts_with("RESTARTED flaky-1 (restart #1)")
+    })
+    .await;
+    read_until(&mut lines, &mut seen, |l| {
+        l.starts_with("report: ")
+            && l.contains(" restarts=1 ")
+            && l.contains(" | app=flaky 1/1 running")
+    })
+    .await;
+    // A pause is a state change, not a restart.
+    rt.pause(&id).expect("pauses");
+    read_until(&mut lines, &mut seen, |l| {
+        l.starts_with("STATE     flaky-1 running -> paused")
+    })
+    .await;
+    child.start_kill().expect("kill the example");
+    let _ = child.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_serves_the_reflector_metrics_in_prometheus_text() {
+    let f = fixture("metrics").await;
+    // A free port: bind port 0, note the port, release it for the example.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let mut cmd = command(&f, "metrics");
+    cmd.args(["--listen", &format!("127.0.0.1:{port}"), "--run-for", "20"]);
+    let mut child = cmd.spawn().expect("the example runs");
+
+    let client = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut last = String::new();
+    let body = loop {
+        if let Ok(resp) = client.get(&url).send().await
+            && let Ok(text) = resp.text().await
+        {
+            if text.contains("hypersh_reflector_relists_total")
+                && text.contains("hypersh_cache_containers 10\n")
+            {
+                break text;
+            }
+            last = text;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the example exited early ({status}); last scrape: {last}");
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no reflector metrics at {url}; last scrape: {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        body.contains("# TYPE hypersh_reflector_relists_total counter"),
+        "{body}"
+    );
+    assert!(body.contains("hypersh_reflector_connected 1"), "{body}");
+    child.start_kill().expect("kill the example");
+    let _ = child.wait().await;
+
+    let mut stderr = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        use tokio::io::AsyncReadExt;
+        let _ = err.read_to_string(&mut stderr).await;
+    }
+    assert!(stderr.contains(&format!("metrics on {url}")), "{stderr}");
+}
+
+/// The recipe in `docs/operations.md` ("Testing your controller with the reference
+/// router"), verbatim, so the page stays true.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn router_recipe_from_operations_md() -> Result<(), Box<dyn std::error::Error>> {
+    use hypersh::{Client, ClientConfig, ContainerState, Informer, TlsMode};
+
+    let router = Router::start(RouterConfig::default().containers(50).seed(7)).await?;
+    let ca = router.ca_pem().unwrap_or_default().as_bytes().to_vec();
+    let config = ClientConfig::new(&router.base_url(), router.credentials()[0].clone())?
+        .tls(TlsMode::CustomCa(ca));
+    let informer = Informer::builder(Client::new(config)?).build()?;
+    informer.wait_until_ready().await;
+    assert_eq!(informer.store().len(), router.runtime().list(true).len());
+
+    // Drive the truth: create, start, die, restart, pause, rename, destroy...
+    let labels = [("app".to_owned(), "web".to_owned())].into();
+    let id = router.runtime().create("web-1", "nginx", labels);
+    router.runtime().start(&id)?;
+    // ...and wait, with a deadline, for the cache (or your controller) to follow.
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while informer.store().get(&id).map(|c| c.state) != Some(ContainerState::Running) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await?;
+
+    // Inject faults:
+    router.faults().drop_connections(); // cut every websocket, no close frame
+    router.faults().close_connections(); // close them politely (1001)
+    router.faults().send_malformed(3); // garbage frames: not JSON, an array, no id, binary
+    router.faults().set_stall(true); // half-open: no pongs, requests hang
+    router.faults().set_stall(false);
+    router.faults().set_reject_auth(true); // every request answered 403
+    router.faults().set_reject_auth(false);
+
+    informer.shutdown().await;
+    router.shutdown().await;
+    Ok(())
+}
