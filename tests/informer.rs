@@ -383,3 +383,56 @@ async fn dropping_the_last_clone_stops_the_informer() {
     .await;
     router.shutdown().await;
 }
+
+/// A handler that does not return until released holds the writer (backpressure with a
+/// queue of one); shutdown must still end the reflector promptly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_while_a_handler_is_busy() {
+    let router = router(RouterConfig::default().containers(20).seed(14)).await;
+    let informer = Informer::builder(client_for(&router))
+        .backoff(fast_backoff())
+        .store_config(hypersh::store::StoreConfig::default().queue_capacity(1))
+        .build()
+        .unwrap();
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let (entered, mut entered_rx) = tokio::sync::mpsc::unbounded_channel();
+    informer.on_add(move |_| {
+        let _ = entered.send(());
+        // Busy until released (or for at most a minute, so a failing test still ends).
+        // A handler that blocks must say so (`block_in_place`), as the store's docs ask.
+        tokio::task::block_in_place(|| {
+            let _ = wait.recv_timeout(Duration::from_secs(60));
+        });
+    });
+    tokio::time::timeout(common::PATIENCE, entered_rx.recv())
+        .await
+        .expect("the handler is called");
+    tokio::time::timeout(Duration::from_secs(5), informer.shutdown())
+        .await
+        .expect("shutdown does not wait for a busy handler");
+    assert_eq!(informer.status().phase, hypersh::Phase::Stopped);
+    drop(release);
+    router.shutdown().await;
+}
+
+/// Shutdown while the list call hangs: a raw server accepts the websocket but never
+/// answers `GET /containers/json`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_while_listing() {
+    let server = common::raw::RawServer::start(1 << 20, Vec::new(), None).await;
+    let informer = Informer::builder(server.client())
+        .backoff(fast_backoff())
+        .build()
+        .unwrap();
+    eventually("the informer to be listing", || {
+        let s = informer.status();
+        (s.phase == hypersh::Phase::Listing)
+            .then_some(())
+            .ok_or_else(|| format!("{s:?}"))
+    })
+    .await;
+    tokio::time::timeout(Duration::from_secs(5), informer.shutdown())
+        .await
+        .expect("shutdown does not wait for a hanging list");
+    assert_eq!(informer.status().phase, hypersh::Phase::Stopped);
+}

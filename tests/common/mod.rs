@@ -2,6 +2,8 @@
 //! condition waits with a deadline, and the cache-versus-truth comparison.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

@@ -299,7 +299,7 @@ mod tests {
         rename.old_name = Some("old".into());
         let frames = encode(EventShape::Docker, &rename);
         let decoded = WatchEvent::decode(frames[0].clone()).unwrap();
-        assert_eq!(decoded.event().attributes["oldName"], "/old");
+        assert_eq!(decoded.event().attributes()["oldName"], "/old");
         assert_eq!(decoded.event().name.as_deref(), Some("test4"));
     }
 

@@ -199,7 +199,7 @@ mod tests {
             ));
             assert!(matches!(
                 WatchEvent::decode(text(1)),
-                Err(DecodeError::Json(_))
+                Err(DecodeError::NotObject)
             ));
             assert!(matches!(
                 WatchEvent::decode(text(2)),

@@ -89,7 +89,7 @@ async fn malformed_frames_then_normal_events() {
                 errors[..],
                 [
                     DecodeError::Json(_),
-                    DecodeError::Json(_),
+                    DecodeError::NotObject,
                     DecodeError::MissingId
                 ]
             ),

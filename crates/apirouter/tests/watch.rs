@@ -56,10 +56,10 @@ async fn docker_events_arrive_over_wss_and_decode() {
     assert_eq!(create.id, id);
     assert_eq!(create.image.as_deref(), Some("nginx:1.25"));
     assert_eq!(create.name.as_deref(), Some("web"));
-    assert_eq!(create.attributes["app"], "web");
+    assert_eq!(create.attributes()["app"], "web");
     assert_eq!(got[3].event().exit_code, Some(0));
     assert_eq!(got[3].event().docker_action(), Some(DockerAction::Die));
-    assert_eq!(got[5].event().attributes["oldName"], "/web");
+    assert_eq!(got[5].event().attributes()["oldName"], "/web");
     assert_eq!(got[5].event().name.as_deref(), Some("web2"));
     assert!(got.iter().all(|e| e.event().time_nano > 0));
     router.shutdown().await;

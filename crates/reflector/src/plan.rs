@@ -1,13 +1,13 @@
 //! What one event means for the cache, and how a list is merged with the events that
 //! arrived while it was being fetched. Pure functions: the loop does the I/O.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
+use hypersh_store::Relist;
 use hypersh_watch::container::Phase;
 use hypersh_watch::event::Shape;
 use hypersh_watch::{Container, WatchEvent};
-
-use crate::selector::Selector;
 
 /// The effect of one event on the cache.
 #[derive(Clone, Debug, PartialEq)]
@@ -65,21 +65,46 @@ fn phase_decides(phase: Option<Phase>, cached: &Container) -> bool {
     }
 }
 
+/// Where a [`Merge`] replays events: the containers listed so far (in the reflector, a
+/// store [`Relist`], which keeps only the listed containers that differ from the cache).
+pub(crate) trait Listed {
+    /// The listed version of a container (after the replays so far).
+    fn get(&self, id: &str) -> Option<Arc<Container>>;
+    /// Records a new version of a container.
+    fn upsert(&mut self, c: Container);
+    /// Forgets a container.
+    fn remove(&mut self, id: &str);
+}
+
+impl Listed for Relist<'_, Container> {
+    fn get(&self, id: &str) -> Option<Arc<Container>> {
+        Relist::get(self, id)
+    }
+
+    fn upsert(&mut self, c: Container) {
+        self.insert(c);
+    }
+
+    fn remove(&mut self, id: &str) {
+        Relist::remove(self, id);
+    }
+}
+
 /// A list snapshot with the events buffered during the list replayed on top.
 ///
 /// Events carry full state, so replaying one that is older than the list is safe: the
 /// last state-deciding event wins, and only the net result reaches the store (and so the
-/// handlers) through `Writer::replace`.
-#[derive(Debug, Default)]
-pub(crate) struct Merge {
-    objects: HashMap<String, Container>,
+/// handlers) through the relist's commit.
+#[derive(Debug)]
+pub(crate) struct Merge<'a, L> {
+    listed: &'a mut L,
     fetch: BTreeSet<String>,
 }
 
-impl Merge {
-    pub(crate) fn new(list: Vec<Container>) -> Self {
+impl<'a, L: Listed> Merge<'a, L> {
+    pub(crate) fn new(listed: &'a mut L) -> Self {
         Self {
-            objects: list.into_iter().map(|c| (c.id.clone(), c)).collect(),
+            listed,
             fetch: BTreeSet::new(),
         }
     }
@@ -92,17 +117,14 @@ impl Merge {
             // than this event, unless the container is gone.
             if matches!(event, WatchEvent::Deleted(_)) {
                 self.fetch.remove(id);
-                self.objects.remove(id);
+                self.listed.remove(id);
             }
             return;
         }
-        match plan(event, self.objects.get(id)) {
-            Plan::Upsert(c) => {
-                self.objects.insert(id.to_owned(), c);
-            }
-            Plan::Delete => {
-                self.objects.remove(id);
-            }
+        let listed = self.listed.get(id);
+        match plan(event, listed.as_deref()) {
+            Plan::Upsert(c) => self.listed.upsert(c),
+            Plan::Delete => self.listed.remove(id),
             Plan::Fetch => {
                 self.fetch.insert(id.to_owned());
             }
@@ -119,23 +141,50 @@ impl Merge {
     pub(crate) fn add_fetched(&mut self, fetched: Vec<Container>) {
         for c in fetched {
             if self.fetch.remove(&c.id) {
-                self.objects.insert(c.id.clone(), c);
+                self.listed.upsert(c);
             }
         }
-    }
-
-    /// The merged containers the selector admits.
-    pub(crate) fn into_objects(self, selector: &Selector) -> impl Iterator<Item = Container> {
-        self.objects
-            .into_values()
-            .filter(move |c| selector.admits(c))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
+    use crate::selector::Selector;
     use hypersh_watch::ContainerState;
+
+    /// A plain map as the listed containers.
+    #[derive(Debug, Default)]
+    struct Map(HashMap<String, Container>);
+
+    impl Map {
+        fn of(list: Vec<Container>) -> Self {
+            Self(list.into_iter().map(|c| (c.id.clone(), c)).collect())
+        }
+
+        fn admitted(self, selector: &Selector) -> Vec<Container> {
+            self.0
+                .into_values()
+                .filter(|c| selector.admits(c))
+                .collect()
+        }
+    }
+
+    impl Listed for Map {
+        fn get(&self, id: &str) -> Option<Arc<Container>> {
+            self.0.get(id).cloned().map(Arc::new)
+        }
+
+        fn upsert(&mut self, c: Container) {
+            self.0.insert(c.id.clone(), c);
+        }
+
+        fn remove(&mut self, id: &str) {
+            self.0.remove(id);
+        }
+    }
 
     fn docker(action: &str, id: &str) -> WatchEvent {
         WatchEvent::decode(format!(
@@ -204,7 +253,8 @@ mod tests {
             container("a", ContainerState::Running),
             container("b", ContainerState::Exited),
         ];
-        let mut m = Merge::new(list);
+        let mut listed = Map::of(list);
+        let mut m = Merge::new(&mut listed);
         // Older than the list, then newer: the last one wins.
         m.apply(&docker("die", "a"));
         m.apply(&docker("start", "a"));
@@ -218,7 +268,7 @@ mod tests {
             container("c", ContainerState::Running),
             container("zz", ContainerState::Running),
         ]);
-        let mut out: Vec<_> = m.into_objects(&Selector::default()).collect();
+        let mut out = listed.admitted(&Selector::default());
         out.sort_by(|x, y| x.id.cmp(&y.id));
         let ids: Vec<_> = out.iter().map(|c| (c.id.as_str(), c.state)).collect();
         assert_eq!(
@@ -232,17 +282,19 @@ mod tests {
 
     #[test]
     fn a_delete_cancels_a_pending_fetch_of_a_listed_container() {
-        let mut m = Merge::new(vec![container("a", ContainerState::Running)]);
+        let mut listed = Map::of(vec![container("a", ContainerState::Running)]);
+        let mut m = Merge::new(&mut listed);
         m.apply(&k8s("MODIFIED", "a", "Running"));
         assert_eq!(m.to_fetch(), vec!["a".to_owned()]);
         m.apply(&k8s("DELETED", "a", "Succeeded"));
         assert!(m.to_fetch().is_empty());
-        assert_eq!(m.into_objects(&Selector::default()).count(), 0);
+        assert!(listed.admitted(&Selector::default()).is_empty());
     }
 
     #[test]
     fn kubernetes_restart_is_delete_then_fetch() {
-        let mut m = Merge::new(vec![container("a", ContainerState::Exited)]);
+        let mut listed = Map::of(vec![container("a", ContainerState::Exited)]);
+        let mut m = Merge::new(&mut listed);
         m.apply(&k8s("DELETED", "a", "Succeeded"));
         m.apply(&k8s("ADDED", "a", "Running"));
         assert_eq!(m.to_fetch(), vec!["a".to_owned()]);

@@ -220,8 +220,16 @@ impl Reflector {
                 item = stream.next() => match item {
                     None => return End::Broken { error: None, healthy_for: connected_at.elapsed() },
                     Some(Ok(event)) => {
-                        if let Err(e) = self.apply(event).await {
-                            return broken(e, connected_at.elapsed());
+                        // Applying may wait for a busy handler's queue (backpressure):
+                        // shutdown must not wait with it. The writer is cancel-safe.
+                        tokio::select! {
+                            r = self.apply(event) => if let Err(e) = r {
+                                return broken(e, connected_at.elapsed());
+                            },
+                            () = shutdown.cancelled() => {
+                                stream.close().await;
+                                return End::Shutdown;
+                            }
                         }
                     }
                     Some(Err(e)) if e.is_frame_error() => self.frame_error(&e),
@@ -240,56 +248,76 @@ impl Reflector {
 
     /// Lists while buffering the watch, merges, and replaces the store. `None` on
     /// success, else how the session ends.
+    ///
+    /// The list is decoded as it arrives straight into a store relist, which keeps only
+    /// the containers that differ from the cache: a relist into a full cache never holds
+    /// a second copy of it.
     #[tracing::instrument(name = "sync", skip_all)]
     async fn sync(
         &mut self,
         stream: &mut EventStream,
         shutdown: &CancellationToken,
     ) -> Option<End> {
-        self.status.update(|s| s.phase = Phase::Listing);
+        let Self {
+            client,
+            writer,
+            selector,
+            status,
+            ..
+        } = self;
+        status.update(|s| s.phase = Phase::Listing);
         let started = Instant::now();
-        let list = self.client.list_containers(self.selector.list_filters());
-        tokio::pin!(list);
+        let mut relist = writer.relist();
         let mut buffered = Vec::new();
-        let listed = loop {
-            tokio::select! {
-                biased;
-                () = shutdown.cancelled() => {
-                    stream.close().await;
-                    return Some(End::Shutdown);
-                }
-                r = &mut list => match r {
-                    Ok(listed) => break listed,
-                    Err(e) => return Some(broken(e, Duration::ZERO)),
-                },
-                item = stream.next() => match item {
-                    Some(Ok(event)) => {
-                        self.received();
-                        buffered.push(event);
+        {
+            let list = client.list_containers_into(selector.list_filters(), |c| relist.insert(c));
+            tokio::pin!(list);
+            loop {
+                tokio::select! {
+                    biased;
+                    () = shutdown.cancelled() => {
+                        stream.close().await;
+                        return Some(End::Shutdown);
                     }
-                    Some(Err(e)) if e.is_frame_error() => self.frame_error(&e),
-                    Some(Err(e)) => return Some(broken(e, Duration::ZERO)),
-                    None => return Some(End::Broken { error: None, healthy_for: Duration::ZERO }),
-                },
+                    r = &mut list => match r {
+                        Ok(_) => break,
+                        Err(e) => return Some(broken(e, Duration::ZERO)),
+                    },
+                    item = stream.next() => match item {
+                        Some(Ok(event)) => {
+                            received(status);
+                            buffered.push(event);
+                        }
+                        Some(Err(e)) if e.is_frame_error() => frame_error(status, &e),
+                        Some(Err(e)) => return Some(broken(e, Duration::ZERO)),
+                        None => return Some(End::Broken { error: None, healthy_for: Duration::ZERO }),
+                    },
+                }
             }
-        };
-        let listed_count = listed.len();
-        let mut merge = Merge::new(listed);
+        }
+        let listed_count = relist.len();
+        let mut merge = Merge::new(&mut relist);
         for event in &buffered {
             merge.apply(event);
         }
         let to_fetch = merge.to_fetch();
         if !to_fetch.is_empty() {
-            match self.fetch(&to_fetch).await {
+            match fetch(client, status, &to_fetch).await {
                 Ok(fetched) => merge.add_fetched(fetched),
                 Err(e) => return Some(broken(e, Duration::ZERO)),
             }
         }
-        self.writer
-            .replace(merge.into_objects(&self.selector))
-            .await;
+        relist.retain(|c| selector.admits(c));
+        // Committing may wait for busy handlers (backpressure): not past a shutdown.
+        tokio::select! {
+            () = relist.commit() => {}
+            () = shutdown.cancelled() => {
+                stream.close().await;
+                return Some(End::Shutdown);
+            }
+        }
         metrics::counter!("hypersh_reflector_relists_total").increment(1);
-        self.status.update(|s| s.relists += 1);
+        status.update(|s| s.relists += 1);
         tracing::info!(
             containers = listed_count,
             buffered = buffered.len(),
@@ -342,34 +370,53 @@ impl Reflector {
 
     /// Lists the given containers by id (exact ids only).
     async fn fetch(&self, ids: &[String]) -> Result<Vec<Container>, WatchError> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(FETCH_BATCH) {
-            let mut filters = Filters::new();
-            for id in chunk {
-                filters.add("id", id.clone());
-            }
-            let listed = self.client.list_containers(&filters).await?;
-            out.extend(listed.into_iter().filter(|c| chunk.contains(&c.id)));
-        }
-        metrics::counter!("hypersh_reflector_fetches_total").increment(ids.len() as u64);
-        self.status.update(|s| s.fetches += ids.len() as u64);
-        Ok(out)
+        fetch(&self.client, &self.status, ids).await
     }
 
     fn received(&self) {
-        metrics::counter!("hypersh_reflector_events_total").increment(1);
-        let now = SystemTime::now();
-        self.status.update(|s| {
-            s.events_received += 1;
-            s.last_event_at = Some(now);
-        });
+        received(&self.status);
     }
 
     fn frame_error(&self, e: &WatchError) {
-        tracing::warn!(error = %e, "skipping a frame that could not be decoded");
-        metrics::counter!("hypersh_reflector_decode_errors_total").increment(1);
-        self.status.update(|s| s.decode_errors += 1);
+        frame_error(&self.status, e);
     }
+}
+
+/// Lists the given containers by id (exact ids only).
+async fn fetch(
+    client: &Client,
+    status: &StatusHandle,
+    ids: &[String],
+) -> Result<Vec<Container>, WatchError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(FETCH_BATCH) {
+        let mut filters = Filters::new();
+        for id in chunk {
+            filters.add("id", id.clone());
+        }
+        let listed = client.list_containers(&filters).await?;
+        out.extend(listed.into_iter().filter(|c| chunk.contains(&c.id)));
+    }
+    metrics::counter!("hypersh_reflector_fetches_total").increment(ids.len() as u64);
+    status.update(|s| s.fetches += ids.len() as u64);
+    Ok(out)
+}
+
+/// Counts one received event.
+fn received(status: &StatusHandle) {
+    metrics::counter!("hypersh_reflector_events_total").increment(1);
+    let now = SystemTime::now();
+    status.update(|s| {
+        s.events_received += 1;
+        s.last_event_at = Some(now);
+    });
+}
+
+/// Logs and counts a frame that could not be decoded.
+fn frame_error(status: &StatusHandle, e: &WatchError) {
+    tracing::warn!(error = %e, "skipping a frame that could not be decoded");
+    metrics::counter!("hypersh_reflector_decode_errors_total").increment(1);
+    status.update(|s| s.decode_errors += 1);
 }
 
 fn broken(error: WatchError, healthy_for: Duration) -> End {

@@ -100,6 +100,7 @@ mod index;
 mod keyed;
 mod ready;
 mod registration;
+mod relist;
 mod resync;
 mod shared;
 mod store;
@@ -117,6 +118,7 @@ pub use event::{Change, Deleted};
 pub use handler::{FnHandler, Handler, HandlerOptions};
 pub use keyed::Keyed;
 pub use registration::HandlerHandle;
+pub use relist::Relist;
 pub use store::Store;
 pub use writer::Writer;
 

@@ -48,8 +48,10 @@ pub(crate) struct State<T> {
 
 /// One store.
 pub(crate) struct Shared<T> {
-    /// Key -> object. Keys are shared with the indexes.
-    pub(crate) map: DashMap<Arc<str>, Arc<T>>,
+    /// Key -> object. Keys are shared with the indexes. Hashed with foldhash (randomly
+    /// seeded per process): container ids are 64 characters, and SipHash over them was a
+    /// visible part of every apply.
+    pub(crate) map: DashMap<Arc<str>, Arc<T>, foldhash::fast::RandomState>,
     pub(crate) state: RwLock<State<T>>,
     pub(crate) dispatch: tokio::sync::Mutex<()>,
     pub(crate) ready: Latch,
@@ -71,7 +73,7 @@ impl<T> Shared<T> {
         runtime: Option<Handle>,
     ) -> Self {
         Self {
-            map: DashMap::new(),
+            map: DashMap::default(),
             state: RwLock::new(State {
                 indexes: Indexes::default(),
                 subscribers: Arc::new([]),

@@ -1,13 +1,12 @@
 //! The writer side: [`Writer`] applies changes and relists, then notifies the handlers.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::fmt;
 use std::sync::Arc;
 
 use crate::config::Transform;
 use crate::dispatch::Outbox;
 use crate::event::Notification;
+use crate::relist::Relist;
 use crate::shared::Shared;
 use crate::{Change, Deleted, Keyed, Store};
 
@@ -24,15 +23,9 @@ use crate::{Change, Deleted, Keyed, Store};
 /// the next call (or by [`flush`](Self::flush)); a future dropped before that point has not
 /// changed anything.
 pub struct Writer<T> {
-    shared: Arc<Shared<T>>,
+    pub(crate) shared: Arc<Shared<T>>,
     transform: Option<Transform<T>>,
-    outbox: Outbox<T>,
-}
-
-/// A relist step decided outside the lock.
-enum Step<T> {
-    Add(Arc<str>, Arc<T>),
-    Update(Arc<str>, Arc<T>, Arc<T>),
+    pub(crate) outbox: Outbox<T>,
 }
 
 impl<T: Keyed + PartialEq + Send + Sync + 'static> Writer<T> {
@@ -44,7 +37,7 @@ impl<T: Keyed + PartialEq + Send + Sync + 'static> Writer<T> {
         }
     }
 
-    fn transformed(&self, obj: T) -> T {
+    pub(crate) fn transformed(&self, obj: T) -> T {
         match &self.transform {
             Some(f) => f(obj),
             None => obj,
@@ -110,82 +103,18 @@ impl<T: Keyed + PartialEq + Send + Sync + 'static> Writer<T> {
     /// order. If `all` holds a key twice, the last version wins. Readers see the relist all
     /// at once.
     pub async fn replace(&mut self, all: impl IntoIterator<Item = T>) {
-        let shared = Arc::clone(&self.shared);
-        let _turn = shared.dispatch.lock().await;
-        self.outbox.flush(&shared).await;
-
-        // Deduplicate by key, keeping first-seen order and the last version.
-        let mut incoming: Vec<(Arc<str>, T)> = Vec::new();
-        let mut position: HashMap<Arc<str>, usize> = HashMap::new();
+        let mut relist = self.relist();
         for obj in all {
-            let obj = self.transformed(obj);
-            match position.entry(Arc::from(obj.key())) {
-                Entry::Occupied(seen) => incoming[*seen.get()].1 = obj,
-                Entry::Vacant(slot) => {
-                    incoming.push((Arc::clone(slot.key()), obj));
-                    slot.insert(incoming.len() - 1);
-                }
-            }
+            relist.insert(obj);
         }
+        relist.commit().await;
+    }
 
-        // Diff outside the lock: this writer is the map's only mutator, and it holds the turn.
-        let mut steps = Vec::new();
-        for (key, obj) in incoming {
-            let cached = shared
-                .map
-                .get(&*key)
-                .map(|e| (Arc::clone(e.key()), Arc::clone(e.value())));
-            match cached {
-                None => steps.push(Step::Add(key, Arc::new(obj))),
-                Some((_, old)) if *old == obj => {}
-                Some((key, old)) => steps.push(Step::Update(key, old, Arc::new(obj))),
-            }
-        }
-        let mut vanished: Vec<Arc<str>> = shared
-            .map
-            .iter()
-            .filter(|e| !position.contains_key(e.key()))
-            .map(|e| Arc::clone(e.key()))
-            .collect();
-        vanished.sort_unstable();
-
-        {
-            let mut state = shared.state.write();
-            let state = &mut *state;
-            for step in steps {
-                let note = match step {
-                    Step::Add(key, new) => {
-                        shared.map.insert(Arc::clone(&key), Arc::clone(&new));
-                        state.indexes.update(&key, None, Some(&new));
-                        Notification::Add(new)
-                    }
-                    Step::Update(key, old, new) => {
-                        shared.map.insert(Arc::clone(&key), Arc::clone(&new));
-                        state.indexes.update(&key, Some(&old), Some(&new));
-                        Notification::Update(old, new)
-                    }
-                };
-                self.outbox.push(note, &state.subscribers);
-            }
-            for key in vanished {
-                if let Some((key, last)) = shared.map.remove(&*key) {
-                    state.indexes.update(&key, Some(&last), None);
-                    let tombstone = Deleted::FinalStateUnknown {
-                        key: key.to_string(),
-                        last,
-                    };
-                    self.outbox
-                        .push(Notification::Delete(tombstone), &state.subscribers);
-                }
-            }
-            if !state.synced {
-                state.synced = true;
-                // Handlers registered before now catch up when they reach this marker.
-                self.outbox.push(Notification::Synced, &state.subscribers);
-                shared.ready.set();
-            }
-        }
-        self.outbox.flush(&shared).await;
+    /// Starts a relist fed one object at a time (see [`Relist`]): what
+    /// [`replace`](Self::replace) does, without needing every object at once. Use it to
+    /// decode a large list straight into the store.
+    pub fn relist(&mut self) -> Relist<'_, T> {
+        Relist::new(self)
     }
 
     /// Delivers notifications left over by a cancelled `apply`/`replace` (a no-op otherwise).

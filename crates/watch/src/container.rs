@@ -246,25 +246,55 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-/// Accepts an integer, a float (`1.47601746e+09`) or `null` for an integer field.
+/// Accepts an integer, a float (`1.47601746e+09`), a number written as a string
+/// (`"1476017460"`) or `null` for an integer field. Out-of-range values saturate.
 pub(crate) fn lenient_i64<'de, D>(d: D) -> Result<i64, D::Error>
 where
     D: Deserializer<'de>,
 {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Num {
-        I(i64),
-        U(u64),
-        F(f64),
+    struct Lenient;
+
+    impl serde::de::Visitor<'_> for Lenient {
+        type Value = i64;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a number, a number in a string, or null")
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<i64, E> {
+            Ok(v)
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<i64, E> {
+            Ok(i64::try_from(v).unwrap_or(i64::MAX))
+        }
+
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<i64, E> {
+            // `as` saturates for out-of-range floats and maps NaN to 0.
+            Ok(v as i64)
+        }
+
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<i64, E> {
+            let v = v.trim();
+            if let Ok(i) = v.parse::<i64>() {
+                return Ok(i);
+            }
+            match v.parse::<f64>() {
+                Ok(f) if f.is_finite() => Ok(f as i64),
+                _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+            }
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<i64, E> {
+            Ok(0)
+        }
+
+        fn visit_none<E: serde::de::Error>(self) -> Result<i64, E> {
+            Ok(0)
+        }
     }
-    Ok(match Option::<Num>::deserialize(d)? {
-        None => 0,
-        Some(Num::I(i)) => i,
-        Some(Num::U(u)) => i64::try_from(u).unwrap_or(i64::MAX),
-        // `as` saturates for out-of-range floats and maps NaN to 0, which is what we want.
-        Some(Num::F(f)) => f as i64,
-    })
+
+    d.deserialize_any(Lenient)
 }
 
 #[cfg(test)]

@@ -26,9 +26,12 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use serde::Deserialize;
 
-use crate::container::{Container, ContainerState, Phase, lenient_i64, null_as_default};
+use crate::container::{Container, ContainerState, Phase};
+
+mod wire;
+
+use wire::WireEvent;
 
 /// The three kinds of change a watch reports, each carrying the decoded [`Event`].
 #[derive(Clone, Debug, PartialEq)]
@@ -51,8 +54,12 @@ impl WatchEvent {
     pub fn decode(frame: impl Into<Bytes>) -> Result<Self, DecodeError> {
         let raw: Bytes = frame.into();
         let text = std::str::from_utf8(&raw).map_err(|_| DecodeError::NotUtf8)?;
-        let wire: WireEvent = serde_json::from_str(text).map_err(DecodeError::Json)?;
-        wire.into_watch_event(raw.clone())
+        // serde would read a JSON array as the struct's fields in order: refuse it here.
+        if text.trim_start().starts_with('[') {
+            return Err(DecodeError::NotObject);
+        }
+        let wire: WireEvent<'_> = serde_json::from_str(text).map_err(DecodeError::Json)?;
+        Self::from_wire(wire, raw.clone())
     }
 
     /// The event, whatever its kind.
@@ -117,8 +124,6 @@ pub struct Event {
     /// `Labels: null` there means no labels). `None` for Docker-style events, whose labels
     /// are mixed into [`Event::attributes`].
     pub labels: Option<BTreeMap<String, String>>,
-    /// The actor attributes with string values, as sent.
-    pub attributes: BTreeMap<String, String>,
     /// The exit code, when the event carries a non-empty one.
     pub exit_code: Option<i64>,
     /// Event time in nanoseconds since the Unix epoch (from `timeNano`, else `time`).
@@ -137,6 +142,15 @@ impl Event {
     #[must_use]
     pub fn raw_str(&self) -> &str {
         std::str::from_utf8(&self.raw).unwrap_or_default()
+    }
+
+    /// The actor attributes with string, number or boolean values (numbers and booleans
+    /// as JSON spells them), read again from the frame on each call: decoding keeps only
+    /// the attributes an event needs (name, image, exit code, Kubernetes labels), so the
+    /// common path does not pay for the rest.
+    #[must_use]
+    pub fn attributes(&self) -> BTreeMap<String, String> {
+        wire::attributes_of(self.raw_str())
     }
 
     /// The Docker action, parsed; `None` for Kubernetes-style events.
@@ -285,6 +299,9 @@ pub enum DecodeError {
     /// The frame is not a JSON event object.
     #[error("frame is not a JSON event: {0}")]
     Json(#[source] serde_json::Error),
+    /// The frame is a JSON array, not an event object.
+    #[error("frame is a JSON array, not an event object")]
+    NotObject,
     /// Neither `id`, `Id` nor `Actor.ID` holds a non-empty id.
     #[error("event has no container id")]
     MissingId,
@@ -296,160 +313,67 @@ pub enum DecodeError {
     MissingAction,
 }
 
-/// The union of both wire shapes. Serde field names are case-sensitive, so `status`
-/// (Docker) and `Status` (Kubernetes) are distinct.
-#[derive(Deserialize)]
-struct WireEvent {
-    #[serde(rename = "Action", default, deserialize_with = "null_as_default")]
-    action: String,
-    #[serde(rename = "status", default, deserialize_with = "null_as_default")]
-    docker_status: String,
-    #[serde(rename = "Status", default, deserialize_with = "null_as_default")]
-    phase: String,
-    #[serde(
-        rename = "id",
-        alias = "Id",
-        default,
-        deserialize_with = "null_as_default"
-    )]
-    id: String,
-    #[serde(
-        rename = "from",
-        alias = "From",
-        default,
-        deserialize_with = "null_as_default"
-    )]
-    from: String,
-    #[serde(rename = "Type", default, deserialize_with = "null_as_default")]
-    kind: String,
-    #[serde(rename = "Actor", default, deserialize_with = "null_as_default")]
-    actor: WireActor,
-    #[serde(
-        rename = "time",
-        alias = "Time",
-        default,
-        deserialize_with = "lenient_i64"
-    )]
-    time: i64,
-    #[serde(
-        rename = "timeNano",
-        alias = "TimeNano",
-        default,
-        deserialize_with = "lenient_i64"
-    )]
-    time_nano: i64,
-}
-
-#[derive(Default, Deserialize)]
-struct WireActor {
-    #[serde(
-        rename = "ID",
-        alias = "Id",
-        default,
-        deserialize_with = "null_as_default"
-    )]
-    id: String,
-    #[serde(rename = "Attributes", default, deserialize_with = "null_as_default")]
-    attributes: BTreeMap<String, serde_json::Value>,
-}
-
-impl WireEvent {
-    fn into_watch_event(self, raw: Bytes) -> Result<WatchEvent, DecodeError> {
-        if !self.kind.is_empty() && self.kind != "container" {
-            return Err(DecodeError::NotContainer(self.kind));
+impl WatchEvent {
+    /// Builds the event from the decoded wire form.
+    fn from_wire(wire: WireEvent<'_>, raw: Bytes) -> Result<Self, DecodeError> {
+        if !wire.kind.is_empty() && wire.kind != "container" {
+            return Err(DecodeError::NotContainer(wire.kind.into_owned()));
         }
-        let id = if self.id.is_empty() {
-            self.actor.id
+        let id = if wire.id.is_empty() {
+            wire.actor.id
         } else {
-            self.id
+            wire.id
         };
         if id.is_empty() {
             return Err(DecodeError::MissingId);
         }
-        let action = if self.action.is_empty() {
-            self.docker_status
+        let action = if wire.action.is_empty() {
+            wire.docker_status
         } else {
-            self.action
+            wire.action
         };
         if action.is_empty() {
             return Err(DecodeError::MissingAction);
         }
-        let shape = match action.as_str() {
+        let shape = match &*action {
             "ADDED" | "MODIFIED" | "DELETED" => Shape::Kubernetes,
             _ => Shape::Docker,
         };
-
-        let mut attributes = BTreeMap::new();
-        let mut labels = None;
-        for (key, value) in self.actor.attributes {
-            match value {
-                serde_json::Value::String(s) => {
-                    attributes.insert(key, s);
-                }
-                serde_json::Value::Number(n) => {
-                    attributes.insert(key, n.to_string());
-                }
-                serde_json::Value::Bool(b) => {
-                    attributes.insert(key, b.to_string());
-                }
-                serde_json::Value::Object(map) if key == "Labels" => {
-                    labels = Some(
-                        map.into_iter()
-                            .map(|(k, v)| match v {
-                                serde_json::Value::String(s) => (k, s),
-                                other => (k, other.to_string()),
-                            })
-                            .collect(),
-                    );
-                }
-                serde_json::Value::Null if key == "Labels" => labels = Some(BTreeMap::new()),
-                _ => {}
-            }
-        }
-        let attr = |a: &str, b: &str| {
-            attributes
-                .get(a)
-                .or_else(|| attributes.get(b))
-                .filter(|s| !s.is_empty())
-                .cloned()
-        };
-        let name = attr("name", "Name");
-        let image = if self.from.is_empty() {
-            attr("image", "Image")
+        let mut attributes = wire.actor.attributes;
+        let image = if wire.from.is_empty() {
+            attributes.image().map(str::to_owned)
         } else {
-            Some(self.from)
+            Some(wire.from.into_owned())
         };
-        let exit_code = attr("exitCode", "ExitCode").and_then(|s| s.trim().parse().ok());
-
         let (phase, labels) = match shape {
-            Shape::Kubernetes => (Phase::parse(&self.phase), Some(labels.unwrap_or_default())),
+            Shape::Kubernetes => (
+                Phase::parse(&wire.phase),
+                Some(attributes.labels.take().unwrap_or_default()),
+            ),
             Shape::Docker => (None, None),
         };
-        let time_nano = if self.time_nano != 0 {
-            self.time_nano
+        let time_nano = if wire.time_nano != 0 {
+            wire.time_nano
         } else {
-            self.time.saturating_mul(1_000_000_000)
+            wire.time.saturating_mul(1_000_000_000)
         };
-        let event = Event {
-            id,
+        let kind = match (shape, &*action) {
+            (Shape::Kubernetes, "ADDED") | (Shape::Docker, "create") => WatchEvent::Added,
+            (Shape::Kubernetes, "DELETED") | (Shape::Docker, "destroy") => WatchEvent::Deleted,
+            _ => WatchEvent::Modified,
+        };
+        Ok(kind(Event {
+            id: id.into_owned(),
             shape,
+            action: action.into_owned(),
             phase,
             image,
-            name,
+            name: attributes.name().map(str::to_owned),
             labels,
-            attributes,
-            exit_code,
+            exit_code: attributes.exit_code(),
             time_nano,
             raw,
-            action,
-        };
-        Ok(match (shape, event.action.as_str()) {
-            (Shape::Kubernetes, "ADDED") | (Shape::Docker, "create") => WatchEvent::Added(event),
-            (Shape::Kubernetes, "DELETED") | (Shape::Docker, "destroy") => {
-                WatchEvent::Deleted(event)
-            }
-            _ => WatchEvent::Modified(event),
-        })
+        }))
     }
 }
 
@@ -499,7 +423,7 @@ mod tests {
         assert_eq!(e.name.as_deref(), Some("test4"));
         assert_eq!(e.exit_code, Some(0));
         assert_eq!(e.labels, None, "docker labels are ambiguous");
-        assert_eq!(e.attributes["test2"], "test2");
+        assert_eq!(e.attributes()["test2"], "test2");
         assert_eq!(e.time_nano, 1_476_375_774_255_155_116);
         assert!(e.to_container().is_none());
     }
@@ -555,6 +479,10 @@ mod tests {
         ));
         assert!(matches!(
             WatchEvent::decode("[1,2]"),
+            Err(DecodeError::NotObject)
+        ));
+        assert!(matches!(
+            WatchEvent::decode("{not json"),
             Err(DecodeError::Json(_))
         ));
         assert!(matches!(

@@ -37,6 +37,7 @@ pub mod credentials;
 pub mod error;
 pub mod event;
 pub mod filters;
+mod list;
 pub mod sign4;
 pub mod stream;
 

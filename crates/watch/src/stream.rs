@@ -8,10 +8,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{SinkExt, Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::{Instant, MissedTickBehavior, Sleep};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::error::Error;
 use crate::event::WatchEvent;
@@ -49,12 +49,18 @@ impl CloseHandle {
     }
 }
 
+/// The connection and its timers. The futures polled on every frame (the close signal and
+/// the idle timer) are kept here rather than made anew per frame: a new `sleep` registers a
+/// timer and a new `cancelled()` a waiter, which cost more than decoding a small frame.
 struct State<S> {
     ws: WebSocketStream<S>,
     ping: tokio::time::Interval,
     idle_timeout: Duration,
-    deadline: Instant,
-    close: CancellationToken,
+    /// When the last frame arrived.
+    last_frame: Instant,
+    /// Fires at `last_frame + idle_timeout` or earlier (then it is pushed back).
+    idle: Pin<Box<Sleep>>,
+    closed: Pin<Box<WaitForCancellationFutureOwned>>,
     done: bool,
 }
 
@@ -70,12 +76,14 @@ impl EventStream {
         let close = CancellationToken::new();
         let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let now = Instant::now();
         let state = State {
             ws,
             ping,
             idle_timeout,
-            deadline: Instant::now() + idle_timeout,
-            close: close.clone(),
+            last_frame: now,
+            idle: Box::pin(tokio::time::sleep_until(now + idle_timeout)),
+            closed: Box::pin(close.clone().cancelled_owned()),
             done: false,
         };
         let inner = futures_util::stream::unfold(state, |mut st| async move {
@@ -83,7 +91,8 @@ impl EventStream {
             Some((item, st))
         });
         Self {
-            inner: Box::pin(inner),
+            // Fused: polling after the end (or after `close`) keeps returning `None`.
+            inner: Box::pin(inner.fuse()),
             close,
         }
     }
@@ -118,7 +127,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> State<S> {
             }
             tokio::select! {
                 biased;
-                () = self.close.cancelled() => {
+                () = &mut self.closed => {
                     self.done = true;
                     self.close_politely().await;
                     return None;
@@ -134,7 +143,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> State<S> {
                             return Some(Err(Error::WebSocket(Box::new(e))));
                         }
                         Ok(msg) => {
-                            self.deadline = Instant::now() + self.idle_timeout;
+                            self.last_frame = Instant::now();
                             if let Some(item) = self.on_message(msg) {
                                 return Some(item);
                             }
@@ -155,7 +164,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> State<S> {
                         }
                     }
                 }
-                () = tokio::time::sleep_until(self.deadline) => {
+                () = &mut self.idle => {
+                    let deadline = self.last_frame + self.idle_timeout;
+                    if deadline > Instant::now() {
+                        // Frames came since the timer was set: wait for the new deadline.
+                        self.idle.as_mut().reset(deadline);
+                        continue;
+                    }
                     self.done = true;
                     tracing::warn!(timeout = ?self.idle_timeout, "watch connection idle: considered dead");
                     return Some(Err(Error::Idle(self.idle_timeout)));

@@ -1,0 +1,273 @@
+//! [`Relist`]: a relist fed one object at a time, so a large list never exists twice in
+//! memory (once decoded, once cached).
+//!
+//! Each object is compared with the cached version as it arrives: an equal one is dropped
+//! at once and only its key is remembered; a new or changed one is held until
+//! [`Relist::commit`], which applies everything atomically (readers see the whole relist or
+//! none of it) with the same notifications as [`Writer::replace`](crate::Writer::replace).
+//! A relist of an unchanged cache therefore costs a set of keys, not a second copy.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::event::Notification;
+use crate::{Deleted, Keyed, Writer};
+
+/// A relist in progress on a [`Writer`]: [`insert`](Self::insert) every listed object, then
+/// [`commit`](Self::commit). Dropping it without committing changes nothing.
+///
+/// Between the two, [`get`](Self::get), [`remove`](Self::remove) and
+/// [`retain`](Self::retain) read and edit the relist's own view (what the store will hold
+/// after the commit), so events that arrived during the list can be replayed on top of it.
+pub struct Relist<'w, T> {
+    writer: &'w mut Writer<T>,
+    /// Every listed key: `None` while the listed object equals the cached one, else the
+    /// position of its new version in `changed`.
+    listed: HashMap<Arc<str>, Option<usize>>,
+    /// New or changed objects in first-seen order (`None`: no longer a change).
+    changed: Vec<(Arc<str>, Option<Arc<T>>)>,
+}
+
+impl<T> fmt::Debug for Relist<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Relist")
+            .field("listed", &self.listed.len())
+            .field("changed", &self.changed.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'w, T: Keyed + PartialEq + Send + Sync + 'static> Relist<'w, T> {
+    pub(crate) fn new(writer: &'w mut Writer<T>) -> Self {
+        Self {
+            writer,
+            listed: HashMap::new(),
+            changed: Vec::new(),
+        }
+    }
+
+    /// How many distinct keys have been listed (and not removed).
+    pub fn len(&self) -> usize {
+        self.listed.len()
+    }
+
+    /// Whether nothing has been listed yet.
+    pub fn is_empty(&self) -> bool {
+        self.listed.is_empty()
+    }
+
+    /// Adds one listed object (after the store's transform). If its key was listed before,
+    /// this version replaces the earlier one.
+    pub fn insert(&mut self, obj: T) {
+        let obj = self.writer.transformed(obj);
+        let cached = self.writer.shared.map.get(obj.key()).map(|e| {
+            let same = **e.value() == obj;
+            (Arc::clone(e.key()), same)
+        });
+        let (key, same) = match cached {
+            Some((key, same)) => (key, same),
+            None => (Arc::from(obj.key()), false),
+        };
+        match self.listed.entry(key) {
+            Entry::Occupied(mut seen) => match (*seen.get(), same) {
+                (Some(i), true) => {
+                    self.changed[i].1 = None;
+                    seen.insert(None);
+                }
+                (Some(i), false) => self.changed[i].1 = Some(Arc::new(obj)),
+                (None, true) => {}
+                (None, false) => {
+                    let key = Arc::clone(seen.key());
+                    self.changed.push((key, Some(Arc::new(obj))));
+                    seen.insert(Some(self.changed.len() - 1));
+                }
+            },
+            Entry::Vacant(slot) => {
+                if same {
+                    slot.insert(None);
+                } else {
+                    let key = Arc::clone(slot.key());
+                    self.changed.push((key, Some(Arc::new(obj))));
+                    slot.insert(Some(self.changed.len() - 1));
+                }
+            }
+        }
+    }
+
+    /// The version of `key` the store will hold after the commit, as listed so far: `None`
+    /// when the key has not been listed (or was removed).
+    pub fn get(&self, key: &str) -> Option<Arc<T>> {
+        match self.listed.get(key)? {
+            None => self
+                .writer
+                .shared
+                .map
+                .get(key)
+                .map(|e| Arc::clone(e.value())),
+            Some(i) => self.changed[*i].1.clone(),
+        }
+    }
+
+    /// Forgets a listed key: if cached, the commit removes it (a tombstone).
+    pub fn remove(&mut self, key: &str) {
+        if let Some(Some(i)) = self.listed.remove(key) {
+            self.changed[i].1 = None;
+        }
+    }
+
+    /// Keeps only the listed objects for which `keep` is true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
+        let dropped: Vec<Arc<str>> = self
+            .listed
+            .keys()
+            .filter(|key| self.get(key).is_some_and(|obj| !keep(&obj)))
+            .cloned()
+            .collect();
+        for key in dropped {
+            self.remove(&key);
+        }
+    }
+
+    /// Applies the relist and marks the store synced, as
+    /// [`Writer::replace`](crate::Writer::replace) does: `on_add` for new keys and
+    /// `on_update(old, new)` for changed objects, in first-listed order, then
+    /// `on_delete(Deleted::FinalStateUnknown { .. })` for cached keys that were not listed,
+    /// in key order. Readers see it all at once.
+    ///
+    /// Cancel safety as for [`Writer::apply`](crate::Writer::apply).
+    pub async fn commit(self) {
+        let Self {
+            writer,
+            listed,
+            changed,
+        } = self;
+        let shared = Arc::clone(&writer.shared);
+        let _turn = shared.dispatch.lock().await;
+        writer.outbox.flush(&shared).await;
+
+        let mut vanished: Vec<Arc<str>> = shared
+            .map
+            .iter()
+            .filter(|e| !listed.contains_key(e.key()))
+            .map(|e| Arc::clone(e.key()))
+            .collect();
+        vanished.sort_unstable();
+        drop(listed);
+        {
+            let mut state = shared.state.write();
+            let state = &mut *state;
+            for (key, new) in changed {
+                let Some(new) = new else { continue };
+                let note = match shared.map.insert(Arc::clone(&key), Arc::clone(&new)) {
+                    Some(old) => {
+                        state.indexes.update(&key, Some(&old), Some(&new));
+                        Notification::Update(old, new)
+                    }
+                    None => {
+                        state.indexes.update(&key, None, Some(&new));
+                        Notification::Add(new)
+                    }
+                };
+                writer.outbox.push(note, &state.subscribers);
+            }
+            for key in vanished {
+                if let Some((key, last)) = shared.map.remove(&*key) {
+                    state.indexes.update(&key, Some(&last), None);
+                    let tombstone = Deleted::FinalStateUnknown {
+                        key: key.to_string(),
+                        last,
+                    };
+                    writer
+                        .outbox
+                        .push(Notification::Delete(tombstone), &state.subscribers);
+                }
+            }
+            if !state.synced {
+                state.synced = true;
+                // Handlers registered before now catch up when they reach this marker.
+                writer.outbox.push(Notification::Synced, &state.subscribers);
+                shared.ready.set();
+            }
+        }
+        writer.outbox.flush(&shared).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{Ev, Obj, next, obj, recorder, take};
+    use crate::{Change, HandlerOptions, StoreConfig, store};
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unchanged_relist_keeps_the_cached_objects_and_notifies_nothing() {
+        let (mut w, s) = store::<Obj>(StoreConfig::default());
+        w.replace(vec![obj("a", 1), obj("b", 1)]).await;
+        let a_before = s.get("a");
+        let (rec, mut rx) = recorder();
+        let _h = s.register(rec, HandlerOptions::default());
+        assert_eq!(take(&mut rx, 2).await.len(), 2, "the synthetic adds");
+
+        let mut relist = w.relist();
+        relist.insert(obj("a", 1));
+        relist.insert(obj("b", 1));
+        assert_eq!(relist.len(), 2);
+        assert!(relist.changed.iter().all(|(_, new)| new.is_none()));
+        assert!(matches!((&a_before, relist.get("a")), (Some(x), Some(y)) if Arc::ptr_eq(x, &y)));
+        relist.commit().await;
+        w.apply(Change::Upsert(obj("sentinel", 0))).await;
+        assert_eq!(next(&mut rx).await, Ev::Add("sentinel".into(), 0));
+        assert!(matches!((a_before, s.get("a")), (Some(x), Some(y)) if Arc::ptr_eq(&x, &y)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn edits_before_the_commit_are_what_the_store_gets() {
+        let (mut w, s) = store::<Obj>(StoreConfig::default());
+        w.replace(vec![obj("a", 1), obj("b", 1), obj("c", 1)]).await;
+        let (rec, mut rx) = recorder();
+        let _h = s.register(rec, HandlerOptions::default());
+        take(&mut rx, 3).await;
+
+        let mut relist = w.relist();
+        relist.insert(obj("a", 2));
+        relist.insert(obj("b", 1));
+        relist.insert(obj("d", 1));
+        relist.insert(obj("e", 1));
+        // A duplicate that goes back to the cached version is no change.
+        relist.insert(obj("a", 1));
+        assert_eq!(relist.get("d").map(|o| o.v), Some(1));
+        assert!(relist.get("c").is_none(), "c was not listed");
+        relist.remove("e");
+        relist.insert(obj("b", 5));
+        relist.retain(|o| o.v != 5);
+        assert!(relist.get("b").is_none());
+        assert!(!relist.is_empty());
+        relist.commit().await;
+        assert_eq!(
+            take(&mut rx, 3).await,
+            [
+                Ev::Add("d".into(), 1),
+                Ev::Delete("b".into(), 1, true),
+                Ev::Delete("c".into(), 1, true),
+            ]
+        );
+        assert_eq!(s.keys(), ["a", "d"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_relist_changes_nothing_and_the_first_commit_syncs() {
+        let (mut w, s) = store::<Obj>(StoreConfig::default());
+        let mut relist = w.relist();
+        relist.insert(obj("a", 1));
+        drop(relist);
+        assert!(s.is_empty());
+        assert!(!s.has_synced());
+        let mut relist = w.relist();
+        relist.insert(obj("a", 1));
+        relist.commit().await;
+        assert!(s.has_synced());
+        assert_eq!(s.keys(), ["a"]);
+    }
+}

@@ -1,0 +1,427 @@
+//! The wire form of an event frame, decoded without copying: strings borrow from the frame
+//! (unless they hold escapes), and of the actor's attributes only those an [`Event`] keeps
+//! (name, image, exit code and, in the Kubernetes shape, the labels) are taken; the rest
+//! are skipped and can be read again from the frame with [`attributes_of`].
+//!
+//! [`Event`]: super::Event
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use crate::container::{lenient_i64, null_as_default};
+
+/// The union of both wire shapes. Serde field names are case-sensitive, so `status`
+/// (Docker) and `Status` (Kubernetes) are distinct.
+#[derive(Deserialize)]
+pub(super) struct WireEvent<'a> {
+    #[serde(rename = "Action", default, borrow, deserialize_with = "cow_or_null")]
+    pub(super) action: Cow<'a, str>,
+    #[serde(rename = "status", default, borrow, deserialize_with = "cow_or_null")]
+    pub(super) docker_status: Cow<'a, str>,
+    #[serde(rename = "Status", default, borrow, deserialize_with = "cow_or_null")]
+    pub(super) phase: Cow<'a, str>,
+    #[serde(
+        rename = "id",
+        alias = "Id",
+        default,
+        borrow,
+        deserialize_with = "cow_or_null"
+    )]
+    pub(super) id: Cow<'a, str>,
+    #[serde(
+        rename = "from",
+        alias = "From",
+        default,
+        borrow,
+        deserialize_with = "cow_or_null"
+    )]
+    pub(super) from: Cow<'a, str>,
+    #[serde(rename = "Type", default, borrow, deserialize_with = "cow_or_null")]
+    pub(super) kind: Cow<'a, str>,
+    #[serde(
+        rename = "Actor",
+        default,
+        borrow,
+        deserialize_with = "null_as_default"
+    )]
+    pub(super) actor: WireActor<'a>,
+    #[serde(
+        rename = "time",
+        alias = "Time",
+        default,
+        deserialize_with = "lenient_i64"
+    )]
+    pub(super) time: i64,
+    #[serde(
+        rename = "timeNano",
+        alias = "TimeNano",
+        default,
+        deserialize_with = "lenient_i64"
+    )]
+    pub(super) time_nano: i64,
+}
+
+#[derive(Default, Deserialize)]
+pub(super) struct WireActor<'a> {
+    #[serde(
+        rename = "ID",
+        alias = "Id",
+        default,
+        borrow,
+        deserialize_with = "cow_or_null"
+    )]
+    pub(super) id: Cow<'a, str>,
+    #[serde(
+        rename = "Attributes",
+        default,
+        borrow,
+        deserialize_with = "null_as_default"
+    )]
+    pub(super) attributes: Picked<'a>,
+}
+
+/// The attributes an event keeps, each under its Docker (lower-case) and Kubernetes
+/// (capitalised) spelling.
+#[derive(Default)]
+pub(super) struct Picked<'a> {
+    name: [Option<Cow<'a, str>>; 2],
+    image: [Option<Cow<'a, str>>; 2],
+    exit_code: [Option<Cow<'a, str>>; 2],
+    /// `Labels`: `Some` for an object (or `null`, meaning none).
+    pub(super) labels: Option<BTreeMap<String, String>>,
+}
+
+impl Picked<'_> {
+    /// The Docker spelling if present, else the Kubernetes one; `None` when empty.
+    fn pick<'s>(slot: &'s [Option<Cow<'_, str>>; 2]) -> Option<&'s str> {
+        slot[0]
+            .as_deref()
+            .or(slot[1].as_deref())
+            .filter(|s| !s.is_empty())
+    }
+
+    pub(super) fn name(&self) -> Option<&str> {
+        Self::pick(&self.name)
+    }
+
+    pub(super) fn image(&self) -> Option<&str> {
+        Self::pick(&self.image)
+    }
+
+    pub(super) fn exit_code(&self) -> Option<i64> {
+        Self::pick(&self.exit_code).and_then(|s| s.trim().parse().ok())
+    }
+}
+
+impl<'de> Deserialize<'de> for Picked<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct PickedVisitor;
+
+        impl<'de> Visitor<'de> for PickedVisitor {
+            type Value = Picked<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an attributes object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut picked = Picked::default();
+                while let Some(CowStr(key)) = map.next_key()? {
+                    let slot = match &*key {
+                        "name" => &mut picked.name[0],
+                        "Name" => &mut picked.name[1],
+                        "image" => &mut picked.image[0],
+                        "Image" => &mut picked.image[1],
+                        "exitCode" => &mut picked.exit_code[0],
+                        "ExitCode" => &mut picked.exit_code[1],
+                        "Labels" => {
+                            match map.next_value::<serde_json::Value>()? {
+                                serde_json::Value::Object(labels) => {
+                                    picked.labels = Some(
+                                        labels
+                                            .into_iter()
+                                            .map(|(k, v)| match v {
+                                                serde_json::Value::String(s) => (k, s),
+                                                other => (k, other.to_string()),
+                                            })
+                                            .collect(),
+                                    );
+                                }
+                                serde_json::Value::Null => picked.labels = Some(BTreeMap::new()),
+                                _ => {}
+                            }
+                            continue;
+                        }
+                        _ => {
+                            // Parsed, not kept: a number out of range is still an error.
+                            map.next_value::<Scalar<'de>>()?;
+                            continue;
+                        }
+                    };
+                    // A later duplicate wins, as in a map; a non-scalar value is no value.
+                    *slot = map.next_value::<Scalar<'de>>()?.0;
+                }
+                Ok(picked)
+            }
+        }
+
+        d.deserialize_map(PickedVisitor)
+    }
+}
+
+/// A string borrowed from the frame when it has no escapes.
+struct CowStr<'a>(Cow<'a, str>);
+
+struct CowStrVisitor;
+
+impl<'de> Visitor<'de> for CowStrVisitor {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+impl<'de> Deserialize<'de> for CowStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(CowStrVisitor).map(CowStr)
+    }
+}
+
+/// A string (borrowed when possible), or `null` as the empty string.
+fn cow_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Cow<'de, str>, D::Error> {
+    struct OrNull;
+
+    impl<'de> Visitor<'de> for OrNull {
+        type Value = Cow<'de, str>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string or null")
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Cow::Borrowed(""))
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Cow::Borrowed(""))
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_str(CowStrVisitor)
+        }
+    }
+
+    d.deserialize_option(OrNull)
+}
+
+/// An attribute value as text: strings as they are, numbers and booleans as JSON spells
+/// them; `None` for `null`, objects and arrays.
+struct Scalar<'a>(Option<Cow<'a, str>>);
+
+impl<'de> Deserialize<'de> for Scalar<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+
+        impl<'de> Visitor<'de> for ScalarVisitor {
+            type Value = Option<Cow<'de, str>>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an attribute value")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Some(Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Some(Cow::Owned(v.to_owned())))
+            }
+
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Some(Cow::Owned(v)))
+            }
+
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Some(Cow::Owned(v.to_string())))
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Some(Cow::Owned(v.to_string())))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Some(Cow::Owned(v.to_string())))
+            }
+
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(serde_json::Number::from_f64(v).map(|n| Cow::Owned(n.to_string())))
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<Checked, Checked>()?.is_some() {}
+                Ok(None)
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<Checked>()?.is_some() {}
+                Ok(None)
+            }
+        }
+
+        d.deserialize_any(ScalarVisitor).map(Scalar)
+    }
+}
+
+/// Any JSON value, checked as `serde_json::Value` would check it (numbers in range) but
+/// not kept. (`IgnoredAny` skips numbers without converting them.)
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct CheckedVisitor;
+
+        impl<'de> Visitor<'de> for CheckedVisitor {
+            type Value = Checked;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any value")
+            }
+
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+                while map.next_entry::<Checked, Checked>()?.is_some() {}
+                Ok(Checked)
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+                while seq.next_element::<Checked>()?.is_some() {}
+                Ok(Checked)
+            }
+        }
+
+        d.deserialize_any(CheckedVisitor)
+    }
+}
+
+/// Every actor attribute with a string, number or boolean value, read from the frame.
+/// Frames that were decoded into an event are valid JSON; anything unexpected yields an
+/// empty map.
+pub(super) fn attributes_of(frame: &str) -> BTreeMap<String, String> {
+    #[derive(Deserialize)]
+    struct Frame {
+        #[serde(rename = "Actor", default, deserialize_with = "null_as_default")]
+        actor: Actor,
+    }
+
+    #[derive(Default, Deserialize)]
+    struct Actor {
+        #[serde(rename = "Attributes", default, deserialize_with = "null_as_default")]
+        attributes: BTreeMap<String, serde_json::Value>,
+    }
+
+    let Ok(frame) = serde_json::from_str::<Frame>(frame) else {
+        return BTreeMap::new();
+    };
+    frame
+        .actor
+        .attributes
+        .into_iter()
+        .filter_map(|(key, value)| match value {
+            serde_json::Value::String(s) => Some((key, s)),
+            serde_json::Value::Number(n) => Some((key, n.to_string())),
+            serde_json::Value::Bool(b) => Some((key, b.to_string())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_without_escapes_are_borrowed() {
+        let frame = r#"{"Action":"start","id":"a\"b","from":"busybox",
+            "Actor":{"ID":"x","Attributes":{"name":"web","image":"nginx","exitCode":0,"k":[1]}}}"#;
+        let wire: WireEvent<'_> = serde_json::from_str(frame).unwrap();
+        assert!(matches!(wire.action, Cow::Borrowed("start")));
+        assert!(matches!(wire.from, Cow::Borrowed("busybox")));
+        assert!(matches!(&wire.id, Cow::Owned(s) if s == "a\"b"));
+        let picked = &wire.actor.attributes;
+        assert_eq!(picked.name(), Some("web"));
+        assert_eq!(picked.image(), Some("nginx"));
+        assert_eq!(picked.exit_code(), Some(0));
+        assert_eq!(picked.labels, None);
+    }
+
+    #[test]
+    fn docker_spelling_wins_and_empty_is_none() {
+        let frame = r#"{"Actor":{"Attributes":{"Name":"K","name":"d","image":"","Image":"i"}}}"#;
+        let wire: WireEvent<'_> = serde_json::from_str(frame).unwrap();
+        assert_eq!(wire.actor.attributes.name(), Some("d"));
+        assert_eq!(
+            wire.actor.attributes.image(),
+            None,
+            "an empty Docker value hides the other spelling"
+        );
+    }
+
+    #[test]
+    fn attributes_are_read_again_from_the_frame() {
+        let frame = r#"{"Actor":{"Attributes":{"a":"1","n":2.5,"b":true,"o":{},"z":null}}}"#;
+        let attrs = attributes_of(frame);
+        assert_eq!(
+            attrs,
+            BTreeMap::from([
+                ("a".to_owned(), "1".to_owned()),
+                ("b".to_owned(), "true".to_owned()),
+                ("n".to_owned(), "2.5".to_owned()),
+            ])
+        );
+        assert!(attributes_of("not json").is_empty());
+    }
+}
