@@ -1,0 +1,434 @@
+//! The benchmark driver run by `scripts/bench.sh`: starts the reference router as its own
+//! process, runs each client process several times (interleaved, so machine noise hits
+//! every client alike), takes medians, and merges its section into the results JSON.
+//!
+//! ```text
+//! bench watch   --bins DIR --node-dir DIR --events N --runs R --out FILE
+//! bench store   --bins DIR --runs R --out FILE
+//! bench relist  --bins DIR --containers N --runs R --out FILE
+//! bench latency --bins DIR --rate R --seconds S --runs R --out FILE
+//! ```
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use clap::{Parser, Subcommand};
+use hypersh_perf::Report;
+use serde_json::{Map, Value, json};
+
+#[derive(Parser)]
+struct Args {
+    #[command(subcommand)]
+    what: What,
+    /// Directory of the release binaries (apirouter and this project's).
+    #[arg(long, global = true, default_value = "target/release")]
+    bins: PathBuf,
+    /// How many times each client runs.
+    #[arg(long, global = true, default_value_t = 5)]
+    runs: usize,
+    /// The results file; this benchmark's section is replaced, the others kept.
+    #[arg(long, global = true, default_value = "perf/results/results.json")]
+    out: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum What {
+    /// Watch throughput over loopback TLS: read-only, naive decode, borrowed decode, watch
+    /// stream, full informer, Node client.
+    Watch {
+        #[arg(long, default_value_t = 2_000_000)]
+        events: u64,
+        /// perf/node, with node_modules installed.
+        #[arg(long, default_value = "perf/node")]
+        node_dir: PathBuf,
+        /// Containers the router starts with (the emitted events are about them). Odd, so
+        /// each container goes through every action in turn and most events change it.
+        #[arg(long, default_value_t = 31)]
+        containers: usize,
+    },
+    /// Store apply and memory, hypersh-store against kube-runtime's Writer.
+    Store,
+    /// Relist of N containers into an empty and a full cache.
+    Relist {
+        #[arg(long, default_value_t = 100_000)]
+        containers: usize,
+    },
+    /// Frame-to-handler latency at a fixed event rate.
+    Latency {
+        #[arg(long, default_value_t = 20_000)]
+        rate: u64,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+}
+
+/// Builds the command that runs one client once.
+type MakeCommand<'a> = Box<dyn Fn() -> Command + 'a>;
+
+/// The router process; killed on drop.
+struct Router {
+    child: Child,
+    url: String,
+}
+
+impl Router {
+    fn start(bins: &Path, extra: &[String]) -> Result<Self, String> {
+        let mut child = Command::new(bins.join("apirouter"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--tls",
+                "self-signed",
+                "--credentials",
+                "ak:sk",
+            ])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", bins.join("apirouter").display()))?;
+        let stdout = child.stdout.take().ok_or("router stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .ok_or_else(|| format!("unexpected router output {line:?}"))?
+            .to_owned();
+        Ok(Self { child, url })
+    }
+
+    /// CPU seconds the router has used so far (from /proc).
+    fn cpu_seconds(&self) -> f64 {
+        proc_cpu_seconds(self.child.id())
+    }
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn proc_cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return f64::NAN;
+    };
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return f64::NAN;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .map_or(100.0, |v| v as f64);
+    match (ticks(11), ticks(12)) {
+        (Some(u), Some(s)) => (u + s) / hz,
+        _ => f64::NAN,
+    }
+}
+
+/// Runs a client command and parses the JSON report it prints last.
+fn run_client(mut cmd: Command) -> Result<Report, String> {
+    let output = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("{cmd:?}: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("{cmd:?} failed: {}", output.status));
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .ok_or_else(|| format!("{cmd:?} printed no report"))?;
+    serde_json::from_str(line).map_err(|e| format!("{cmd:?}: bad report {line:?}: {e}"))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn round(x: f64, digits: i32) -> Value {
+    let f = 10f64.powi(digits);
+    json!((x * f).round() / f)
+}
+
+fn watch(args: &Args, events: u64, node_dir: &Path, containers: usize) -> Result<Value, String> {
+    let router = Router::start(
+        &args.bins,
+        &[
+            "--emit".into(),
+            events.to_string(),
+            "--containers".into(),
+            containers.to_string(),
+            "--shape".into(),
+            "docker".into(),
+        ],
+    )?;
+    eprintln!("router at {}", router.url);
+    let target = |bin: &str| {
+        let mut c = Command::new(args.bins.join(bin));
+        c.args(["--url", &router.url, "--events", &events.to_string()]);
+        c
+    };
+    let clients: Vec<(&str, MakeCommand<'_>)> = vec![
+        (
+            "read-only",
+            Box::new(|| {
+                let mut c = target("wsread");
+                c.args(["--mode", "read"]);
+                c
+            }),
+        ),
+        (
+            "naive-decode",
+            Box::new(|| {
+                let mut c = target("wsread");
+                c.args(["--mode", "naive"]);
+                c
+            }),
+        ),
+        (
+            "borrowed-decode",
+            Box::new(|| {
+                let mut c = target("wsread");
+                c.args(["--mode", "borrowed"]);
+                c
+            }),
+        ),
+        ("watch-decode", Box::new(|| target("watchc"))),
+        ("informer", Box::new(|| target("informerc"))),
+        (
+            "node",
+            Box::new(|| {
+                let mut c = Command::new("node");
+                c.arg(node_dir.join("client.js")).args([
+                    "--url",
+                    &router.url,
+                    "--events",
+                    &events.to_string(),
+                ]);
+                c
+            }),
+        ),
+    ];
+    let mut per_client: Map<String, Value> = Map::new();
+    let mut samples: Vec<Vec<(Report, f64)>> = vec![Vec::new(); clients.len()];
+    for run in 0..args.runs {
+        for (i, (name, make)) in clients.iter().enumerate() {
+            let server_before = router.cpu_seconds();
+            let report = run_client(make())?;
+            let server_cpu = router.cpu_seconds() - server_before;
+            eprintln!(
+                "run {run} {name:16} {:>10.0} events/s  client cpu {:.2}s  server cpu {:.2}s  wall {:.2}s",
+                report.events as f64 / report.seconds,
+                report.cpu_seconds,
+                server_cpu,
+                report.seconds
+            );
+            samples[i].push((report, server_cpu));
+        }
+    }
+    let rate = |r: &Report| r.events as f64 / r.seconds;
+    let cpu_per_m = |r: &Report| r.cpu_seconds / (r.events as f64 / 1e6);
+    for ((name, _), runs) in clients.iter().zip(&samples) {
+        let rates: Vec<f64> = runs.iter().map(|(r, _)| rate(r)).collect();
+        let cpus: Vec<f64> = runs.iter().map(|(r, _)| cpu_per_m(r)).collect();
+        let server: Vec<f64> = runs
+            .iter()
+            .map(|(r, s)| s / (r.events as f64 / 1e6))
+            .collect();
+        // Server CPU per wall second: below 1.0 means the router was not saturated.
+        let server_busy: Vec<f64> = runs.iter().map(|(r, s)| s / r.seconds).collect();
+        per_client.insert(
+            (*name).to_owned(),
+            json!({
+                "events_per_sec": round(median(rates.clone()), 0),
+                "cpu_sec_per_million": round(median(cpus.clone()), 3),
+                "server_cpu_sec_per_million": round(median(server), 3),
+                "server_busy_fraction": round(median(server_busy), 3),
+                "runs_events_per_sec": rates.iter().map(|r| round(*r, 0)).collect::<Vec<_>>(),
+                "runs_cpu_sec_per_million": cpus.iter().map(|c| round(*c, 3)).collect::<Vec<_>>(),
+            }),
+        );
+    }
+    let index = |n: &str| clients.iter().position(|(c, _)| *c == n);
+    // Ratios of events/s within the same run, then the median over runs.
+    let ratio = |a: &str, b: &str| -> Value {
+        let (Some(a), Some(b)) = (index(a), index(b)) else {
+            return Value::Null;
+        };
+        let v: Vec<f64> = samples[a]
+            .iter()
+            .zip(&samples[b])
+            .map(|((x, _), (y, _))| rate(x) / rate(y))
+            .collect();
+        round(median(v), 3)
+    };
+    Ok(json!({
+        "events_per_run": events,
+        "runs": args.runs,
+        "containers": containers,
+        "clients": per_client,
+        "ratios": {
+            "informer/read-only (c/a)": ratio("informer", "read-only"),
+            "informer/naive-decode": ratio("informer", "naive-decode"),
+            "informer/node (c/d)": ratio("informer", "node"),
+            "watch-decode/naive-decode": ratio("watch-decode", "naive-decode"),
+            "watch-decode/read-only (b/a)": ratio("watch-decode", "read-only"),
+            "borrowed-decode/naive-decode": ratio("borrowed-decode", "naive-decode"),
+        },
+    }))
+}
+
+/// Runs `bin` (with `args`) `runs` times; each prints a JSON object; returns them all.
+fn repeat(args: &Args, bin: &str, extra: &[String]) -> Result<Vec<Value>, String> {
+    let mut out = Vec::new();
+    for run in 0..args.runs {
+        let mut cmd = Command::new(args.bins.join(bin));
+        cmd.args(extra);
+        let output = cmd
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| format!("{bin}: {e}"))?;
+        if !output.status.success() {
+            return Err(format!("{bin} failed: {}", output.status));
+        }
+        let text = String::from_utf8_lossy(&output.stdout);
+        let line = text
+            .lines()
+            .rev()
+            .find(|l| l.starts_with('{'))
+            .ok_or_else(|| format!("{bin} printed no report"))?;
+        eprintln!("run {run} {bin}: {line}");
+        out.push(serde_json::from_str(line).map_err(|e| e.to_string())?);
+    }
+    Ok(out)
+}
+
+/// For each numeric field of the runs' objects (one level of nesting), the median.
+fn medians(runs: &[Value]) -> Value {
+    fn walk(runs: &[&Value]) -> Value {
+        let Some(Value::Object(first)) = runs.first() else {
+            return Value::Null;
+        };
+        let mut out = Map::new();
+        for (k, v) in first {
+            let column: Vec<&Value> = runs.iter().filter_map(|r| r.get(k)).collect();
+            match v {
+                Value::Number(_) => {
+                    let nums: Vec<f64> = column.iter().filter_map(|x| x.as_f64()).collect();
+                    out.insert(k.clone(), round(median(nums), 3));
+                }
+                Value::Object(_) => {
+                    out.insert(k.clone(), walk(&column));
+                }
+                other => {
+                    out.insert(k.clone(), other.clone());
+                }
+            }
+        }
+        Value::Object(out)
+    }
+    walk(&runs.iter().collect::<Vec<_>>())
+}
+
+fn save(path: &Path, section: &str, value: Value) -> Result<(), String> {
+    let mut all: Map<String, Value> = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    all.insert(section.to_owned(), value);
+    all.insert(
+        "machine".into(),
+        json!({
+            "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
+            "note": "2-core VM shared with other builds: compare ratios within one run",
+        }),
+    );
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    let text = serde_json::to_string_pretty(&Value::Object(all)).map_err(|e| e.to_string())?;
+    std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn main() {
+    let args = Args::parse();
+    let result = match &args.what {
+        What::Watch {
+            events,
+            node_dir,
+            containers,
+        } => watch(&args, *events, node_dir, *containers).and_then(|v| save(&args.out, "watch", v)),
+        What::Store => repeat(&args, "storecmp", &[]).and_then(|runs| {
+            save(
+                &args.out,
+                "store",
+                json!({"runs": args.runs, "median": medians(&runs), "all": runs}),
+            )
+        }),
+        What::Relist { containers } => {
+            relist(&args, *containers).and_then(|v| save(&args.out, "relist", v))
+        }
+        What::Latency { rate, seconds } => {
+            latency(&args, *rate, *seconds).and_then(|v| save(&args.out, "latency", v))
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn relist(args: &Args, containers: usize) -> Result<Value, String> {
+    let router = Router::start(&args.bins, &["--containers".into(), containers.to_string()])?;
+    let runs = repeat(args, "relist", &["--url".into(), router.url.clone()])?;
+    Ok(json!({"containers": containers, "runs": args.runs, "median": medians(&runs), "all": runs}))
+}
+
+fn latency(args: &Args, rate: u64, seconds: u64) -> Result<Value, String> {
+    let router = Router::start(
+        &args.bins,
+        &[
+            "--containers".into(),
+            "1000".into(),
+            "--churn".into(),
+            rate.to_string(),
+        ],
+    )?;
+    let runs = repeat(
+        args,
+        "latency",
+        &[
+            "--url".into(),
+            router.url.clone(),
+            "--rate".into(),
+            rate.to_string(),
+            "--seconds".into(),
+            seconds.to_string(),
+        ],
+    )?;
+    Ok(
+        json!({"rate": rate, "seconds": seconds, "runs": args.runs, "median": medians(&runs), "all": runs}),
+    )
+}

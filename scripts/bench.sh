@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The performance benchmarks (docs/performance.md), one command:
+#
+#   scripts/bench.sh [watch|store|relist|latency|chart|all] [RUNS]
+#
+# Builds the reference router and the perf/ project in release, runs the chosen
+# benchmark(s) with the router as a separate process (client CPU is the client's own
+# getrusage), RUNS times each (default 5, medians reported), merges the numbers into
+# perf/results/results.json and draws docs/performance.svg. Not run in CI.
+#
+# Environment: CARGO_TARGET_DIR (default: target/), EVENTS (watch, default 2000000),
+# CONTAINERS (relist, default 100000), RATE and SECONDS_MEASURED (latency, default 20000 and 10).
+set -euo pipefail
+
+what="${1:-all}"
+runs="${2:-5}"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+bins="$CARGO_TARGET_DIR/release"
+results="$root/perf/results/results.json"
+
+case "$what" in
+    watch | store | relist | latency | chart | all) ;;
+    *)
+        echo "usage: scripts/bench.sh [watch|store|relist|latency|chart|all] [RUNS]" >&2
+        exit 2
+        ;;
+esac
+
+cargo build --release -p hypersh-apirouter --bin apirouter
+cargo build --release --manifest-path perf/Cargo.toml --bins
+
+if [ "$what" = watch ] || [ "$what" = all ]; then
+    # Client (d): Hyper.sh's signer and the websocket package, from npm.
+    (cd perf/node && npm install --no-audit --no-fund --loglevel=error)
+fi
+
+bench() { "$bins/bench" --bins "$bins" --runs "$runs" --out "$results" "$@"; }
+
+case "$what" in
+    watch) bench watch --events "${EVENTS:-2000000}" --node-dir perf/node ;;
+    store) bench store ;;
+    relist) bench relist --containers "${CONTAINERS:-100000}" ;;
+    latency) bench latency --rate "${RATE:-20000}" --seconds "${SECONDS_MEASURED:-10}" ;;
+    chart) ;;
+    all)
+        bench watch --events "${EVENTS:-2000000}" --node-dir perf/node
+        bench store
+        bench relist --containers "${CONTAINERS:-100000}"
+        bench latency --rate "${RATE:-20000}" --seconds "${SECONDS_MEASURED:-10}"
+        ;;
+esac
+
+"$bins/chart" --results "$results" --out "$root/docs/performance.svg"
+echo "results: $results"
