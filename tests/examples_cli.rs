@@ -4,28 +4,13 @@
 
 mod common;
 
-use std::path::PathBuf;
+use common::example;
+
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use hypersh::watch::Container;
 use hypersh_apirouter::{Router, RouterConfig};
-
-/// The path of a built example (`target/<profile>/examples/<name>`).
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    let path = profile_dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is not built; run through cargo test",
-        path.display()
-    );
-    path
-}
 
 /// Runs a command on a blocking thread, so the router keeps serving meanwhile.
 async fn run(mut cmd: Command) -> Output {

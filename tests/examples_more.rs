@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::example;
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -12,24 +14,7 @@ use hypersh_apirouter::{Router, RouterConfig};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{ChildStdout, Command};
 
-/// How long an example may take to do what a test waits for.
-const PATIENCE: Duration = Duration::from_secs(30);
-
-/// The path of a built example (`target/<profile>/examples/<name>`).
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    let path = profile_dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is not built; run through cargo test",
-        path.display()
-    );
-    path
-}
+use common::PATIENCE;
 
 /// A router and its CA certificate in a file removed on drop.
 struct Fixture {

@@ -14,6 +14,23 @@ use hypersh_apirouter::{Router, RouterConfig};
 /// How long any condition may take before a test fails.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
+/// The path of a built example (`target/<profile>/examples/<name>`): `cargo test`
+/// builds the examples beside the test binaries.
+pub fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    let path = profile_dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run through cargo test",
+        path.display()
+    );
+    path
+}
+
 /// Starts a router on 127.0.0.1:0 with self-signed TLS.
 pub async fn router(config: RouterConfig) -> Router {
     Router::start(config).await.expect("router starts")
