@@ -11,9 +11,10 @@
 //! - **Backoff**: after a failure, wait (exponential, full jitter; the maximum for
 //!   authentication failures), then reconnect.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use hypersh_store::{Change, Store, Writer};
 use hypersh_watch::{Client, Container, Error as WatchError, EventStream, Filters, WatchEvent};
 use tokio::time::Instant;
@@ -40,6 +41,11 @@ pub struct Reflector {
     backoff: BackoffConfig,
     relist_every: Option<Duration>,
     status: StatusHandle,
+    /// Containers an event named that must be fetched (the cache lacks them, or the
+    /// event cannot say what changed). They are fetched together, in one list call,
+    /// as soon as the stream has nothing ready: a burst of creates costs one call, not
+    /// one each, and the loop keeps reading meanwhile.
+    pending: BTreeSet<String>,
 }
 
 /// Why one connection (session) ended.
@@ -71,6 +77,7 @@ impl Reflector {
             backoff: BackoffConfig::default(),
             relist_every: None,
             status: StatusHandle::default(),
+            pending: BTreeSet::new(),
         })
     }
 
@@ -211,30 +218,43 @@ impl Reflector {
             i
         });
         loop {
+            if !self.pending.is_empty() {
+                // Fetch what is pending once the stream has nothing ready (or enough is
+                // pending to fill one call); until then keep applying what arrives.
+                let ready = if self.pending.len() < FETCH_BATCH {
+                    stream.next().now_or_never()
+                } else {
+                    None
+                };
+                let end = match ready {
+                    Some(item) => {
+                        self.on_item(item, &mut stream, shutdown, connected_at)
+                            .await
+                    }
+                    None => tokio::select! {
+                        r = self.fetch_pending() => r.err().map(|e| broken(e, connected_at.elapsed())),
+                        () = shutdown.cancelled() => {
+                            stream.close().await;
+                            Some(End::Shutdown)
+                        }
+                    },
+                };
+                if let Some(end) = end {
+                    return end;
+                }
+                continue;
+            }
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => {
                     stream.close().await;
                     return End::Shutdown;
                 }
-                item = stream.next() => match item {
-                    None => return End::Broken { error: None, healthy_for: connected_at.elapsed() },
-                    Some(Ok(event)) => {
-                        // Applying may wait for a busy handler's queue (backpressure):
-                        // shutdown must not wait with it. The writer is cancel-safe.
-                        tokio::select! {
-                            r = self.apply(event) => if let Err(e) = r {
-                                return broken(e, connected_at.elapsed());
-                            },
-                            () = shutdown.cancelled() => {
-                                stream.close().await;
-                                return End::Shutdown;
-                            }
-                        }
+                item = stream.next() => {
+                    if let Some(end) = self.on_item(item, &mut stream, shutdown, connected_at).await {
+                        return end;
                     }
-                    Some(Err(e)) if e.is_frame_error() => self.frame_error(&e),
-                    Some(Err(e)) => return broken(e, connected_at.elapsed()),
-                },
+                }
                 _ = tick(relist.as_mut()) => {
                     tracing::debug!("periodic relist");
                     if let Some(end) = self.sync(&mut stream, shutdown).await {
@@ -243,6 +263,38 @@ impl Reflector {
                     self.status.update(|s| s.phase = Phase::Watching);
                 }
             }
+        }
+    }
+
+    /// Handles one item of the stream while watching; `Some` when the session ends.
+    async fn on_item(
+        &mut self,
+        item: Option<Result<WatchEvent, WatchError>>,
+        stream: &mut EventStream,
+        shutdown: &CancellationToken,
+        connected_at: Instant,
+    ) -> Option<End> {
+        match item {
+            None => Some(End::Broken {
+                error: None,
+                healthy_for: connected_at.elapsed(),
+            }),
+            Some(Ok(event)) => {
+                // Applying may wait for a busy handler's queue (backpressure): shutdown
+                // must not wait with it. The writer is cancel-safe.
+                tokio::select! {
+                    () = self.apply(event) => None,
+                    () = shutdown.cancelled() => {
+                        stream.close().await;
+                        Some(End::Shutdown)
+                    }
+                }
+            }
+            Some(Err(e)) if e.is_frame_error() => {
+                self.frame_error(&e);
+                None
+            }
+            Some(Err(e)) => Some(broken(e, connected_at.elapsed())),
         }
     }
 
@@ -258,6 +310,8 @@ impl Reflector {
         stream: &mut EventStream,
         shutdown: &CancellationToken,
     ) -> Option<End> {
+        // A full list covers whatever was pending.
+        self.pending.clear();
         let Self {
             client,
             writer,
@@ -328,44 +382,68 @@ impl Reflector {
         None
     }
 
-    /// Applies one live event.
-    async fn apply(&mut self, event: WatchEvent) -> Result<(), WatchError> {
+    /// Applies one live event. Containers that must be fetched are only marked
+    /// pending here; [`Reflector::fetch_pending`] fetches them.
+    async fn apply(&mut self, event: WatchEvent) {
         self.received();
-        let id = event.id().to_owned();
-        let cached = self.writer.store().get(&id);
-        let changed = match plan(&event, cached.as_deref()) {
-            Plan::Nothing => false,
+        let id = event.id();
+        if self.pending.contains(id) {
+            // The pending fetch comes after this event and will see a newer state,
+            // unless the container is gone: then its delete is applied now.
+            if matches!(event, WatchEvent::Deleted(_)) {
+                self.pending.remove(id);
+                self.delete(id.to_owned()).await;
+            }
+            return;
+        }
+        let cached = self.writer.store().get(id);
+        match plan(&event, cached.as_deref()) {
+            Plan::Nothing => {}
             Plan::Upsert(c) => {
                 self.writer.apply(Change::Upsert(c)).await;
-                true
+                self.applied();
             }
-            Plan::Delete => {
-                self.writer.apply(Change::Delete(id)).await;
-                cached.is_some()
-            }
+            Plan::Delete => self.delete(id.to_owned()).await,
             Plan::Fetch => {
-                // An empty answer means the container is already gone: its delete
-                // event follows.
-                let fetched = self.fetch(std::slice::from_ref(&id)).await?;
-                match fetched.into_iter().find(|c| c.id == id) {
-                    Some(c) if cached.as_deref() == Some(&c) => false,
-                    Some(c) if self.selector.admits(&c) => {
-                        self.writer.apply(Change::Upsert(c)).await;
-                        true
-                    }
-                    Some(_) => {
-                        self.writer.apply(Change::Delete(id)).await;
-                        cached.is_some()
-                    }
-                    None => false,
-                }
+                self.pending.insert(id.to_owned());
             }
-        };
-        if changed {
-            metrics::counter!("hypersh_reflector_events_applied_total").increment(1);
-            self.status.update(|s| s.events_applied += 1);
+        }
+    }
+
+    /// Fetches every pending container in as few list calls as possible and stores
+    /// what changed. A container the answer lacks is already gone: its delete event
+    /// follows (or came while it was pending).
+    async fn fetch_pending(&mut self) -> Result<(), WatchError> {
+        let ids: Vec<String> = self.pending.iter().cloned().collect();
+        let fetched = self.fetch(&ids).await?;
+        self.pending.clear();
+        for c in fetched {
+            let cached = self.writer.store().get(&c.id);
+            if cached.as_deref() == Some(&c) {
+                continue;
+            }
+            if self.selector.admits(&c) {
+                self.writer.apply(Change::Upsert(c)).await;
+                self.applied();
+            } else if cached.is_some() {
+                self.delete(c.id).await;
+            }
         }
         Ok(())
+    }
+
+    /// Removes a container; counts it when the cache had it.
+    async fn delete(&mut self, id: String) {
+        let cached = self.writer.store().get(&id).is_some();
+        self.writer.apply(Change::Delete(id)).await;
+        if cached {
+            self.applied();
+        }
+    }
+
+    fn applied(&self) {
+        metrics::counter!("hypersh_reflector_events_applied_total").increment(1);
+        self.status.update(|s| s.events_applied += 1);
     }
 
     /// Lists the given containers by id (exact ids only).
