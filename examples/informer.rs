@@ -53,6 +53,14 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
+    let run_for = args
+        .run_for
+        .map(|s| common::seconds("--run-for", s))
+        .transpose()?;
+    let drop_every = args
+        .drop_every
+        .map(|s| common::seconds("--drop-every", s))
+        .transpose()?;
     let filters = Filters::parse_cli(&args.filter.join(",")).map_err(|e| e.to_string())?;
     let (config, router) = args.conn.connect().await?;
     eprintln!("informer on {}", config.endpoint().http_url(""));
@@ -79,9 +87,9 @@ async fn run(args: Args) -> Result<(), String> {
         });
     }
 
-    if let (Some(router), Some(every)) = (&router, args.drop_every) {
+    if let (Some(router), Some(every)) = (&router, drop_every) {
         let faults = router.faults().clone();
-        let period = Duration::from_secs_f64(every.max(0.1));
+        let period = every.max(Duration::from_millis(100));
         tokio::spawn(async move {
             let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             loop {
@@ -92,9 +100,7 @@ async fn run(args: Args) -> Result<(), String> {
     }
 
     let started = Instant::now();
-    let deadline = args
-        .run_for
-        .map(|s| started + Duration::from_secs_f64(s.max(0.0)));
+    let deadline = run_for.map(|d| started + d);
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
