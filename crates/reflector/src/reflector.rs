@@ -29,6 +29,9 @@ use crate::status::{Phase, StatusHandle};
 
 /// How many ids one fetch asks for (they go into the query string).
 const FETCH_BATCH: usize = 50;
+/// The longest a pending container waits for its fetch while events keep arriving
+/// (a fetch is otherwise made as soon as the stream has nothing ready).
+const FETCH_DELAY: Duration = Duration::from_millis(10);
 
 /// Keeps a [`Writer<Container>`] in step with the API router.
 ///
@@ -46,6 +49,8 @@ pub struct Reflector {
     /// as soon as the stream has nothing ready: a burst of creates costs one call, not
     /// one each, and the loop keeps reading meanwhile.
     pending: BTreeSet<String>,
+    /// When the oldest pending container was marked.
+    pending_since: Option<Instant>,
 }
 
 /// Why one connection (session) ended.
@@ -78,6 +83,7 @@ impl Reflector {
             relist_every: None,
             status: StatusHandle::default(),
             pending: BTreeSet::new(),
+            pending_since: None,
         })
     }
 
@@ -219,9 +225,14 @@ impl Reflector {
         });
         loop {
             if !self.pending.is_empty() {
-                // Fetch what is pending once the stream has nothing ready (or enough is
-                // pending to fill one call); until then keep applying what arrives.
-                let ready = if self.pending.len() < FETCH_BATCH {
+                // Fetch what is pending once the stream has nothing ready, enough is
+                // pending to fill one call, or the oldest has waited FETCH_DELAY; until
+                // then keep applying what arrives.
+                let due = self.pending.len() >= FETCH_BATCH
+                    || self
+                        .pending_since
+                        .is_some_and(|t| t.elapsed() >= FETCH_DELAY);
+                let ready = if !due {
                     stream.next().now_or_never()
                 } else {
                     None
@@ -312,6 +323,7 @@ impl Reflector {
     ) -> Option<End> {
         // A full list covers whatever was pending.
         self.pending.clear();
+        self.pending_since = None;
         let Self {
             client,
             writer,
@@ -392,6 +404,9 @@ impl Reflector {
             // unless the container is gone: then its delete is applied now.
             if matches!(event, WatchEvent::Deleted(_)) {
                 self.pending.remove(id);
+                if self.pending.is_empty() {
+                    self.pending_since = None;
+                }
                 self.delete(id.to_owned()).await;
             }
             return;
@@ -406,6 +421,7 @@ impl Reflector {
             Plan::Delete => self.delete(id.to_owned()).await,
             Plan::Fetch => {
                 self.pending.insert(id.to_owned());
+                self.pending_since.get_or_insert_with(Instant::now);
             }
         }
     }
@@ -417,6 +433,7 @@ impl Reflector {
         let ids: Vec<String> = self.pending.iter().cloned().collect();
         let fetched = self.fetch(&ids).await?;
         self.pending.clear();
+        self.pending_since = None;
         for c in fetched {
             let cached = self.writer.store().get(&c.id);
             if cached.as_deref() == Some(&c) {
