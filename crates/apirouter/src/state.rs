@@ -19,19 +19,12 @@ use crate::shape::EventShape;
 pub(crate) struct AppState(Arc<AppInner>);
 
 pub(crate) struct AppInner {
-    pub(crate) runtime: Runtime,
-    pub(crate) faults: Faults,
-    pub(crate) keys: HashMap<String, SecretKey>,
-    pub(crate) region: String,
-    pub(crate) shape: EventShape,
-    pub(crate) emit: Option<Arc<EmitPool>>,
-    pub(crate) max_watches_per_key: usize,
+    /// What the router was built with.
+    parts: AppParts,
     /// Open websockets per access key.
     per_key: Mutex<HashMap<String, usize>>,
     /// Open websockets in total.
     active: watch::Sender<usize>,
-    pub(crate) shutdown: CancellationToken,
-    pub(crate) tracker: TaskTracker,
 }
 
 /// What [`AppState::new`] needs.
@@ -51,17 +44,9 @@ impl AppState {
     pub(crate) fn new(parts: AppParts) -> Self {
         let (active, _) = watch::channel(0);
         Self(Arc::new(AppInner {
-            runtime: parts.runtime,
-            faults: parts.faults,
-            keys: parts.keys,
-            region: parts.region,
-            shape: parts.shape,
-            emit: parts.emit,
-            max_watches_per_key: parts.max_watches_per_key,
+            parts,
             per_key: Mutex::new(HashMap::new()),
             active,
-            shutdown: parts.shutdown,
-            tracker: parts.tracker,
         }))
     }
 
@@ -88,6 +73,14 @@ impl AppState {
     /// A receiver of the open websocket count.
     pub(crate) fn watch_count(&self) -> watch::Receiver<usize> {
         self.0.active.subscribe()
+    }
+}
+
+impl std::ops::Deref for AppInner {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.parts
     }
 }
 

@@ -87,14 +87,10 @@ impl Session {
                 // Half-open: neither read nor write until the fault is turned off.
                 tokio::select! {
                     changed = stall.changed() => if changed.is_err() { return },
-                    command = control.recv() => match command {
-                        Ok(Control::Malformed(n)) => garbage_due += n,
-                        Ok(Control::Close) => {
-                            close(&mut socket, CLOSE_GOING_AWAY, "server closing the watch").await;
-                            return;
-                        }
-                        Err(broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(broadcast::error::RecvError::Closed) => return,
+                    command = control.recv() => match Fault::from(command) {
+                        Fault::Garbage(n) => garbage_due += n,
+                        Fault::Close => return close_going_away(&mut socket).await,
+                        Fault::Gone => return,
                     },
                 }
                 continue;
@@ -110,14 +106,10 @@ impl Session {
             tokio::select! {
                 biased;
                 changed = stall.changed() => if changed.is_err() { return },
-                command = control.recv() => match command {
-                    Ok(Control::Malformed(n)) => garbage_due += n,
-                    Ok(Control::Close) => {
-                        close(&mut socket, CLOSE_GOING_AWAY, "server closing the watch").await;
-                        return;
-                    }
-                    Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => return,
+                command = control.recv() => match Fault::from(command) {
+                    Fault::Garbage(n) => garbage_due += n,
+                    Fault::Close => return close_going_away(&mut socket).await,
+                    Fault::Gone => return,
                 },
                 incoming = socket.recv() => match incoming {
                     // Pings are answered by the socket itself while it is read; a close frame
@@ -146,6 +138,32 @@ impl Session {
             }
         }
     }
+}
+
+/// What a fault command means for one connection.
+enum Fault {
+    /// Send this many more garbage frames (0 when commands were missed).
+    Garbage(usize),
+    /// Close politely.
+    Close,
+    /// The router is gone: just end.
+    Gone,
+}
+
+impl From<Result<Control, broadcast::error::RecvError>> for Fault {
+    fn from(command: Result<Control, broadcast::error::RecvError>) -> Self {
+        match command {
+            Ok(Control::Malformed(n)) => Self::Garbage(n),
+            Err(broadcast::error::RecvError::Lagged(_)) => Self::Garbage(0),
+            Ok(Control::Close) => Self::Close,
+            Err(broadcast::error::RecvError::Closed) => Self::Gone,
+        }
+    }
+}
+
+/// Closes with "going away": the router closes the watch (fault injection or shutdown).
+async fn close_going_away(socket: &mut WebSocket) {
+    close(socket, CLOSE_GOING_AWAY, "server closing the watch").await;
 }
 
 /// Sends a close frame, then waits (a little) for the client's close frame.
