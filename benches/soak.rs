@@ -224,7 +224,11 @@ async fn drive(runtime: Runtime, status: StatusHandle, target: u64, stop: Arc<At
     let start_count = runtime.event_count();
     let mut lost: u64 = 0;
     while !stop.load(Ordering::Relaxed) {
-        let ids: Vec<String> = runtime.list(true).into_iter().map(|c| c.id).collect();
+        let ids: Vec<String> = runtime
+            .list(true)
+            .into_iter()
+            .map(|c| c.id.to_string())
+            .collect();
         for id in ids {
             if stop.load(Ordering::Relaxed) {
                 return;
@@ -380,13 +384,13 @@ async fn reconnects_phase(args: &Args, shared: &Shared) -> ReconnectsResult {
             .store()
             .list()
             .iter()
-            .map(|c| (c.id.clone(), c.state))
+            .map(|c| (c.id.to_string(), c.state))
             .collect();
         let truth: BTreeMap<String, ContainerState> = router
             .runtime()
             .list(true)
             .into_iter()
-            .map(|c| (c.id, c.state))
+            .map(|c| (c.id.to_string(), c.state))
             .collect();
         if cache == truth {
             converged = true;

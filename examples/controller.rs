@@ -53,7 +53,7 @@ struct Args {
 /// can keep plain (unlocked) state; what the report needs is shared through an atomic.
 struct RestartCounter {
     label: String,
-    restarts: HashMap<String, u64>,
+    restarts: HashMap<Arc<str>, u64>,
     total: Arc<AtomicU64>,
 }
 
@@ -70,7 +70,7 @@ impl Handler<Container> for RestartCounter {
 
     fn on_update(&mut self, old: &Arc<Container>, new: &Arc<Container>) {
         if old.state == ContainerState::Exited && new.state == ContainerState::Running {
-            let n = self.restarts.entry(new.id.clone()).or_default();
+            let n = self.restarts.entry(Arc::clone(&new.id)).or_default();
             *n += 1;
             self.total.fetch_add(1, Ordering::Relaxed);
             println!("RESTARTED {} (restart #{n})", name(new));

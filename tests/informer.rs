@@ -85,7 +85,7 @@ async fn dropped_connections_are_repaired_with_tombstones() {
         .list(true)
         .iter()
         .take(5)
-        .map(|c| c.id.clone())
+        .map(|c| c.id.to_string())
         .collect();
     for id in &victims {
         router.runtime().destroy(id).expect("destroy");
@@ -294,7 +294,7 @@ async fn periodic_relist_and_resync() {
     let (tx, mut resynced) = tokio::sync::mpsc::unbounded_channel();
     informer.on_update(move |old, new| {
         if std::sync::Arc::ptr_eq(old, new) || old == new {
-            let _ = tx.send(new.id.clone());
+            let _ = tx.send(new.id.to_string());
         }
     });
     informer.wait_until_ready().await;

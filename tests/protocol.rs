@@ -45,8 +45,8 @@ async fn events_arrive_and_list_answers() {
 
     let listed = client.list_containers(&Filters::new()).await.unwrap();
     assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].id, id);
-    assert_eq!(listed[0].names, vec!["/web-1"]);
+    assert_eq!(*listed[0].id, *id);
+    assert_eq!(*listed[0].names, ["/web-1"]);
     assert_eq!(listed[0].labels["app"], "web");
 
     // The same with the API version prefix Hyper.sh's SDKs send.

@@ -112,13 +112,13 @@ pub fn cache_matches(informer: &Informer, router: &Router) -> Result<(), String>
         .store()
         .list()
         .iter()
-        .map(|c| (c.id.clone(), comparable(c)))
+        .map(|c| (c.id.to_string(), comparable(c)))
         .collect();
     let truth: BTreeMap<String, Container> = router
         .runtime()
         .list(true)
         .iter()
-        .map(|c| (c.id.clone(), comparable(c)))
+        .map(|c| (c.id.to_string(), comparable(c)))
         .collect();
     diff(&cache, &truth)
 }
@@ -160,7 +160,7 @@ pub struct Replica {
 
 impl hypersh::store::Handler<Container> for Replica {
     fn on_add(&mut self, obj: &std::sync::Arc<Container>) {
-        let prev = self.lock().insert(obj.id.clone(), comparable(obj));
+        let prev = self.lock().insert(obj.id.to_string(), comparable(obj));
         assert!(
             prev.is_none(),
             "add for a container the handler already had: {}",
@@ -169,7 +169,7 @@ impl hypersh::store::Handler<Container> for Replica {
     }
     fn on_update(&mut self, old: &std::sync::Arc<Container>, new: &std::sync::Arc<Container>) {
         assert_eq!(old.id, new.id);
-        let prev = self.lock().insert(new.id.clone(), comparable(new));
+        let prev = self.lock().insert(new.id.to_string(), comparable(new));
         assert!(
             prev.is_some(),
             "update for a container the handler never saw: {}",
@@ -210,7 +210,7 @@ impl Replica {
             .runtime()
             .list(true)
             .iter()
-            .map(|c| (c.id.clone(), comparable(c)))
+            .map(|c| (c.id.to_string(), comparable(c)))
             .collect();
         diff(&self.lock(), &truth).map_err(|e| format!("handler replica: {e}"))
     }

@@ -121,7 +121,7 @@ mod tests {
         for (event, frames) in &pool.entries {
             assert_eq!(frames.len(), 1);
             let decoded = WatchEvent::decode(bytes::Bytes::from(frames[0].clone())).unwrap();
-            assert_eq!(decoded.id(), event.container.id);
+            assert_eq!(decoded.id(), &*event.container.id);
             assert!(
                 (250..700).contains(&frames[0].len()),
                 "{} bytes",

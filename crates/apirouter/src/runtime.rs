@@ -348,7 +348,7 @@ mod tests {
         assert!(
             events
                 .iter()
-                .all(|e| e.container.labels == labels(&[("app", "web")]))
+                .all(|e| *e.container.labels == labels(&[("app", "web")]))
         );
         assert!(events.iter().all(|e| e.time_nano > 0));
         assert!(rt.get(&id).is_none());
@@ -388,8 +388,8 @@ mod tests {
         let rt = Runtime::new(1);
         let a = rt.create("/same", "busybox", BTreeMap::new());
         let b = rt.create("same", "busybox", BTreeMap::new());
-        assert_eq!(rt.get(&a).unwrap().names, ["/same"]);
-        assert_eq!(rt.get(&b).unwrap().names, ["/same_2"]);
+        assert_eq!(*rt.get(&a).unwrap().names, ["/same"]);
+        assert_eq!(*rt.get(&b).unwrap().names, ["/same_2"]);
         assert_eq!(
             rt.try_create("same", "busybox", BTreeMap::new()),
             Err(RuntimeError::NameInUse("same".into()))
@@ -408,8 +408,8 @@ mod tests {
         ));
         rt.rename(&a, "other").unwrap();
         rt.rename(&b, "same").unwrap();
-        assert_eq!(rt.get("same").unwrap().id, b, "lookup by name");
-        assert_eq!(rt.get(&a[..12]).unwrap().id, a, "lookup by id prefix");
+        assert_eq!(*rt.get("same").unwrap().id, *b, "lookup by name");
+        assert_eq!(*rt.get(&a[..12]).unwrap().id, *a, "lookup by id prefix");
         let random = rt.create("", "busybox", BTreeMap::new());
         assert!(
             rt.get(&random)
@@ -428,7 +428,7 @@ mod tests {
         rt.start(&a).unwrap();
         rt.start(&c).unwrap();
         rt.pause(&c).unwrap();
-        let ids = |v: Vec<Container>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
+        let ids = |v: Vec<Container>| v.into_iter().map(|c| c.id.to_string()).collect::<Vec<_>>();
         assert_eq!(ids(rt.list(true)), [c.clone(), b.clone(), a.clone()]);
         assert_eq!(ids(rt.list(false)), [c.clone(), a.clone()]);
         let listed = rt.list(true);

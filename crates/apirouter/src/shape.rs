@@ -244,14 +244,16 @@ mod tests {
         RuntimeEvent {
             action,
             container: Container {
-                id: "f29698ca".repeat(8),
-                names: vec!["/test4".into()],
+                id: "f29698ca".repeat(8).into(),
+                names: vec!["/test4".into()].into(),
                 image: "busybox".into(),
                 image_id: "sha256:abc".into(),
-                labels: [("sh_hyper_instancetype", "s4"), ("test2", "test2")]
-                    .into_iter()
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                    .collect(),
+                labels: std::sync::Arc::new(
+                    [("sh_hyper_instancetype", "s4"), ("test2", "test2")]
+                        .into_iter()
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .collect(),
+                ),
                 state,
                 ..Container::default()
             },
@@ -350,11 +352,11 @@ mod tests {
         let ev = event("pause", ContainerState::Paused, None);
         let frame = &encode(EventShape::Kubernetes, &ev)[0];
         let decoded = WatchEvent::decode(frame.clone()).unwrap();
-        assert_eq!(decoded.event().labels.as_ref(), Some(&ev.container.labels));
+        assert_eq!(decoded.event().labels.as_ref(), Some(&*ev.container.labels));
         let c = decoded.event().to_container().unwrap();
-        assert_eq!(c.names, ["/test4"]);
+        assert_eq!(*c.names, ["/test4"]);
         let mut bare = ev.clone();
-        bare.container.labels.clear();
+        bare.container.labels = std::sync::Arc::default();
         let frame = &encode(EventShape::Kubernetes, &bare)[0];
         let v: serde_json::Value = serde_json::from_str(frame).unwrap();
         assert!(v["Actor"]["Attributes"]["Labels"].is_null());

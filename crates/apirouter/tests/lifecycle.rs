@@ -138,7 +138,7 @@ async fn churned_events_converge_to_the_list() {
         .into_iter()
         .map(|c| {
             (
-                c.id.clone(),
+                c.id.to_string(),
                 (c.name().unwrap_or_default().to_owned(), c.state),
             )
         })
@@ -187,7 +187,7 @@ async fn churned_events_converge_to_the_list() {
         .into_iter()
         .map(|c| {
             (
-                c.id.clone(),
+                c.id.to_string(),
                 (c.name().unwrap_or_default().to_owned(), c.state),
             )
         })

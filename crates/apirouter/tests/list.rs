@@ -82,7 +82,7 @@ async fn lists_running_by_default_and_everything_with_all() {
     assert_eq!(db.state, ContainerState::Exited);
     assert!(db.status.starts_with("Exited (3) "), "{}", db.status);
     assert_eq!(db.id.len(), 64);
-    assert_eq!(db.names, ["/db"]);
+    assert_eq!(*db.names, ["/db"]);
     assert!(db.image_id.starts_with("sha256:"));
     router.shutdown().await;
 }

@@ -140,7 +140,7 @@ impl<'a, L: Listed> Merge<'a, L> {
     /// Adds fetched containers (only those asked for).
     pub(crate) fn add_fetched(&mut self, fetched: Vec<Container>) {
         for c in fetched {
-            if self.fetch.remove(&c.id) {
+            if self.fetch.remove(&*c.id) {
                 self.listed.upsert(c);
             }
         }
@@ -161,7 +161,7 @@ mod tests {
 
     impl Map {
         fn of(list: Vec<Container>) -> Self {
-            Self(list.into_iter().map(|c| (c.id.clone(), c)).collect())
+            Self(list.into_iter().map(|c| (c.id.to_string(), c)).collect())
         }
 
         fn admitted(self, selector: &Selector) -> Vec<Container> {
@@ -178,7 +178,7 @@ mod tests {
         }
 
         fn upsert(&mut self, c: Container) {
-            self.0.insert(c.id.clone(), c);
+            self.0.insert(c.id.to_string(), c);
         }
 
         fn remove(&mut self, id: &str) {
@@ -203,7 +203,7 @@ mod tests {
     fn container(id: &str, state: ContainerState) -> Container {
         Container {
             id: id.into(),
-            names: vec![format!("/n-{id}")],
+            names: vec![format!("/n-{id}")].into(),
             image: "busybox".into(),
             state,
             ..Container::default()
@@ -270,7 +270,7 @@ mod tests {
         ]);
         let mut out = listed.admitted(&Selector::default());
         out.sort_by(|x, y| x.id.cmp(&y.id));
-        let ids: Vec<_> = out.iter().map(|c| (c.id.as_str(), c.state)).collect();
+        let ids: Vec<_> = out.iter().map(|c| (&*c.id, c.state)).collect();
         assert_eq!(
             ids,
             [

@@ -336,7 +336,14 @@ impl Reflector {
         let mut relist = writer.relist();
         let mut buffered = Vec::new();
         {
-            let list = client.list_containers_into(selector.list_filters(), |c| relist.insert(c));
+            // A listed container shares what did not change with its cached version, so
+            // the relist's copy of a changed container costs little (peak memory).
+            let list = client.list_containers_into(selector.list_filters(), |mut c| {
+                if let Some(cached) = relist.cached(&c.id) {
+                    c.share_unchanged(&cached);
+                }
+                relist.insert(c);
+            });
             tokio::pin!(list);
             loop {
                 tokio::select! {
@@ -443,7 +450,7 @@ impl Reflector {
                 self.writer.apply(Change::Upsert(c)).await;
                 self.applied();
             } else if cached.is_some() {
-                self.delete(c.id).await;
+                self.delete(c.id.to_string()).await;
             }
         }
         Ok(())
@@ -490,7 +497,11 @@ async fn fetch(
             filters.add("id", id.clone());
         }
         let listed = client.list_containers(&filters).await?;
-        out.extend(listed.into_iter().filter(|c| chunk.contains(&c.id)));
+        out.extend(
+            listed
+                .into_iter()
+                .filter(|c| chunk.iter().any(|id| **id == *c.id)),
+        );
     }
     metrics::counter!("hypersh_reflector_fetches_total").increment(ids.len() as u64);
     status.update(|s| s.fetches += ids.len() as u64);

@@ -66,12 +66,14 @@ mod tests {
     fn container(id: &str, name: &str, image: &str, labels: &[(&str, &str)]) -> Container {
         Container {
             id: id.into(),
-            names: vec![format!("/{name}")],
+            names: vec![format!("/{name}")].into(),
             image: image.into(),
-            labels: labels
-                .iter()
-                .map(|(k, v)| ((*k).into(), (*v).into()))
-                .collect(),
+            labels: std::sync::Arc::new(
+                labels
+                    .iter()
+                    .map(|(k, v)| ((*k).into(), (*v).into()))
+                    .collect(),
+            ),
             ..Container::default()
         }
     }

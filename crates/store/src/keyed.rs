@@ -1,5 +1,7 @@
 //! The [`Keyed`] trait: how the store finds an object's key.
 
+use std::sync::Arc;
+
 /// An object that can be cached: it names its own unique key.
 ///
 /// The key identifies the object across updates (for Hyper.sh containers, the container id).
@@ -8,10 +10,21 @@
 pub trait Keyed {
     /// The object's unique key.
     fn key(&self) -> &str;
+
+    /// The key as a shared string, which the store keeps as the object's map key.
+    ///
+    /// The default copies [`key`](Self::key) into a new allocation. An object that already
+    /// holds its key in an `Arc<str>` should return a clone of it, so that each cached
+    /// object does not pay for its key twice.
+    fn shared_key(&self) -> Arc<str> {
+        Arc::from(self.key())
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::Keyed;
 
     struct Named(String);
@@ -27,5 +40,23 @@ mod tests {
         let n = Named("abc".to_owned());
         assert_eq!(n.key(), "abc");
         assert!(std::ptr::eq(n.key().as_ptr(), n.0.as_ptr()));
+        assert_eq!(&*n.shared_key(), "abc");
+    }
+
+    struct Shared(Arc<str>);
+
+    impl Keyed for Shared {
+        fn key(&self) -> &str {
+            &self.0
+        }
+        fn shared_key(&self) -> Arc<str> {
+            Arc::clone(&self.0)
+        }
+    }
+
+    #[test]
+    fn an_object_can_share_its_key() {
+        let s = Shared(Arc::from("k"));
+        assert!(Arc::ptr_eq(&s.shared_key(), &s.0));
     }
 }

@@ -27,7 +27,7 @@ pub struct Relist<'w, T> {
     /// position of its new version in `changed`.
     listed: HashMap<Arc<str>, Option<usize>>,
     /// New or changed objects in first-seen order (`None`: no longer a change).
-    changed: Vec<(Arc<str>, Option<Arc<T>>)>,
+    changed: Vec<Option<Arc<T>>>,
 }
 
 impl<T> fmt::Debug for Relist<'_, T> {
@@ -68,19 +68,18 @@ impl<'w, T: Keyed + PartialEq + Send + Sync + 'static> Relist<'w, T> {
         });
         let (key, same) = match cached {
             Some((key, same)) => (key, same),
-            None => (Arc::from(obj.key()), false),
+            None => (obj.shared_key(), false),
         };
         match self.listed.entry(key) {
             Entry::Occupied(mut seen) => match (*seen.get(), same) {
                 (Some(i), true) => {
-                    self.changed[i].1 = None;
+                    self.changed[i] = None;
                     seen.insert(None);
                 }
-                (Some(i), false) => self.changed[i].1 = Some(Arc::new(obj)),
+                (Some(i), false) => self.changed[i] = Some(Arc::new(obj)),
                 (None, true) => {}
                 (None, false) => {
-                    let key = Arc::clone(seen.key());
-                    self.changed.push((key, Some(Arc::new(obj))));
+                    self.changed.push(Some(Arc::new(obj)));
                     seen.insert(Some(self.changed.len() - 1));
                 }
             },
@@ -88,8 +87,7 @@ impl<'w, T: Keyed + PartialEq + Send + Sync + 'static> Relist<'w, T> {
                 if same {
                     slot.insert(None);
                 } else {
-                    let key = Arc::clone(slot.key());
-                    self.changed.push((key, Some(Arc::new(obj))));
+                    self.changed.push(Some(Arc::new(obj)));
                     slot.insert(Some(self.changed.len() - 1));
                 }
             }
@@ -106,14 +104,27 @@ impl<'w, T: Keyed + PartialEq + Send + Sync + 'static> Relist<'w, T> {
                 .map
                 .get(key)
                 .map(|e| Arc::clone(e.value())),
-            Some(i) => self.changed[*i].1.clone(),
+            Some(i) => self.changed[*i].clone(),
         }
+    }
+
+    /// The version of `key` the store holds now, before this relist is committed.
+    ///
+    /// Use it to let a listed object share unchanged parts with its cached version before
+    /// [`insert`](Self::insert)ing it: a relist holds every changed object beside the
+    /// cached one until the commit, and sharing keeps that second copy small.
+    pub fn cached(&self, key: &str) -> Option<Arc<T>> {
+        self.writer
+            .shared
+            .map
+            .get(key)
+            .map(|e| Arc::clone(e.value()))
     }
 
     /// Forgets a listed key: if cached, the commit removes it (a tombstone).
     pub fn remove(&mut self, key: &str) {
         if let Some(Some(i)) = self.listed.remove(key) {
-            self.changed[i].1 = None;
+            self.changed[i] = None;
         }
     }
 
@@ -158,9 +169,10 @@ impl<'w, T: Keyed + PartialEq + Send + Sync + 'static> Relist<'w, T> {
         {
             let mut state = shared.state.write();
             let state = &mut *state;
-            for (key, new) in changed {
+            for new in changed {
                 let Some(new) = new else { continue };
-                let note = match shared.map.insert(Arc::clone(&key), Arc::clone(&new)) {
+                let key = new.shared_key();
+                let note = match shared.put(&key, Arc::clone(&new)) {
                     Some(old) => {
                         state.indexes.update(&key, Some(&old), Some(&new));
                         Notification::Update(old, new)
@@ -214,7 +226,7 @@ mod tests {
         relist.insert(obj("a", 1));
         relist.insert(obj("b", 1));
         assert_eq!(relist.len(), 2);
-        assert!(relist.changed.iter().all(|(_, new)| new.is_none()));
+        assert!(relist.changed.iter().all(Option::is_none));
         assert!(matches!((&a_before, relist.get("a")), (Some(x), Some(y)) if Arc::ptr_eq(x, &y)));
         relist.commit().await;
         w.apply(Change::Upsert(obj("sentinel", 0))).await;
@@ -239,6 +251,8 @@ mod tests {
         relist.insert(obj("a", 1));
         assert_eq!(relist.get("d").map(|o| o.v), Some(1));
         assert!(relist.get("c").is_none(), "c was not listed");
+        assert_eq!(relist.cached("c").map(|o| o.v), Some(1), "but it is cached");
+        assert!(relist.cached("d").is_none(), "d is listed, not cached yet");
         relist.remove("e");
         relist.insert(obj("b", 5));
         relist.retain(|o| o.v != 5);

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
 use parking_lot::RwLock;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
@@ -93,6 +94,20 @@ impl<T> Shared<T> {
     /// change underneath.
     pub(crate) fn snapshot(&self) -> Vec<Arc<T>> {
         self.map.iter().map(|e| Arc::clone(e.value())).collect()
+    }
+
+    /// Caches `obj` under `key` and returns the version it replaces. The map then keeps
+    /// `key` itself, not the old version's key: with objects that share their key
+    /// ([`Keyed::shared_key`](crate::Keyed::shared_key)) the old key's allocation goes
+    /// with the old version.
+    pub(crate) fn put(&self, key: &Arc<str>, obj: Arc<T>) -> Option<Arc<T>> {
+        match self.map.entry(Arc::clone(key)) {
+            Entry::Occupied(slot) => Some(slot.replace_entry(obj).1),
+            Entry::Vacant(slot) => {
+                slot.insert(obj);
+                None
+            }
+        }
     }
 
     /// Removes handler `id` from the subscriber list (no-op if it is not there).

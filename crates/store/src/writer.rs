@@ -64,18 +64,13 @@ impl<T: Keyed + PartialEq + Send + Sync + 'static> Writer<T> {
             match change {
                 Change::Upsert(obj) => {
                     let new = Arc::new(obj);
-                    let replaced = shared.map.get_mut(new.key()).map(|mut entry| {
-                        let old = std::mem::replace(entry.value_mut(), Arc::clone(&new));
-                        (Arc::clone(entry.key()), old)
-                    });
-                    let note = match replaced {
-                        Some((key, old)) => {
+                    let key = new.shared_key();
+                    let note = match shared.put(&key, Arc::clone(&new)) {
+                        Some(old) => {
                             state.indexes.update(&key, Some(&old), Some(&new));
                             Notification::Update(old, new)
                         }
                         None => {
-                            let key: Arc<str> = Arc::from(new.key());
-                            shared.map.insert(Arc::clone(&key), Arc::clone(&new));
                             state.indexes.update(&key, None, Some(&new));
                             Notification::Add(new)
                         }

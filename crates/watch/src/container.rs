@@ -6,8 +6,17 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
+
+mod de;
+
+pub(crate) use de::{lenient_i64, null_as_default};
+use de::{nullable_shared_str, shared_str};
+
+/// A container's labels, key to value.
+pub type Labels = BTreeMap<String, String>;
 
 /// A container as the list endpoint describes it.
 ///
@@ -16,6 +25,11 @@ use serde::{Deserialize, Deserializer, Serialize};
 /// `Ports`, `HostConfig` and `NetworkSettings` are not kept: a cache of many containers
 /// should not pay for them, and no filter or index uses them.
 ///
+/// The fields an event never changes are shared (`Arc`): cloning a container to apply an
+/// event costs a few reference counts, not a dozen allocations, and two versions of the
+/// same container can share them (see [`Container::share_unchanged`]). Compare them
+/// through `&*` or `as_ref()`: `&*c.image == "nginx"`.
+///
 /// ```
 /// use hypersh_watch::container::{Container, ContainerState};
 ///
@@ -23,6 +37,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 ///     r#"{"Id":"7275e762","Names":["/web"],"Image":"nginx","State":"running","Created":1.5e9}"#,
 /// )?;
 /// assert_eq!(c.name(), Some("web"));
+/// assert_eq!(&*c.image, "nginx");
 /// assert_eq!(c.state, ContainerState::Running);
 /// assert_eq!(c.created, 1_500_000_000);
 /// # Ok::<(), serde_json::Error>(())
@@ -31,26 +46,26 @@ use serde::{Deserialize, Deserializer, Serialize};
 #[serde(rename_all = "PascalCase")]
 pub struct Container {
     /// The full container id (64 hex characters on a real server).
-    #[serde(rename = "Id")]
-    pub id: String,
+    #[serde(rename = "Id", deserialize_with = "shared_str")]
+    pub id: Arc<str>,
     /// Names, each with a leading `/` as Docker reports them.
     #[serde(default, deserialize_with = "null_as_default")]
-    pub names: Vec<String>,
+    pub names: Arc<[String]>,
     /// The image the container was created from, as the user named it (`nginx:1.25`).
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub image: String,
+    #[serde(default, deserialize_with = "nullable_shared_str")]
+    pub image: Arc<str>,
     /// The image id (`sha256:...`).
-    #[serde(rename = "ImageID", default, deserialize_with = "null_as_default")]
-    pub image_id: String,
+    #[serde(rename = "ImageID", default, deserialize_with = "nullable_shared_str")]
+    pub image_id: Arc<str>,
     /// The command line.
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub command: String,
+    #[serde(default, deserialize_with = "nullable_shared_str")]
+    pub command: Arc<str>,
     /// Creation time, seconds since the Unix epoch.
     #[serde(default, deserialize_with = "lenient_i64")]
     pub created: i64,
     /// Labels, fixed when the container is created.
     #[serde(default, deserialize_with = "null_as_default")]
-    pub labels: BTreeMap<String, String>,
+    pub labels: Arc<Labels>,
     /// The machine-readable state.
     #[serde(default)]
     pub state: ContainerState,
@@ -65,12 +80,46 @@ impl Container {
     pub fn name(&self) -> Option<&str> {
         self.names.first().map(|n| n.strip_prefix('/').unwrap_or(n))
     }
+
+    /// Makes this container share `older`'s allocations for every shared field whose
+    /// value is equal (id, names, image, image id, command, labels).
+    ///
+    /// A newly listed version of a cached container then costs only what changed: a
+    /// relist holds the new versions beside the cached ones until it is applied, and this
+    /// keeps that second copy small.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use hypersh_watch::Container;
+    ///
+    /// let old = Container { id: "a".into(), image: "nginx".into(), ..Container::default() };
+    /// let mut new = Container { id: "a".into(), image: "nginx".into(), ..Container::default() };
+    /// new.share_unchanged(&old);
+    /// assert!(Arc::ptr_eq(&new.image, &old.image));
+    /// ```
+    pub fn share_unchanged(&mut self, older: &Container) {
+        fn share<T: ?Sized + PartialEq>(new: &mut Arc<T>, old: &Arc<T>) {
+            if !Arc::ptr_eq(new, old) && **new == **old {
+                *new = Arc::clone(old);
+            }
+        }
+        share(&mut self.id, &older.id);
+        share(&mut self.names, &older.names);
+        share(&mut self.image, &older.image);
+        share(&mut self.image_id, &older.image_id);
+        share(&mut self.command, &older.command);
+        share(&mut self.labels, &older.labels);
+    }
 }
 
 #[cfg(feature = "store")]
 impl hypersh_store::Keyed for Container {
     fn key(&self) -> &str {
         &self.id
+    }
+
+    fn shared_key(&self) -> Arc<str> {
+        Arc::clone(&self.id)
     }
 }
 
@@ -226,7 +275,7 @@ pub mod index {
         if c.image.is_empty() {
             Vec::new()
         } else {
-            vec![c.image.clone()]
+            vec![c.image.to_string()]
         }
     }
 
@@ -235,66 +284,6 @@ pub mod index {
     pub fn by_label(c: &Container) -> Vec<String> {
         c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect()
     }
-}
-
-/// Treats an explicit JSON `null` as the type's default (Docker sends `"Labels": null`).
-pub(crate) fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
-
-/// Accepts an integer, a float (`1.47601746e+09`), a number written as a string
-/// (`"1476017460"`) or `null` for an integer field. Out-of-range values saturate.
-pub(crate) fn lenient_i64<'de, D>(d: D) -> Result<i64, D::Error>
-where
-    D: Deserializer<'de>,
-{
-    struct Lenient;
-
-    impl serde::de::Visitor<'_> for Lenient {
-        type Value = i64;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a number, a number in a string, or null")
-        }
-
-        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<i64, E> {
-            Ok(v)
-        }
-
-        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<i64, E> {
-            Ok(i64::try_from(v).unwrap_or(i64::MAX))
-        }
-
-        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<i64, E> {
-            // `as` saturates for out-of-range floats and maps NaN to 0.
-            Ok(v as i64)
-        }
-
-        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<i64, E> {
-            let v = v.trim();
-            if let Ok(i) = v.parse::<i64>() {
-                return Ok(i);
-            }
-            match v.parse::<f64>() {
-                Ok(f) if f.is_finite() => Ok(f as i64),
-                _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
-            }
-        }
-
-        fn visit_unit<E: serde::de::Error>(self) -> Result<i64, E> {
-            Ok(0)
-        }
-
-        fn visit_none<E: serde::de::Error>(self) -> Result<i64, E> {
-            Ok(0)
-        }
-    }
-
-    d.deserialize_any(Lenient)
 }
 
 #[cfg(test)]
@@ -309,10 +298,10 @@ mod tests {
     #[test]
     fn decodes_the_spec_list_item_and_ignores_unknown_fields() {
         let c: Container = serde_json::from_str(LIST_ITEM).unwrap();
-        assert_eq!(c.id, "7275e762");
+        assert_eq!(&*c.id, "7275e762");
         assert_eq!(c.name(), Some("coolName"));
-        assert_eq!(c.image, "ubuntu:latest");
-        assert_eq!(c.image_id, "sha256:d745");
+        assert_eq!(&*c.image, "ubuntu:latest");
+        assert_eq!(&*c.image_id, "sha256:d745");
         assert_eq!(c.created, 1_367_854_155);
         assert_eq!(c.labels["sh_hyper_instancetype"], "xxs");
         assert_eq!(c.state, ContainerState::Running);
@@ -345,8 +334,31 @@ mod tests {
     }
 
     #[test]
-    fn missing_id_is_an_error() {
+    fn missing_or_null_id_is_an_error() {
         assert!(serde_json::from_str::<Container>(r#"{"Names":["/x"]}"#).is_err());
+        assert!(serde_json::from_str::<Container>(r#"{"Id":null}"#).is_err());
+        assert!(serde_json::from_str::<Container>(r#"{"Id":7}"#).is_err());
+    }
+
+    #[test]
+    fn share_unchanged_shares_equal_fields_only() {
+        let old: Container = serde_json::from_str(LIST_ITEM).unwrap();
+        let mut new: Container = serde_json::from_str(
+            &LIST_ITEM
+                .replace("Up 2 minutes", "Up 3 minutes")
+                .replace("echo 222222", "sh"),
+        )
+        .unwrap();
+        assert!(!Arc::ptr_eq(&new.labels, &old.labels));
+        new.share_unchanged(&old);
+        assert!(Arc::ptr_eq(&new.id, &old.id));
+        assert!(Arc::ptr_eq(&new.names, &old.names));
+        assert!(Arc::ptr_eq(&new.image, &old.image));
+        assert!(Arc::ptr_eq(&new.image_id, &old.image_id));
+        assert!(Arc::ptr_eq(&new.labels, &old.labels));
+        assert!(!Arc::ptr_eq(&new.command, &old.command));
+        assert_eq!(&*new.command, "sh");
+        assert_eq!(new.status, "Up 3 minutes");
     }
 
     #[test]

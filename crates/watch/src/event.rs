@@ -24,6 +24,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -167,10 +168,10 @@ impl Event {
     pub fn to_container(&self) -> Option<Container> {
         let phase = self.phase?;
         Some(Container {
-            id: self.id.clone(),
+            id: Arc::from(self.id.as_str()),
             names: self.name.iter().map(|n| format!("/{n}")).collect(),
-            image: self.image.clone().unwrap_or_default(),
-            labels: self.labels.clone().unwrap_or_default(),
+            image: self.image.as_deref().map(Arc::from).unwrap_or_default(),
+            labels: Arc::new(self.labels.clone().unwrap_or_default()),
             state: phase.state(),
             ..Container::default()
         })
@@ -190,7 +191,7 @@ impl Event {
                     next.state = state;
                 }
                 if let (true, Some(name)) = (self.action == "rename", &self.name) {
-                    next.names = vec![format!("/{name}")];
+                    rename(&mut next, name);
                 }
             }
             Shape::Kubernetes => {
@@ -200,13 +201,13 @@ impl Event {
                     next.state = phase.state();
                 }
                 if let Some(name) = &self.name {
-                    next.names = vec![format!("/{name}")];
+                    rename(&mut next, name);
                 }
-                if let Some(labels) = &self.labels {
-                    next.labels.clone_from(labels);
+                if let Some(labels) = self.labels.as_ref().filter(|l| **l != *next.labels) {
+                    next.labels = Arc::new(labels.clone());
                 }
-                if let Some(image) = &self.image {
-                    next.image.clone_from(image);
+                if let Some(image) = self.image.as_deref().filter(|i| *i != &*next.image) {
+                    next.image = Arc::from(image);
                 }
             }
         }
@@ -214,6 +215,15 @@ impl Event {
             next.status = next.state.summary(self.exit_code.unwrap_or(0));
         }
         next
+    }
+}
+
+/// Gives `c` the single name `name` (stored with its leading `/`), unless it already has
+/// exactly that name.
+fn rename(c: &mut Container, name: &str) {
+    let same = matches!(&*c.names, [only] if only.strip_prefix('/') == Some(name));
+    if !same {
+        c.names = Arc::from([format!("/{name}")]);
     }
 }
 
@@ -397,7 +407,7 @@ mod tests {
             panic!("expected Added, got {ev:?}")
         };
         assert_eq!(e.shape, Shape::Kubernetes);
-        assert_eq!(e.id, "d180511d");
+        assert_eq!(&*e.id, "d180511d");
         assert_eq!(e.phase, Some(Phase::Running));
         assert_eq!(e.name.as_deref(), Some("test2"));
         assert_eq!(e.image.as_deref(), Some("busybox"));
@@ -407,7 +417,7 @@ mod tests {
         assert_eq!(e.time_nano, 1.476_017_460_533_64e18 as i64);
         assert_eq!(e.raw_str(), K8S);
         let c = e.to_container().unwrap();
-        assert_eq!(c.names, vec!["/test2"]);
+        assert_eq!(*c.names, ["/test2"]);
         assert_eq!(c.state, ContainerState::Running);
     }
 
@@ -418,7 +428,7 @@ mod tests {
             panic!("expected Modified, got {ev:?}")
         };
         assert_eq!(e.shape, Shape::Docker);
-        assert_eq!(e.id, "f29698ca");
+        assert_eq!(&*e.id, "f29698ca");
         assert_eq!(e.docker_action(), Some(DockerAction::Start));
         assert_eq!(e.name.as_deref(), Some("test4"));
         assert_eq!(e.exit_code, Some(0));
@@ -511,9 +521,9 @@ mod tests {
     fn docker_actions_update_a_cached_container() {
         let cached = Container {
             id: "f29698ca".into(),
-            names: vec!["/old".into()],
+            names: vec!["/old".into()].into(),
             state: ContainerState::Exited,
-            labels: BTreeMap::from([("a".into(), "b".into())]),
+            labels: Arc::new(BTreeMap::from([("a".into(), "b".into())])),
             ..Container::default()
         };
         let started = WatchEvent::decode(DOCKER)
@@ -522,7 +532,7 @@ mod tests {
             .apply_to(&cached);
         assert_eq!(started.state, ContainerState::Running);
         assert_eq!(started.status, "Up");
-        assert_eq!(started.names, vec!["/old"], "start does not rename");
+        assert_eq!(*started.names, ["/old"], "start does not rename");
         assert_eq!(started.labels, cached.labels);
 
         let rename = r#"{"Action":"rename","id":"f29698ca","Actor":{"Attributes":{"name":"new","oldName":"/old"}}}"#;
@@ -530,7 +540,7 @@ mod tests {
             .unwrap()
             .into_event()
             .apply_to(&started);
-        assert_eq!(renamed.names, vec!["/new"]);
+        assert_eq!(*renamed.names, ["/new"]);
         assert_eq!(renamed.state, ContainerState::Running);
 
         let kill = r#"{"Action":"kill","id":"f29698ca"}"#;

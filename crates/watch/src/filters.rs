@@ -367,6 +367,7 @@ fn split_tag(image: &str) -> (&str, Option<&str>) {
 mod tests {
     use super::*;
     use crate::container::ContainerState;
+    use std::sync::Arc;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -617,10 +618,10 @@ mod tests {
     fn list_filters() {
         let c = Container {
             id: "7275e762abc".into(),
-            names: vec!["/coolName".into()],
+            names: vec!["/coolName".into()].into(),
             image: "ubuntu:latest".into(),
             image_id: "sha256:d745".into(),
-            labels: labels(&[("sh_hyper_instancetype", "xxs")]),
+            labels: Arc::new(labels(&[("sh_hyper_instancetype", "xxs")])),
             state: ContainerState::Exited,
             ..Container::default()
         };

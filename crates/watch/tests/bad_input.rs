@@ -242,7 +242,7 @@ fn huge_label_maps_decode() {
     let ev = decode(frame.as_str()).unwrap();
     let e = ev.event();
     assert_eq!(e.labels.as_ref().map(BTreeMap::len), Some(N));
-    assert_eq!(e.to_container().unwrap().labels, labels);
+    assert_eq!(*e.to_container().unwrap().labels, labels);
 
     // Docker shape: the labels are flattened into the attributes.
     let attrs = &labels_json[1..labels_json.len() - 1];
@@ -255,7 +255,7 @@ fn huge_label_maps_decode() {
     // A list item with as many labels.
     let list = format!(r#"[{{"Id":"c","Labels":{labels_json}}}]"#);
     let containers: Vec<Container> = serde_json::from_str(&list).unwrap();
-    assert_eq!(containers[0].labels, labels);
+    assert_eq!(*containers[0].labels, labels);
 }
 
 /// Deep nesting (100k levels) anywhere in a frame never overflows the stack: where the
@@ -391,7 +391,7 @@ fn a_list_that_is_not_an_array_is_an_error() {
         r#"[{"Id":"a","Names":null,"Labels":null,"State":"levitating","Created":1.5e9,"X":{"y":[1]}}]"#,
     )
     .unwrap();
-    assert_eq!(ok[0].id, "a");
+    assert_eq!(&*ok[0].id, "a");
     assert!(ok[0].names.is_empty() && ok[0].labels.is_empty());
     assert_eq!(ok[0].state, hypersh_watch::ContainerState::Unknown);
     assert!(

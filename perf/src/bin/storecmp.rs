@@ -6,6 +6,7 @@
 //! Prints one JSON object.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -34,17 +35,17 @@ struct Args {
 fn container(i: usize, g: usize) -> Container {
     let running = g.is_multiple_of(2);
     Container {
-        id: format!("{:064x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
-        names: vec![format!("/web-{i}")],
-        image: format!("nginx:1.{}", 20 + i % 8),
-        image_id: format!("sha256:{:064x}", i % 8),
-        command: "nginx -g 'daemon off;'".to_owned(),
+        id: format!("{:064x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).into(),
+        names: Arc::from([format!("/web-{i}")]),
+        image: format!("nginx:1.{}", 20 + i % 8).into(),
+        image_id: format!("sha256:{:064x}", i % 8).into(),
+        command: "nginx -g 'daemon off;'".into(),
         created: 1_700_000_000 + i as i64,
-        labels: BTreeMap::from([
+        labels: Arc::new(BTreeMap::from([
             ("app".to_owned(), format!("web-{}", i % 50)),
             ("tier".to_owned(), "frontend".to_owned()),
             ("sh_hyper_instancetype".to_owned(), "s4".to_owned()),
-        ]),
+        ])),
         state: if running {
             ContainerState::Running
         } else {
@@ -67,8 +68,8 @@ fn dynamic(c: Container) -> DynamicObject {
             kind: "Container".to_owned(),
         }),
         metadata: ObjectMeta {
-            name: Some(c.id),
-            labels: Some(c.labels),
+            name: Some(c.id.to_string()),
+            labels: Some(Arc::unwrap_or_clone(c.labels)),
             ..ObjectMeta::default()
         },
         data: json!({

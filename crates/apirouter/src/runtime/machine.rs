@@ -2,6 +2,7 @@
 //! emission under the lock.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -142,13 +143,13 @@ impl Runtime {
         st.next_seq += 1;
         let record = Record {
             container: Container {
-                id: id.clone(),
-                names: vec![format!("/{name}")],
-                image: image.to_owned(),
-                image_id: generate::image_id(image),
-                command: generate::command(image).to_owned(),
+                id: Arc::from(id.as_str()),
+                names: Arc::from([format!("/{name}")]),
+                image: Arc::from(image),
+                image_id: Arc::from(generate::image_id(image)),
+                command: Arc::from(generate::command(image)),
                 created: unix_secs(now),
-                labels,
+                labels: Arc::new(labels),
                 state: ContainerState::Created,
                 status: String::new(),
             },
@@ -219,14 +220,14 @@ impl Runtime {
                 }
                 self.emit("destroy", rec, None, now);
                 let name = rec.container.name().unwrap_or_default().to_owned();
-                let id = rec.container.id.clone();
+                let id = Arc::clone(&rec.container.id);
                 st.records.remove(&seq);
-                st.ids.remove(&id);
+                st.ids.remove(&*id);
                 st.names.remove(&name);
             }
             _ => {
                 return Err(RuntimeError::InvalidTransition {
-                    id: rec.container.id.clone(),
+                    id: rec.container.id.to_string(),
                     action: op.name(),
                     state,
                 });
@@ -256,7 +257,7 @@ impl Runtime {
             return Err(RuntimeError::NotFound(seq.to_string()));
         };
         let old = rec.container.name().unwrap_or_default().to_owned();
-        rec.container.names = vec![format!("/{new_name}")];
+        rec.container.names = Arc::from([format!("/{new_name}")]);
         self.emit("rename", rec, Some(old.clone()), now);
         st.names.remove(&old);
         st.names.insert(new_name.to_owned(), seq);
