@@ -40,6 +40,8 @@ const FETCH_DELAY: Duration = Duration::from_millis(10);
 pub struct Reflector {
     client: Client,
     writer: Writer<Container>,
+    /// A reader on `writer`'s store, kept to look up cached containers.
+    store: Store<Container>,
     selector: Selector,
     backoff: BackoffConfig,
     relist_every: Option<Duration>,
@@ -77,6 +79,7 @@ impl Reflector {
     ) -> Result<Self, Error> {
         Ok(Self {
             client,
+            store: writer.store(),
             writer,
             selector: Selector::new(filters)?,
             backoff: BackoffConfig::default(),
@@ -292,10 +295,25 @@ impl Reflector {
             }),
             Some(Ok(event)) => {
                 // Applying may wait for a busy handler's queue (backpressure): shutdown
-                // must not wait with it. The writer is cancel-safe.
-                tokio::select! {
-                    () = self.apply(event) => None,
-                    () = shutdown.cancelled() => {
+                // must not wait with it. The writer is cancel-safe. Most applies finish
+                // at the first poll: only those that wait race the shutdown.
+                let changed = {
+                    let apply = self.apply(event);
+                    tokio::pin!(apply);
+                    match apply.as_mut().now_or_never() {
+                        Some(changed) => Some(changed),
+                        None => tokio::select! {
+                            changed = apply => Some(changed),
+                            () = shutdown.cancelled() => None,
+                        },
+                    }
+                };
+                match changed {
+                    Some(changed) => {
+                        self.counted(changed);
+                        None
+                    }
+                    None => {
                         stream.close().await;
                         Some(End::Shutdown)
                     }
@@ -401,10 +419,9 @@ impl Reflector {
         None
     }
 
-    /// Applies one live event. Containers that must be fetched are only marked
-    /// pending here; [`Reflector::fetch_pending`] fetches them.
-    async fn apply(&mut self, event: WatchEvent) {
-        self.received();
+    /// Applies one live event; returns whether the cache changed. Containers that must
+    /// be fetched are only marked pending here; [`Reflector::fetch_pending`] fetches them.
+    async fn apply(&mut self, event: WatchEvent) -> bool {
         let id = event.id();
         if self.pending.contains(id) {
             // The pending fetch comes after this event and will see a newer state,
@@ -414,21 +431,22 @@ impl Reflector {
                 if self.pending.is_empty() {
                     self.pending_since = None;
                 }
-                self.delete(id.to_owned()).await;
+                return self.delete(id.to_owned()).await;
             }
-            return;
+            return false;
         }
-        let cached = self.writer.store().get(id);
+        let cached = self.store.get(id);
         match plan(&event, cached.as_deref()) {
-            Plan::Nothing => {}
+            Plan::Nothing => false,
             Plan::Upsert(c) => {
                 self.writer.apply(Change::Upsert(c)).await;
-                self.applied();
+                true
             }
             Plan::Delete => self.delete(id.to_owned()).await,
             Plan::Fetch => {
                 self.pending.insert(id.to_owned());
                 self.pending_since.get_or_insert_with(Instant::now);
+                false
             }
         }
     }
@@ -442,27 +460,27 @@ impl Reflector {
         self.pending.clear();
         self.pending_since = None;
         for c in fetched {
-            let cached = self.writer.store().get(&c.id);
+            let cached = self.store.get(&c.id);
             if cached.as_deref() == Some(&c) {
                 continue;
             }
             if self.selector.admits(&c) {
                 self.writer.apply(Change::Upsert(c)).await;
                 self.applied();
-            } else if cached.is_some() {
-                self.delete(c.id.to_string()).await;
+            } else if self.delete(c.id.to_string()).await {
+                self.applied();
             }
         }
         Ok(())
     }
 
-    /// Removes a container; counts it when the cache had it.
-    async fn delete(&mut self, id: String) {
-        let cached = self.writer.store().get(&id).is_some();
-        self.writer.apply(Change::Delete(id)).await;
-        if cached {
-            self.applied();
+    /// Removes a container; returns whether the cache had it.
+    async fn delete(&mut self, id: String) -> bool {
+        if self.store.get(&id).is_none() {
+            return false;
         }
+        self.writer.apply(Change::Delete(id)).await;
+        true
     }
 
     fn applied(&self) {
@@ -475,8 +493,19 @@ impl Reflector {
         fetch(&self.client, &self.status, ids).await
     }
 
-    fn received(&self) {
-        received(&self.status);
+    /// Counts one live event, and the change it made to the cache if any, in one
+    /// status update.
+    fn counted(&self, changed: bool) {
+        metrics::counter!("hypersh_reflector_events_total").increment(1);
+        if changed {
+            metrics::counter!("hypersh_reflector_events_applied_total").increment(1);
+        }
+        let now = SystemTime::now();
+        self.status.update(|s| {
+            s.events_received += 1;
+            s.last_event_at = Some(now);
+            s.events_applied += u64::from(changed);
+        });
     }
 
     fn frame_error(&self, e: &WatchError) {

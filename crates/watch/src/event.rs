@@ -55,12 +55,19 @@ impl WatchEvent {
     pub fn decode(frame: impl Into<Bytes>) -> Result<Self, DecodeError> {
         let raw: Bytes = frame.into();
         let text = std::str::from_utf8(&raw).map_err(|_| DecodeError::NotUtf8)?;
+        Self::decode_text(text, raw.clone())
+    }
+
+    /// Decodes a frame whose text is already known to be UTF-8 (a websocket text frame):
+    /// `text` is the content of `raw`, which the event keeps.
+    pub(crate) fn decode_text(text: &str, raw: Bytes) -> Result<Self, DecodeError> {
+        debug_assert_eq!(text.as_bytes(), &raw[..]);
         // serde would read a JSON array as the struct's fields in order: refuse it here.
         if text.trim_start().starts_with('[') {
             return Err(DecodeError::NotObject);
         }
         let wire: WireEvent<'_> = serde_json::from_str(text).map_err(DecodeError::Json)?;
-        Self::from_wire(wire, raw.clone())
+        Self::from_wire(wire, raw)
     }
 
     /// The event, whatever its kind.

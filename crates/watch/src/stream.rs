@@ -183,8 +183,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> State<S> {
     fn on_message(&mut self, msg: Message) -> Option<Result<WatchEvent, Error>> {
         match msg {
             Message::Text(text) => {
-                let frame = Bytes::from(text);
-                Some(WatchEvent::decode(frame.clone()).map_err(|e| Error::decode(e, &frame)))
+                // Text frames are UTF-8 already (tungstenite checks): not checked twice.
+                let raw = Bytes::from(text.clone());
+                Some(
+                    WatchEvent::decode_text(text.as_str(), raw)
+                        .map_err(|e| Error::decode(e, text.as_bytes())),
+                )
             }
             Message::Binary(data) => Some(Err(Error::BinaryFrame(data.len()))),
             Message::Close(frame) => {
