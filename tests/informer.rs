@@ -436,3 +436,51 @@ async fn shutdown_while_listing() {
         .expect("shutdown does not wait for a hanging list");
     assert_eq!(informer.status().phase, hypersh::Phase::Stopped);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_fetch_does_not_hold_up_other_events() {
+    let router = router(RouterConfig::default().containers(5).seed(7)).await;
+    let informer = informer(&router);
+    let replica = Replica::attach(&informer);
+    informer.wait_until_ready().await;
+    let rt = router.runtime().clone();
+    let cached = rt.list(true)[0].id.to_string();
+
+    // Lists now answer only when released: the fetch of a new container hangs.
+    router.faults().set_hold_lists(true);
+    let new = rt.create("slow-fetch", "busybox", BTreeMap::new());
+    eventually(
+        "the fetch of the new container to be held",
+        || match router.faults().held_lists() {
+            0 => Err("no list is held yet".to_owned()),
+            _ => Ok(()),
+        },
+    )
+    .await;
+    // Both events come after the held answer was taken.
+    rt.start(&new).expect("start the new container");
+    rt.rename(&cached, "renamed-meanwhile").expect("rename");
+
+    // The rename of a cached container is applied while the fetch still hangs.
+    eventually(
+        "the rename to reach the cache during the fetch",
+        || match informer.store().get(&cached) {
+            Some(c) if c.name() == Some("renamed-meanwhile") => Ok(()),
+            other => Err(format!("cached: {:?}", other.map(|c| c.names.clone()))),
+        },
+    )
+    .await;
+    assert!(
+        informer.store().get(&new).is_none(),
+        "the new container waits for its fetch"
+    );
+
+    // Released: the answer (the new container as created) is stored, and the start,
+    // held by the informer while the fetch ran, is replayed on top of it.
+    router.faults().set_hold_lists(false);
+    converged(&informer, &replica, &router).await;
+    let stored = informer.store().get(&new).expect("fetched");
+    assert_eq!(stored.state, hypersh::ContainerState::Running);
+    informer.shutdown().await;
+    router.shutdown().await;
+}

@@ -5,7 +5,7 @@
 //! sent, so a fault injected after a client's connect returns always reaches it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 use tokio::sync::{broadcast, watch};
@@ -34,6 +34,9 @@ struct Inner {
     drop: Mutex<CancellationToken>,
     control: broadcast::Sender<Control>,
     stall: watch::Sender<bool>,
+    hold_lists: watch::Sender<bool>,
+    /// List requests waiting on `hold_lists` now.
+    held_lists: AtomicUsize,
     reject_auth: AtomicBool,
 }
 
@@ -49,11 +52,14 @@ impl Faults {
     pub fn new() -> Self {
         let (control, _) = broadcast::channel(CONTROL_BUFFER);
         let (stall, _) = watch::channel(false);
+        let (hold_lists, _) = watch::channel(false);
         Self {
             inner: Arc::new(Inner {
                 drop: Mutex::new(CancellationToken::new()),
                 control,
                 stall,
+                hold_lists,
+                held_lists: AtomicUsize::new(0),
                 reject_auth: AtomicBool::new(false),
             }),
         }
@@ -79,6 +85,20 @@ impl Faults {
     /// closed, as any lagging watch).
     pub fn set_stall(&self, on: bool) {
         self.inner.stall.send_replace(on);
+    }
+
+    /// A slow list endpoint while `on`: each list request takes its snapshot of the
+    /// runtime, then waits until the fault is turned off before it answers. Websockets are
+    /// not affected, so events newer than a held answer keep flowing meanwhile.
+    pub fn set_hold_lists(&self, on: bool) {
+        self.inner.hold_lists.send_replace(on);
+    }
+
+    /// How many list requests are waiting on [`Faults::set_hold_lists`] now (their
+    /// snapshot is taken).
+    #[must_use]
+    pub fn held_lists(&self) -> usize {
+        self.inner.held_lists.load(Ordering::SeqCst)
     }
 
     /// Each open websocket sends `n` garbage frames next, cycling through: text that is not
@@ -117,6 +137,27 @@ impl Faults {
     /// A receiver of the stall flag.
     pub(crate) fn stall(&self) -> watch::Receiver<bool> {
         self.inner.stall.subscribe()
+    }
+
+    /// Waits while the hold-lists fault is on.
+    pub(crate) async fn wait_lists_released(&self) {
+        /// Counts a waiting request until it is answered or dropped.
+        struct Waiting<'a>(&'a AtomicUsize);
+
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+
+        let mut rx = self.inner.hold_lists.subscribe();
+        if !*rx.borrow() {
+            return;
+        }
+        self.inner.held_lists.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.inner.held_lists);
+        // The sender lives as long as `self`, so this cannot fail.
+        let _ = rx.wait_for(|held| !held).await;
     }
 
     /// Waits while the stall fault is on.
@@ -169,6 +210,29 @@ mod tests {
             async move { f.wait_unstalled().await }
         });
         f.set_stall(false);
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn held_lists_wait_until_released() {
+        let f = Faults::new();
+        f.wait_lists_released().await;
+        f.set_hold_lists(true);
+        let held = tokio::time::timeout(Duration::from_secs(5), f.wait_lists_released()).await;
+        assert!(held.is_err(), "waits while held");
+        assert_eq!(f.held_lists(), 0, "a dropped wait is not counted");
+        assert!(!f.is_stalled(), "holding lists is not a stall");
+        let waiter = tokio::spawn({
+            let f = f.clone();
+            async move { f.wait_lists_released().await }
+        });
+        while f.held_lists() == 0 {
+            tokio::task::yield_now().await;
+        }
+        f.set_hold_lists(false);
         tokio::time::timeout(Duration::from_secs(5), waiter)
             .await
             .unwrap()

@@ -190,6 +190,7 @@ async fn list(
         .map(|(c, _)| c)
         .take(limit.unwrap_or(usize::MAX))
         .collect();
+    app.faults.wait_lists_released().await;
     let summaries: Vec<Summary<'_>> = containers
         .iter()
         .map(|container| Summary {

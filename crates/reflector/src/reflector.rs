@@ -7,13 +7,15 @@
 //!   and `replace` the store, so deletes missed while away become tombstones and
 //!   handlers see only the net change per container.
 //! - **Watching**: apply events as they arrive; fetch containers an event cannot
-//!   describe; relist periodically if asked.
+//!   describe, one list call at a time, while events keep being applied; relist
+//!   periodically if asked.
 //! - **Backoff**: after a failure, wait (exponential, full jitter; the maximum for
 //!   authentication failures), then reconnect.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
+use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt};
 use hypersh_store::{Change, Store, Writer};
 use hypersh_watch::{Client, Container, Error as WatchError, EventStream, Filters, WatchEvent};
@@ -27,11 +29,11 @@ use crate::plan::{Merge, Plan, plan};
 use crate::selector::Selector;
 use crate::status::{Phase, StatusHandle};
 
-/// How many ids one fetch asks for (they go into the query string).
+/// How many ids one list call asks for (they go into the query string).
 const FETCH_BATCH: usize = 50;
-/// The longest a pending container waits for its fetch while events keep arriving
-/// (a fetch is otherwise made as soon as the stream has nothing ready).
-const FETCH_DELAY: Duration = Duration::from_millis(10);
+
+/// A fetch in flight: the list call for the containers in [`Reflector::in_flight`].
+type Fetch = BoxFuture<'static, Result<Vec<Container>, WatchError>>;
 
 /// Keeps a [`Writer<Container>`] in step with the API router.
 ///
@@ -47,12 +49,16 @@ pub struct Reflector {
     relist_every: Option<Duration>,
     status: StatusHandle,
     /// Containers an event named that must be fetched (the cache lacks them, or the
-    /// event cannot say what changed). They are fetched together, in one list call,
-    /// as soon as the stream has nothing ready: a burst of creates costs one call, not
-    /// one each, and the loop keeps reading meanwhile.
+    /// event cannot say what changed), waiting for the next fetch. One fetch runs at a
+    /// time and takes every pending container: a burst of creates costs one list call,
+    /// not one each.
     pending: BTreeSet<String>,
-    /// When the oldest pending container was marked.
-    pending_since: Option<Instant>,
+    /// The containers the fetch in flight asks for. The loop keeps applying other
+    /// events meanwhile.
+    in_flight: BTreeSet<String>,
+    /// Events about containers in flight, received while their fetch runs, in order.
+    /// The answer may predate them: they are replayed on top of it.
+    held: Vec<WatchEvent>,
 }
 
 /// Why one connection (session) ended.
@@ -86,7 +92,8 @@ impl Reflector {
             relist_every: None,
             status: StatusHandle::default(),
             pending: BTreeSet::new(),
-            pending_since: None,
+            in_flight: BTreeSet::new(),
+            held: Vec::new(),
         })
     }
 
@@ -226,43 +233,35 @@ impl Reflector {
             i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             i
         });
+        let mut fetching: Option<Fetch> = None;
         loop {
-            if !self.pending.is_empty() {
-                // Fetch what is pending once the stream has nothing ready, enough is
-                // pending to fill one call, or the oldest has waited FETCH_DELAY; until
-                // then keep applying what arrives.
-                let due = self.pending.len() >= FETCH_BATCH
-                    || self
-                        .pending_since
-                        .is_some_and(|t| t.elapsed() >= FETCH_DELAY);
-                let ready = if !due {
-                    stream.next().now_or_never()
-                } else {
-                    None
-                };
-                let end = match ready {
-                    Some(item) => {
-                        self.on_item(item, &mut stream, shutdown, connected_at)
-                            .await
-                    }
-                    None => tokio::select! {
-                        r = self.fetch_pending() => r.err().map(|e| broken(e, connected_at.elapsed())),
-                        () = shutdown.cancelled() => {
-                            stream.close().await;
-                            Some(End::Shutdown)
-                        }
-                    },
-                };
-                if let Some(end) = end {
-                    return end;
-                }
-                continue;
+            if fetching.is_none() && !self.pending.is_empty() {
+                fetching = Some(self.start_fetch());
             }
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => {
                     stream.close().await;
                     return End::Shutdown;
+                }
+                answer = fetched(&mut fetching) => {
+                    fetching = None;
+                    let end = match answer {
+                        // Applying may wait for a busy handler: not past a shutdown.
+                        Ok(answer) => tokio::select! {
+                            () = self.apply_fetched(answer) => None,
+                            () = shutdown.cancelled() => Some(End::Shutdown),
+                        },
+                        Err(e) => Some(broken(e, connected_at.elapsed())),
+                    };
+                    match end {
+                        Some(End::Shutdown) => {
+                            stream.close().await;
+                            return End::Shutdown;
+                        }
+                        Some(end) => return end,
+                        None => {}
+                    }
                 }
                 item = stream.next() => {
                     if let Some(end) = self.on_item(item, &mut stream, shutdown, connected_at).await {
@@ -271,6 +270,8 @@ impl Reflector {
                 }
                 _ = tick(relist.as_mut()) => {
                     tracing::debug!("periodic relist");
+                    // The list covers whatever was being fetched.
+                    fetching = None;
                     if let Some(end) = self.sync(&mut stream, shutdown).await {
                         return end;
                     }
@@ -339,9 +340,11 @@ impl Reflector {
         stream: &mut EventStream,
         shutdown: &CancellationToken,
     ) -> Option<End> {
-        // A full list covers whatever was pending.
+        // A full list covers whatever was pending or being fetched, and is newer than
+        // the events held for a fetch.
         self.pending.clear();
-        self.pending_since = None;
+        self.in_flight.clear();
+        self.held.clear();
         let Self {
             client,
             writer,
@@ -423,14 +426,16 @@ impl Reflector {
     /// be fetched are only marked pending here; [`Reflector::fetch_pending`] fetches them.
     async fn apply(&mut self, event: WatchEvent) -> bool {
         let id = event.id();
+        if self.in_flight.contains(id) {
+            // The fetch's answer may be older than this event: replay it after.
+            self.held.push(event);
+            return false;
+        }
         if self.pending.contains(id) {
             // The pending fetch comes after this event and will see a newer state,
             // unless the container is gone: then its delete is applied now.
             if matches!(event, WatchEvent::Deleted(_)) {
                 self.pending.remove(id);
-                if self.pending.is_empty() {
-                    self.pending_since = None;
-                }
                 return self.delete(id.to_owned()).await;
             }
             return false;
@@ -445,22 +450,34 @@ impl Reflector {
             Plan::Delete => self.delete(id.to_owned()).await,
             Plan::Fetch => {
                 self.pending.insert(id.to_owned());
-                self.pending_since.get_or_insert_with(Instant::now);
                 false
             }
         }
     }
 
-    /// Fetches every pending container in as few list calls as possible and stores
-    /// what changed. A container the answer lacks is already gone: its delete event
-    /// follows (or came while it was pending).
-    async fn fetch_pending(&mut self) -> Result<(), WatchError> {
-        let ids: Vec<String> = self.pending.iter().cloned().collect();
-        let fetched = self.fetch(&ids).await?;
-        self.pending.clear();
-        self.pending_since = None;
-        for c in fetched {
+    /// Starts fetching every pending container (in as few list calls as possible). The
+    /// loop polls the returned future beside the stream.
+    fn start_fetch(&mut self) -> Fetch {
+        let ids: Vec<String> = std::mem::take(&mut self.pending).into_iter().collect();
+        self.in_flight.extend(ids.iter().cloned());
+        let client = self.client.clone();
+        let status = self.status.clone();
+        Box::pin(async move { fetch(&client, &status, &ids).await })
+    }
+
+    /// Stores what a fetch found, then replays the events held while it ran. A
+    /// container the answer lacks is already gone: its delete event follows, or is
+    /// among the held ones.
+    async fn apply_fetched(&mut self, answer: Vec<Container>) {
+        let asked = std::mem::take(&mut self.in_flight);
+        for mut c in answer {
+            if !asked.contains(&*c.id) {
+                continue;
+            }
             let cached = self.store.get(&c.id);
+            if let Some(cached) = &cached {
+                c.share_unchanged(cached);
+            }
             if cached.as_deref() == Some(&c) {
                 continue;
             }
@@ -471,7 +488,11 @@ impl Reflector {
                 self.applied();
             }
         }
-        Ok(())
+        for event in std::mem::take(&mut self.held) {
+            if self.apply(event).await {
+                self.applied();
+            }
+        }
     }
 
     /// Removes a container; returns whether the cache had it.
@@ -486,11 +507,6 @@ impl Reflector {
     fn applied(&self) {
         metrics::counter!("hypersh_reflector_events_applied_total").increment(1);
         self.status.update(|s| s.events_applied += 1);
-    }
-
-    /// Lists the given containers by id (exact ids only).
-    async fn fetch(&self, ids: &[String]) -> Result<Vec<Container>, WatchError> {
-        fetch(&self.client, &self.status, ids).await
     }
 
     /// Counts one live event, and the change it made to the cache if any, in one
@@ -577,6 +593,14 @@ fn error_kind(error: Option<&WatchError>) -> String {
 }
 
 /// Ticks the interval if there is one; never completes otherwise.
+/// Resolves with the answer of the fetch in flight; never when there is none.
+async fn fetched(fetch: &mut Option<Fetch>) -> Result<Vec<Container>, WatchError> {
+    match fetch {
+        Some(f) => f.await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn tick(interval: Option<&mut tokio::time::Interval>) {
     match interval {
         Some(i) => {
