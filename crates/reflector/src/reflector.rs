@@ -31,6 +31,9 @@ use crate::status::{Phase, StatusHandle};
 
 /// How many ids one list call asks for (they go into the query string).
 const FETCH_BATCH: usize = 50;
+/// The most events handled in one go when several are ready: up to this many, the
+/// loop does not look at anything else and the status is updated once.
+const READY_RUN: usize = 64;
 
 /// A fetch in flight: the list call for the containers in [`Reflector::in_flight`].
 type Fetch = BoxFuture<'static, Result<Vec<Container>, WatchError>>;
@@ -59,6 +62,15 @@ pub struct Reflector {
     /// Events about containers in flight, received while their fetch runs, in order.
     /// The answer may predate them: they are replayed on top of it.
     held: Vec<WatchEvent>,
+    /// Live events applied since the status last heard of them.
+    tally: Tally,
+}
+
+/// Live events not yet in the status.
+#[derive(Debug, Default)]
+struct Tally {
+    received: u64,
+    applied: u64,
 }
 
 /// Why one connection (session) ended.
@@ -94,6 +106,7 @@ impl Reflector {
             pending: BTreeSet::new(),
             in_flight: BTreeSet::new(),
             held: Vec::new(),
+            tally: Tally::default(),
         })
     }
 
@@ -234,13 +247,16 @@ impl Reflector {
             i
         });
         let mut fetching: Option<Fetch> = None;
+        // One shutdown waiter for the whole session, not a new one per event.
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
         loop {
             if fetching.is_none() && !self.pending.is_empty() {
                 fetching = Some(self.start_fetch());
             }
             tokio::select! {
                 biased;
-                () = shutdown.cancelled() => {
+                () = &mut cancelled => {
                     stream.close().await;
                     return End::Shutdown;
                 }
@@ -264,9 +280,21 @@ impl Reflector {
                     }
                 }
                 item = stream.next() => {
-                    if let Some(end) = self.on_item(item, &mut stream, shutdown, connected_at).await {
-                        return end;
+                    // Then whatever else is ready (a bounded run, so fetch answers,
+                    // relists and shutdown are not kept waiting), counted in one
+                    // status update.
+                    let mut item = Some(item);
+                    let mut run = 0;
+                    while let Some(next) = item {
+                        let end = self.on_item(next, &mut stream, shutdown, connected_at).await;
+                        if let Some(end) = end {
+                            self.report_tally();
+                            return end;
+                        }
+                        run += 1;
+                        item = if run < READY_RUN { stream.next().now_or_never() } else { None };
                     }
+                    self.report_tally();
                 }
                 _ = tick(relist.as_mut()) => {
                     tracing::debug!("periodic relist");
@@ -311,7 +339,8 @@ impl Reflector {
                 };
                 match changed {
                     Some(changed) => {
-                        self.counted(changed);
+                        self.tally.received += 1;
+                        self.tally.applied += u64::from(changed);
                         None
                     }
                     None => {
@@ -509,18 +538,20 @@ impl Reflector {
         self.status.update(|s| s.events_applied += 1);
     }
 
-    /// Counts one live event, and the change it made to the cache if any, in one
-    /// status update.
-    fn counted(&self, changed: bool) {
-        metrics::counter!("hypersh_reflector_events_total").increment(1);
-        if changed {
-            metrics::counter!("hypersh_reflector_events_applied_total").increment(1);
+    /// Reports the live events counted since the last report, and the changes they made
+    /// to the cache, in one status update.
+    fn report_tally(&mut self) {
+        let Tally { received, applied } = std::mem::take(&mut self.tally);
+        if received == 0 {
+            return;
         }
+        metrics::counter!("hypersh_reflector_events_total").increment(received);
+        metrics::counter!("hypersh_reflector_events_applied_total").increment(applied);
         let now = SystemTime::now();
         self.status.update(|s| {
-            s.events_received += 1;
+            s.events_received += received;
             s.last_event_at = Some(now);
-            s.events_applied += u64::from(changed);
+            s.events_applied += applied;
         });
     }
 

@@ -49,9 +49,9 @@ impl CloseHandle {
     }
 }
 
-/// The connection and its timers. The futures polled on every frame (the close signal and
-/// the idle timer) are kept here rather than made anew per frame: a new `sleep` registers a
-/// timer and a new `cancelled()` a waiter, which cost more than decoding a small frame.
+/// The connection and its timers. The futures polled when no frame is ready (the close
+/// signal and the idle timer) are kept here rather than made anew: a new `sleep` registers
+/// a timer and a new `cancelled()` a waiter, which cost more than decoding a small frame.
 struct State<S> {
     ws: WebSocketStream<S>,
     ping: tokio::time::Interval,
@@ -60,6 +60,9 @@ struct State<S> {
     last_frame: Instant,
     /// Fires at `last_frame + idle_timeout` or earlier (then it is pushed back).
     idle: Pin<Box<Sleep>>,
+    /// The close signal, checked before every frame, and its waiter, polled only when no
+    /// frame is ready.
+    close: CancellationToken,
     closed: Pin<Box<WaitForCancellationFutureOwned>>,
     done: bool,
 }
@@ -83,6 +86,7 @@ impl EventStream {
             idle_timeout,
             last_frame: now,
             idle: Box::pin(tokio::time::sleep_until(now + idle_timeout)),
+            close: close.clone(),
             closed: Box::pin(close.clone().cancelled_owned()),
             done: false,
         };
@@ -125,13 +129,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> State<S> {
             if self.done {
                 return None;
             }
+            // Checked here too: frames come first below, and a busy stream must not keep
+            // a close waiting.
+            if self.close.is_cancelled() {
+                self.done = true;
+                self.close_politely().await;
+                return None;
+            }
+            // A ready frame is taken without looking at the close waiter or the timers:
+            // while frames flow the connection is alive, and polling those for every
+            // frame costs more than decoding some of them.
             tokio::select! {
                 biased;
-                () = &mut self.closed => {
-                    self.done = true;
-                    self.close_politely().await;
-                    return None;
-                }
                 msg = self.ws.next() => {
                     let Some(msg) = msg else {
                         self.done = true;
@@ -149,6 +158,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> State<S> {
                             }
                         }
                     }
+                }
+                () = &mut self.closed => {
+                    self.done = true;
+                    self.close_politely().await;
+                    return None;
                 }
                 _ = self.ping.tick() => {
                     let send = self.ws.send(Message::Ping(Bytes::new()));
