@@ -184,10 +184,8 @@ async fn list(
     }
     let containers: Vec<Container> = app
         .runtime
-        .list_with_exit_codes(all)
+        .list_matching(all, |c, exit_code| filters.matches_container(c, exit_code))
         .into_iter()
-        .filter(|(c, exit_code)| filters.matches_container(c, *exit_code))
-        .map(|(c, _)| c)
         .take(limit.unwrap_or(usize::MAX))
         .collect();
     app.faults.wait_lists_released().await;

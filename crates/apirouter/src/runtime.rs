@@ -221,13 +221,27 @@ impl Runtime {
         st.records
             .values()
             .rev()
-            .filter(|r| {
-                all || matches!(
-                    r.container.state,
-                    ContainerState::Running | ContainerState::Paused | ContainerState::Restarting
-                )
-            })
+            .filter(|r| all || r.is_up())
             .map(|r| (r.snapshot(now), r.exit_code))
+            .collect()
+    }
+
+    /// Like [`Runtime::list`], only the containers `keep` accepts (given each one's last
+    /// exit code). The others are not copied: a list filtered by id stays cheap however
+    /// many containers the runtime holds.
+    #[must_use]
+    pub fn list_matching(
+        &self,
+        all: bool,
+        keep: impl Fn(&Container, Option<i64>) -> bool,
+    ) -> Vec<Container> {
+        let st = self.inner.state.lock();
+        let now = SystemTime::now();
+        st.records
+            .values()
+            .rev()
+            .filter(|r| (all || r.is_up()) && keep(&r.container, r.exit_code))
+            .map(|r| r.snapshot(now))
             .collect()
     }
 
@@ -431,6 +445,12 @@ mod tests {
         let ids = |v: Vec<Container>| v.into_iter().map(|c| c.id.to_string()).collect::<Vec<_>>();
         assert_eq!(ids(rt.list(true)), [c.clone(), b.clone(), a.clone()]);
         assert_eq!(ids(rt.list(false)), [c.clone(), a.clone()]);
+        let only_b = rt.list_matching(true, |x, _| *x.id == *b);
+        assert_eq!(ids(only_b), std::slice::from_ref(&b));
+        assert!(
+            rt.list_matching(false, |x, _| *x.id == *b).is_empty(),
+            "b is not up"
+        );
         let listed = rt.list(true);
         assert_eq!(listed[0].status, "Up Less than a second (Paused)");
         assert_eq!(listed[1].status, "Created");

@@ -7,7 +7,7 @@
 //!   and `replace` the store, so deletes missed while away become tombstones and
 //!   handlers see only the net change per container.
 //! - **Watching**: apply events as they arrive; fetch containers an event cannot
-//!   describe, one list call at a time, while events keep being applied; relist
+//!   describe, up to four list calls at a time, while events keep being applied; relist
 //!   periodically if asked.
 //! - **Backoff**: after a failure, wait (exponential, full jitter; the maximum for
 //!   authentication failures), then reconnect.
@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
 use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use hypersh_store::{Change, Store, Writer};
 use hypersh_watch::{Client, Container, Error as WatchError, EventStream, Filters, WatchEvent};
@@ -35,8 +36,13 @@ const FETCH_BATCH: usize = 50;
 /// loop does not look at anything else and the status is updated once.
 const READY_RUN: usize = 64;
 
-/// A fetch in flight: the list call for the containers in [`Reflector::in_flight`].
-type Fetch = BoxFuture<'static, Result<Vec<Container>, WatchError>>;
+/// How many fetches may be in flight at once: a create waits for its own list call, not
+/// for the one before it.
+const MAX_FETCHES: usize = 4;
+
+/// A fetch in flight: the list call for some of the containers in
+/// [`Reflector::in_flight`], which answers with the ids it asked for.
+type Fetch = BoxFuture<'static, (Vec<String>, Result<Vec<Container>, WatchError>)>;
 
 /// Keeps a [`Writer<Container>`] in step with the API router.
 ///
@@ -52,11 +58,11 @@ pub struct Reflector {
     relist_every: Option<Duration>,
     status: StatusHandle,
     /// Containers an event named that must be fetched (the cache lacks them, or the
-    /// event cannot say what changed), waiting for the next fetch. One fetch runs at a
-    /// time and takes every pending container: a burst of creates costs one list call,
-    /// not one each.
+    /// event cannot say what changed), waiting for the next fetch. A fetch starts as
+    /// soon as fewer than [`MAX_FETCHES`] are in flight and takes every pending
+    /// container: a burst of creates costs a few list calls, not one each.
     pending: BTreeSet<String>,
-    /// The containers the fetch in flight asks for. The loop keeps applying other
+    /// The containers the fetches in flight ask for. The loop keeps applying other
     /// events meanwhile.
     in_flight: BTreeSet<String>,
     /// Events about containers in flight, received while their fetch runs, in order.
@@ -246,13 +252,13 @@ impl Reflector {
             i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             i
         });
-        let mut fetching: Option<Fetch> = None;
+        let mut fetching: FuturesUnordered<Fetch> = FuturesUnordered::new();
         // One shutdown waiter for the whole session, not a new one per event.
         let cancelled = shutdown.cancelled();
         tokio::pin!(cancelled);
         loop {
-            if fetching.is_none() && !self.pending.is_empty() {
-                fetching = Some(self.start_fetch());
+            if fetching.len() < MAX_FETCHES && !self.pending.is_empty() {
+                fetching.push(self.start_fetch());
             }
             tokio::select! {
                 biased;
@@ -260,12 +266,11 @@ impl Reflector {
                     stream.close().await;
                     return End::Shutdown;
                 }
-                answer = fetched(&mut fetching) => {
-                    fetching = None;
+                Some((asked, answer)) = fetching.next(), if !fetching.is_empty() => {
                     let end = match answer {
                         // Applying may wait for a busy handler: not past a shutdown.
                         Ok(answer) => tokio::select! {
-                            () = self.apply_fetched(answer) => None,
+                            () = self.apply_fetched(&asked, answer) => None,
                             () = shutdown.cancelled() => Some(End::Shutdown),
                         },
                         Err(e) => Some(broken(e, connected_at.elapsed())),
@@ -299,7 +304,7 @@ impl Reflector {
                 _ = tick(relist.as_mut()) => {
                     tracing::debug!("periodic relist");
                     // The list covers whatever was being fetched.
-                    fetching = None;
+                    fetching.clear();
                     if let Some(end) = self.sync(&mut stream, shutdown).await {
                         return end;
                     }
@@ -323,6 +328,13 @@ impl Reflector {
                 healthy_for: connected_at.elapsed(),
             }),
             Some(Ok(event)) => {
+                metrics::counter!("hypersh_reflector_events_total").increment(1);
+                tracing::trace!(
+                    target: "hypersh_reflector::events",
+                    id = event.id(),
+                    action = event.event().action.as_str(),
+                    "event received"
+                );
                 // Applying may wait for a busy handler's queue (backpressure): shutdown
                 // must not wait with it. The writer is cancel-safe. Most applies finish
                 // at the first poll: only those that wait race the shutdown.
@@ -340,7 +352,11 @@ impl Reflector {
                 match changed {
                     Some(changed) => {
                         self.tally.received += 1;
-                        self.tally.applied += u64::from(changed);
+                        if changed {
+                            metrics::counter!("hypersh_reflector_events_applied_total")
+                                .increment(1);
+                            self.tally.applied += 1;
+                        }
                         None
                     }
                     None => {
@@ -491,14 +507,18 @@ impl Reflector {
         self.in_flight.extend(ids.iter().cloned());
         let client = self.client.clone();
         let status = self.status.clone();
-        Box::pin(async move { fetch(&client, &status, &ids).await })
+        Box::pin(async move {
+            let answer = fetch(&client, &status, &ids).await;
+            (ids, answer)
+        })
     }
 
     /// Stores what a fetch found, then replays the events held while it ran. A
     /// container the answer lacks is already gone: its delete event follows, or is
     /// among the held ones.
-    async fn apply_fetched(&mut self, answer: Vec<Container>) {
-        let asked = std::mem::take(&mut self.in_flight);
+    async fn apply_fetched(&mut self, asked: &[String], answer: Vec<Container>) {
+        let asked: BTreeSet<&str> = asked.iter().map(String::as_str).collect();
+        self.in_flight.retain(|id| !asked.contains(id.as_str()));
         for mut c in answer {
             if !asked.contains(&*c.id) {
                 continue;
@@ -517,7 +537,11 @@ impl Reflector {
                 self.applied();
             }
         }
-        for event in std::mem::take(&mut self.held) {
+        let (replay, still_held) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|e| asked.contains(e.id()));
+        self.held = still_held;
+        for event in replay {
             if self.apply(event).await {
                 self.applied();
             }
@@ -539,14 +563,12 @@ impl Reflector {
     }
 
     /// Reports the live events counted since the last report, and the changes they made
-    /// to the cache, in one status update.
+    /// to the cache, in one status update (the metrics counted them one by one).
     fn report_tally(&mut self) {
         let Tally { received, applied } = std::mem::take(&mut self.tally);
         if received == 0 {
             return;
         }
-        metrics::counter!("hypersh_reflector_events_total").increment(received);
-        metrics::counter!("hypersh_reflector_events_applied_total").increment(applied);
         let now = SystemTime::now();
         self.status.update(|s| {
             s.events_received += received;
@@ -624,14 +646,6 @@ fn error_kind(error: Option<&WatchError>) -> String {
 }
 
 /// Ticks the interval if there is one; never completes otherwise.
-/// Resolves with the answer of the fetch in flight; never when there is none.
-async fn fetched(fetch: &mut Option<Fetch>) -> Result<Vec<Container>, WatchError> {
-    match fetch {
-        Some(f) => f.await,
-        None => std::future::pending().await,
-    }
-}
-
 async fn tick(interval: Option<&mut tokio::time::Interval>) {
     match interval {
         Some(i) => {

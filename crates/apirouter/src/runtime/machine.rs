@@ -44,6 +44,14 @@ pub(super) struct Record {
 }
 
 impl Record {
+    /// Whether a list without `all` shows it (running, paused or restarting).
+    pub(super) fn is_up(&self) -> bool {
+        matches!(
+            self.container.state,
+            ContainerState::Running | ContainerState::Paused | ContainerState::Restarting
+        )
+    }
+
     pub(super) fn snapshot(&self, now: SystemTime) -> Container {
         let mut c = self.container.clone();
         let elapsed = now.duration_since(self.since).unwrap_or_default();
