@@ -3,28 +3,32 @@
 //! is called with its effect.
 //!
 //! The router churns its runtime at `--rate` events/s. The instants are taken without
-//! touching the library: a `metrics` recorder sees the reflector's
-//! `hypersh_reflector_events_total` counter (incremented when an event arrives) and its
-//! `hypersh_reflector_events_applied_total` counter (incremented after an event changed the
-//! store and its notification was queued); the reflector handles events one at a time, so
-//! each applied event's arrival instant is queued, and the handler's calls (one per applied
-//! event, in order) take them off the queue. Events that needed a fetch (a list call for a
-//! container the cache lacks: creates) are reported apart as well.
+//! touching the library: the reflector logs every event it receives as a `TRACE` event of
+//! target `hypersh_reflector::events` (with the container id and the action), and a
+//! `tracing` layer here notes when each arrived, per container. The handler then pairs
+//! each call with the event that caused it: for an update, the latest pending event of
+//! that container whose action implies the new state (`die` for exited, `start` for
+//! running, ...), or `rename` for a new name; for a delete, its `destroy`; for an add, its
+//! `create` (such containers are fetched with a list call first: they are reported apart
+//! as well). Earlier events of the container that changed nothing (`kill`, `stop` after
+//! `die`, `exec_*`, events skipped while the container was being fetched) are dropped at
+//! that point.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use hypersh_perf::runtime;
 use hypersh_reflector::Informer;
-use hypersh_store::{Deleted, Handler, Store};
-use hypersh_watch::{Client, ClientConfig, Container, Credentials, TlsMode};
-use metrics::{
-    Counter, CounterFn, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
-};
+use hypersh_store::{Deleted, Handler};
+use hypersh_watch::event::DockerAction;
+use hypersh_watch::{Client, ClientConfig, Container, ContainerState, Credentials, TlsMode};
 use serde_json::json;
+use tracing::field::{Field, Visit};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::{Layer, Registry};
 
 #[derive(Parser)]
 struct Args {
@@ -39,121 +43,96 @@ struct Args {
     rate: u64,
 }
 
-/// Shared between the recorder (reflector side) and the handler.
+/// Arrivals not yet paired with a handler call, per container id, oldest first.
 #[derive(Default)]
 struct Probe {
-    /// Arrival instant of the event being handled, and whether it needed a fetch.
-    current: Mutex<Option<(Instant, bool)>>,
-    /// Arrival instants of applied events whose handler call is still to come.
-    queue: Mutex<VecDeque<(Instant, bool)>>,
-    /// Handler calls the first relist produced (set when it completes).
-    sync_calls: OnceLock<u64>,
-    store: OnceLock<Store<Container>>,
+    arrivals: Mutex<HashMap<String, VecDeque<(Instant, String)>>>,
     received: AtomicU64,
+    /// Handler calls with no recorded arrival (should stay 0).
+    unmatched: AtomicU64,
 }
 
-struct Hook {
-    probe: Arc<Probe>,
-    which: Which,
+impl Probe {
+    /// Takes the arrival of the latest event `wanted` picks among `id`'s pending ones (the
+    /// latest of all when none fits), dropping those before it. The latest, not the
+    /// first: an event about a container being fetched changes nothing by itself (the
+    /// fetch covers it) and stays pending here, and a later event of the same kind must
+    /// not be timed from it.
+    fn take(&self, id: &str, wanted: impl Fn(&str) -> bool) -> Option<Instant> {
+        let mut arrivals = self.arrivals.lock().unwrap_or_else(|e| e.into_inner());
+        let pending = arrivals.get_mut(id)?;
+        let at = pending
+            .iter()
+            .rposition(|(_, action)| wanted(action))
+            .unwrap_or(pending.len().saturating_sub(1));
+        let (instant, _) = pending
+            .drain(..=at.min(pending.len().checked_sub(1)?))
+            .next_back()?;
+        if pending.is_empty() {
+            arrivals.remove(id);
+        }
+        Some(instant)
+    }
 }
 
-#[derive(Clone, Copy)]
-enum Which {
-    Received,
-    Fetched,
-    Applied,
-    Relisted,
+/// Notes the arrival of every event the reflector logs.
+struct Arrivals(Arc<Probe>);
+
+#[derive(Default)]
+struct EventFields {
+    id: Option<String>,
+    action: Option<String>,
 }
 
-impl CounterFn for Hook {
-    fn increment(&self, _value: u64) {
-        let p = &self.probe;
-        let mut current = p.current.lock().unwrap_or_else(|e| e.into_inner());
-        match self.which {
-            Which::Received => {
-                p.received.fetch_add(1, Ordering::Relaxed);
-                *current = Some((Instant::now(), false));
-            }
-            Which::Fetched => {
-                if let Some((_, fetched)) = current.as_mut() {
-                    *fetched = true;
-                }
-            }
-            Which::Applied => {
-                if let Some(c) = current.take() {
-                    p.queue
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push_back(c);
-                }
-            }
-            Which::Relisted => {
-                if let Some(store) = p.store.get() {
-                    let _ = p.sync_calls.set(store.len() as u64);
-                }
-            }
+impl Visit for EventFields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "id" => self.id = Some(value.to_owned()),
+            "action" => self.action = Some(value.to_owned()),
+            _ => {}
         }
     }
 
-    fn absolute(&self, _value: u64) {}
+    fn record_debug(&mut self, _: &Field, _: &dyn std::fmt::Debug) {}
 }
 
-struct ProbeRecorder(Arc<Probe>);
-
-impl Recorder for ProbeRecorder {
-    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-
-    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        let which = match key.name() {
-            "hypersh_reflector_events_total" => Which::Received,
-            "hypersh_reflector_fetches_total" => Which::Fetched,
-            "hypersh_reflector_events_applied_total" => Which::Applied,
-            "hypersh_reflector_relists_total" => Which::Relisted,
-            _ => return Counter::noop(),
-        };
-        Counter::from_arc(Arc::new(Hook {
-            probe: Arc::clone(&self.0),
-            which,
-        }))
+impl<S: tracing::Subscriber> Layer<S> for Arrivals {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>, _: Context<'_, S>) -> bool {
+        metadata.target() == "hypersh_reflector::events"
     }
 
-    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
-        Gauge::noop()
-    }
-
-    fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
-        Histogram::noop()
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        let now = Instant::now();
+        let mut fields = EventFields::default();
+        event.record(&mut fields);
+        if let (Some(id), Some(action)) = (fields.id, fields.action) {
+            self.0.received.fetch_add(1, Ordering::Relaxed);
+            self.0
+                .arrivals
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(id)
+                .or_default()
+                .push_back((now, action));
+        }
     }
 }
 
-/// Records, per handler call after the first relist, the time since the event arrived.
+/// Records, per handler call after the warm-up, the time since its event arrived, and
+/// whether the container had to be fetched (an add).
 struct Measure {
     probe: Arc<Probe>,
-    calls: u64,
     record_after: Instant,
     samples: Arc<Mutex<Vec<(u64, bool)>>>,
 }
 
 impl Measure {
-    fn call(&mut self) {
-        self.calls += 1;
-        let Some(&sync_calls) = self.probe.sync_calls.get() else {
+    fn record(&self, arrived: Option<Instant>, fetched: bool) {
+        let Some(at) = arrived else {
+            self.probe.unmatched.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        if self.calls <= sync_calls {
-            return;
-        }
-        let popped = self
-            .probe
-            .queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop_front();
-        if let Some((at, fetched)) = popped
-            && at >= self.record_after
-        {
+        if at >= self.record_after {
             let nanos = u64::try_from(at.elapsed().as_nanos()).unwrap_or(u64::MAX);
             self.samples
                 .lock()
@@ -163,15 +142,33 @@ impl Measure {
     }
 }
 
+fn implies(action: &str, state: ContainerState) -> bool {
+    DockerAction::parse(action).implied_state() == Some(state)
+}
+
 impl Handler<Container> for Measure {
-    fn on_add(&mut self, _: &Arc<Container>) {
-        self.call();
+    fn on_add(&mut self, c: &Arc<Container>) {
+        // The adds of the first list have no event: nothing pending, nothing recorded.
+        let arrived = self.probe.take(&c.id, |a| a == "create");
+        if arrived.is_some() {
+            self.record(arrived, true);
+        }
     }
-    fn on_update(&mut self, _: &Arc<Container>, _: &Arc<Container>) {
-        self.call();
+
+    fn on_update(&mut self, old: &Arc<Container>, new: &Arc<Container>) {
+        let arrived = if new.state != old.state {
+            self.probe.take(&new.id, |a| implies(a, new.state))
+        } else if new.names != old.names {
+            self.probe.take(&new.id, |a| a == "rename")
+        } else {
+            self.probe.take(&new.id, |_| true)
+        };
+        self.record(arrived, false);
     }
-    fn on_delete(&mut self, _: &Deleted<Container>) {
-        self.call();
+
+    fn on_delete(&mut self, d: &Deleted<Container>) {
+        let arrived = self.probe.take(d.key(), |a| a == "destroy");
+        self.record(arrived, false);
     }
 }
 
@@ -196,8 +193,9 @@ fn percentiles(mut v: Vec<u64>) -> serde_json::Value {
 fn main() {
     let args = Args::parse();
     let probe = Arc::new(Probe::default());
-    if metrics::set_global_recorder(ProbeRecorder(Arc::clone(&probe))).is_err() {
-        eprintln!("latency: a metrics recorder is already set");
+    let subscriber = Registry::default().with(Arrivals(Arc::clone(&probe)));
+    if tracing::subscriber::set_global_default(subscriber).is_err() {
+        eprintln!("latency: a tracing subscriber is already set");
         std::process::exit(1);
     }
     let result = runtime().block_on(async {
@@ -208,13 +206,11 @@ fn main() {
         let informer = Informer::builder(client)
             .build()
             .map_err(|e| e.to_string())?;
-        let _ = probe.store.set(informer.store().clone());
         let samples = Arc::new(Mutex::new(Vec::new()));
         let warm_up = Duration::from_secs(1);
         let record_after = Instant::now() + warm_up;
         informer.register(Measure {
             probe: Arc::clone(&probe),
-            calls: 0,
             record_after,
             samples: Arc::clone(&samples),
         });
@@ -232,6 +228,7 @@ fn main() {
         Ok::<_, String>(json!({
             "target_rate": args.rate,
             "received_per_sec": (received as f64 / elapsed).round(),
+            "unmatched_calls": probe.unmatched.load(Ordering::Relaxed),
             "all": percentiles(all.iter().map(|(n, _)| *n).collect()),
             "without_fetch": percentiles(plain),
             "with_fetch": percentiles(fetched),
