@@ -359,11 +359,12 @@ mod tests {
             Some(137),
             "destroying a running one kills it"
         );
-        assert!(
-            events
+        assert!(events.iter().all(|e| {
+            e.container
+                .labels
                 .iter()
-                .all(|e| *e.container.labels == labels(&[("app", "web")]))
-        );
+                .eq(labels(&[("app", "web")]).iter())
+        }));
         assert!(events.iter().all(|e| e.time_nano > 0));
         assert!(rt.get(&id).is_none());
         assert!(rt.is_empty());

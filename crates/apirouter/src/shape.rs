@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use hypersh_watch::container::{ContainerState, Phase};
+use hypersh_watch::container::{ContainerState, Labels, Phase};
 use hypersh_watch::filters::{EventSubject, Filters};
 use serde::Serialize;
 
@@ -186,7 +186,7 @@ struct K8sActor<'a> {
 struct K8sAttributes<'a> {
     exit_code: String,
     image: &'a str,
-    labels: Option<&'a BTreeMap<String, String>>,
+    labels: Option<&'a Labels>,
     name: &'a str,
 }
 
@@ -204,7 +204,7 @@ fn k8s_frames(event: &RuntimeEvent) -> Vec<K8sFrame<'_>> {
             attributes: K8sAttributes {
                 exit_code,
                 image: &c.image,
-                labels: (!c.labels.is_empty()).then_some(&c.labels),
+                labels: (!c.labels.is_empty()).then_some(&*c.labels),
                 name: c.name().unwrap_or_default(),
             },
         },

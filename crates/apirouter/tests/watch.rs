@@ -104,7 +104,10 @@ async fn k8s_events_arrive_and_a_restart_of_an_exited_container_is_deleted_then_
     let c = got[0].event().to_container().unwrap();
     assert_eq!(*c.id, *id);
     assert_eq!(*c.names, ["/job"]);
-    assert_eq!(*c.labels, labels(&[("kind", "batch")]));
+    assert_eq!(
+        *c.labels,
+        labels(&[("kind", "batch")]).into_iter().collect()
+    );
     assert!(got.iter().all(|e| e.event().shape == Shape::Kubernetes));
     router.shutdown().await;
 }

@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::container::{Container, ContainerState, Phase};
+use crate::container::{Container, ContainerState, Labels, Phase};
 
 mod wire;
 
@@ -131,7 +131,7 @@ pub struct Event {
     /// The labels, when the event carries them unambiguously (Kubernetes shape only;
     /// `Labels: null` there means no labels). `None` for Docker-style events, whose labels
     /// are mixed into [`Event::attributes`].
-    pub labels: Option<BTreeMap<String, String>>,
+    pub labels: Option<Labels>,
     /// The exit code, when the event carries a non-empty one.
     pub exit_code: Option<i64>,
     /// Event time in nanoseconds since the Unix epoch (from `timeNano`, else `time`).
@@ -418,7 +418,7 @@ mod tests {
         assert_eq!(e.phase, Some(Phase::Running));
         assert_eq!(e.name.as_deref(), Some("test2"));
         assert_eq!(e.image.as_deref(), Some("busybox"));
-        assert_eq!(e.labels, Some(BTreeMap::new()));
+        assert_eq!(e.labels, Some(Labels::default()));
         assert_eq!(e.exit_code, None);
         // A float TimeNano keeps f64 precision only (about 16 digits).
         assert_eq!(e.time_nano, 1.476_017_460_533_64e18 as i64);
@@ -478,8 +478,8 @@ mod tests {
         let e = ev.event();
         assert_eq!(e.exit_code, Some(0));
         let labels = e.labels.as_ref().unwrap();
-        assert_eq!(labels["app"], "web");
-        assert_eq!(labels["n"], "3");
+        assert_eq!(labels.get("app").map(String::as_str), Some("web"));
+        assert_eq!(labels.get("n").map(String::as_str), Some("3"));
     }
 
     #[test]
@@ -530,7 +530,7 @@ mod tests {
             id: "f29698ca".into(),
             names: vec!["/old".into()].into(),
             state: ContainerState::Exited,
-            labels: Arc::new(BTreeMap::from([("a".into(), "b".into())])),
+            labels: Arc::new(Labels::from_iter([("a".into(), "b".into())])),
             ..Container::default()
         };
         let started = WatchEvent::decode(DOCKER)

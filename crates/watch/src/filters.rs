@@ -19,7 +19,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::container::Container;
+use crate::container::{Container, Labels};
 
 /// The keys the event stream understands (spec section 4).
 pub const EVENT_KEYS: &[&str] = &["container", "image", "label", "event", "type"];
@@ -253,7 +253,7 @@ impl Filters {
     /// True when `key` is unset or every one of its `k[=v]` values holds for `labels`
     /// (values ANDed).
     #[must_use]
-    pub fn match_labels(&self, key: &str, labels: &BTreeMap<String, String>) -> bool {
+    pub fn match_labels(&self, key: &str, labels: &Labels) -> bool {
         self.get(key)
             .is_none_or(|vs| vs.iter().all(|v| label_matches(v, labels)))
     }
@@ -311,7 +311,7 @@ pub struct EventSubject<'a> {
     /// The image id (`sha256:...`), or empty.
     pub image_id: &'a str,
     /// The container's labels.
-    pub labels: &'a BTreeMap<String, String>,
+    pub labels: &'a Labels,
 }
 
 fn unknown_key(key: &str, allowed: &[&str]) -> FilterError {
@@ -322,7 +322,7 @@ fn unknown_key(key: &str, allowed: &[&str]) -> FilterError {
 }
 
 /// `label` value semantics: `k` (present), `k=v` (equal), `k=` (empty), split on first `=`.
-fn label_matches(condition: &str, labels: &BTreeMap<String, String>) -> bool {
+fn label_matches(condition: &str, labels: &Labels) -> bool {
     match condition.split_once('=') {
         None => labels.contains_key(condition),
         Some((k, v)) => labels.get(k).is_some_and(|actual| actual == v),
@@ -369,14 +369,14 @@ mod tests {
     use crate::container::ContainerState;
     use std::sync::Arc;
 
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
         pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
     }
 
-    fn subject<'a>(labels: &'a BTreeMap<String, String>) -> EventSubject<'a> {
+    fn subject<'a>(labels: &'a Labels) -> EventSubject<'a> {
         EventSubject {
             kind: "container",
             action: "start",

@@ -4,12 +4,11 @@
 //! The HTTP cases use a tiny blocking server on a std thread that answers every request
 //! with one canned response, so no router is needed at this level.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::thread::JoinHandle;
 
-use hypersh_watch::container::Container;
+use hypersh_watch::container::{Container, Labels};
 use hypersh_watch::event::{DecodeError, DockerAction, Shape};
 use hypersh_watch::{Client, ClientConfig, Credentials, Error, Filters, WatchEvent};
 
@@ -229,7 +228,7 @@ fn duplicate_fields_are_typed_errors() {
 #[test]
 fn huge_label_maps_decode() {
     const N: usize = 10_000;
-    let labels: BTreeMap<String, String> = (0..N)
+    let labels: Labels = (0..N)
         .map(|i| (format!("label-{i:05}"), format!("value-{i}")))
         .collect();
     let labels_json = serde_json::to_string(&labels).unwrap();
@@ -241,7 +240,7 @@ fn huge_label_maps_decode() {
     );
     let ev = decode(frame.as_str()).unwrap();
     let e = ev.event();
-    assert_eq!(e.labels.as_ref().map(BTreeMap::len), Some(N));
+    assert_eq!(e.labels.as_ref().map(Labels::len), Some(N));
     assert_eq!(*e.to_container().unwrap().labels, labels);
 
     // Docker shape: the labels are flattened into the attributes.

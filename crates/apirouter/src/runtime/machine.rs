@@ -157,7 +157,7 @@ impl Runtime {
                 image_id: Arc::from(generate::image_id(image)),
                 command: Arc::from(generate::command(image)),
                 created: unix_secs(now),
-                labels: Arc::new(labels),
+                labels: Arc::new(labels.into_iter().collect()),
                 state: ContainerState::Created,
                 status: String::new(),
             },

@@ -12,7 +12,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use crate::container::{lenient_i64, null_as_default};
+use crate::container::{Labels, lenient_i64, null_as_default};
 
 /// The union of both wire shapes. Serde field names are case-sensitive, so `status`
 /// (Docker) and `Status` (Kubernetes) are distinct.
@@ -92,7 +92,7 @@ pub(super) struct Picked<'a> {
     image: [Option<Cow<'a, str>>; 2],
     exit_code: [Option<Cow<'a, str>>; 2],
     /// `Labels`: `Some` for an object (or `null`, meaning none).
-    pub(super) labels: Option<BTreeMap<String, String>>,
+    pub(super) labels: Option<Labels>,
 }
 
 impl Picked<'_> {
@@ -151,7 +151,7 @@ impl<'de> Deserialize<'de> for Picked<'de> {
                                             .collect(),
                                     );
                                 }
-                                serde_json::Value::Null => picked.labels = Some(BTreeMap::new()),
+                                serde_json::Value::Null => picked.labels = Some(Labels::default()),
                                 _ => {}
                             }
                             continue;
