@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use hypersh_store::{Change, StoreConfig, store};
+use hypersh_watch::container::Labels;
 use hypersh_watch::{Container, ContainerState};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube_core::{ApiResource, DynamicObject, GroupVersionKind, TypeMeta};
@@ -41,7 +42,7 @@ fn container(i: usize, g: usize) -> Container {
         image_id: format!("sha256:{:064x}", i % 8).into(),
         command: "nginx -g 'daemon off;'".into(),
         created: 1_700_000_000 + i as i64,
-        labels: Arc::new(BTreeMap::from([
+        labels: Arc::new(Labels::from_iter([
             ("app".to_owned(), format!("web-{}", i % 50)),
             ("tier".to_owned(), "frontend".to_owned()),
             ("sh_hyper_instancetype".to_owned(), "s4".to_owned()),
@@ -69,7 +70,12 @@ fn dynamic(c: Container) -> DynamicObject {
         }),
         metadata: ObjectMeta {
             name: Some(c.id.to_string()),
-            labels: Some(Arc::unwrap_or_clone(c.labels)),
+            labels: Some(
+                c.labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect::<BTreeMap<_, _>>(),
+            ),
             ..ObjectMeta::default()
         },
         data: json!({
