@@ -70,6 +70,7 @@ pub struct RouterConfig {
     pub(crate) seed: u64,
     pub(crate) shape: EventShape,
     pub(crate) emit: Option<u64>,
+    pub(crate) emit_rate: Option<u64>,
     pub(crate) max_watches_per_key: usize,
     pub(crate) runtime: Option<Runtime>,
 }
@@ -87,6 +88,7 @@ impl Default for RouterConfig {
             seed: DEFAULT_SEED,
             shape: EventShape::Docker,
             emit: None,
+            emit_rate: None,
             max_watches_per_key: DEFAULT_MAX_WATCHES_PER_KEY,
             runtime: None,
         }
@@ -176,6 +178,15 @@ impl RouterConfig {
     #[must_use]
     pub fn emit(mut self, n: Option<u64>) -> Self {
         self.emit = n;
+        self
+    }
+
+    /// With [`RouterConfig::emit`]: send the frames at `per_sec` frames per second (evenly,
+    /// a millisecond's worth at a time) instead of as fast as possible (`None`, the
+    /// default).
+    #[must_use]
+    pub fn emit_rate(mut self, per_sec: Option<u64>) -> Self {
+        self.emit_rate = per_sec.filter(|r| *r > 0);
         self
     }
 

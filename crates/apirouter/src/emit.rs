@@ -1,5 +1,6 @@
 //! Benchmark mode (`--emit N`): pre-serialised frames written to each new watch connection
-//! as fast as the socket takes them, then a normal close frame.
+//! as fast as the socket takes them (or at `--emit-rate` frames per second), then a normal
+//! close frame.
 //!
 //! The frames are built once at start from the runtime's containers (or, with none, from a
 //! few made-up ones), alternating realistic actions, and shared: sending one is a reference
@@ -17,6 +18,8 @@ use crate::shape::{self, EventShape};
 
 /// How many distinct events the pool holds (at most; fewer when N is smaller).
 const POOL_EVENTS: usize = 256;
+/// How often a paced emit sends what is due.
+const PACE_TICK: std::time::Duration = std::time::Duration::from_millis(1);
 /// How many made-up containers back the pool when the runtime has none.
 const SYNTHETIC_CONTAINERS: usize = 16;
 
@@ -38,6 +41,8 @@ pub(crate) struct EmitPool {
     entries: Vec<(RuntimeEvent, Vec<Utf8Bytes>)>,
     /// Frames per connection.
     count: u64,
+    /// Frames per second, or as fast as the socket takes them.
+    rate: Option<u64>,
 }
 
 impl EmitPool {
@@ -77,7 +82,16 @@ impl EmitPool {
                 (event, frames)
             })
             .collect();
-        Self { entries, count }
+        Self {
+            entries,
+            count,
+            rate: None,
+        }
+    }
+
+    /// Sends at `rate` frames per second (`None`: as fast as possible).
+    pub(crate) fn paced(self, rate: Option<u64>) -> Self {
+        Self { rate, ..self }
     }
 
     /// Sends the frames matching `filters` (cycling through the pool until `count` frames
@@ -94,13 +108,31 @@ impl EmitPool {
             .filter(|(event, _)| shape::matches(filters, event))
             .flat_map(|(_, frames)| frames)
             .collect();
-        if !matching.is_empty() {
-            for frame in matching
-                .iter()
-                .cycle()
-                .take(usize::try_from(self.count).unwrap_or(usize::MAX))
-            {
+        if matching.is_empty() {
+            return Ok(());
+        }
+        let count = usize::try_from(self.count).unwrap_or(usize::MAX);
+        let mut frames = matching.iter().cycle().take(count);
+        let Some(rate) = self.rate else {
+            for frame in frames {
                 socket.feed(Message::Text((*frame).clone())).await?;
+            }
+            return socket.flush().await;
+        };
+        // Paced: every millisecond, whatever is due by now (so a late tick catches up).
+        let started = tokio::time::Instant::now();
+        let mut tick = tokio::time::interval(PACE_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut sent = 0usize;
+        while sent < count {
+            tick.tick().await;
+            let due = (started.elapsed().as_secs_f64() * rate as f64) as usize;
+            while sent < due.min(count) {
+                let Some(frame) = frames.next() else {
+                    return socket.flush().await;
+                };
+                socket.feed(Message::Text((*frame).clone())).await?;
+                sent += 1;
             }
             socket.flush().await?;
         }

@@ -3,7 +3,7 @@
 //! ```text
 //! apirouter --listen ADDR --tls self-signed|off --credentials AK:SK (repeatable) --region R
 //!   --containers N --churn EVENTS_PER_SEC --churn-for SECS --seed S --shape docker|k8s
-//!   --emit N [--cert FILE --key FILE] [--max-watches-per-key N]
+//!   --emit N [--emit-rate PER_SEC] [--cert FILE --key FILE] [--max-watches-per-key N]
 //! ```
 //!
 //! The first stdout line is `listening on https://HOST:PORT` (`http://` with `--tls off`),
@@ -64,6 +64,10 @@ struct Args {
     /// then close it.
     #[arg(long, value_name = "N")]
     emit: Option<u64>,
+    /// With --emit: send the events at this many per second instead of as fast as
+    /// possible.
+    #[arg(long, value_name = "PER_SEC", requires = "emit")]
+    emit_rate: Option<u64>,
     /// Open watch connections allowed per access key (429 past it).
     #[arg(long, default_value_t = DEFAULT_MAX_WATCHES_PER_KEY)]
     max_watches_per_key: usize,
@@ -121,6 +125,7 @@ fn config(args: &Args) -> Result<RouterConfig, String> {
             ShapeArg::K8s => EventShape::Kubernetes,
         })
         .emit(args.emit)
+        .emit_rate(args.emit_rate)
         .max_watches_per_key(args.max_watches_per_key);
     if let Some(duration) = churn_for {
         config = config.churn_for(duration);
@@ -229,6 +234,8 @@ mod tests {
             "k8s",
             "--emit",
             "100",
+            "--emit-rate",
+            "20000",
         ])
         .unwrap();
         assert_eq!(
@@ -238,6 +245,7 @@ mod tests {
         assert!(matches!(args.tls, TlsArg::Off));
         assert!(matches!(args.shape, ShapeArg::K8s));
         assert_eq!((args.containers, args.seed, args.emit), (5, 7, Some(100)));
+        assert_eq!(args.emit_rate, Some(20_000));
         assert!(config(&args).is_ok());
 
         let defaults = Args::try_parse_from(["apirouter"]).unwrap();
@@ -247,6 +255,10 @@ mod tests {
 
         assert!(Args::try_parse_from(["apirouter", "--credentials", "nocolon"]).is_err());
         assert!(Args::try_parse_from(["apirouter", "--shape", "yaml"]).is_err());
+        assert!(
+            Args::try_parse_from(["apirouter", "--emit-rate", "10"]).is_err(),
+            "--emit-rate needs --emit"
+        );
         assert!(
             Args::try_parse_from(["apirouter", "--cert", "c.pem"]).is_err(),
             "--cert needs --key"

@@ -73,9 +73,10 @@ impl Router {
         let faults = Faults::new();
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let emit = config
-            .emit
-            .map(|n| Arc::new(EmitPool::build(&runtime, config.shape, n, config.seed)));
+        let emit = config.emit.map(|n| {
+            let pool = EmitPool::build(&runtime, config.shape, n, config.seed);
+            Arc::new(pool.paced(config.emit_rate))
+        });
         let app = AppState::new(AppParts {
             runtime: runtime.clone(),
             faults: faults.clone(),

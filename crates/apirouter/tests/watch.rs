@@ -333,6 +333,38 @@ async fn emit_pushes_n_frames_then_closes_normally() {
 }
 
 #[tokio::test]
+async fn a_paced_emit_is_no_faster_than_its_rate() {
+    let router = Router::start(
+        RouterConfig::default()
+            .emit(Some(300))
+            .emit_rate(Some(2_000))
+            .containers(5),
+    )
+    .await
+    .unwrap();
+    let client = Client::new(&router);
+    let mut ws = client.watch("").await;
+    let started = std::time::Instant::now();
+    let mut count = 0;
+    let close = loop {
+        match next_message(&mut ws).await {
+            Some(Ok(Message::Text(_))) => count += 1,
+            Some(Ok(Message::Close(frame))) => break frame,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(count, 300);
+    assert_eq!(close.unwrap().code, CloseCode::Normal);
+    // 300 frames at 2 000/s: the last is due 150 ms after the first tick.
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(145),
+        "paced: {:?}",
+        started.elapsed()
+    );
+    router.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_lagging_client_is_closed_with_a_reason() {
     let router = Router::start(RouterConfig::default().tls(TlsMode::Off))
         .await
