@@ -46,16 +46,23 @@ impl<T> Outbox<T> {
 }
 
 impl<T: Send + Sync + 'static> Outbox<T> {
-    /// Queues `note` for `targets` (nothing to do without targets).
-    pub(crate) fn push(&mut self, note: Notification<T>, targets: &Subscribers<T>) {
-        if !targets.is_empty() {
-            self.queue.push_back(Delivery {
-                note,
-                targets: Arc::clone(targets),
-                offered: false,
-                waiting: VecDeque::new(),
-            });
+    /// Queues `note` for `targets`. Without targets there is nothing to do: the note is
+    /// handed back, for the caller to drop where it suits it.
+    pub(crate) fn push(
+        &mut self,
+        note: Notification<T>,
+        targets: &Subscribers<T>,
+    ) -> Option<Notification<T>> {
+        if targets.is_empty() {
+            return Some(note);
         }
+        self.queue.push_back(Delivery {
+            note,
+            targets: Arc::clone(targets),
+            offered: false,
+            waiting: VecDeque::new(),
+        });
+        None
     }
 
     /// Delivers everything, in order. Each notification is first offered to every target

@@ -51,21 +51,23 @@ impl<T: Keyed + PartialEq + Send + Sync + 'static> Writer<T> {
     /// - `Delete(key)`: removes the cached object (`on_delete(Deleted::Known(last))`); a key
     ///   that is not cached is ignored.
     pub async fn apply(&mut self, change: Change<T>) {
-        let shared = Arc::clone(&self.shared);
-        let _turn = shared.dispatch.lock().await;
-        self.outbox.flush(&shared).await;
         let change = match change {
             Change::Upsert(obj) => Change::Upsert(self.transformed(obj)),
             delete @ Change::Delete(_) => delete,
         };
-        {
+        let Self { shared, outbox, .. } = self;
+        let _turn = shared.dispatch.lock().await;
+        outbox.flush(shared).await;
+        // What no handler takes (the replaced version, when none is registered) is
+        // dropped after the lock, not under it.
+        let _unsent = {
             let mut state = shared.state.write();
             let state = &mut *state;
-            match change {
+            let note = match change {
                 Change::Upsert(obj) => {
                     let new = Arc::new(obj);
                     let key = new.shared_key();
-                    let note = match shared.put(&key, Arc::clone(&new)) {
+                    match shared.put(&key, Arc::clone(&new)) {
                         Some(old) => {
                             state.indexes.update(&key, Some(&old), Some(&new));
                             Notification::Update(old, new)
@@ -74,19 +76,19 @@ impl<T: Keyed + PartialEq + Send + Sync + 'static> Writer<T> {
                             state.indexes.update(&key, None, Some(&new));
                             Notification::Add(new)
                         }
-                    };
-                    self.outbox.push(note, &state.subscribers);
-                }
-                Change::Delete(key) => {
-                    if let Some((key, old)) = shared.map.remove(key.as_str()) {
-                        state.indexes.update(&key, Some(&old), None);
-                        let note = Notification::Delete(Deleted::Known(old));
-                        self.outbox.push(note, &state.subscribers);
                     }
                 }
-            }
-        }
-        self.outbox.flush(&shared).await;
+                Change::Delete(key) => match shared.map.remove(key.as_str()) {
+                    Some((key, old)) => {
+                        state.indexes.update(&key, Some(&old), None);
+                        Notification::Delete(Deleted::Known(old))
+                    }
+                    None => return,
+                },
+            };
+            outbox.push(note, &state.subscribers)
+        };
+        outbox.flush(shared).await;
     }
 
     /// Replaces the whole content with `all` (a relist), and marks the store synced.
