@@ -407,54 +407,39 @@ fn relist(args: &Args, containers: usize) -> Result<Value, String> {
 }
 
 fn latency(args: &Args, rate: u64, seconds: u64) -> Result<Value, String> {
-    let router = Router::start(
-        &args.bins,
-        &[
-            "--containers".into(),
-            "1000".into(),
-            "--churn".into(),
-            rate.to_string(),
-        ],
-    )?;
-    let runs = repeat(
-        args,
-        "latency",
-        &[
-            "--url".into(),
-            router.url.clone(),
-            "--rate".into(),
-            rate.to_string(),
-            "--seconds".into(),
-            seconds.to_string(),
-        ],
-    )?;
-    drop(router);
+    // Each workload: its own router, then RUNS latency clients against it.
+    let measure = |router_args: &[String]| {
+        let router = Router::start(&args.bins, router_args)?;
+        repeat(
+            args,
+            "latency",
+            &[
+                "--url".into(),
+                router.url.clone(),
+                "--rate".into(),
+                rate.to_string(),
+                "--seconds".into(),
+                seconds.to_string(),
+            ],
+        )
+    };
+    let runs = measure(&[
+        "--containers".into(),
+        "1000".into(),
+        "--churn".into(),
+        rate.to_string(),
+    ])?;
     // The same rate of pre-serialised state changes about 31 known containers: no creates,
     // so no list calls; one connection lasts the whole run.
     let frames = rate * (seconds + 5);
-    let paced = Router::start(
-        &args.bins,
-        &[
-            "--containers".into(),
-            "31".into(),
-            "--emit".into(),
-            frames.to_string(),
-            "--emit-rate".into(),
-            rate.to_string(),
-        ],
-    )?;
-    let paced_runs = repeat(
-        args,
-        "latency",
-        &[
-            "--url".into(),
-            paced.url.clone(),
-            "--rate".into(),
-            rate.to_string(),
-            "--seconds".into(),
-            seconds.to_string(),
-        ],
-    )?;
+    let paced_runs = measure(&[
+        "--containers".into(),
+        "31".into(),
+        "--emit".into(),
+        frames.to_string(),
+        "--emit-rate".into(),
+        rate.to_string(),
+    ])?;
     Ok(json!({
         "rate": rate,
         "seconds": seconds,
