@@ -484,3 +484,42 @@ async fn a_slow_fetch_does_not_hold_up_other_events() {
     informer.shutdown().await;
     router.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churn_with_slow_fetches_converges_in_both_shapes() {
+    for (seed, shape) in [(11, EventShape::Docker), (12, EventShape::Kubernetes)] {
+        let router = router(
+            RouterConfig::default()
+                .containers(30)
+                .seed(seed)
+                .shape(shape),
+        )
+        .await;
+        let informer = informer(&router);
+        let replica = Replica::attach(&informer);
+        informer.wait_until_ready().await;
+        let churning = tokio::spawn({
+            let rt = router.runtime().clone();
+            async move {
+                rt.spawn_churn(400.0, Some(Duration::from_millis(1500)))
+                    .await
+            }
+        });
+        // Lists answer late, on and off, while the runtime churns: fetches overlap with
+        // events about the containers they fetch, which are held and replayed.
+        while !churning.is_finished() {
+            router.faults().set_hold_lists(true);
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            router.faults().set_hold_lists(false);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        churning.await.expect("churn").expect("churn");
+        converged(&informer, &replica, &router).await;
+        assert!(
+            informer.status().fetches > 0,
+            "{shape:?}: creates were fetched"
+        );
+        informer.shutdown().await;
+        router.shutdown().await;
+    }
+}
