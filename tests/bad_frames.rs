@@ -18,9 +18,8 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::raw::RawServer;
-use common::{PATIENCE, eventually, fast_backoff, router};
+use common::{PATIENCE, eventually, informer, informer_on, router};
 use futures_util::StreamExt;
-use hypersh::Informer;
 use hypersh::watch::event::DecodeError;
 use hypersh::watch::{ContainerState, Error, EventStream, Filters, WatchEvent};
 use hypersh_apirouter::RouterConfig;
@@ -249,10 +248,7 @@ async fn the_informer_counts_decode_errors_and_applies_the_next_good_event() {
         Message::Text(docker_event("c1", "start").into()),
     ];
     let server = RawServer::start(CAP, frames, list).await;
-    let informer = Informer::builder(server.client())
-        .backoff(fast_backoff())
-        .build()
-        .unwrap();
+    let informer = informer_on(server.client());
     tokio::time::timeout(PATIENCE, informer.wait_until_ready())
         .await
         .expect("ready");
@@ -276,10 +272,7 @@ async fn the_informer_counts_decode_errors_and_applies_the_next_good_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn router_garbage_is_counted_exactly_and_the_next_container_arrives() {
     let router = router(RouterConfig::default().containers(5).seed(21)).await;
-    let informer = Informer::builder(common::client_for(&router))
-        .backoff(fast_backoff())
-        .build()
-        .unwrap();
+    let informer = informer(&router);
     tokio::time::timeout(PATIENCE, informer.wait_until_ready())
         .await
         .expect("ready");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{
     Replica, cache_matches, client_for, config_for, converged, eventually, fast_backoff, informer,
-    router,
+    informer_on, router,
 };
 use hypersh::Informer;
 use hypersh::watch::{Client, Filters, TlsMode};
@@ -189,10 +189,7 @@ async fn router_restart_on_the_same_port_with_different_state() {
     let addr = first.local_addr();
     // A restarted router has a new self-signed certificate: trust any for this test.
     let client = Client::new(config_for(&first).tls(TlsMode::InsecureSkipVerify)).unwrap();
-    let informer = Informer::builder(client)
-        .backoff(fast_backoff())
-        .build()
-        .unwrap();
+    let informer = informer_on(client);
     let replica = Replica::attach(&informer);
     informer.wait_until_ready().await;
     cache_matches(&informer, &first).unwrap();
@@ -420,10 +417,7 @@ async fn shutdown_while_a_handler_is_busy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_while_listing() {
     let server = common::raw::RawServer::start(1 << 20, Vec::new(), None).await;
-    let informer = Informer::builder(server.client())
-        .backoff(fast_backoff())
-        .build()
-        .unwrap();
+    let informer = informer_on(server.client());
     eventually("the informer to be listing", || {
         let s = informer.status();
         (s.phase == hypersh::Phase::Listing)

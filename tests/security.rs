@@ -16,7 +16,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use common::{PATIENCE, config_with, eventually, fast_backoff, router};
+use common::{PATIENCE, config_with, eventually, fast_backoff, informer_on, router};
 use hmac::{Hmac, Mac};
 use http::{HeaderMap, HeaderValue, Method};
 use hypersh::Informer;
@@ -109,10 +109,7 @@ async fn debug_output_never_shows_a_secret() {
         rendered.push(format!("{client:#?}"));
     }
     // An informer whose credentials fail: its Debug carries the status and last error.
-    let informer = Informer::builder(Client::new(configs[1].clone()).unwrap())
-        .backoff(fast_backoff())
-        .build()
-        .unwrap();
+    let informer = informer_on(Client::new(configs[1].clone()).unwrap());
     eventually("the informer to record an auth failure", || {
         let status = informer.status();
         status
@@ -252,10 +249,7 @@ async fn insecure_mode_warns_once_when_the_client_is_built() {
         insecure.list_containers(&Filters::new()).await.unwrap();
         insecure.watch(&Filters::new()).await.unwrap().close().await;
     }
-    let informer = Informer::builder(insecure.clone())
-        .backoff(fast_backoff())
-        .build()
-        .unwrap();
+    let informer = informer_on(insecure.clone());
     tokio::time::timeout(PATIENCE, informer.wait_until_ready())
         .await
         .expect("ready");

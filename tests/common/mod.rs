@@ -74,7 +74,12 @@ pub fn fast_backoff() -> BackoffConfig {
 
 /// An informer on `router` with test settings.
 pub fn informer(router: &Router) -> Informer {
-    Informer::builder(client_for(router))
+    informer_on(client_for(router))
+}
+
+/// An informer on `client` with test settings ([`fast_backoff`]).
+pub fn informer_on(client: Client) -> Informer {
+    Informer::builder(client)
         .backoff(fast_backoff())
         .build()
         .expect("informer builds")
@@ -108,19 +113,20 @@ fn comparable(c: &Container) -> Container {
 
 /// `Ok` when the informer's cache equals the router's list, else a short diff.
 pub fn cache_matches(informer: &Informer, router: &Router) -> Result<(), String> {
-    let cache: BTreeMap<String, Container> = informer
-        .store()
-        .list()
-        .iter()
+    let cache = by_id(informer.store().list().iter().map(|c| &**c));
+    diff(&cache, &truth(router))
+}
+
+/// Containers by id, comparable (see [`comparable`]).
+fn by_id<'a>(containers: impl Iterator<Item = &'a Container>) -> BTreeMap<String, Container> {
+    containers
         .map(|c| (c.id.to_string(), comparable(c)))
-        .collect();
-    let truth: BTreeMap<String, Container> = router
-        .runtime()
-        .list(true)
-        .iter()
-        .map(|c| (c.id.to_string(), comparable(c)))
-        .collect();
-    diff(&cache, &truth)
+        .collect()
+}
+
+/// The router's containers, as [`by_id`].
+fn truth(router: &Router) -> BTreeMap<String, Container> {
+    by_id(router.runtime().list(true).iter())
 }
 
 /// A short description of how two id-keyed maps differ.
@@ -206,13 +212,7 @@ impl Replica {
 
     /// `Ok` when the replica equals the router's list.
     pub fn matches(&self, router: &Router) -> Result<(), String> {
-        let truth: BTreeMap<String, Container> = router
-            .runtime()
-            .list(true)
-            .iter()
-            .map(|c| (c.id.to_string(), comparable(c)))
-            .collect();
-        diff(&self.lock(), &truth).map_err(|e| format!("handler replica: {e}"))
+        diff(&self.lock(), &truth(router)).map_err(|e| format!("handler replica: {e}"))
     }
 }
 

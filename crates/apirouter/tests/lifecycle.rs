@@ -125,6 +125,19 @@ async fn same_seed_same_containers() {
 
 /// A watcher that lists after subscribing and applies every event ends up with exactly the
 /// runtime's list once churn stops.
+/// Every listed container's name and state, by id.
+async fn names_and_states(client: &Client) -> HashMap<String, (String, ContainerState)> {
+    client
+        .list("all=1")
+        .await
+        .into_iter()
+        .map(|c| {
+            let name = c.name().unwrap_or_default().to_owned();
+            (c.id.to_string(), (name, c.state))
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn churned_events_converge_to_the_list() {
     let router = Router::start(RouterConfig::default().containers(15).seed(3))
@@ -132,17 +145,7 @@ async fn churned_events_converge_to_the_list() {
         .unwrap();
     let client = Client::new(&router);
     let mut ws = client.watch("").await;
-    let mut cache: HashMap<String, (String, ContainerState)> = client
-        .list("all=1")
-        .await
-        .into_iter()
-        .map(|c| {
-            (
-                c.id.to_string(),
-                (c.name().unwrap_or_default().to_owned(), c.state),
-            )
-        })
-        .collect();
+    let mut cache = names_and_states(&client).await;
     let seen_before = router.runtime().event_count();
     router
         .runtime()
@@ -181,17 +184,7 @@ async fn churned_events_converge_to_the_list() {
             break;
         }
     }
-    let truth: HashMap<String, (String, ContainerState)> = client
-        .list("all=1")
-        .await
-        .into_iter()
-        .map(|c| {
-            (
-                c.id.to_string(),
-                (c.name().unwrap_or_default().to_owned(), c.state),
-            )
-        })
-        .collect();
+    let truth = names_and_states(&client).await;
     assert_eq!(cache, truth);
     router.shutdown().await;
 }

@@ -169,24 +169,12 @@ impl<'w, T: Keyed + PartialEq + Send + Sync + 'static> Relist<'w, T> {
         {
             let mut state = shared.state.write();
             let state = &mut *state;
-            for new in changed {
-                let Some(new) = new else { continue };
-                let key = new.shared_key();
-                let note = match shared.put(&key, Arc::clone(&new)) {
-                    Some(old) => {
-                        state.indexes.update(&key, Some(&old), Some(&new));
-                        Notification::Update(old, new)
-                    }
-                    None => {
-                        state.indexes.update(&key, None, Some(&new));
-                        Notification::Add(new)
-                    }
-                };
+            for new in changed.into_iter().flatten() {
+                let note = shared.upsert_locked(state, new);
                 writer.outbox.push(note, &state.subscribers);
             }
             for key in vanished {
-                if let Some((key, last)) = shared.map.remove(&*key) {
-                    state.indexes.update(&key, Some(&last), None);
+                if let Some((key, last)) = shared.remove_locked(state, &key) {
                     let tombstone = Deleted::FinalStateUnknown {
                         key: key.to_string(),
                         last,

@@ -22,11 +22,11 @@ use parking_lot::RwLock;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
-use crate::FullPolicy;
 use crate::control::Control;
 use crate::event::Notification;
 use crate::index::Indexes;
 use crate::ready::Latch;
+use crate::{FullPolicy, Keyed};
 
 /// A handler's entry in the store's subscriber list.
 pub(crate) struct Subscriber<T> {
@@ -96,20 +96,6 @@ impl<T> Shared<T> {
         self.map.iter().map(|e| Arc::clone(e.value())).collect()
     }
 
-    /// Caches `obj` under `key` and returns the version it replaces. The map then keeps
-    /// `key` itself, not the old version's key: with objects that share their key
-    /// ([`Keyed::shared_key`](crate::Keyed::shared_key)) the old key's allocation goes
-    /// with the old version.
-    pub(crate) fn put(&self, key: &Arc<str>, obj: Arc<T>) -> Option<Arc<T>> {
-        match self.map.entry(Arc::clone(key)) {
-            Entry::Occupied(slot) => Some(slot.replace_entry(obj).1),
-            Entry::Vacant(slot) => {
-                slot.insert(obj);
-                None
-            }
-        }
-    }
-
     /// Removes handler `id` from the subscriber list (no-op if it is not there).
     pub(crate) fn unsubscribe(&self, id: u64) {
         let mut state = self.state.write();
@@ -121,6 +107,42 @@ impl<T> Shared<T> {
                 .cloned()
                 .collect();
         }
+    }
+}
+
+impl<T: Keyed> Shared<T> {
+    /// Caches `new` (its key, its index entries) and returns the notification for it: an
+    /// add, or an update with the version it replaces. `state` is the write-locked
+    /// [`Shared::state`].
+    ///
+    /// The map keeps `new`'s own key ([`Keyed::shared_key`]), not the old version's: with
+    /// objects that share their key, the old key's allocation goes with the old version.
+    pub(crate) fn upsert_locked(&self, state: &mut State<T>, new: Arc<T>) -> Notification<T> {
+        let key = new.shared_key();
+        let replaced = match self.map.entry(Arc::clone(&key)) {
+            Entry::Occupied(slot) => Some(slot.replace_entry(Arc::clone(&new)).1),
+            Entry::Vacant(slot) => {
+                slot.insert(Arc::clone(&new));
+                None
+            }
+        };
+        state.indexes.update(&key, replaced.as_deref(), Some(&new));
+        match replaced {
+            Some(old) => Notification::Update(old, new),
+            None => Notification::Add(new),
+        }
+    }
+
+    /// Removes `key` (and its index entries) and returns its map key and last version.
+    /// `state` is the write-locked [`Shared::state`].
+    pub(crate) fn remove_locked(
+        &self,
+        state: &mut State<T>,
+        key: &str,
+    ) -> Option<(Arc<str>, Arc<T>)> {
+        let (key, last) = self.map.remove(key)?;
+        state.indexes.update(&key, Some(&last), None);
+        Some((key, last))
     }
 }
 

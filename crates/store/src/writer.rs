@@ -64,25 +64,9 @@ impl<T: Keyed + PartialEq + Send + Sync + 'static> Writer<T> {
             let mut state = shared.state.write();
             let state = &mut *state;
             let note = match change {
-                Change::Upsert(obj) => {
-                    let new = Arc::new(obj);
-                    let key = new.shared_key();
-                    match shared.put(&key, Arc::clone(&new)) {
-                        Some(old) => {
-                            state.indexes.update(&key, Some(&old), Some(&new));
-                            Notification::Update(old, new)
-                        }
-                        None => {
-                            state.indexes.update(&key, None, Some(&new));
-                            Notification::Add(new)
-                        }
-                    }
-                }
-                Change::Delete(key) => match shared.map.remove(key.as_str()) {
-                    Some((key, old)) => {
-                        state.indexes.update(&key, Some(&old), None);
-                        Notification::Delete(Deleted::Known(old))
-                    }
+                Change::Upsert(obj) => shared.upsert_locked(state, Arc::new(obj)),
+                Change::Delete(key) => match shared.remove_locked(state, &key) {
+                    Some((_, old)) => Notification::Delete(Deleted::Known(old)),
                     None => return,
                 },
             };

@@ -299,14 +299,9 @@ fn signature(
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
-    use std::time::UNIX_EPOCH;
 
+    use super::date::at;
     use super::*;
-
-    fn at(date: &str) -> SystemTime {
-        let secs = parse_date(date).unwrap();
-        UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap())
-    }
 
     #[test]
     fn empty_body_constant_is_sha256_of_nothing() {

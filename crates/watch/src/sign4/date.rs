@@ -53,14 +53,16 @@ pub(super) fn within_skew(signed_at: i64, now: SystemTime) -> bool {
     now.abs_diff(signed_at) <= MAX_CLOCK_SKEW.as_nanos()
 }
 
+/// The instant a `YYYYMMDDTHHMMSSZ` date names (tests only; panics on a bad date).
+#[cfg(test)]
+pub(super) fn at(date: &str) -> SystemTime {
+    let secs = parse_date(date).expect("a valid date");
+    UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).expect("after 1970"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(date: &str) -> SystemTime {
-        let secs = parse_date(date).unwrap();
-        UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap())
-    }
 
     #[test]
     fn dates_round_trip_and_bad_shapes_are_rejected() {
