@@ -104,10 +104,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let run_for = args
-        .run_for
-        .map(|s| common::seconds("--run-for", s))
-        .transpose()?;
+    let run_for = common::optional_seconds("--run-for", args.run_for)?;
     let period =
         common::seconds("--report-every", args.report_every)?.max(Duration::from_millis(100));
     let filters = Filters::parse_cli(&args.filter.join(","))

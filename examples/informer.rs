@@ -53,14 +53,8 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let run_for = args
-        .run_for
-        .map(|s| common::seconds("--run-for", s))
-        .transpose()?;
-    let drop_every = args
-        .drop_every
-        .map(|s| common::seconds("--drop-every", s))
-        .transpose()?;
+    let run_for = common::optional_seconds("--run-for", args.run_for)?;
+    let drop_every = common::optional_seconds("--drop-every", args.drop_every)?;
     let filters = Filters::parse_cli(&args.filter.join(",")).map_err(|e| e.to_string())?;
     let (config, router) = args.conn.connect().await?;
     eprintln!("informer on {}", config.endpoint().http_url(""));

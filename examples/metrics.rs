@@ -45,10 +45,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let run_for = args
-        .run_for
-        .map(|s| common::seconds("--run-for", s))
-        .transpose()?;
+    let run_for = common::optional_seconds("--run-for", args.run_for)?;
     let filters = Filters::parse_cli(&args.filter.join(",")).map_err(|e| e.to_string())?;
     // Install the recorder first: metrics recorded before it are lost. Inside a tokio
     // runtime, `install` binds the listener now and serves it on this runtime.

@@ -133,6 +133,11 @@ pub fn seconds(flag: &str, s: f64) -> Result<Duration, String> {
     Duration::try_from_secs_f64(s).map_err(|_| format!("{flag} {s}: expected a number of seconds"))
 }
 
+/// An optional `--flag SECONDS` value, checked as [`seconds`] does.
+pub fn optional_seconds(flag: &str, s: Option<f64>) -> Result<Option<Duration>, String> {
+    s.map(|s| seconds(flag, s)).transpose()
+}
+
 /// Sleeps for `d`, or forever without one.
 pub async fn sleep_opt(d: Option<Duration>) {
     match d {
