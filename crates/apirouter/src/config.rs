@@ -183,7 +183,7 @@ impl RouterConfig {
 
     /// With [`RouterConfig::emit`]: send the frames at `per_sec` frames per second (evenly,
     /// a millisecond's worth at a time) instead of as fast as possible (`None`, the
-    /// default).
+    /// default; `Some(0)` counts as `None`).
     #[must_use]
     pub fn emit_rate(mut self, per_sec: Option<u64>) -> Self {
         self.emit_rate = per_sec.filter(|r| *r > 0);

@@ -66,7 +66,7 @@ struct Args {
     emit: Option<u64>,
     /// With --emit: send the events at this many per second instead of as fast as
     /// possible.
-    #[arg(long, value_name = "PER_SEC", requires = "emit")]
+    #[arg(long, value_name = "PER_SEC", requires = "emit", value_parser = clap::value_parser!(u64).range(1..))]
     emit_rate: Option<u64>,
     /// Open watch connections allowed per access key (429 past it).
     #[arg(long, default_value_t = DEFAULT_MAX_WATCHES_PER_KEY)]
@@ -259,6 +259,7 @@ mod tests {
             Args::try_parse_from(["apirouter", "--emit-rate", "10"]).is_err(),
             "--emit-rate needs --emit"
         );
+        assert!(Args::try_parse_from(["apirouter", "--emit", "1", "--emit-rate", "0"]).is_err());
         assert!(
             Args::try_parse_from(["apirouter", "--cert", "c.pem"]).is_err(),
             "--cert needs --key"

@@ -206,24 +206,7 @@ impl Runtime {
     /// unless `all`.
     #[must_use]
     pub fn list(&self, all: bool) -> Vec<Container> {
-        self.list_with_exit_codes(all)
-            .into_iter()
-            .map(|(c, _)| c)
-            .collect()
-    }
-
-    /// Like [`Runtime::list`], each container with its last exit code (for the `exited`
-    /// list filter).
-    #[must_use]
-    pub fn list_with_exit_codes(&self, all: bool) -> Vec<(Container, Option<i64>)> {
-        let st = self.inner.state.lock();
-        let now = SystemTime::now();
-        st.records
-            .values()
-            .rev()
-            .filter(|r| all || r.is_up())
-            .map(|r| (r.snapshot(now), r.exit_code))
-            .collect()
+        self.list_matching(all, |_, _| true)
     }
 
     /// Like [`Runtime::list`], only the containers `keep` accepts (given each one's last

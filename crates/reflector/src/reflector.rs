@@ -468,7 +468,7 @@ impl Reflector {
     }
 
     /// Applies one live event; returns whether the cache changed. Containers that must
-    /// be fetched are only marked pending here; [`Reflector::fetch_pending`] fetches them.
+    /// be fetched are only marked pending here; [`Reflector::start_fetch`] fetches them.
     async fn apply(&mut self, event: WatchEvent) -> bool {
         let id = event.id();
         if self.in_flight.contains(id) {

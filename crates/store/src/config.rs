@@ -38,7 +38,7 @@ pub enum FullPolicy {
 /// A function applied to every object before it is stored (see [`StoreConfig::transform`]).
 pub(crate) type Transform<T> = Arc<dyn Fn(T) -> T + Send + Sync>;
 
-/// How to build a store: see [`store`](crate::store).
+/// How to build a store: see [`store()`](crate::store()).
 ///
 /// `Default` gives a queue capacity of [`DEFAULT_QUEUE_CAPACITY`], [`FullPolicy::Block`], no
 /// transform, and handler tasks spawned on the runtime that is current at registration.

@@ -76,7 +76,7 @@ impl Control {
         }
     }
 
-    /// Called by the writer when this handler's queue is full under [`FullPolicy::Evict`].
+    /// Called by the writer when this handler's queue is full under [`FullPolicy::Evict`](crate::FullPolicy::Evict).
     pub(crate) fn evict(&self) {
         tracing::error!(
             handler = %self.name,
