@@ -1,16 +1,17 @@
 //! [`EventStream`]: the events of one websocket connection, with keep-alive pings, an
 //! idle timeout and a polite close.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{SinkExt, Stream, StreamExt};
+use futures_util::{Sink, Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::time::{Instant, MissedTickBehavior, Sleep};
+use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::error::Error;
@@ -49,22 +50,40 @@ impl CloseHandle {
     }
 }
 
-/// The connection and its timers. The futures polled when no frame is ready (the close
-/// signal and the idle timer) are kept here rather than made anew: a new `sleep` registers
-/// a timer and a new `cancelled()` a waiter, which cost more than decoding a small frame.
-struct State<S> {
+/// Where a connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Reading frames.
+    Open,
+    /// Closing politely: sending our close frame (`sent` once it is out), then reading
+    /// until the server's, for at most [`CLOSE_GRACE`].
+    Closing { sent: bool },
+    /// Ended: every poll returns `None`.
+    Done,
+}
+
+/// The connection, its timers and its phase, polled by hand: no future is made per
+/// frame. The close signal and the timers are polled only when no frame is ready: while
+/// frames flow the connection is alive, and polling them for every frame costs more
+/// than decoding some of them.
+struct Connection<S> {
     ws: WebSocketStream<S>,
-    ping: tokio::time::Interval,
+    phase: Phase,
+    ping: Interval,
+    /// A ping is due and not yet handed to the websocket.
+    ping_due: bool,
+    /// A ping was handed over and is being flushed.
+    ping_flushing: bool,
     idle_timeout: Duration,
     /// When the last frame arrived.
     last_frame: Instant,
-    /// Fires at `last_frame + idle_timeout` or earlier (then it is pushed back).
-    idle: Pin<Box<Sleep>>,
-    /// The close signal, checked before every frame, and its waiter, polled only when no
-    /// frame is ready.
+    /// Fires at `last_frame + idle_timeout` or earlier (then it is pushed back); while
+    /// closing, at the end of the grace period.
+    timer: Pin<Box<Sleep>>,
+    /// The close signal, checked with an atomic load before every frame, and its waiter,
+    /// polled only when no frame is ready.
     close: CancellationToken,
     closed: Pin<Box<WaitForCancellationFutureOwned>>,
-    done: bool,
 }
 
 impl EventStream {
@@ -80,23 +99,20 @@ impl EventStream {
         let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let now = Instant::now();
-        let state = State {
+        let connection = Connection {
             ws,
+            phase: Phase::Open,
             ping,
+            ping_due: false,
+            ping_flushing: false,
             idle_timeout,
             last_frame: now,
-            idle: Box::pin(tokio::time::sleep_until(now + idle_timeout)),
+            timer: Box::pin(tokio::time::sleep_until(now + idle_timeout)),
             close: close.clone(),
             closed: Box::pin(close.clone().cancelled_owned()),
-            done: false,
         };
-        let inner = futures_util::stream::unfold(state, |mut st| async move {
-            let item = st.next_item().await?;
-            Some((item, st))
-        });
         Self {
-            // Fused: polling after the end (or after `close`) keeps returning `None`.
-            inner: Box::pin(inner.fuse()),
+            inner: Box::pin(connection),
             close,
         }
     }
@@ -123,74 +139,66 @@ impl Stream for EventStream {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> State<S> {
-    async fn next_item(&mut self) -> Option<Result<WatchEvent, Error>> {
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for Connection<S> {
+    type Item = Result<WatchEvent, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
         loop {
-            if self.done {
-                return None;
+            match this.phase {
+                Phase::Done => return Poll::Ready(None),
+                Phase::Closing { .. } => return this.poll_closing(cx).map(|()| None),
+                Phase::Open => {}
             }
-            // Checked here too: frames come first below, and a busy stream must not keep
-            // a close waiting.
-            if self.close.is_cancelled() {
-                self.done = true;
-                self.close_politely().await;
-                return None;
+            if this.close.is_cancelled() {
+                this.start_closing();
+                continue;
             }
-            // A ready frame is taken without looking at the close waiter or the timers:
-            // while frames flow the connection is alive, and polling those for every
-            // frame costs more than decoding some of them.
-            tokio::select! {
-                biased;
-                msg = self.ws.next() => {
-                    let Some(msg) = msg else {
-                        self.done = true;
-                        return None;
-                    };
-                    match msg {
-                        Err(e) => {
-                            self.done = true;
-                            return Some(Err(Error::WebSocket(Box::new(e))));
-                        }
-                        Ok(msg) => {
-                            self.last_frame = Instant::now();
-                            if let Some(item) = self.on_message(msg) {
-                                return Some(item);
-                            }
-                        }
+            match this.ws.poll_next_unpin(cx) {
+                Poll::Ready(Some(Ok(msg))) => {
+                    this.last_frame = Instant::now();
+                    match this.on_message(msg) {
+                        Some(item) => return Poll::Ready(Some(item)),
+                        None => continue,
                     }
                 }
-                () = &mut self.closed => {
-                    self.done = true;
-                    self.close_politely().await;
-                    return None;
+                Poll::Ready(Some(Err(e))) => {
+                    return Poll::Ready(Some(Err(this.end(Error::WebSocket(Box::new(e))))));
                 }
-                _ = self.ping.tick() => {
-                    let send = self.ws.send(Message::Ping(Bytes::new()));
-                    match tokio::time::timeout(self.idle_timeout, send).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => {
-                            self.done = true;
-                            return Some(Err(Error::WebSocket(Box::new(e))));
-                        }
-                        Err(_) => {
-                            self.done = true;
-                            return Some(Err(Error::Idle(self.idle_timeout)));
-                        }
-                    }
+                Poll::Ready(None) => {
+                    this.phase = Phase::Done;
+                    return Poll::Ready(None);
                 }
-                () = &mut self.idle => {
-                    let deadline = self.last_frame + self.idle_timeout;
-                    if deadline > Instant::now() {
-                        // Frames came since the timer was set: wait for the new deadline.
-                        self.idle.as_mut().reset(deadline);
-                        continue;
-                    }
-                    self.done = true;
-                    tracing::warn!(timeout = ?self.idle_timeout, "watch connection idle: considered dead");
-                    return Some(Err(Error::Idle(self.idle_timeout)));
-                }
+                Poll::Pending => {}
             }
+            // No frame is ready: now the close signal and the timers.
+            if this.closed.as_mut().poll(cx).is_ready() {
+                this.start_closing();
+                continue;
+            }
+            if let Poll::Ready(Err(e)) = this.poll_ping(cx) {
+                return Poll::Ready(Some(Err(this.end(Error::WebSocket(Box::new(e))))));
+            }
+            if this.timer.as_mut().poll(cx).is_ready() {
+                let deadline = this.last_frame + this.idle_timeout;
+                if deadline > Instant::now() {
+                    // Frames came since the timer was set: wait for the new deadline.
+                    this.timer.as_mut().reset(deadline);
+                    continue;
+                }
+                tracing::warn!(timeout = ?this.idle_timeout, "watch connection idle: considered dead");
+                return Poll::Ready(Some(Err(this.end(Error::Idle(this.idle_timeout)))));
+            }
+            return Poll::Pending;
         }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    /// Ends the stream with `error` as its last item.
+    fn end(&mut self, error: Error) -> Error {
+        self.phase = Phase::Done;
+        error
     }
 
     /// One frame: an item to yield, or `None` to keep reading.
@@ -207,29 +215,84 @@ impl<S: AsyncRead + AsyncWrite + Unpin> State<S> {
             Message::Binary(data) => Some(Err(Error::BinaryFrame(data.len()))),
             Message::Close(frame) => {
                 tracing::debug!(?frame, "server closed the watch");
-                self.done = true;
+                self.phase = Phase::Done;
                 None
             }
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => None,
         }
     }
 
-    async fn close_politely(&mut self) {
-        let graceful = async {
-            if self.ws.close(None).await.is_ok() {
-                // Read until the server's close frame (or EOF) so the close is clean.
-                while let Some(Ok(_)) = self.ws.next().await {}
-            }
-        };
-        if tokio::time::timeout(CLOSE_GRACE, graceful).await.is_err() {
-            tracing::debug!("server did not answer the close frame in time");
+    /// Sends a ping when one is due. `Pending` unless sending failed. A ping that cannot
+    /// go out (the server reads nothing) does not stop reading: the idle timer decides
+    /// whether the connection is dead.
+    fn poll_ping(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+        while self.ping.poll_tick(cx).is_ready() {
+            self.ping_due = true;
         }
+        if self.ping_due {
+            match Pin::new(&mut self.ws).poll_ready(cx) {
+                Poll::Ready(Ok(())) => {
+                    Pin::new(&mut self.ws).start_send(Message::Ping(Bytes::new()))?;
+                    self.ping_due = false;
+                    self.ping_flushing = true;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {}
+            }
+        }
+        if self.ping_flushing {
+            match Pin::new(&mut self.ws).poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.ping_flushing = false,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {}
+            }
+        }
+        Poll::Pending
+    }
+
+    fn start_closing(&mut self) {
+        self.phase = Phase::Closing { sent: false };
+        self.timer.as_mut().reset(Instant::now() + CLOSE_GRACE);
+    }
+
+    /// The polite close: our close frame out, then frames read until the server's close
+    /// (or EOF, or an error), for at most [`CLOSE_GRACE`]. `Ready` when done.
+    fn poll_closing(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.phase == (Phase::Closing { sent: false }) {
+            match Pin::new(&mut self.ws).poll_close(cx) {
+                Poll::Ready(Ok(())) => self.phase = Phase::Closing { sent: true },
+                Poll::Ready(Err(_)) => {
+                    self.phase = Phase::Done;
+                    return Poll::Ready(());
+                }
+                Poll::Pending => {}
+            }
+        }
+        if self.phase == (Phase::Closing { sent: true }) {
+            loop {
+                match self.ws.poll_next_unpin(cx) {
+                    Poll::Ready(Some(Ok(_))) => {}
+                    Poll::Ready(_) => {
+                        self.phase = Phase::Done;
+                        return Poll::Ready(());
+                    }
+                    Poll::Pending => break,
+                }
+            }
+        }
+        if self.timer.as_mut().poll(cx).is_ready() {
+            tracing::debug!("server did not answer the close frame in time");
+            self.phase = Phase::Done;
+            return Poll::Ready(());
+        }
+        Poll::Pending
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::SinkExt;
     use tokio_tungstenite::tungstenite::protocol::Role;
 
     /// A client stream over an in-memory pipe, and the server's end of it.
@@ -309,5 +372,39 @@ mod tests {
         let (item, msg) = tokio::join!(events.next(), server.next());
         assert!(item.is_none());
         assert!(matches!(msg, Some(Ok(Message::Close(_)))), "{msg:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_close_the_server_does_not_answer_ends_after_the_grace_period() {
+        let (mut events, _server) = pair(Duration::from_secs(10), Duration::from_secs(30)).await;
+        let started = Instant::now();
+        events.close().await;
+        assert_eq!(started.elapsed(), CLOSE_GRACE);
+        assert!(events.next().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn events_then_the_server_close_frame_end_the_stream() {
+        let (mut events, mut server) = pair(Duration::from_secs(10), Duration::from_secs(30)).await;
+        for id in ["a", "b"] {
+            let frame = format!(r#"{{"Type":"container","Action":"start","id":"{id}"}}"#);
+            server.send(Message::text(frame)).await.unwrap();
+        }
+        server
+            .send(Message::Binary(Bytes::from_static(b"x")))
+            .await
+            .unwrap();
+        server.close(None).await.unwrap();
+        let a = events.next().await;
+        assert!(matches!(&a, Some(Ok(ev)) if ev.id() == "a"), "{a:?}");
+        let b = events.next().await;
+        assert!(matches!(&b, Some(Ok(ev)) if ev.id() == "b"), "{b:?}");
+        let bin = events.next().await;
+        assert!(
+            matches!(&bin, Some(Err(e)) if e.is_frame_error()),
+            "{bin:?}"
+        );
+        assert!(events.next().await.is_none());
+        assert!(events.next().await.is_none(), "stays ended");
     }
 }
