@@ -94,7 +94,9 @@ impl Handler<Container> for RestartCounter {
 
 impl RestartCounter {
     fn value<'c>(&self, c: &'c Container) -> &'c str {
-        c.labels.get(&self.label).map_or("", String::as_str)
+        c.labels
+            .get(self.label.as_str())
+            .map_or("", hypersh::watch::SmolStr::as_str)
     }
 }
 
@@ -119,7 +121,11 @@ async fn run(args: Args) -> Result<(), String> {
     let informer = Informer::builder(Client::new(config).map_err(|e| e.to_string())?)
         .filters(filters)
         .index(key.clone(), move |c: &Container| {
-            c.labels.get(&key).cloned().into_iter().collect()
+            c.labels
+                .get(key.as_str())
+                .map(ToString::to_string)
+                .into_iter()
+                .collect()
         })
         .build()
         .map_err(|e| e.to_string())?;

@@ -186,7 +186,7 @@ async fn informer_dumps_a_cache_equal_to_the_list() {
     truth.sort_by(|a, b| a.id.cmp(&b.id));
     assert_eq!(dumped.len(), 10);
     let strip = |c: &Container| Container {
-        status: String::new(),
+        status: Default::default(),
         ..c.clone()
     };
     assert_eq!(

@@ -106,7 +106,7 @@ where
 /// human-readable text that ages ("Up 3 seconds").
 fn comparable(c: &Container) -> Container {
     Container {
-        status: String::new(),
+        status: Default::default(),
         ..c.clone()
     }
 }

@@ -346,7 +346,8 @@ mod tests {
             e.container
                 .labels
                 .iter()
-                .eq(labels(&[("app", "web")]).iter())
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .eq([("app", "web")])
         }));
         assert!(events.iter().all(|e| e.time_nano > 0));
         assert!(rt.get(&id).is_none());

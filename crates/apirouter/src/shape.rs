@@ -251,7 +251,7 @@ mod tests {
                 labels: std::sync::Arc::new(
                     [("sh_hyper_instancetype", "s4"), ("test2", "test2")]
                         .into_iter()
-                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .map(|(k, v)| (k.into(), v.into()))
                         .collect(),
                 ),
                 state,

@@ -106,7 +106,10 @@ async fn k8s_events_arrive_and_a_restart_of_an_exited_container_is_deleted_then_
     assert_eq!(*c.names, ["/job"]);
     assert_eq!(
         *c.labels,
-        labels(&[("kind", "batch")]).into_iter().collect()
+        labels(&[("kind", "batch")])
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect()
     );
     assert!(got.iter().all(|e| e.event().shape == Shape::Kubernetes));
     router.shutdown().await;

@@ -203,7 +203,7 @@ mod tests {
     fn container(id: &str, state: ContainerState) -> Container {
         Container {
             id: id.into(),
-            names: vec![format!("/n-{id}")].into(),
+            names: vec![format!("/n-{id}").into()].into(),
             image: "busybox".into(),
             state,
             ..Container::default()

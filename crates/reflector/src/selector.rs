@@ -66,7 +66,7 @@ mod tests {
     fn container(id: &str, name: &str, image: &str, labels: &[(&str, &str)]) -> Container {
         Container {
             id: id.into(),
-            names: vec![format!("/{name}")].into(),
+            names: vec![format!("/{name}").into()].into(),
             image: image.into(),
             labels: std::sync::Arc::new(
                 labels

@@ -8,6 +8,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+pub use smol_str::SmolStr;
 
 mod de;
 
@@ -17,9 +18,18 @@ use de::{nullable_shared_str, shared_str};
 /// A container's labels, key to value, sorted by key.
 ///
 /// A flat sorted vector ([`litemap::LiteMap`]) rather than a `BTreeMap`: a container has a
-/// handful of labels, and a B-tree's first node alone takes about 540 bytes for them. It
-/// reads like a `BTreeMap` (`get`, `contains_key`, `iter`, `len`) and collects from pairs.
-pub type Labels = litemap::LiteMap<String, String>;
+/// handful of labels, and a B-tree's first node alone takes about 540 bytes for them. Keys
+/// and values are [`SmolStr`]s: up to 23 bytes they are stored inline, with no allocation
+/// of their own, and most labels are that short. It reads like a `BTreeMap` (`get`,
+/// `contains_key`, `iter`, `len`) and collects from pairs:
+///
+/// ```
+/// use hypersh_watch::container::Labels;
+///
+/// let labels: Labels = [("app", "web")].into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+/// assert_eq!(labels.get("app").map(|v| v.as_str()), Some("web"));
+/// ```
+pub type Labels = litemap::LiteMap<SmolStr, SmolStr>;
 
 /// A container as the list endpoint describes it.
 ///
@@ -53,7 +63,7 @@ pub struct Container {
     pub id: Arc<str>,
     /// Names, each with a leading `/` as Docker reports them.
     #[serde(default, deserialize_with = "null_as_default")]
-    pub names: Arc<[String]>,
+    pub names: Arc<[SmolStr]>,
     /// The image the container was created from, as the user named it (`nginx:1.25`).
     #[serde(default, deserialize_with = "nullable_shared_str")]
     pub image: Arc<str>,
@@ -72,9 +82,10 @@ pub struct Container {
     /// The machine-readable state.
     #[serde(default)]
     pub state: ContainerState,
-    /// The human-readable status (`Up 2 minutes`, `Exited (0) 3 seconds ago`).
+    /// The human-readable status (`Up 2 minutes`, `Exited (0) 3 seconds ago`): inline up
+    /// to 23 bytes, so a new version of a container copies it without allocating.
     #[serde(default, deserialize_with = "null_as_default")]
-    pub status: String,
+    pub status: SmolStr,
 }
 
 impl Container {
@@ -170,16 +181,16 @@ impl ContainerState {
     /// (`Up`, `Up (Paused)`, `Exited (137)`, `Created`). Used when an event changes the
     /// state of a cached container: the age in the server's text is not known here.
     #[must_use]
-    pub fn summary(self, exit_code: i64) -> String {
+    pub fn summary(self, exit_code: i64) -> SmolStr {
         match self {
-            Self::Created => "Created".to_owned(),
-            Self::Restarting => "Restarting".to_owned(),
-            Self::Running => "Up".to_owned(),
-            Self::Paused => "Up (Paused)".to_owned(),
-            Self::Exited => format!("Exited ({exit_code})"),
-            Self::Dead => "Dead".to_owned(),
-            Self::Removing => "Removal In Progress".to_owned(),
-            Self::Unknown => String::new(),
+            Self::Created => SmolStr::new_static("Created"),
+            Self::Restarting => SmolStr::new_static("Restarting"),
+            Self::Running => SmolStr::new_static("Up"),
+            Self::Paused => SmolStr::new_static("Up (Paused)"),
+            Self::Exited => smol_str::format_smolstr!("Exited ({exit_code})"),
+            Self::Dead => SmolStr::new_static("Dead"),
+            Self::Removing => SmolStr::new_static("Removal In Progress"),
+            Self::Unknown => SmolStr::default(),
         }
     }
 
@@ -307,7 +318,7 @@ mod tests {
         assert_eq!(&*c.image_id, "sha256:d745");
         assert_eq!(c.created, 1_367_854_155);
         assert_eq!(
-            c.labels.get("sh_hyper_instancetype").map(String::as_str),
+            c.labels.get("sh_hyper_instancetype").map(SmolStr::as_str),
             Some("xxs")
         );
         assert_eq!(c.state, ContainerState::Running);

@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use smol_str::format_smolstr;
 
 use crate::container::{Container, ContainerState, Labels, Phase};
 
@@ -176,7 +177,7 @@ impl Event {
         let phase = self.phase?;
         Some(Container {
             id: Arc::from(self.id.as_str()),
-            names: self.name.iter().map(|n| format!("/{n}")).collect(),
+            names: self.name.iter().map(|n| format_smolstr!("/{n}")).collect(),
             image: self.image.as_deref().map(Arc::from).unwrap_or_default(),
             labels: Arc::new(self.labels.clone().unwrap_or_default()),
             state: phase.state(),
@@ -230,7 +231,7 @@ impl Event {
 fn rename(c: &mut Container, name: &str) {
     let same = matches!(&*c.names, [only] if only.strip_prefix('/') == Some(name));
     if !same {
-        c.names = Arc::from([format!("/{name}")]);
+        c.names = Arc::from([format_smolstr!("/{name}")]);
     }
 }
 
@@ -478,8 +479,11 @@ mod tests {
         let e = ev.event();
         assert_eq!(e.exit_code, Some(0));
         let labels = e.labels.as_ref().unwrap();
-        assert_eq!(labels.get("app").map(String::as_str), Some("web"));
-        assert_eq!(labels.get("n").map(String::as_str), Some("3"));
+        assert_eq!(
+            labels.get("app").map(smol_str::SmolStr::as_str),
+            Some("web")
+        );
+        assert_eq!(labels.get("n").map(smol_str::SmolStr::as_str), Some("3"));
     }
 
     #[test]

@@ -229,7 +229,7 @@ fn duplicate_fields_are_typed_errors() {
 fn huge_label_maps_decode() {
     const N: usize = 10_000;
     let labels: Labels = (0..N)
-        .map(|i| (format!("label-{i:05}"), format!("value-{i}")))
+        .map(|i| (format!("label-{i:05}").into(), format!("value-{i}").into()))
         .collect();
     let labels_json = serde_json::to_string(&labels).unwrap();
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use hypersh_store::{Change, StoreConfig, store};
 use hypersh_watch::container::Labels;
-use hypersh_watch::{Container, ContainerState};
+use hypersh_watch::{Container, ContainerState, SmolStr};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube_core::{ApiResource, DynamicObject, GroupVersionKind, TypeMeta};
 use kube_runtime::watcher::Event;
@@ -37,15 +37,15 @@ fn container(i: usize, g: usize) -> Container {
     let running = g.is_multiple_of(2);
     Container {
         id: format!("{:064x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).into(),
-        names: Arc::from([format!("/web-{i}")]),
+        names: Arc::from([SmolStr::from(format!("/web-{i}"))]),
         image: format!("nginx:1.{}", 20 + i % 8).into(),
         image_id: format!("sha256:{:064x}", i % 8).into(),
         command: "nginx -g 'daemon off;'".into(),
         created: 1_700_000_000 + i as i64,
         labels: Arc::new(Labels::from_iter([
-            ("app".to_owned(), format!("web-{}", i % 50)),
-            ("tier".to_owned(), "frontend".to_owned()),
-            ("sh_hyper_instancetype".to_owned(), "s4".to_owned()),
+            ("app".into(), format!("web-{}", i % 50).into()),
+            ("tier".into(), "frontend".into()),
+            ("sh_hyper_instancetype".into(), "s4".into()),
         ])),
         state: if running {
             ContainerState::Running
@@ -53,9 +53,9 @@ fn container(i: usize, g: usize) -> Container {
             ContainerState::Exited
         },
         status: if running {
-            format!("Up {g} minutes")
+            format!("Up {g} minutes").into()
         } else {
-            "Exited (0) 3 seconds ago".to_owned()
+            "Exited (0) 3 seconds ago".into()
         },
     }
 }
@@ -73,7 +73,7 @@ fn dynamic(c: Container) -> DynamicObject {
             labels: Some(
                 c.labels
                     .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect::<BTreeMap<_, _>>(),
             ),
             ..ObjectMeta::default()

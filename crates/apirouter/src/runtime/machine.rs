@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hypersh_watch::container::{Container, ContainerState};
+use hypersh_watch::container::{Container, ContainerState, SmolStr};
 use parking_lot::Mutex;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -55,7 +55,7 @@ impl Record {
     pub(super) fn snapshot(&self, now: SystemTime) -> Container {
         let mut c = self.container.clone();
         let elapsed = now.duration_since(self.since).unwrap_or_default();
-        c.status = status::status_text(c.state, elapsed, self.exit_code.unwrap_or(0));
+        c.status = status::status_text(c.state, elapsed, self.exit_code.unwrap_or(0)).into();
         c
     }
 }
@@ -152,14 +152,19 @@ impl Runtime {
         let record = Record {
             container: Container {
                 id: Arc::from(id.as_str()),
-                names: Arc::from([format!("/{name}")]),
+                names: Arc::from([SmolStr::from(format!("/{name}"))]),
                 image: Arc::from(image),
                 image_id: Arc::from(generate::image_id(image)),
                 command: Arc::from(generate::command(image)),
                 created: unix_secs(now),
-                labels: Arc::new(labels.into_iter().collect()),
+                labels: Arc::new(
+                    labels
+                        .into_iter()
+                        .map(|(k, v)| (k.into(), v.into()))
+                        .collect(),
+                ),
                 state: ContainerState::Created,
-                status: String::new(),
+                status: SmolStr::default(),
             },
             since: now,
             exit_code: None,
@@ -265,7 +270,7 @@ impl Runtime {
             return Err(RuntimeError::NotFound(seq.to_string()));
         };
         let old = rec.container.name().unwrap_or_default().to_owned();
-        rec.container.names = Arc::from([format!("/{new_name}")]);
+        rec.container.names = Arc::from([SmolStr::from(format!("/{new_name}"))]);
         self.emit("rename", rec, Some(old.clone()), now);
         st.names.remove(&old);
         st.names.insert(new_name.to_owned(), seq);

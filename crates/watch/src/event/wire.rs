@@ -145,8 +145,10 @@ impl<'de> Deserialize<'de> for Picked<'de> {
                                         labels
                                             .into_iter()
                                             .map(|(k, v)| match v {
-                                                serde_json::Value::String(s) => (k, s),
-                                                other => (k, other.to_string()),
+                                                serde_json::Value::String(s) => {
+                                                    (k.into(), s.into())
+                                                }
+                                                other => (k.into(), other.to_string().into()),
                                             })
                                             .collect(),
                                     );
