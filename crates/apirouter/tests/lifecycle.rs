@@ -164,7 +164,10 @@ async fn churned_events_converge_to_the_list() {
             WatchEvent::Added(_) => {
                 cache.insert(
                     e.id.clone(),
-                    (e.name.clone().unwrap_or_default(), ContainerState::Created),
+                    (
+                        e.name.as_deref().unwrap_or_default().to_owned(),
+                        ContainerState::Created,
+                    ),
                 );
             }
             WatchEvent::Deleted(_) => {
@@ -176,7 +179,7 @@ async fn churned_events_converge_to_the_list() {
                     entry.1 = state;
                 }
                 if let Some(name) = &e.name {
-                    entry.0.clone_from(name);
+                    name.as_str().clone_into(&mut entry.0);
                 }
             }
         }

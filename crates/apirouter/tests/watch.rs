@@ -21,7 +21,7 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 }
 
 fn summary(e: &WatchEvent) -> (&'static str, String) {
-    (e.kind_str(), e.event().action.clone())
+    (e.kind_str(), e.event().action.to_string())
 }
 
 #[tokio::test]

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use smol_str::format_smolstr;
+use smol_str::{SmolStr, format_smolstr};
 
 use crate::container::{Container, ContainerState, Labels, Phase};
 
@@ -121,14 +121,15 @@ pub struct Event {
     /// The shape of the frame this came from.
     pub shape: Shape,
     /// The action as sent: a Docker action (`start`, `health_status: healthy`) or
-    /// `ADDED`/`MODIFIED`/`DELETED`.
-    pub action: String,
+    /// `ADDED`/`MODIFIED`/`DELETED`. Inline (no allocation) up to 23 bytes, like the
+    /// image and the name.
+    pub action: SmolStr,
     /// The phase (`Status`) of a Kubernetes-style event.
     pub phase: Option<Phase>,
     /// The image, from `from`/`From` or the `image` attribute.
-    pub image: Option<String>,
+    pub image: Option<SmolStr>,
     /// The container name (without a leading `/`), if the event names it.
-    pub name: Option<String>,
+    pub name: Option<SmolStr>,
     /// The labels, when the event carries them unambiguously (Kubernetes shape only;
     /// `Labels: null` there means no labels). `None` for Docker-style events, whose labels
     /// are mixed into [`Event::attributes`].
@@ -359,9 +360,9 @@ impl WatchEvent {
         };
         let mut attributes = wire.actor.attributes;
         let image = if wire.from.is_empty() {
-            attributes.image().map(str::to_owned)
+            attributes.image().map(SmolStr::new)
         } else {
-            Some(wire.from.into_owned())
+            Some(SmolStr::new(&wire.from))
         };
         let (phase, labels) = match shape {
             Shape::Kubernetes => (
@@ -383,10 +384,10 @@ impl WatchEvent {
         Ok(kind(Event {
             id: id.into_owned(),
             shape,
-            action: action.into_owned(),
+            action: SmolStr::new(&action),
             phase,
             image,
-            name: attributes.name().map(str::to_owned),
+            name: attributes.name().map(SmolStr::new),
             labels,
             exit_code: attributes.exit_code(),
             time_nano,
