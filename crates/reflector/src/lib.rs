@@ -30,6 +30,7 @@
 pub mod backoff;
 mod error;
 mod informer;
+mod live;
 mod plan;
 mod reflector;
 mod selector;

@@ -26,7 +26,8 @@ use tracing::Instrument;
 
 use crate::backoff::BackoffConfig;
 use crate::error::Error;
-use crate::plan::{Merge, Plan, plan};
+use crate::live::Live;
+use crate::plan::Merge;
 use crate::selector::Selector;
 use crate::status::{Phase, StatusHandle};
 
@@ -51,23 +52,12 @@ type Fetch = BoxFuture<'static, (Vec<String>, Result<Vec<Container>, WatchError>
 pub struct Reflector {
     client: Client,
     writer: Writer<Container>,
-    /// A reader on `writer`'s store, kept to look up cached containers.
-    store: Store<Container>,
     selector: Selector,
     backoff: BackoffConfig,
     relist_every: Option<Duration>,
     status: StatusHandle,
-    /// Containers an event named that must be fetched (the cache lacks them, or the
-    /// event cannot say what changed), waiting for the next fetch. A fetch starts as
-    /// soon as fewer than [`MAX_FETCHES`] are in flight and takes every pending
-    /// container: a burst of creates costs a few list calls, not one each.
-    pending: BTreeSet<String>,
-    /// The containers the fetches in flight ask for. The loop keeps applying other
-    /// events meanwhile.
-    in_flight: BTreeSet<String>,
-    /// Events about containers in flight, received while their fetch runs, in order.
-    /// The answer may predate them: they are replayed on top of it.
-    held: Vec<WatchEvent>,
+    /// Fetches pending and in flight, held events, and a reader of the store.
+    live: Live,
     /// Live events applied since the status last heard of them.
     tally: Tally,
 }
@@ -103,15 +93,12 @@ impl Reflector {
     ) -> Result<Self, Error> {
         Ok(Self {
             client,
-            store: writer.store(),
+            live: Live::new(writer.store()),
             writer,
             selector: Selector::new(filters)?,
             backoff: BackoffConfig::default(),
             relist_every: None,
             status: StatusHandle::default(),
-            pending: BTreeSet::new(),
-            in_flight: BTreeSet::new(),
-            held: Vec::new(),
             tally: Tally::default(),
         })
     }
@@ -257,7 +244,7 @@ impl Reflector {
         let cancelled = shutdown.cancelled();
         tokio::pin!(cancelled);
         loop {
-            if fetching.len() < MAX_FETCHES && !self.pending.is_empty() {
+            if fetching.len() < MAX_FETCHES && !self.live.pending.is_empty() {
                 fetching.push(self.start_fetch());
             }
             tokio::select! {
@@ -285,21 +272,9 @@ impl Reflector {
                     }
                 }
                 item = stream.next() => {
-                    // Then whatever else is ready (a bounded run, so fetch answers,
-                    // relists and shutdown are not kept waiting), counted in one
-                    // status update.
-                    let mut item = Some(item);
-                    let mut run = 0;
-                    while let Some(next) = item {
-                        let end = self.on_item(next, &mut stream, shutdown, connected_at).await;
-                        if let Some(end) = end {
-                            self.report_tally();
-                            return end;
-                        }
-                        run += 1;
-                        item = if run < READY_RUN { stream.next().now_or_never() } else { None };
+                    if let Some(end) = self.on_run(item, &mut stream, shutdown, connected_at).await {
+                        return end;
                     }
-                    self.report_tally();
                 }
                 _ = tick(relist.as_mut()) => {
                     tracing::debug!("periodic relist");
@@ -314,63 +289,78 @@ impl Reflector {
         }
     }
 
-    /// Handles one item of the stream while watching; `Some` when the session ends.
-    async fn on_item(
+    /// Handles `first` and whatever else the stream has ready (a bounded run, so fetch
+    /// answers, relists and shutdown are not kept waiting): the events go into one writer
+    /// batch, so each handler is told of them in one queue entry, and into one status
+    /// update. `Some` when the session ends.
+    async fn on_run(
         &mut self,
-        item: Option<Result<WatchEvent, WatchError>>,
+        first: Option<Result<WatchEvent, WatchError>>,
         stream: &mut EventStream,
         shutdown: &CancellationToken,
         connected_at: Instant,
     ) -> Option<End> {
-        match item {
-            None => Some(End::Broken {
-                error: None,
-                healthy_for: connected_at.elapsed(),
-            }),
-            Some(Ok(event)) => {
-                metrics::counter!("hypersh_reflector_events_total").increment(1);
-                tracing::trace!(
-                    target: "hypersh_reflector::events",
-                    id = event.id(),
-                    action = event.event().action.as_str(),
-                    "event received"
-                );
-                // Applying may wait for a busy handler's queue (backpressure): shutdown
-                // must not wait with it. The writer is cancel-safe. Most applies finish
-                // at the first poll: only those that wait race the shutdown.
-                let changed = {
-                    let apply = self.apply(event);
-                    tokio::pin!(apply);
-                    match apply.as_mut().now_or_never() {
-                        Some(changed) => Some(changed),
-                        None => tokio::select! {
-                            changed = apply => Some(changed),
-                            () = shutdown.cancelled() => None,
-                        },
-                    }
-                };
-                match changed {
-                    Some(changed) => {
-                        self.tally.received += 1;
-                        if changed {
-                            metrics::counter!("hypersh_reflector_events_applied_total")
-                                .increment(1);
-                            self.tally.applied += 1;
-                        }
-                        None
-                    }
-                    None => {
-                        stream.close().await;
-                        Some(End::Shutdown)
+        let Self {
+            writer,
+            live,
+            status,
+            tally,
+            ..
+        } = self;
+        // Taking the turn (and delivering what a cancelled commit left) may wait for a
+        // busy handler: not past a shutdown.
+        let Some(mut batch) = unless_shutdown(writer.batch(), shutdown).await else {
+            stream.close().await;
+            return Some(End::Shutdown);
+        };
+        let mut end = None;
+        let mut item = Some(first);
+        let mut run = 0;
+        while let Some(next) = item {
+            match next {
+                None => {
+                    end = Some(End::Broken {
+                        error: None,
+                        healthy_for: connected_at.elapsed(),
+                    });
+                    break;
+                }
+                Some(Ok(event)) => {
+                    metrics::counter!("hypersh_reflector_events_total").increment(1);
+                    tracing::trace!(
+                        target: "hypersh_reflector::events",
+                        id = event.id(),
+                        action = event.event().action.as_str(),
+                        "event received"
+                    );
+                    tally.received += 1;
+                    if live.apply(&mut batch, event) {
+                        metrics::counter!("hypersh_reflector_events_applied_total").increment(1);
+                        tally.applied += 1;
                     }
                 }
+                Some(Err(e)) if e.is_frame_error() => frame_error(status, &e),
+                Some(Err(e)) => {
+                    end = Some(broken(e, connected_at.elapsed()));
+                    break;
+                }
             }
-            Some(Err(e)) if e.is_frame_error() => {
-                self.frame_error(&e);
+            run += 1;
+            item = if run < READY_RUN {
+                stream.next().now_or_never()
+            } else {
                 None
-            }
-            Some(Err(e)) => Some(broken(e, connected_at.elapsed())),
+            };
         }
+        // The changes are in the store; telling the handlers may wait for a busy one
+        // (backpressure): not past a shutdown. The writer keeps what was not delivered.
+        let delivered = unless_shutdown(batch.commit(), shutdown).await.is_some();
+        self.report_tally();
+        if !delivered {
+            stream.close().await;
+            return Some(End::Shutdown);
+        }
+        end
     }
 
     /// Lists while buffering the watch, merges, and replaces the store. `None` on
@@ -385,11 +375,7 @@ impl Reflector {
         stream: &mut EventStream,
         shutdown: &CancellationToken,
     ) -> Option<End> {
-        // A full list covers whatever was pending or being fetched, and is newer than
-        // the events held for a fetch.
-        self.pending.clear();
-        self.in_flight.clear();
-        self.held.clear();
+        self.live.clear();
         let Self {
             client,
             writer,
@@ -467,44 +453,11 @@ impl Reflector {
         None
     }
 
-    /// Applies one live event; returns whether the cache changed. Containers that must
-    /// be fetched are only marked pending here; [`Reflector::start_fetch`] fetches them.
-    async fn apply(&mut self, event: WatchEvent) -> bool {
-        let id = event.id();
-        if self.in_flight.contains(id) {
-            // The fetch's answer may be older than this event: replay it after.
-            self.held.push(event);
-            return false;
-        }
-        if self.pending.contains(id) {
-            // The pending fetch comes after this event and will see a newer state,
-            // unless the container is gone: then its delete is applied now.
-            if matches!(event, WatchEvent::Deleted(_)) {
-                self.pending.remove(id);
-                return self.delete(id.to_owned()).await;
-            }
-            return false;
-        }
-        let cached = self.store.get(id);
-        match plan(&event, cached.as_deref()) {
-            Plan::Nothing => false,
-            Plan::Upsert(c) => {
-                self.writer.apply(Change::Upsert(c)).await;
-                true
-            }
-            Plan::Delete => self.delete(id.to_owned()).await,
-            Plan::Fetch => {
-                self.pending.insert(id.to_owned());
-                false
-            }
-        }
-    }
-
     /// Starts fetching every pending container (in as few list calls as possible). The
     /// loop polls the returned future beside the stream.
     fn start_fetch(&mut self) -> Fetch {
-        let ids: Vec<String> = std::mem::take(&mut self.pending).into_iter().collect();
-        self.in_flight.extend(ids.iter().cloned());
+        let ids: Vec<String> = std::mem::take(&mut self.live.pending).into_iter().collect();
+        self.live.in_flight.extend(ids.iter().cloned());
         let client = self.client.clone();
         let status = self.status.clone();
         Box::pin(async move {
@@ -513,53 +466,51 @@ impl Reflector {
         })
     }
 
-    /// Stores what a fetch found, then replays the events held while it ran. A
-    /// container the answer lacks is already gone: its delete event follows, or is
-    /// among the held ones.
+    /// Stores what a fetch found, then replays the events held while it ran, in one
+    /// writer batch. A container the answer lacks is already gone: its delete event
+    /// follows, or is among the held ones.
     async fn apply_fetched(&mut self, asked: &[String], answer: Vec<Container>) {
+        let Self {
+            writer,
+            live,
+            selector,
+            status,
+            ..
+        } = self;
+        let mut batch = writer.batch().await;
         let asked: BTreeSet<&str> = asked.iter().map(String::as_str).collect();
-        self.in_flight.retain(|id| !asked.contains(id.as_str()));
+        live.in_flight.retain(|id| !asked.contains(id.as_str()));
+        let mut applied = 0;
         for mut c in answer {
             if !asked.contains(&*c.id) {
                 continue;
             }
-            let cached = self.store.get(&c.id);
+            let cached = live.store.get(&c.id);
             if let Some(cached) = &cached {
                 c.share_unchanged(cached);
             }
             if cached.as_deref() == Some(&c) {
                 continue;
             }
-            if self.selector.admits(&c) {
-                self.writer.apply(Change::Upsert(c)).await;
-                self.applied();
-            } else if self.delete(c.id.to_string()).await {
-                self.applied();
+            if selector.admits(&c) {
+                batch.apply(Change::Upsert(c));
+                applied += 1;
+            } else if live.delete(&mut batch, &c.id) {
+                applied += 1;
             }
         }
-        let (replay, still_held) = std::mem::take(&mut self.held)
+        let (replay, still_held) = std::mem::take(&mut live.held)
             .into_iter()
             .partition(|e| asked.contains(e.id()));
-        self.held = still_held;
+        live.held = still_held;
         for event in replay {
-            if self.apply(event).await {
-                self.applied();
+            if live.apply(&mut batch, event) {
+                applied += 1;
             }
         }
-    }
-
-    /// Removes a container; returns whether the cache had it.
-    async fn delete(&mut self, id: String) -> bool {
-        if self.store.get(&id).is_none() {
-            return false;
-        }
-        self.writer.apply(Change::Delete(id)).await;
-        true
-    }
-
-    fn applied(&self) {
-        metrics::counter!("hypersh_reflector_events_applied_total").increment(1);
-        self.status.update(|s| s.events_applied += 1);
+        metrics::counter!("hypersh_reflector_events_applied_total").increment(applied);
+        status.update(|s| s.events_applied += applied);
+        batch.commit().await;
     }
 
     /// Reports the live events counted since the last report, and the changes they made
@@ -575,10 +526,6 @@ impl Reflector {
             s.last_event_at = Some(now);
             s.events_applied += applied;
         });
-    }
-
-    fn frame_error(&self, e: &WatchError) {
-        frame_error(&self.status, e);
     }
 }
 
@@ -621,6 +568,19 @@ fn frame_error(status: &StatusHandle, e: &WatchError) {
     tracing::warn!(error = %e, "skipping a frame that could not be decoded");
     metrics::counter!("hypersh_reflector_decode_errors_total").increment(1);
     status.update(|s| s.decode_errors += 1);
+}
+
+/// Runs `work` unless shutdown comes first (`None` then). Most work finishes at its first
+/// poll, and then no shutdown waiter is registered.
+async fn unless_shutdown<F: Future>(work: F, shutdown: &CancellationToken) -> Option<F::Output> {
+    tokio::pin!(work);
+    if let Some(done) = work.as_mut().now_or_never() {
+        return Some(done);
+    }
+    tokio::select! {
+        done = work => Some(done),
+        () = shutdown.cancelled() => None,
+    }
 }
 
 fn broken(error: WatchError, healthy_for: Duration) -> End {

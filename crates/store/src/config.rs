@@ -6,13 +6,16 @@ use std::sync::Arc;
 
 use tokio::runtime::Handle;
 
-/// Default capacity of each handler's notification queue.
+/// Default capacity of each handler's notification queue, in entries. An entry is one
+/// notification for a [`Writer::apply`](crate::Writer::apply), or up to 64 in order for a
+/// [`Batch`](crate::Batch) or a relist.
 ///
 /// client-go's shared informer gives every listener a ring buffer whose initial size is 1024
 /// (`initialBufferSize` in `shared_informer.go`); we use the same number as a hard bound. At a
 /// few dozen bytes per queued notification (the objects themselves are shared `Arc`s) this is
-/// well under 100 KiB per handler, and it absorbs a burst of a thousand events before a slow
-/// handler applies backpressure to the writer.
+/// well under 100 KiB per handler for single changes (a few MiB at most for full batches), and
+/// it absorbs a burst of a thousand entries before a slow handler applies backpressure to the
+/// writer.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 
 /// What the writer does when a handler's queue is full.

@@ -1,5 +1,9 @@
 //! The writer's outbox: notifications waiting to be offered to the handlers' queues.
 //!
+//! Notifications queued one after the other for the same handlers, and not offered yet,
+//! travel as one queue entry ([`Notification::Batch`], up to [`MAX_BATCH`]): a writer
+//! batch or a relist costs each handler one send and one wake-up, not one per change.
+//!
 //! Keeping them in the writer (rather than in a future's local variables) makes `apply` and
 //! `replace` cancel-safe: if their future is dropped while waiting for room in a full queue,
 //! what was not delivered yet stays here and goes out first on the next call (or
@@ -15,7 +19,11 @@ use crate::FullPolicy;
 use crate::event::Notification;
 use crate::shared::{Shared, Subscribers};
 
-/// One notification and the handlers it is for (those subscribed when it was produced).
+/// The most notifications one queue entry carries.
+pub(crate) const MAX_BATCH: usize = 64;
+
+/// One notification (or batch) and the handlers it is for (those subscribed when it was
+/// produced).
 struct Delivery<T> {
     note: Notification<T>,
     targets: Subscribers<T>,
@@ -38,16 +46,41 @@ impl<T> Default for Outbox<T> {
     }
 }
 
+impl<T> Delivery<T> {
+    /// The notes of this (not yet offered) delivery as a growable batch, if it has room
+    /// for one more: a single note becomes a batch of one.
+    fn batch_with_room(&mut self) -> Option<&mut Vec<Notification<T>>> {
+        if let Notification::Resync(_) = self.note {
+            return None;
+        }
+        if !matches!(self.note, Notification::Batch(_)) {
+            let batch = Notification::Batch(Arc::new(Vec::with_capacity(MAX_BATCH)));
+            let first = std::mem::replace(&mut self.note, batch);
+            if let Notification::Batch(notes) = &mut self.note
+                && let Some(notes) = Arc::get_mut(notes)
+            {
+                notes.push(first);
+            }
+        }
+        match &mut self.note {
+            // Not offered yet, so not shared: `get_mut` succeeds.
+            Notification::Batch(notes) => Arc::get_mut(notes).filter(|n| n.len() < MAX_BATCH),
+            _ => None,
+        }
+    }
+}
+
 impl<T> Outbox<T> {
-    /// Notifications not yet delivered to every target.
+    /// Queue entries not yet delivered to every target.
     pub(crate) fn len(&self) -> usize {
         self.queue.len()
     }
 }
 
 impl<T: Send + Sync + 'static> Outbox<T> {
-    /// Queues `note` for `targets`. Without targets there is nothing to do: the note is
-    /// handed back, for the caller to drop where it suits it.
+    /// Queues `note` for `targets`, in the same entry as the previous note when that one
+    /// is for the same handlers, not offered yet, and not full. Without targets there is
+    /// nothing to do: the note is handed back, for the caller to drop where it suits it.
     pub(crate) fn push(
         &mut self,
         note: Notification<T>,
@@ -55,6 +88,14 @@ impl<T: Send + Sync + 'static> Outbox<T> {
     ) -> Option<Notification<T>> {
         if targets.is_empty() {
             return Some(note);
+        }
+        if let Some(last) = self.queue.back_mut()
+            && !last.offered
+            && Arc::ptr_eq(&last.targets, targets)
+            && let Some(notes) = last.batch_with_room()
+        {
+            notes.push(note);
+            return None;
         }
         self.queue.push_back(Delivery {
             note,

@@ -87,6 +87,9 @@ pub(crate) enum Notification<T> {
     /// The first relist has been applied and every event it produced precedes this marker:
     /// a handler registered before the store synced has caught up once it gets here.
     Synced,
+    /// Several of the above, in order, delivered as one queue entry: the changes of one
+    /// writer batch (or relist). Never nested, never holds a `Resync`.
+    Batch(Arc<Vec<Notification<T>>>),
 }
 
 impl<T> Clone for Notification<T> {
@@ -99,6 +102,7 @@ impl<T> Clone for Notification<T> {
             Notification::Delete(d) => Notification::Delete(d.clone()),
             Notification::Resync(all) => Notification::Resync(all.clone()),
             Notification::Synced => Notification::Synced,
+            Notification::Batch(notes) => Notification::Batch(Arc::clone(notes)),
         }
     }
 }

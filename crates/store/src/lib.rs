@@ -3,7 +3,8 @@
 //!
 //! - A single [`Writer`] applies changes ([`Change::Upsert`], [`Change::Delete`]) and relists
 //!   ([`Writer::replace`], which emits [`Deleted::FinalStateUnknown`] tombstones for what
-//!   vanished and updates only for what changed).
+//!   vanished and updates only for what changed). A [`Batch`] ([`Writer::batch`]) applies
+//!   several changes at once and tells each handler of them in one queue entry.
 //! - Any number of cheap [`Store`] clones read it: [`Store::get`], [`Store::list`] (a
 //!   consistent snapshot), named secondary indexes ([`Store::add_index`],
 //!   [`Store::by_index`]), and readiness ([`Store::has_synced`],
@@ -120,7 +121,7 @@ pub use keyed::Keyed;
 pub use registration::HandlerHandle;
 pub use relist::Relist;
 pub use store::Store;
-pub use writer::Writer;
+pub use writer::{Batch, Writer};
 
 /// Creates an empty store: its single [`Writer`] and a [`Store`] reader (clone it freely).
 pub fn store<T>(config: StoreConfig<T>) -> (Writer<T>, Store<T>)

@@ -99,7 +99,8 @@ impl HandlerHandle {
         }
     }
 
-    /// How many notifications wait in the handler's queue (0 once it stopped).
+    /// How many entries wait in the handler's queue (0 once it stopped). An entry is one
+    /// notification, or up to 64 from one [`Batch`](crate::Batch) or relist.
     pub fn queue_len(&self) -> usize {
         self.link.queue_len()
     }

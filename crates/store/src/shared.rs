@@ -54,7 +54,8 @@ pub(crate) struct Shared<T> {
     /// visible part of every apply.
     pub(crate) map: DashMap<Arc<str>, Arc<T>, foldhash::fast::RandomState>,
     pub(crate) state: RwLock<State<T>>,
-    pub(crate) dispatch: tokio::sync::Mutex<()>,
+    /// The dispatch turn (an `Arc` so a writer [`Batch`](crate::Batch) can own it).
+    pub(crate) dispatch: Arc<tokio::sync::Mutex<()>>,
     pub(crate) ready: Latch,
     pub(crate) queue_capacity: usize,
     pub(crate) full_policy: FullPolicy,
@@ -80,7 +81,7 @@ impl<T> Shared<T> {
                 subscribers: Arc::new([]),
                 synced: false,
             }),
-            dispatch: tokio::sync::Mutex::new(()),
+            dispatch: Arc::new(tokio::sync::Mutex::new(())),
             ready: Latch::default(),
             queue_capacity,
             full_policy,

@@ -76,13 +76,6 @@ impl<H> Task<H> {
                 return;
             }
             match note {
-                Notification::Add(obj) => self.call("add", obj.key(), |h| h.on_add(&obj)),
-                Notification::Update(old, new) => {
-                    self.call("update", new.key(), |h| h.on_update(&old, &new));
-                }
-                Notification::Delete(gone) => {
-                    self.call("delete", gone.key(), |h| h.on_delete(&gone))
-                }
                 Notification::Resync(all) => {
                     for (i, obj) in all.iter().enumerate() {
                         if self.control.is_stopped() {
@@ -94,8 +87,34 @@ impl<H> Task<H> {
                         }
                     }
                 }
-                Notification::Synced => self.control.mark_synced(),
+                // At most `MAX_BATCH` (64) notes: delivered without yielding.
+                Notification::Batch(notes) => {
+                    for note in notes.iter() {
+                        if self.control.is_stopped() {
+                            return;
+                        }
+                        self.deliver(note);
+                    }
+                }
+                note => self.deliver(&note),
             }
+        }
+    }
+
+    /// Delivers one change (or the synced marker) to the handler.
+    fn deliver<T: Keyed>(&mut self, note: &Notification<T>)
+    where
+        H: Handler<T>,
+    {
+        match note {
+            Notification::Add(obj) => self.call("add", obj.key(), |h| h.on_add(obj)),
+            Notification::Update(old, new) => {
+                self.call("update", new.key(), |h| h.on_update(old, new));
+            }
+            Notification::Delete(gone) => self.call("delete", gone.key(), |h| h.on_delete(gone)),
+            Notification::Synced => self.control.mark_synced(),
+            // Never inside a batch, and handled by `run` otherwise.
+            Notification::Resync(_) | Notification::Batch(_) => {}
         }
     }
 

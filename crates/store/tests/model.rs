@@ -1,6 +1,6 @@
-//! Property test: any sequence of upserts, deletes, relists and handler registrations leaves
-//! the store equal to a plain `HashMap` model (objects and an index), and every handler saw a
-//! sequence of events that replays to that same state.
+//! Property test: any sequence of upserts, deletes, writer batches, relists and handler
+//! registrations leaves the store equal to a plain `HashMap` model (objects and an index),
+//! and every handler saw a sequence of events that replays to that same state.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,6 +33,8 @@ enum Op {
     Upsert(u8, u8),
     Delete(u8),
     Replace(Vec<(u8, u8)>),
+    /// Upserts (`Some(v)`) and deletes (`None`) applied in one writer batch.
+    Batch(Vec<(u8, Option<u8>)>),
     /// Register another handler now, with this queue capacity.
     Register(usize),
 }
@@ -42,6 +44,7 @@ fn op() -> impl Strategy<Value = Op> {
         5 => (0..8u8, 0..4u8).prop_map(|(k, v)| Op::Upsert(k, v)),
         2 => (0..9u8).prop_map(Op::Delete),
         1 => prop::collection::vec((0..8u8, 0..4u8), 0..10).prop_map(Op::Replace),
+        1 => prop::collection::vec((0..8u8, prop::option::of(0..4u8)), 0..100).prop_map(Op::Batch),
         1 => (1..4usize).prop_map(Op::Register),
     ]
 }
@@ -129,6 +132,23 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 Op::Replace(all) => {
                     writer.replace(all.iter().map(|&(k, v)| item(k, v))).await;
                     model = all.iter().map(|&(k, v)| (item(k, v).id, v)).collect();
+                }
+                Op::Batch(changes) => {
+                    let mut batch = writer.batch().await;
+                    for (k, v) in changes {
+                        let id = item(k, 0).id;
+                        match v {
+                            Some(v) => {
+                                batch.apply(Change::Upsert(item(k, v)));
+                                model.insert(id, v);
+                            }
+                            None => {
+                                batch.apply(Change::Delete(id.clone()));
+                                model.remove(&id);
+                            }
+                        }
+                    }
+                    batch.commit().await;
                 }
                 Op::Register(capacity) => register(capacity),
             }
