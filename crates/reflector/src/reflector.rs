@@ -360,6 +360,12 @@ impl Reflector {
             stream.close().await;
             return Some(End::Shutdown);
         }
+        if run >= READY_RUN {
+            // More may be ready: let the handlers (on this thread, with a current-thread
+            // runtime) take this run's changes before the next run, rather than when the
+            // runtime's budget runs out, several runs later.
+            tokio::task::yield_now().await;
+        }
         end
     }
 
