@@ -326,7 +326,6 @@ impl Reflector {
                     break;
                 }
                 Some(Ok(event)) => {
-                    metrics::counter!("hypersh_reflector_events_total").increment(1);
                     tracing::trace!(
                         target: "hypersh_reflector::events",
                         id = event.id(),
@@ -335,7 +334,6 @@ impl Reflector {
                     );
                     tally.received += 1;
                     if live.apply(&mut batch, event) {
-                        metrics::counter!("hypersh_reflector_events_applied_total").increment(1);
                         tally.applied += 1;
                     }
                 }
@@ -520,12 +518,14 @@ impl Reflector {
     }
 
     /// Reports the live events counted since the last report, and the changes they made
-    /// to the cache, in one status update (the metrics counted them one by one).
+    /// to the cache, in one status update and one increment of each metric.
     fn report_tally(&mut self) {
         let Tally { received, applied } = std::mem::take(&mut self.tally);
         if received == 0 {
             return;
         }
+        metrics::counter!("hypersh_reflector_events_total").increment(received);
+        metrics::counter!("hypersh_reflector_events_applied_total").increment(applied);
         let now = SystemTime::now();
         self.status.update(|s| {
             s.events_received += received;

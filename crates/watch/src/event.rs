@@ -366,7 +366,7 @@ impl WatchEvent {
         };
         let (phase, labels) = match shape {
             Shape::Kubernetes => (
-                Phase::parse(&wire.phase),
+                wire.phase,
                 Some(attributes.labels.take().unwrap_or_default()),
             ),
             Shape::Docker => (None, None),

@@ -12,7 +12,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use crate::container::{Labels, lenient_i64, null_as_default};
+use crate::container::{Labels, Phase, lenient_i64, null_as_default};
 
 /// The union of both wire shapes. Serde field names are case-sensitive, so `status`
 /// (Docker) and `Status` (Kubernetes) are distinct.
@@ -22,8 +22,9 @@ pub(super) struct WireEvent<'a> {
     pub(super) action: Cow<'a, str>,
     #[serde(rename = "status", default, borrow, deserialize_with = "cow_or_null")]
     pub(super) docker_status: Cow<'a, str>,
-    #[serde(rename = "Status", default, borrow, deserialize_with = "cow_or_null")]
-    pub(super) phase: Cow<'a, str>,
+    /// `Status`, parsed (a phase the library does not know, or none, is `None`).
+    #[serde(rename = "Status", default, deserialize_with = "phase")]
+    pub(super) phase: Option<Phase>,
     #[serde(
         rename = "id",
         alias = "Id",
@@ -84,36 +85,51 @@ pub(super) struct WireActor<'a> {
     pub(super) attributes: Picked<'a>,
 }
 
-/// The attributes an event keeps, each under its Docker (lower-case) and Kubernetes
-/// (capitalised) spelling.
+/// The attributes an event keeps. Each may come under its Docker (lower-case) and its
+/// Kubernetes (capitalised) spelling: the Docker one wins, even when empty.
 #[derive(Default)]
 pub(super) struct Picked<'a> {
-    name: [Option<Cow<'a, str>>; 2],
-    image: [Option<Cow<'a, str>>; 2],
-    exit_code: [Option<Cow<'a, str>>; 2],
+    name: Slot<'a>,
+    image: Slot<'a>,
+    exit_code: Slot<'a>,
     /// `Labels`: `Some` for an object (or `null`, meaning none).
     pub(super) labels: Option<Labels>,
 }
 
-impl Picked<'_> {
-    /// The Docker spelling if present, else the Kubernetes one; `None` when empty.
-    fn pick<'s>(slot: &'s [Option<Cow<'_, str>>; 2]) -> Option<&'s str> {
-        slot[0]
-            .as_deref()
-            .or(slot[1].as_deref())
-            .filter(|s| !s.is_empty())
+/// One attribute's value, and whether it came under the Docker spelling.
+#[derive(Default)]
+struct Slot<'a> {
+    value: Option<Cow<'a, str>>,
+    docker: bool,
+}
+
+impl<'a> Slot<'a> {
+    /// Keeps `value` unless the Docker spelling already gave one; a later duplicate of
+    /// the same spelling wins, as in a map. No value (a non-scalar) counts as absent.
+    fn set(&mut self, value: Option<Cow<'a, str>>, docker: bool) {
+        if value.is_some() && (docker || !self.docker) {
+            self.value = value;
+            self.docker = docker;
+        }
     }
 
+    /// The value, `None` when missing or empty.
+    fn get(&self) -> Option<&str> {
+        self.value.as_deref().filter(|s| !s.is_empty())
+    }
+}
+
+impl Picked<'_> {
     pub(super) fn name(&self) -> Option<&str> {
-        Self::pick(&self.name)
+        self.name.get()
     }
 
     pub(super) fn image(&self) -> Option<&str> {
-        Self::pick(&self.image)
+        self.image.get()
     }
 
     pub(super) fn exit_code(&self) -> Option<i64> {
-        Self::pick(&self.exit_code).and_then(|s| s.trim().parse().ok())
+        self.exit_code.get().and_then(|s| s.trim().parse().ok())
     }
 }
 
@@ -131,13 +147,13 @@ impl<'de> Deserialize<'de> for Picked<'de> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut picked = Picked::default();
                 while let Some(CowStr(key)) = map.next_key()? {
-                    let slot = match &*key {
-                        "name" => &mut picked.name[0],
-                        "Name" => &mut picked.name[1],
-                        "image" => &mut picked.image[0],
-                        "Image" => &mut picked.image[1],
-                        "exitCode" => &mut picked.exit_code[0],
-                        "ExitCode" => &mut picked.exit_code[1],
+                    let (slot, docker) = match &*key {
+                        "name" => (&mut picked.name, true),
+                        "Name" => (&mut picked.name, false),
+                        "image" => (&mut picked.image, true),
+                        "Image" => (&mut picked.image, false),
+                        "exitCode" => (&mut picked.exit_code, true),
+                        "ExitCode" => (&mut picked.exit_code, false),
                         "Labels" => {
                             match map.next_value::<serde_json::Value>()? {
                                 serde_json::Value::Object(labels) => {
@@ -164,8 +180,8 @@ impl<'de> Deserialize<'de> for Picked<'de> {
                             continue;
                         }
                     };
-                    // A later duplicate wins, as in a map; a non-scalar value is no value.
-                    *slot = map.next_value::<Scalar<'de>>()?.0;
+                    // A non-scalar value is no value.
+                    slot.set(map.next_value::<Scalar<'de>>()?.0, docker);
                 }
                 Ok(picked)
             }
@@ -204,6 +220,12 @@ impl<'de> Deserialize<'de> for CowStr<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_str(CowStrVisitor).map(CowStr)
     }
+}
+
+/// A Kubernetes phase (`Status`), parsed where it is read; `null`, an empty string and
+/// an unknown phase are `None`.
+fn phase<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Phase>, D::Error> {
+    Ok(Phase::parse(&cow_or_null(d)?))
 }
 
 /// A string (borrowed when possible), or `null` as the empty string.
@@ -410,6 +432,17 @@ mod tests {
             None,
             "an empty Docker value hides the other spelling"
         );
+    }
+
+    #[test]
+    fn docker_spelling_wins_in_any_order_and_a_non_scalar_is_absent() {
+        let frame = r#"{"Actor":{"Attributes":{"name":"d","Name":"K","Image":"k8s","image":{},
+            "ExitCode":"1","ExitCode":"2"}}}"#;
+        let wire: WireEvent<'_> = serde_json::from_str(frame).unwrap();
+        let picked = &wire.actor.attributes;
+        assert_eq!(picked.name(), Some("d"));
+        assert_eq!(picked.image(), Some("k8s"), "an object is no value");
+        assert_eq!(picked.exit_code(), Some(2), "a later duplicate wins");
     }
 
     #[test]
