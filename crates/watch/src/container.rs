@@ -12,8 +12,8 @@ pub use smol_str::SmolStr;
 
 mod de;
 
+use de::shared_str;
 pub(crate) use de::{lenient_i64, null_as_default};
-use de::{nullable_shared_str, shared_str};
 
 /// A container's labels, key to value, sorted by key.
 ///
@@ -38,10 +38,11 @@ pub type Labels = litemap::LiteMap<SmolStr, SmolStr>;
 /// `Ports`, `HostConfig` and `NetworkSettings` are not kept: a cache of many containers
 /// should not pay for them, and no filter or index uses them.
 ///
-/// The fields an event never changes are shared (`Arc`): cloning a container to apply an
-/// event costs a few reference counts, not a dozen allocations, and two versions of the
-/// same container can share them (see [`Container::share_unchanged`]). Compare them
-/// through `&*` or `as_ref()`: `&*c.image == "nginx"`.
+/// Cloning a container to apply an event costs a few reference counts, not a dozen
+/// allocations: the id, the names and the labels are shared (`Arc`), and the other texts
+/// are [`SmolStr`]s, copied inline up to 23 bytes and shared above. Two versions of the
+/// same container can share them (see [`Container::share_unchanged`]). Compare the id
+/// through `&*` or `as_ref()`: `&*c.id == "7275e762"`; the others compare with `&str`.
 ///
 /// ```
 /// use hypersh_watch::container::{Container, ContainerState};
@@ -50,7 +51,7 @@ pub type Labels = litemap::LiteMap<SmolStr, SmolStr>;
 ///     r#"{"Id":"7275e762","Names":["/web"],"Image":"nginx","State":"running","Created":1.5e9}"#,
 /// )?;
 /// assert_eq!(c.name(), Some("web"));
-/// assert_eq!(&*c.image, "nginx");
+/// assert_eq!(c.image, "nginx");
 /// assert_eq!(c.state, ContainerState::Running);
 /// assert_eq!(c.created, 1_500_000_000);
 /// # Ok::<(), serde_json::Error>(())
@@ -65,14 +66,14 @@ pub struct Container {
     #[serde(default, deserialize_with = "null_as_default")]
     pub names: Arc<[SmolStr]>,
     /// The image the container was created from, as the user named it (`nginx:1.25`).
-    #[serde(default, deserialize_with = "nullable_shared_str")]
-    pub image: Arc<str>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub image: SmolStr,
     /// The image id (`sha256:...`).
-    #[serde(rename = "ImageID", default, deserialize_with = "nullable_shared_str")]
-    pub image_id: Arc<str>,
+    #[serde(rename = "ImageID", default, deserialize_with = "null_as_default")]
+    pub image_id: SmolStr,
     /// The command line.
-    #[serde(default, deserialize_with = "nullable_shared_str")]
-    pub command: Arc<str>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub command: SmolStr,
     /// Creation time, seconds since the Unix epoch.
     #[serde(default, deserialize_with = "lenient_i64")]
     pub created: i64,
@@ -95,8 +96,9 @@ impl Container {
         self.names.first().map(|n| n.strip_prefix('/').unwrap_or(n))
     }
 
-    /// Makes this container share `older`'s allocations for every shared field whose
-    /// value is equal (id, names, image, image id, command, labels).
+    /// Makes this container share `older`'s allocations for every field whose value is
+    /// equal (id, names, labels, and the image, image id and command when too long to be
+    /// inline).
     ///
     /// A newly listed version of a cached container then costs only what changed: a
     /// relist holds the new versions beside the cached ones until it is applied, and this
@@ -109,7 +111,7 @@ impl Container {
     /// let old = Container { id: "a".into(), image: "nginx".into(), ..Container::default() };
     /// let mut new = Container { id: "a".into(), image: "nginx".into(), ..Container::default() };
     /// new.share_unchanged(&old);
-    /// assert!(Arc::ptr_eq(&new.image, &old.image));
+    /// assert!(Arc::ptr_eq(&new.id, &old.id));
     /// ```
     pub fn share_unchanged(&mut self, older: &Container) {
         fn share<T: ?Sized + PartialEq>(new: &mut Arc<T>, old: &Arc<T>) {
@@ -117,11 +119,16 @@ impl Container {
                 *new = Arc::clone(old);
             }
         }
+        fn share_text(new: &mut SmolStr, old: &SmolStr) {
+            if new.is_heap_allocated() && new == old {
+                new.clone_from(old);
+            }
+        }
         share(&mut self.id, &older.id);
         share(&mut self.names, &older.names);
-        share(&mut self.image, &older.image);
-        share(&mut self.image_id, &older.image_id);
-        share(&mut self.command, &older.command);
+        share_text(&mut self.image, &older.image);
+        share_text(&mut self.image_id, &older.image_id);
+        share_text(&mut self.command, &older.command);
         share(&mut self.labels, &older.labels);
     }
 }
@@ -359,9 +366,10 @@ mod tests {
 
     #[test]
     fn share_unchanged_shares_equal_fields_only() {
-        let old: Container = serde_json::from_str(LIST_ITEM).unwrap();
+        let item = LIST_ITEM.replace("sha256:d745", &format!("sha256:{:064x}", 0xd745));
+        let old: Container = serde_json::from_str(&item).unwrap();
         let mut new: Container = serde_json::from_str(
-            &LIST_ITEM
+            &item
                 .replace("Up 2 minutes", "Up 3 minutes")
                 .replace("echo 222222", "sh"),
         )
@@ -370,10 +378,12 @@ mod tests {
         new.share_unchanged(&old);
         assert!(Arc::ptr_eq(&new.id, &old.id));
         assert!(Arc::ptr_eq(&new.names, &old.names));
-        assert!(Arc::ptr_eq(&new.image, &old.image));
-        assert!(Arc::ptr_eq(&new.image_id, &old.image_id));
+        // A long text is shared; a short one is inline, copied, never allocated.
+        assert!(new.image_id.is_heap_allocated());
+        assert_eq!(new.image_id.as_ptr(), old.image_id.as_ptr());
+        assert!(!new.image.is_heap_allocated());
+        assert_eq!(new.image, old.image);
         assert!(Arc::ptr_eq(&new.labels, &old.labels));
-        assert!(!Arc::ptr_eq(&new.command, &old.command));
         assert_eq!(&*new.command, "sh");
         assert_eq!(new.status, "Up 3 minutes");
     }

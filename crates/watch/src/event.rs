@@ -179,7 +179,7 @@ impl Event {
         Some(Container {
             id: Arc::from(self.id.as_str()),
             names: self.name.iter().map(|n| format_smolstr!("/{n}")).collect(),
-            image: self.image.as_deref().map(Arc::from).unwrap_or_default(),
+            image: self.image.clone().unwrap_or_default(),
             labels: Arc::new(self.labels.clone().unwrap_or_default()),
             state: phase.state(),
             ..Container::default()
@@ -215,8 +215,8 @@ impl Event {
                 if let Some(labels) = self.labels.as_ref().filter(|l| **l != *next.labels) {
                     next.labels = Arc::new(labels.clone());
                 }
-                if let Some(image) = self.image.as_deref().filter(|i| *i != &*next.image) {
-                    next.image = Arc::from(image);
+                if let Some(image) = self.image.as_ref().filter(|i| **i != next.image) {
+                    next.image = image.clone();
                 }
             }
         }

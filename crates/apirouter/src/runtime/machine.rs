@@ -153,9 +153,9 @@ impl Runtime {
             container: Container {
                 id: Arc::from(id.as_str()),
                 names: Arc::from([SmolStr::from(format!("/{name}"))]),
-                image: Arc::from(image),
-                image_id: Arc::from(generate::image_id(image)),
-                command: Arc::from(generate::command(image)),
+                image: image.into(),
+                image_id: generate::image_id(image).into(),
+                command: generate::command(image).into(),
                 created: unix_secs(now),
                 labels: Arc::new(
                     labels

@@ -94,8 +94,3 @@ impl<'de> Deserialize<'de> for SharedStr {
 pub(crate) fn shared_str<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
     Ok(SharedStr::deserialize(d)?.0)
 }
-
-/// An optional string field, as an `Arc<str>`; `null` is the empty string.
-pub(crate) fn nullable_shared_str<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
-    Ok(Option::<SharedStr>::deserialize(d)?.map_or_else(Arc::default, |s| s.0))
-}
