@@ -20,6 +20,10 @@ use crate::event::WatchEvent;
 /// How long a polite close waits for the server's close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
+/// While frames keep coming, the close signal is checked once per this many frames
+/// (checking it takes a lock); when none is ready, its waiter is polled.
+const CLOSE_CHECK_EVERY: u32 = 64;
+
 type Inner = Pin<Box<dyn Stream<Item = Result<WatchEvent, Error>> + Send>>;
 
 /// The events of one `/events/ws` connection.
@@ -80,9 +84,11 @@ struct Connection<S> {
     /// Fires at `last_frame + idle_timeout` or earlier (then it is pushed back); while
     /// closing, at the end of the grace period.
     timer: Pin<Box<Sleep>>,
-    /// The close signal, checked with an atomic load before every frame, and its waiter,
-    /// polled only when no frame is ready.
+    /// The close signal, checked every [`CLOSE_CHECK_EVERY`] frames, and its waiter,
+    /// polled when no frame is ready.
     close: CancellationToken,
+    /// Frames read since the close signal was last checked.
+    unchecked: u32,
     closed: Pin<Box<WaitForCancellationFutureOwned>>,
 }
 
@@ -109,6 +115,7 @@ impl EventStream {
             last_frame: now,
             timer: Box::pin(tokio::time::sleep_until(now + idle_timeout)),
             close: close.clone(),
+            unchecked: 0,
             closed: Box::pin(close.clone().cancelled_owned()),
         };
         Self {
@@ -150,9 +157,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for Connection<S> {
                 Phase::Closing { .. } => return this.poll_closing(cx).map(|()| None),
                 Phase::Open => {}
             }
-            if this.close.is_cancelled() {
-                this.start_closing();
-                continue;
+            this.unchecked += 1;
+            if this.unchecked >= CLOSE_CHECK_EVERY {
+                this.unchecked = 0;
+                if this.close.is_cancelled() {
+                    this.start_closing();
+                    continue;
+                }
             }
             match this.ws.poll_next_unpin(cx) {
                 Poll::Ready(Some(Ok(msg))) => {
@@ -406,5 +417,33 @@ mod tests {
         );
         assert!(events.next().await.is_none());
         assert!(events.next().await.is_none(), "stays ended");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_stream_still_closes_within_a_bounded_number_of_frames() {
+        let (mut events, mut server) = pair(Duration::from_secs(10), Duration::from_secs(30)).await;
+        // Far more frames than the check interval, then silence (with paused time, an
+        // endless flood would keep the close's grace timer from ever firing).
+        let flood = tokio::spawn(async move {
+            let frame = r#"{"Type":"container","Action":"start","id":"a"}"#;
+            for _ in 0..2_000 {
+                if server.send(Message::text(frame)).await.is_err() {
+                    break;
+                }
+            }
+            server
+        });
+        assert!(matches!(events.next().await, Some(Ok(_))));
+        events.close_handle().close();
+        let mut after = 0;
+        while let Some(item) = events.next().await {
+            assert!(item.is_ok(), "{item:?}");
+            after += 1;
+            assert!(
+                after <= CLOSE_CHECK_EVERY,
+                "still reading after {after} frames"
+            );
+        }
+        drop(flood.await);
     }
 }
