@@ -56,19 +56,28 @@ impl WatchEvent {
     pub fn decode(frame: impl Into<Bytes>) -> Result<Self, DecodeError> {
         let raw: Bytes = frame.into();
         let text = std::str::from_utf8(&raw).map_err(|_| DecodeError::NotUtf8)?;
-        Self::decode_text(text, raw.clone())
+        let mut event = Self::decode_text(text)?;
+        event.set_raw(raw);
+        Ok(event)
     }
 
-    /// Decodes a frame whose text is already known to be UTF-8 (a websocket text frame):
-    /// `text` is the content of `raw`, which the event keeps.
-    pub(crate) fn decode_text(text: &str, raw: Bytes) -> Result<Self, DecodeError> {
-        debug_assert_eq!(text.as_bytes(), &raw[..]);
+    /// Decodes a frame whose text is already known to be UTF-8 (a websocket text frame).
+    /// The event owns everything it holds but the frame: give it with [`Self::set_raw`]
+    /// (moved, once `text` is no longer borrowed).
+    pub(crate) fn decode_text(text: &str) -> Result<Self, DecodeError> {
         // serde would read a JSON array as the struct's fields in order: refuse it here.
         if text.trim_start().starts_with('[') {
             return Err(DecodeError::NotObject);
         }
         let wire: WireEvent<'_> = serde_json::from_str(text).map_err(DecodeError::Json)?;
-        Self::from_wire(wire, raw)
+        Self::from_wire(wire)
+    }
+
+    /// Sets the frame this event was decoded from ([`Event::raw`]).
+    pub(crate) fn set_raw(&mut self, raw: Bytes) {
+        match self {
+            Self::Added(e) | Self::Modified(e) | Self::Deleted(e) => e.raw = raw,
+        }
     }
 
     /// The event, whatever its kind.
@@ -334,7 +343,7 @@ pub enum DecodeError {
 
 impl WatchEvent {
     /// Builds the event from the decoded wire form.
-    fn from_wire(wire: WireEvent<'_>, raw: Bytes) -> Result<Self, DecodeError> {
+    fn from_wire(wire: WireEvent<'_>) -> Result<Self, DecodeError> {
         if !wire.kind.is_empty() && wire.kind != "container" {
             return Err(DecodeError::NotContainer(wire.kind.into_owned()));
         }
@@ -391,7 +400,7 @@ impl WatchEvent {
             labels,
             exit_code: attributes.exit_code(),
             time_nano,
-            raw,
+            raw: Bytes::new(),
         }))
     }
 }

@@ -79,8 +79,11 @@ struct Connection<S> {
     /// A ping was handed over and is being flushed.
     ping_flushing: bool,
     idle_timeout: Duration,
-    /// When the last frame arrived.
+    /// When the last frame arrived, or a moment later: the clock is read when no frame
+    /// is ready after some were read (`fresh`), not for every frame.
     last_frame: Instant,
+    /// Frames were read since `last_frame` was set.
+    fresh: bool,
     /// Fires at `last_frame + idle_timeout` or earlier (then it is pushed back); while
     /// closing, at the end of the grace period.
     timer: Pin<Box<Sleep>>,
@@ -113,6 +116,7 @@ impl EventStream {
             ping_flushing: false,
             idle_timeout,
             last_frame: now,
+            fresh: false,
             timer: Box::pin(tokio::time::sleep_until(now + idle_timeout)),
             close: close.clone(),
             unchecked: 0,
@@ -167,7 +171,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for Connection<S> {
             }
             match this.ws.poll_next_unpin(cx) {
                 Poll::Ready(Some(Ok(msg))) => {
-                    this.last_frame = Instant::now();
+                    this.fresh = true;
                     match this.on_message(msg) {
                         Some(item) => return Poll::Ready(Some(item)),
                         None => continue,
@@ -182,7 +186,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for Connection<S> {
                 }
                 Poll::Pending => {}
             }
-            // No frame is ready: now the close signal and the timers.
+            // No frame is ready: now the time of the last one, the close signal and the
+            // timers.
+            if this.fresh {
+                this.fresh = false;
+                this.last_frame = Instant::now();
+            }
             if this.closed.as_mut().poll(cx).is_ready() {
                 this.start_closing();
                 continue;
@@ -217,11 +226,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         match msg {
             Message::Text(text) => {
                 // Text frames are UTF-8 already (tungstenite checks): not checked twice.
-                let raw = Bytes::from(text.clone());
-                Some(
-                    WatchEvent::decode_text(text.as_str(), raw)
-                        .map_err(|e| Error::decode(e, text.as_bytes())),
-                )
+                // The event keeps the frame, moved in once decoded.
+                Some(match WatchEvent::decode_text(text.as_str()) {
+                    Ok(mut event) => {
+                        event.set_raw(Bytes::from(text));
+                        Ok(event)
+                    }
+                    Err(e) => Err(Error::decode(e, text.as_bytes())),
+                })
             }
             Message::Binary(data) => Some(Err(Error::BinaryFrame(data.len()))),
             Message::Close(frame) => {
@@ -408,6 +420,11 @@ mod tests {
         server.close(None).await.unwrap();
         let a = events.next().await;
         assert!(matches!(&a, Some(Ok(ev)) if ev.id() == "a"), "{a:?}");
+        let frame = r#"{"Type":"container","Action":"start","id":"a"}"#;
+        assert!(
+            matches!(&a, Some(Ok(ev)) if ev.event().raw_str() == frame),
+            "the frame is kept"
+        );
         let b = events.next().await;
         assert!(matches!(&b, Some(Ok(ev)) if ev.id() == "b"), "{b:?}");
         let bin = events.next().await;
