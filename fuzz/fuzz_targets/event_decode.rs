@@ -1,5 +1,6 @@
 //! `WatchEvent::decode` on arbitrary bytes: a typed `DecodeError` or an event, never a
-//! panic; a decoded event keeps the frame and a non-empty id.
+//! panic; a decoded event keeps the frame and a non-empty id; `changes` agrees with
+//! `apply_to`, and an event applied twice changes nothing the second time.
 #![no_main]
 
 use hypersh_watch::WatchEvent;
@@ -17,9 +18,14 @@ fuzz_target!(|data: &[u8]| {
         let e = event.event();
         let _ = e.raw_str();
         let _ = e.docker_action();
-        if let Some(c) = e.to_container() {
-            let _ = e.apply_to(&c);
+        let mut cached = vec![hypersh_watch::Container::default()];
+        cached.extend(e.to_container());
+        for c in &cached {
+            // `changes` is `apply_to` without the copy when nothing changes.
+            let next = e.apply_to(c);
+            assert_eq!(e.changes(c).is_none(), next == *c);
+            // Applying the same event again changes nothing.
+            assert!(e.changes(&next).is_none());
         }
-        let _ = e.apply_to(&hypersh_watch::Container::default());
     }
 });

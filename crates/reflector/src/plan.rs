@@ -40,12 +40,7 @@ pub(crate) fn plan(event: &WatchEvent, cached: Option<&Container>) -> Plan {
             Plan::Fetch
         }
         (WatchEvent::Added(e) | WatchEvent::Modified(e), Some(c)) => {
-            let next = e.apply_to(c);
-            if next == *c {
-                Plan::Nothing
-            } else {
-                Plan::Upsert(next)
-            }
+            e.changes(c).map_or(Plan::Nothing, Plan::Upsert)
         }
     }
 }

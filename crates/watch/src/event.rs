@@ -199,50 +199,72 @@ impl Event {
     /// result: the state implied by a Docker action (or the phase of a Kubernetes-style
     /// event, keeping `paused` while the phase stays `Running`) and a new name on `rename`.
     /// When the state changes, `status` becomes [`ContainerState::summary`]. Fields the
-    /// event does not speak of are kept.
+    /// event does not speak of are kept. See [`Event::changes`] to learn whether anything
+    /// changed without building a copy.
     #[must_use]
     pub fn apply_to(&self, cached: &Container) -> Container {
+        self.changes(cached).unwrap_or_else(|| cached.clone())
+    }
+
+    /// The new version of `cached` this event makes, or `None` when it changes nothing:
+    /// what [`Event::apply_to`] returns when that differs from `cached`. Each field is
+    /// decided first, and the container is copied only when one changes.
+    ///
+    /// ```
+    /// use hypersh_watch::{Container, ContainerState, WatchEvent};
+    ///
+    /// let event = WatchEvent::decode(r#"{"status":"start","id":"c1","Type":"container"}"#)?;
+    /// let stopped = Container { id: "c1".into(), state: ContainerState::Exited, ..Container::default() };
+    /// let running = event.event().changes(&stopped).expect("a start changes the state");
+    /// assert_eq!(running.state, ContainerState::Running);
+    /// assert!(event.event().changes(&running).is_none(), "started already");
+    /// # Ok::<(), hypersh_watch::event::DecodeError>(())
+    /// ```
+    #[must_use]
+    pub fn changes(&self, cached: &Container) -> Option<Container> {
+        let exit_code = self.exit_code.unwrap_or(0);
+        let (state, name, labels, image) = match self.shape {
+            Shape::Docker => (
+                self.docker_action().and_then(DockerAction::implied_state),
+                self.name.as_deref().filter(|_| self.action == "rename"),
+                None,
+                None,
+            ),
+            Shape::Kubernetes => (
+                self.phase
+                    .filter(|phase| cached.state.phase(exit_code) != *phase)
+                    .map(Phase::state),
+                self.name.as_deref(),
+                self.labels.as_ref().filter(|l| **l != *cached.labels),
+                self.image.as_ref().filter(|i| **i != cached.image),
+            ),
+        };
+        let state = state.filter(|s| *s != cached.state);
+        let name = name.filter(|n| !has_only_name(cached, n));
+        if state.is_none() && name.is_none() && labels.is_none() && image.is_none() {
+            return None;
+        }
         let mut next = cached.clone();
-        match self.shape {
-            Shape::Docker => {
-                if let Some(state) = self.docker_action().and_then(DockerAction::implied_state) {
-                    next.state = state;
-                }
-                if let (true, Some(name)) = (self.action == "rename", &self.name) {
-                    rename(&mut next, name);
-                }
-            }
-            Shape::Kubernetes => {
-                if let Some(phase) = self.phase
-                    && cached.state.phase(self.exit_code.unwrap_or(0)) != phase
-                {
-                    next.state = phase.state();
-                }
-                if let Some(name) = &self.name {
-                    rename(&mut next, name);
-                }
-                if let Some(labels) = self.labels.as_ref().filter(|l| **l != *next.labels) {
-                    next.labels = Arc::new(labels.clone());
-                }
-                if let Some(image) = self.image.as_ref().filter(|i| **i != next.image) {
-                    next.image = image.clone();
-                }
-            }
+        if let Some(state) = state {
+            next.state = state;
+            next.status = state.summary(exit_code);
         }
-        if next.state != cached.state {
-            next.status = next.state.summary(self.exit_code.unwrap_or(0));
+        if let Some(name) = name {
+            next.names = Arc::from([format_smolstr!("/{name}")]);
         }
-        next
+        if let Some(labels) = labels {
+            next.labels = Arc::new(labels.clone());
+        }
+        if let Some(image) = image {
+            next.image = image.clone();
+        }
+        Some(next)
     }
 }
 
-/// Gives `c` the single name `name` (stored with its leading `/`), unless it already has
-/// exactly that name.
-fn rename(c: &mut Container, name: &str) {
-    let same = matches!(&*c.names, [only] if only.strip_prefix('/') == Some(name));
-    if !same {
-        c.names = Arc::from([format_smolstr!("/{name}")]);
-    }
+/// Whether `c`'s only name is `name` (stored with its leading `/`).
+fn has_only_name(c: &Container, name: &str) -> bool {
+    matches!(&*c.names, [only] if only.strip_prefix('/') == Some(name))
 }
 
 /// A Docker container action (spec section 3b).
@@ -592,5 +614,45 @@ mod tests {
             ..paused.clone()
         });
         assert_eq!(stopped.state, ContainerState::Running);
+    }
+
+    #[test]
+    fn changes_agrees_with_apply_to_and_a_second_application_changes_nothing() {
+        let base = Container {
+            id: "d180511d".into(),
+            names: Arc::from([SmolStr::new("/test2")]),
+            image: "busybox".into(),
+            ..Container::default()
+        };
+        let frames = [
+            K8S.to_owned(),
+            K8S.replace("Running", "Failed"),
+            K8S.replace("\"Name\":\"test2\"", "\"Name\":\"other\""),
+            K8S.replace("\"Labels\":null", "\"Labels\":{\"a\":\"b\"}"),
+            DOCKER.to_owned(),
+            DOCKER.replace("\"start\"", "\"kill\""),
+            DOCKER.replace("\"start\"", "\"rename\""),
+        ];
+        for state in [
+            ContainerState::Created,
+            ContainerState::Running,
+            ContainerState::Paused,
+            ContainerState::Exited,
+        ] {
+            let cached = Container {
+                state,
+                ..base.clone()
+            };
+            for frame in &frames {
+                let e = WatchEvent::decode(frame.clone()).unwrap().into_event();
+                let next = e.apply_to(&cached);
+                assert_eq!(
+                    e.changes(&cached).is_none(),
+                    next == cached,
+                    "{frame} on {state:?}"
+                );
+                assert!(e.changes(&next).is_none(), "{frame} twice on {state:?}");
+            }
+        }
     }
 }
