@@ -91,6 +91,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod batch;
 mod config;
 mod control;
 mod dispatch;
@@ -113,6 +114,7 @@ mod testutil;
 
 use std::sync::Arc;
 
+pub use batch::Batch;
 pub use config::{DEFAULT_QUEUE_CAPACITY, FullPolicy, StoreConfig};
 pub use error::Error;
 pub use event::{Change, Deleted};
@@ -121,7 +123,7 @@ pub use keyed::Keyed;
 pub use registration::HandlerHandle;
 pub use relist::Relist;
 pub use store::Store;
-pub use writer::{Batch, Writer};
+pub use writer::Writer;
 
 /// Creates an empty store: its single [`Writer`] and a [`Store`] reader (clone it freely).
 pub fn store<T>(config: StoreConfig<T>) -> (Writer<T>, Store<T>)
