@@ -12,13 +12,13 @@
 //! - **Backoff**: after a failure, wait (exponential, full jitter; the maximum for
 //!   authentication failures), then reconnect.
 
-use std::collections::BTreeSet;
+mod fetch;
+
 use std::time::{Duration, SystemTime};
 
-use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
-use hypersh_store::{Change, Store, Writer};
+use hypersh_store::{Store, Writer};
 use hypersh_watch::{Client, Container, Error as WatchError, EventStream, Filters, WatchEvent};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -30,20 +30,11 @@ use crate::live::Live;
 use crate::plan::Merge;
 use crate::selector::Selector;
 use crate::status::{Phase, StatusHandle};
+use fetch::{Fetch, MAX_FETCHES, fetch};
 
-/// How many ids one list call asks for (they go into the query string).
-const FETCH_BATCH: usize = 50;
 /// The most events handled in one go when several are ready: up to this many, the
 /// loop does not look at anything else and the status is updated once.
 const READY_RUN: usize = 64;
-
-/// How many fetches may be in flight at once: a create waits for its own list call, not
-/// for the one before it.
-const MAX_FETCHES: usize = 4;
-
-/// A fetch in flight: the list call for some of the containers in
-/// [`Reflector::in_flight`], which answers with the ids it asked for.
-type Fetch = BoxFuture<'static, (Vec<String>, Result<Vec<Container>, WatchError>)>;
 
 /// Keeps a [`Writer<Container>`] in step with the API router.
 ///
@@ -457,66 +448,6 @@ impl Reflector {
         None
     }
 
-    /// Starts fetching every pending container (in as few list calls as possible). The
-    /// loop polls the returned future beside the stream.
-    fn start_fetch(&mut self) -> Fetch {
-        let ids: Vec<String> = std::mem::take(&mut self.live.pending).into_iter().collect();
-        self.live.in_flight.extend(ids.iter().cloned());
-        let client = self.client.clone();
-        let status = self.status.clone();
-        Box::pin(async move {
-            let answer = fetch(&client, &status, &ids).await;
-            (ids, answer)
-        })
-    }
-
-    /// Stores what a fetch found, then replays the events held while it ran, in one
-    /// writer batch. A container the answer lacks is already gone: its delete event
-    /// follows, or is among the held ones.
-    async fn apply_fetched(&mut self, asked: &[String], answer: Vec<Container>) {
-        let Self {
-            writer,
-            live,
-            selector,
-            status,
-            ..
-        } = self;
-        let mut batch = writer.batch().await;
-        let asked: BTreeSet<&str> = asked.iter().map(String::as_str).collect();
-        live.in_flight.retain(|id| !asked.contains(id.as_str()));
-        let mut applied = 0;
-        for mut c in answer {
-            if !asked.contains(&*c.id) {
-                continue;
-            }
-            let cached = live.store.get(&c.id);
-            if let Some(cached) = &cached {
-                c.share_unchanged(cached);
-            }
-            if cached.as_deref() == Some(&c) {
-                continue;
-            }
-            if selector.admits(&c) {
-                batch.apply(Change::Upsert(c));
-                applied += 1;
-            } else if live.delete(&mut batch, &c.id) {
-                applied += 1;
-            }
-        }
-        let (replay, still_held) = std::mem::take(&mut live.held)
-            .into_iter()
-            .partition(|e| asked.contains(e.id()));
-        live.held = still_held;
-        for event in replay {
-            if live.apply(&mut batch, event) {
-                applied += 1;
-            }
-        }
-        metrics::counter!("hypersh_reflector_events_applied_total").increment(applied);
-        status.update(|s| s.events_applied += applied);
-        batch.commit().await;
-    }
-
     /// Reports the live events counted since the last report, and the changes they made
     /// to the cache, in one status update and one increment of each metric.
     fn report_tally(&mut self) {
@@ -533,30 +464,6 @@ impl Reflector {
             s.events_applied += applied;
         });
     }
-}
-
-/// Lists the given containers by id (exact ids only).
-async fn fetch(
-    client: &Client,
-    status: &StatusHandle,
-    ids: &[String],
-) -> Result<Vec<Container>, WatchError> {
-    let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(FETCH_BATCH) {
-        let mut filters = Filters::new();
-        for id in chunk {
-            filters.add("id", id.clone());
-        }
-        let listed = client.list_containers(&filters).await?;
-        out.extend(
-            listed
-                .into_iter()
-                .filter(|c| chunk.iter().any(|id| **id == *c.id)),
-        );
-    }
-    metrics::counter!("hypersh_reflector_fetches_total").increment(ids.len() as u64);
-    status.update(|s| s.fetches += ids.len() as u64);
-    Ok(out)
 }
 
 /// Counts one received event.
