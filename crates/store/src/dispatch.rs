@@ -50,16 +50,15 @@ impl<T> Delivery<T> {
     /// The notes of this (not yet offered) delivery as a growable batch, if it has room
     /// for one more: a single note becomes a batch of one.
     fn batch_with_room(&mut self) -> Option<&mut Vec<Notification<T>>> {
-        if let Notification::Resync(_) = self.note {
-            return None;
-        }
-        if !matches!(self.note, Notification::Batch(_)) {
-            let batch = Notification::Batch(Arc::new(Vec::with_capacity(MAX_BATCH)));
-            let first = std::mem::replace(&mut self.note, batch);
-            if let Notification::Batch(notes) = &mut self.note
-                && let Some(notes) = Arc::get_mut(notes)
-            {
-                notes.push(first);
+        match self.note {
+            // A resync snapshot travels alone.
+            Notification::Resync(_) => return None,
+            Notification::Batch(_) => {}
+            _ => {
+                // A single note becomes a batch of one (`Synced` only holds its place).
+                let mut notes = Vec::with_capacity(MAX_BATCH);
+                notes.push(std::mem::replace(&mut self.note, Notification::Synced));
+                self.note = Notification::Batch(Arc::new(notes));
             }
         }
         match &mut self.note {

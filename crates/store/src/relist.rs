@@ -98,12 +98,8 @@ impl<'w, T: Keyed + PartialEq + Send + Sync + 'static> Relist<'w, T> {
     /// when the key has not been listed (or was removed).
     pub fn get(&self, key: &str) -> Option<Arc<T>> {
         match self.listed.get(key)? {
-            None => self
-                .writer
-                .shared
-                .map
-                .get(key)
-                .map(|e| Arc::clone(e.value())),
+            // Listed unchanged: the cached version stays.
+            None => self.cached(key),
             Some(i) => self.changed[*i].clone(),
         }
     }

@@ -14,9 +14,10 @@ use crate::{Change, Keyed, Store};
 /// of truth (the reflector).
 ///
 /// Each call updates the map and the indexes atomically (readers see all of it or none of
-/// it), then enqueues one notification per registered handler. Handlers never run on this
-/// path; with [`FullPolicy::Block`](crate::FullPolicy::Block) a full handler queue makes the
-/// call wait for room (backpressure).
+/// it), then enqueues one notification per registered handler (a [`Batch`] enqueues one
+/// entry per handler for up to 64 changes). Handlers never run on this path; with
+/// [`FullPolicy::Block`](crate::FullPolicy::Block) a full handler queue makes the call wait
+/// for room (backpressure).
 ///
 /// **Cancel safety**: if an `apply`/`replace` future is dropped after the change was applied
 /// but before every handler got its notification, the rest is kept and delivered first by
