@@ -247,10 +247,9 @@ impl Reflector {
                 Some((asked, answer)) = fetching.next(), if !fetching.is_empty() => {
                     let end = match answer {
                         // Applying may wait for a busy handler: not past a shutdown.
-                        Ok(answer) => tokio::select! {
-                            () = self.apply_fetched(&asked, answer) => None,
-                            () = shutdown.cancelled() => Some(End::Shutdown),
-                        },
+                        Ok(answer) => unless_shutdown(self.apply_fetched(&asked, answer), shutdown)
+                            .await
+                            .map_or(Some(End::Shutdown), |()| None),
                         Err(e) => Some(broken(e, connected_at.elapsed())),
                     };
                     match end {
@@ -429,12 +428,9 @@ impl Reflector {
         }
         relist.retain(|c| selector.admits(c));
         // Committing may wait for busy handlers (backpressure): not past a shutdown.
-        tokio::select! {
-            () = relist.commit() => {}
-            () = shutdown.cancelled() => {
-                stream.close().await;
-                return Some(End::Shutdown);
-            }
+        if unless_shutdown(relist.commit(), shutdown).await.is_none() {
+            stream.close().await;
+            return Some(End::Shutdown);
         }
         metrics::counter!("hypersh_reflector_relists_total").increment(1);
         status.update(|s| s.relists += 1);

@@ -90,7 +90,7 @@ struct Connection<S> {
     /// The close signal, checked every [`CLOSE_CHECK_EVERY`] frames, and its waiter,
     /// polled when no frame is ready.
     close: CancellationToken,
-    /// Frames read since the close signal was last checked.
+    /// Turns of the read loop since the close signal was last checked.
     unchecked: u32,
     closed: Pin<Box<WaitForCancellationFutureOwned>>,
 }
