@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{
     Replica, cache_matches, client_for, config_for, converged, eventually, fast_backoff, informer,
-    informer_on, router,
+    informer_on, router, synced_informer,
 };
 use hypersh::Informer;
 use hypersh::watch::{Client, Filters, TlsMode};
@@ -54,9 +54,7 @@ async fn kubernetes_shape_converges() {
             .shape(EventShape::Kubernetes),
     )
     .await;
-    let informer = informer(&router);
-    let replica = Replica::attach(&informer);
-    informer.wait_until_ready().await;
+    let (informer, replica) = synced_informer(&router).await;
     churn(&router, 300.0, Duration::from_secs(2)).await;
     converged(&informer, &replica, &router).await;
     informer.shutdown().await;
@@ -66,9 +64,7 @@ async fn kubernetes_shape_converges() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_connections_are_repaired_with_tombstones() {
     let router = router(RouterConfig::default().containers(40).seed(3)).await;
-    let informer = informer(&router);
-    let replica = Replica::attach(&informer);
-    informer.wait_until_ready().await;
+    let (informer, replica) = synced_informer(&router).await;
 
     // Drop the connection, then destroy containers before the informer is back: the
     // relist must turn them into tombstones.
@@ -118,9 +114,7 @@ async fn dropped_connections_are_repaired_with_tombstones() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_half_open_connection_is_detected() {
     let router = router(RouterConfig::default().containers(20).seed(4)).await;
-    let informer = informer(&router);
-    let replica = Replica::attach(&informer);
-    informer.wait_until_ready().await;
+    let (informer, replica) = synced_informer(&router).await;
 
     router.faults().set_stall(true);
     churn(&router, 200.0, Duration::from_millis(500)).await;
@@ -143,9 +137,7 @@ async fn a_stalled_half_open_connection_is_detected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_frames_are_skipped_and_counted() {
     let router = router(RouterConfig::default().containers(10).seed(5)).await;
-    let informer = informer(&router);
-    let replica = Replica::attach(&informer);
-    informer.wait_until_ready().await;
+    let (informer, replica) = synced_informer(&router).await;
     router.faults().send_malformed(6);
     churn(&router, 200.0, Duration::from_millis(500)).await;
     converged(&informer, &replica, &router).await;
@@ -240,9 +232,7 @@ async fn late_handlers_get_synthetic_adds_and_filters_narrow_the_cache() {
 async fn seeded_chaos_leaves_zero_mismatches() {
     let seed = 20_261_126;
     let router = router(RouterConfig::default().containers(40).seed(seed)).await;
-    let informer = informer(&router);
-    let replica = Replica::attach(&informer);
-    informer.wait_until_ready().await;
+    let (informer, replica) = synced_informer(&router).await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     for round in 0..8 {
         let churning = tokio::spawn({
@@ -434,9 +424,7 @@ async fn shutdown_while_listing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_fetch_does_not_hold_up_other_events() {
     let router = router(RouterConfig::default().containers(5).seed(7)).await;
-    let informer = informer(&router);
-    let replica = Replica::attach(&informer);
-    informer.wait_until_ready().await;
+    let (informer, replica) = synced_informer(&router).await;
     let rt = router.runtime().clone();
     let cached = rt.list(true)[0].id.to_string();
 
@@ -489,9 +477,7 @@ async fn churn_with_slow_fetches_converges_in_both_shapes() {
                 .shape(shape),
         )
         .await;
-        let informer = informer(&router);
-        let replica = Replica::attach(&informer);
-        informer.wait_until_ready().await;
+        let (informer, replica) = synced_informer(&router).await;
         let churning = tokio::spawn({
             let rt = router.runtime().clone();
             async move {

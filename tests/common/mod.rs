@@ -77,6 +77,14 @@ pub fn informer(router: &Router) -> Informer {
     informer_on(client_for(router))
 }
 
+/// An informer on `router` with a [`Replica`] of its handler calls, once it has synced.
+pub async fn synced_informer(router: &Router) -> (Informer, Replica) {
+    let informer = informer(router);
+    let replica = Replica::attach(&informer);
+    informer.wait_until_ready().await;
+    (informer, replica)
+}
+
 /// An informer on `client` with test settings ([`fast_backoff`]).
 pub fn informer_on(client: Client) -> Informer {
     Informer::builder(client)
