@@ -290,6 +290,34 @@ async fn pings_are_answered_and_client_close_is_counted() {
     router.shutdown().await;
 }
 
+/// The router reads its watch clients with a small buffer (they send only control
+/// frames); a client message far larger than that buffer is still read whole, and the
+/// ping behind it answered.
+#[tokio::test]
+async fn a_client_message_larger_than_the_read_buffer_is_read_past() {
+    let router = Router::start(RouterConfig::default()).await.unwrap();
+    let client = Client::new(&router);
+    let mut ws = client.watch("").await;
+    ws.send(Message::Text("x".repeat(64 * 1024).into()))
+        .await
+        .unwrap();
+    ws.send(Message::Ping(b"after"[..].into())).await.unwrap();
+    let pong = tokio::time::timeout(common::WAIT, async {
+        loop {
+            use futures_util::StreamExt;
+            match ws.next().await {
+                Some(Ok(Message::Pong(payload))) => return Some(payload),
+                Some(Ok(_)) => {}
+                None | Some(Err(_)) => return None,
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(pong.as_deref(), Some(&b"after"[..]));
+    router.shutdown().await;
+}
+
 #[tokio::test]
 async fn emit_pushes_n_frames_then_closes_normally() {
     for shape in [EventShape::Docker, EventShape::Kubernetes] {
