@@ -236,7 +236,8 @@ impl Reflector {
         tokio::pin!(cancelled);
         loop {
             if fetching.len() < MAX_FETCHES && !self.live.pending.is_empty() {
-                fetching.push(self.start_fetch());
+                let fetch = self.start_fetch().await;
+                fetching.push(fetch);
             }
             tokio::select! {
                 biased;
@@ -262,7 +263,8 @@ impl Reflector {
                     }
                 }
                 item = stream.next() => {
-                    if let Some(end) = self.on_run(item, &mut stream, shutdown, connected_at).await {
+                    let can_fetch = fetching.len() < MAX_FETCHES;
+                    if let Some(end) = self.on_run(item, &mut stream, can_fetch, shutdown, connected_at).await {
                         return end;
                     }
                 }
@@ -282,11 +284,14 @@ impl Reflector {
     /// Handles `first` and whatever else the stream has ready (a bounded run, so fetch
     /// answers, relists and shutdown are not kept waiting): the events go into one writer
     /// batch, so each handler is told of them in one queue entry, and into one status
-    /// update. `Some` when the session ends.
+    /// update. When `can_fetch`, the run ends early at the first container that must be
+    /// fetched, so its list call starts now rather than after the rest of the run.
+    /// `Some` when the session ends.
     async fn on_run(
         &mut self,
         first: Option<Result<WatchEvent, WatchError>>,
         stream: &mut EventStream,
+        can_fetch: bool,
         shutdown: &CancellationToken,
         connected_at: Instant,
     ) -> Option<End> {
@@ -334,7 +339,8 @@ impl Reflector {
                 }
             }
             run += 1;
-            item = if run < READY_RUN {
+            let fetch_now = can_fetch && !live.pending.is_empty();
+            item = if run < READY_RUN && !fetch_now {
                 stream.next().now_or_never()
             } else {
                 None

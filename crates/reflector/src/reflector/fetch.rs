@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use hypersh_store::Change;
 use hypersh_watch::{Client, Container, Error as WatchError, Filters};
@@ -23,15 +24,26 @@ pub(super) type Fetch = BoxFuture<'static, (Vec<String>, Result<Vec<Container>, 
 impl Reflector {
     /// Starts fetching every pending container (in as few list calls as possible). The
     /// loop polls the returned future beside the stream.
-    pub(super) fn start_fetch(&mut self) -> Fetch {
+    ///
+    /// The request goes out before this returns: the future is polled once, which hands
+    /// the request to its HTTP connection, and the task yields so that the connection
+    /// (another task, on this thread with a current-thread runtime) writes it now rather
+    /// than after the next run of events and of handler calls.
+    pub(super) async fn start_fetch(&mut self) -> Fetch {
         let ids: Vec<String> = std::mem::take(&mut self.live.pending).into_iter().collect();
         self.live.in_flight.extend(ids.iter().cloned());
         let client = self.client.clone();
         let status = self.status.clone();
-        Box::pin(async move {
+        let mut fetch: Fetch = Box::pin(async move {
             let answer = fetch(&client, &status, &ids).await;
             (ids, answer)
-        })
+        });
+        let first = fetch.as_mut().now_or_never();
+        if let Some(answer) = first {
+            return Box::pin(std::future::ready(answer));
+        }
+        tokio::task::yield_now().await;
+        fetch
     }
 
     /// Stores what a fetch found, then replays the events held while it ran, in one
