@@ -33,6 +33,9 @@ const STATUS_VALUES: &[&str] = &[
 /// a sixth of its CPU under churn.
 const CLIENT_FRAMES_BUFFER: usize = 4 * 1024;
 
+/// The length of a container id (64 hex digits, as Docker's).
+const FULL_ID_LEN: usize = 64;
+
 /// The query parameters, in order, as sent.
 type Params = Vec<(String, String)>;
 
@@ -188,9 +191,12 @@ async fn list(
             _ => {}
         }
     }
-    let containers: Vec<Container> = app
-        .runtime
-        .list_matching(all, |c, exit_code| filters.matches_container(c, exit_code))
+    let keep = |c: &Container, exit_code| filters.matches_container(c, exit_code);
+    let listed = match full_ids(&filters) {
+        Some(ids) => app.runtime.list_ids(all, &ids, keep),
+        None => app.runtime.list_matching(all, keep),
+    };
+    let containers: Vec<Container> = listed
         .into_iter()
         .take(limit.unwrap_or(usize::MAX))
         .collect();
@@ -209,6 +215,18 @@ async fn list(
         })
         .collect();
     Json(summaries).into_response()
+}
+
+/// The `id` filter's values when every one is a whole id: an id filter matches by
+/// prefix, and the runtime's ids are all [`FULL_ID_LEN`] hex digits long, so a value that
+/// long can only match the container with exactly that id (and the list can look the ids
+/// up instead of testing every container).
+fn full_ids(filters: &Filters) -> Option<Vec<&str>> {
+    let values = filters.get("id")?;
+    values
+        .iter()
+        .map(|v| (v.len() == FULL_ID_LEN).then_some(v.as_str()))
+        .collect()
 }
 
 async fn events_versioned(

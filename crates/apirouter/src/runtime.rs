@@ -228,6 +228,34 @@ impl Runtime {
             .collect()
     }
 
+    /// Like [`Runtime::list_matching`], among the containers with these full ids only,
+    /// found through the id index instead of by going through every container: an
+    /// informer's fetch of a few created containers stays cheap however many the runtime
+    /// holds. Unknown and repeated ids are skipped; the order is the list's (newest
+    /// first).
+    #[must_use]
+    pub fn list_ids(
+        &self,
+        all: bool,
+        ids: &[&str],
+        keep: impl Fn(&Container, Option<i64>) -> bool,
+    ) -> Vec<Container> {
+        let st = self.inner.state.lock();
+        let now = SystemTime::now();
+        let mut seqs: Vec<u64> = ids
+            .iter()
+            .filter_map(|id| st.ids.get(*id))
+            .copied()
+            .collect();
+        seqs.sort_unstable_by(|a, b| b.cmp(a));
+        seqs.dedup();
+        seqs.iter()
+            .filter_map(|seq| st.records.get(seq))
+            .filter(|r| (all || r.is_up()) && keep(&r.container, r.exit_code))
+            .map(|r| r.snapshot(now))
+            .collect()
+    }
+
     /// One container by full id, unique id prefix or name.
     #[must_use]
     pub fn get(&self, id: &str) -> Option<Container> {
@@ -436,6 +464,16 @@ mod tests {
             rt.list_matching(false, |x, _| *x.id == *b).is_empty(),
             "b is not up"
         );
+        assert_eq!(
+            ids(rt.list_ids(true, &[&a, "unknown", &b, &a], |_, _| true)),
+            [b.clone(), a.clone()],
+            "newest first, unknown and repeated ids skipped"
+        );
+        assert_eq!(
+            ids(rt.list_ids(false, &[&a, &b], |_, _| true)),
+            std::slice::from_ref(&a)
+        );
+        assert!(rt.list_ids(true, &[&a], |_, _| false).is_empty());
         let listed = rt.list(true);
         assert_eq!(listed[0].status, "Up Less than a second (Paused)");
         assert_eq!(listed[1].status, "Created");

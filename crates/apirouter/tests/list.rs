@@ -123,8 +123,23 @@ async fn each_list_filter_narrows() {
     let router = router().await;
     let client = Client::new(&router);
     let web_id = router.runtime().get("web").unwrap().id;
+    let db_id = router.runtime().get("db").unwrap().id;
+    let unknown = "f".repeat(64);
     let cases: &[(&str, &[&str])] = &[
         (&format!(r#"{{"id":["{}"]}}"#, &web_id[..10]), &["web"]),
+        // Whole ids are looked up; a prefix among them makes the list test every one.
+        (
+            &format!(r#"{{"id":["{web_id}","{db_id}","{unknown}"]}}"#),
+            &["db", "web"],
+        ),
+        (
+            &format!(r#"{{"id":["{web_id}","{}"]}}"#, &db_id[..5]),
+            &["db", "web"],
+        ),
+        (
+            &format!(r#"{{"id":["{web_id}","{db_id}"],"label":["tier=backend"]}}"#),
+            &["db"],
+        ),
         (r#"{"name":{"ca":true}}"#, &["cache"]),
         (r#"{"label":["app"]}"#, &["cache", "db", "web"]),
         (r#"{"label":["tier=backend"]}"#, &["db"]),
