@@ -41,6 +41,7 @@ pub mod config;
 mod emit;
 mod error;
 pub mod faults;
+mod json_array;
 mod router;
 mod routes;
 pub mod runtime;

@@ -1,6 +1,7 @@
 //! The HTTP routes: `GET /containers/json` and `GET /events/ws`, each also behind a Docker
 //! API version prefix (`/v1.23/...`). Unknown query parameters are ignored.
 
+use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{Path, Query, State};
@@ -8,11 +9,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json};
 use http::StatusCode;
+use http::header::CONTENT_TYPE;
 use hypersh_watch::container::Container;
 use hypersh_watch::filters::{EVENT_KEYS, FilterError, Filters, LIST_KEYS};
 use serde::Serialize;
 
 use crate::auth::{self, AccessKey};
+use crate::json_array;
 use crate::state::AppState;
 use crate::watch::Session;
 
@@ -117,12 +120,27 @@ fn parse_filters(params: &Params, allowed: &[&str]) -> Result<Filters, FilterErr
 /// A list item in Docker's format, with the fields the model does not keep.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct Summary<'a> {
+struct Summary {
     #[serde(flatten)]
-    container: &'a Container,
+    container: Container,
     ports: [(); 0],
     host_config: HostConfig,
     network_settings: NetworkSettings,
+}
+
+impl From<Container> for Summary {
+    fn from(container: Container) -> Self {
+        Self {
+            container,
+            ports: [],
+            host_config: HostConfig {
+                network_mode: "bridge",
+            },
+            network_settings: NetworkSettings {
+                networks: serde_json::Map::new(),
+            },
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -201,20 +219,13 @@ async fn list(
         .take(limit.unwrap_or(usize::MAX))
         .collect();
     app.faults.wait_lists_released().await;
-    let summaries: Vec<Summary<'_>> = containers
-        .iter()
-        .map(|container| Summary {
-            container,
-            ports: [],
-            host_config: HostConfig {
-                network_mode: "bridge",
-            },
-            network_settings: NetworkSettings {
-                networks: serde_json::Map::new(),
-            },
-        })
-        .collect();
-    Json(summaries).into_response()
+    // Serialised as it is sent (the snapshot above is the list's one instant).
+    let body = json_array::chunks(containers.into_iter().map(Summary::from));
+    (
+        [(CONTENT_TYPE, "application/json")],
+        Body::from_stream(futures_util::stream::iter(body)),
+    )
+        .into_response()
 }
 
 /// The `id` filter's values when every one is a whole id: an id filter matches by

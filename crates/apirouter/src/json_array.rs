@@ -1,0 +1,114 @@
+//! A JSON array body written as it is sent: the list answer is serialised a slice at a
+//! time while the server sends it, so a client decodes the first containers while the
+//! router writes the rest, and the router never holds the whole body (a list of 100k
+//! containers is about 50 MB of JSON, which used to be built in one growing buffer).
+
+use bytes::Bytes;
+use serde::Serialize;
+
+/// About how many bytes of JSON one chunk of the body holds.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// The chunks of a JSON array of `items`, in order; together they are exactly what
+/// `serde_json::to_vec` makes of the whole sequence.
+pub(crate) fn chunks<I>(items: I) -> Chunks<I::IntoIter>
+where
+    I: IntoIterator,
+    I::Item: Serialize,
+{
+    Chunks {
+        items: items.into_iter(),
+        opened: false,
+        written: 0,
+        closed: false,
+    }
+}
+
+/// See [`chunks`]. An item that fails to serialise ends the array with that error.
+pub(crate) struct Chunks<I> {
+    items: I,
+    /// `[` is written.
+    opened: bool,
+    /// Items written so far.
+    written: usize,
+    /// `]` is written (or an error returned): nothing follows.
+    closed: bool,
+}
+
+impl<I> Iterator for Chunks<I>
+where
+    I: Iterator,
+    I::Item: Serialize,
+{
+    type Item = Result<Bytes, serde_json::Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.closed {
+            return None;
+        }
+        let mut buf = Vec::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 4);
+        if !self.opened {
+            buf.push(b'[');
+            self.opened = true;
+        }
+        while buf.len() < CHUNK_BYTES {
+            let Some(item) = self.items.next() else {
+                buf.push(b']');
+                self.closed = true;
+                break;
+            };
+            if self.written > 0 {
+                buf.push(b',');
+            }
+            if let Err(e) = serde_json::to_writer(&mut buf, &item) {
+                self.closed = true;
+                return Some(Err(e));
+            }
+            self.written += 1;
+        }
+        Some(Ok(Bytes::from(buf)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn joined(items: Vec<serde_json::Value>) -> (usize, Vec<u8>) {
+        let mut out = Vec::new();
+        let mut n = 0;
+        for chunk in chunks(items) {
+            out.extend_from_slice(&chunk.unwrap());
+            n += 1;
+        }
+        (n, out)
+    }
+
+    #[test]
+    fn the_chunks_make_the_same_json_as_the_whole() {
+        for len in [0, 1, 2, 5_000] {
+            let items: Vec<serde_json::Value> = (0..len)
+                .map(|i| serde_json::json!({"Id": format!("{i:064}"), "Names": [format!("/c{i}")]}))
+                .collect();
+            let whole = serde_json::to_vec(&items).unwrap();
+            let (n, out) = joined(items);
+            assert_eq!(out, whole, "{len} items");
+            if len == 5_000 {
+                assert!(n > 1, "a long array is sent in several chunks");
+            }
+        }
+    }
+
+    #[test]
+    fn a_failing_item_ends_the_array_with_its_error() {
+        struct Fails;
+        impl Serialize for Fails {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("no"))
+            }
+        }
+        let mut it = chunks([Fails]);
+        assert!(matches!(it.next(), Some(Err(_))));
+        assert!(it.next().is_none());
+    }
+}
