@@ -71,6 +71,12 @@ impl ArraySplitter {
                     self.escaped = true;
                 } else if b == b'"' {
                     self.in_string = false;
+                } else {
+                    // Most of a list is inside strings (ids, names, labels): jump to the
+                    // next quote or backslash.
+                    i = memchr::memchr2(b'"', b'\\', &self.buf[i..])
+                        .map_or(self.buf.len(), |n| i + n);
+                    continue;
                 }
                 i += 1;
                 continue;
