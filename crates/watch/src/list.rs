@@ -184,6 +184,28 @@ mod tests {
         assert!(split(" [ \n ] ", 2).unwrap().is_empty());
     }
 
+    proptest::proptest! {
+        /// Whatever the strings hold (quotes, backslashes, brackets, commas) and however
+        /// the body is cut, each element comes out whole.
+        #[test]
+        fn any_array_of_objects_splits_into_its_elements(
+            texts in proptest::collection::vec(".*", 0..8),
+            size in 1usize..40,
+        ) {
+            let items: Vec<serde_json::Value> = texts
+                .iter()
+                .map(|t| serde_json::json!({"Id": t, "Names": [t, "],\\\""], "N": t.len()}))
+                .collect();
+            let body = serde_json::to_string(&items).unwrap();
+            let got: Vec<serde_json::Value> = split(&body, size)
+                .unwrap()
+                .iter()
+                .map(|e| serde_json::from_str(e).unwrap())
+                .collect();
+            proptest::prop_assert_eq!(got, items);
+        }
+    }
+
     #[test]
     fn what_is_not_one_array_is_an_error() {
         for bad in [
