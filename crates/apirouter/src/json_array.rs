@@ -1,9 +1,12 @@
 //! A JSON array body written as it is sent: the list answer is serialised a slice at a
 //! time while the server sends it, so a client decodes the first containers while the
 //! router writes the rest, and the router never holds the whole body (a list of 100k
-//! containers is about 50 MB of JSON, which used to be built in one growing buffer).
+//! containers is about 50 MB of JSON, which used to be built in one growing buffer). An
+//! array that fits in one chunk (a fetch by id) goes out whole, with its length.
 
+use axum::body::Body;
 use bytes::Bytes;
+use futures_util::StreamExt;
 use serde::Serialize;
 
 /// About how many bytes of JSON one chunk of the body holds.
@@ -22,6 +25,25 @@ where
         written: 0,
         closed: false,
     }
+}
+
+/// The body of a JSON array of `items`: one buffer when the array fits in one chunk
+/// (with its length, in one write), else streamed chunk by chunk.
+pub(crate) fn body<I>(items: I) -> Result<Body, serde_json::Error>
+where
+    I: IntoIterator,
+    I::IntoIter: Send + 'static,
+    I::Item: Serialize,
+{
+    let mut chunks = chunks(items);
+    let first = chunks.next().unwrap_or_else(|| Ok(Bytes::new()))?;
+    if chunks.closed {
+        return Ok(Body::from(first));
+    }
+    let rest = futures_util::stream::iter(chunks);
+    Ok(Body::from_stream(
+        futures_util::stream::once(async { Ok(first) }).chain(rest),
+    ))
 }
 
 /// See [`chunks`]. An item that fails to serialise ends the array with that error.
@@ -97,6 +119,22 @@ mod tests {
                 assert!(n > 1, "a long array is sent in several chunks");
             }
         }
+    }
+
+    #[test]
+    fn a_short_array_is_one_sized_body_and_a_long_one_is_streamed() {
+        use axum::body::HttpBody;
+        let item = |i: usize| serde_json::json!({"Id": format!("{i:064}")});
+        let short = body((0..3).map(item)).unwrap();
+        let whole = serde_json::to_vec(&(0..3).map(item).collect::<Vec<_>>()).unwrap();
+        assert_eq!(short.size_hint().exact(), Some(whole.len() as u64));
+        let long = body((0..5_000).map(item)).unwrap();
+        assert_eq!(long.size_hint().exact(), None);
+        assert_eq!(
+            body(Vec::<u8>::new()).unwrap().size_hint().exact(),
+            Some(2),
+            "[]"
+        );
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! The HTTP routes: `GET /containers/json` and `GET /events/ws`, each also behind a Docker
 //! API version prefix (`/v1.23/...`). Unknown query parameters are ignored.
 
-use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{Path, Query, State};
@@ -220,12 +219,10 @@ async fn list(
         .collect();
     app.faults.wait_lists_released().await;
     // Serialised as it is sent (the snapshot above is the list's one instant).
-    let body = json_array::chunks(containers.into_iter().map(Summary::from));
-    (
-        [(CONTENT_TYPE, "application/json")],
-        Body::from_stream(futures_util::stream::iter(body)),
-    )
-        .into_response()
+    match json_array::body(containers.into_iter().map(Summary::from)) {
+        Ok(body) => ([(CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
 }
 
 /// The `id` filter's values when every one is a whole id: an id filter matches by
