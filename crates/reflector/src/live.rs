@@ -62,8 +62,7 @@ impl Live {
             }
             return false;
         }
-        let cached = self.store.get(id);
-        match plan(&event, cached.as_deref()) {
+        match self.store.with(id, |cached| plan(&event, cached)) {
             Plan::Nothing => false,
             Plan::Upsert(c) => {
                 batch.apply(Change::Upsert(c));

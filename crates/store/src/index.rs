@@ -78,6 +78,13 @@ impl<T> Default for Indexes<T> {
     }
 }
 
+impl<T> Indexes<T> {
+    /// Whether no index is defined (then an update has nothing to do).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+}
+
 impl<T: Keyed> Indexes<T> {
     /// Adds (or replaces) the index `name` and indexes every object in `objects`.
     pub(crate) fn add(

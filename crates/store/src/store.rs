@@ -41,6 +41,28 @@ impl<T: Keyed + Send + Sync + 'static> Store<T> {
         self.shared.map.get(key).map(|e| Arc::clone(e.value()))
     }
 
+    /// Calls `f` with the cached object with this key, borrowed: no reference count
+    /// changes hands. The entry is read-locked while `f` runs (a writer changing it
+    /// waits): keep `f` short, and do not write to the store from it.
+    ///
+    /// ```
+    /// # use hypersh_store::{store, StoreConfig, Change};
+    /// # #[derive(Debug, PartialEq)] struct Pod { name: String }
+    /// # impl hypersh_store::Keyed for Pod { fn key(&self) -> &str { &self.name } }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let (mut writer, store) = store::<Pod>(StoreConfig::default());
+    /// writer.apply(Change::Upsert(Pod { name: "web".into() })).await;
+    /// assert_eq!(store.with("web", |p| p.map(|p| p.name.len())), Some(3));
+    /// assert!(store.with("db", |p| p.is_none()));
+    /// # });
+    /// ```
+    pub fn with<R>(&self, key: &str, f: impl FnOnce(Option<&T>) -> R) -> R {
+        match self.shared.map.get(key) {
+            Some(entry) => f(Some(entry.value())),
+            None => f(None),
+        }
+    }
+
     /// Every cached object: a consistent snapshot, in no particular order.
     pub fn list(&self) -> Vec<Arc<T>> {
         let _state = self.shared.state.read();
