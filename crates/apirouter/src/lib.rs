@@ -5,7 +5,8 @@
 //! - TLS (a self-signed certificate by default, or a given one) or plain HTTP;
 //! - HYPER-HMAC-SHA256 ("Sign4") verification of every request against a credential table
 //!   (`401`/`403` with a JSON `{"message": ...}` when it fails);
-//! - `GET /containers/json` with `all`, `limit` and the list filters;
+//! - `GET /containers/json` with `all`, `limit` and the list filters (a snapshot of one
+//!   instant, serialised as it is sent when it is long);
 //! - `GET /events/ws`, a websocket pushing the events that match its filters, in the Docker
 //!   or the Kubernetes [`EventShape`], with a per-access-key connection limit (`429`);
 //! - every path also behind a Docker API version prefix (`/v1.23/events/ws`); unknown query
