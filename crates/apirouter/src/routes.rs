@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::auth::{self, AccessKey};
 use crate::json_array;
+use crate::runtime::Runtime;
 use crate::state::AppState;
 use crate::watch::Session;
 
@@ -34,9 +35,6 @@ const STATUS_VALUES: &[&str] = &[
 /// session attempts one per event it pushes): the default 128 KiB cost the router about
 /// a sixth of its CPU under churn.
 const CLIENT_FRAMES_BUFFER: usize = 4 * 1024;
-
-/// The length of a container id (64 hex digits, as Docker's).
-const FULL_ID_LEN: usize = 64;
 
 /// The query parameters, in order, as sent.
 type Params = Vec<(String, String)>;
@@ -226,14 +224,14 @@ async fn list(
 }
 
 /// The `id` filter's values when every one is a whole id: an id filter matches by
-/// prefix, and the runtime's ids are all [`FULL_ID_LEN`] hex digits long, so a value that
-/// long can only match the container with exactly that id (and the list can look the ids
-/// up instead of testing every container).
+/// prefix, and the runtime's ids are all [`Runtime::ID_LEN`] long, so a value that long
+/// can only match the container with exactly that id (and the list can look the ids up
+/// instead of testing every container).
 fn full_ids(filters: &Filters) -> Option<Vec<&str>> {
     let values = filters.get("id")?;
     values
         .iter()
-        .map(|v| (v.len() == FULL_ID_LEN).then_some(v.as_str()))
+        .map(|v| (v.len() == Runtime::ID_LEN).then_some(v.as_str()))
         .collect()
 }
 

@@ -38,7 +38,7 @@ use std::time::SystemTime;
 use hypersh_watch::container::{Container, ContainerState};
 use tokio::sync::broadcast;
 
-use machine::{Inner, Op, resolve, unique_name};
+use machine::{Inner, Op, Record, resolve, unique_name};
 
 /// How many events a subscriber may fall behind before it lags (and the router disconnects
 /// that watch client, which then relists).
@@ -94,6 +94,9 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// The length of every container id the runtime makes: 64 hex digits, as Docker's.
+    pub const ID_LEN: usize = 64;
+
     /// An empty runtime whose ids, names and churn come from `seed`.
     #[must_use]
     pub fn new(seed: u64) -> Self {
@@ -219,13 +222,7 @@ impl Runtime {
         keep: impl Fn(&Container, Option<i64>) -> bool,
     ) -> Vec<Container> {
         let st = self.inner.state.lock();
-        let now = SystemTime::now();
-        st.records
-            .values()
-            .rev()
-            .filter(|r| (all || r.is_up()) && keep(&r.container, r.exit_code))
-            .map(|r| r.snapshot(now))
-            .collect()
+        snapshots(st.records.values().rev(), all, keep)
     }
 
     /// Like [`Runtime::list_matching`], among the containers with these full ids only,
@@ -241,7 +238,6 @@ impl Runtime {
         keep: impl Fn(&Container, Option<i64>) -> bool,
     ) -> Vec<Container> {
         let st = self.inner.state.lock();
-        let now = SystemTime::now();
         let mut seqs: Vec<u64> = ids
             .iter()
             .filter_map(|id| st.ids.get(*id))
@@ -249,11 +245,7 @@ impl Runtime {
             .collect();
         seqs.sort_unstable_by(|a, b| b.cmp(a));
         seqs.dedup();
-        seqs.iter()
-            .filter_map(|seq| st.records.get(seq))
-            .filter(|r| (all || r.is_up()) && keep(&r.container, r.exit_code))
-            .map(|r| r.snapshot(now))
-            .collect()
+        snapshots(seqs.iter().filter_map(|seq| st.records.get(seq)), all, keep)
     }
 
     /// One container by full id, unique id prefix or name.
@@ -305,6 +297,20 @@ impl fmt::Debug for Runtime {
             .field("events", &self.event_count())
             .finish_non_exhaustive()
     }
+}
+
+/// Copies of the `records` a list shows: up ones only unless `all`, and those `keep`
+/// accepts (given each one's last exit code), with their status text as of now.
+fn snapshots<'r>(
+    records: impl Iterator<Item = &'r Record>,
+    all: bool,
+    keep: impl Fn(&Container, Option<i64>) -> bool,
+) -> Vec<Container> {
+    let now = SystemTime::now();
+    records
+        .filter(|r| (all || r.is_up()) && keep(&r.container, r.exit_code))
+        .map(|r| r.snapshot(now))
+        .collect()
 }
 
 #[cfg(test)]

@@ -124,7 +124,7 @@ async fn each_list_filter_narrows() {
     let client = Client::new(&router);
     let web_id = router.runtime().get("web").unwrap().id;
     let db_id = router.runtime().get("db").unwrap().id;
-    let unknown = "f".repeat(64);
+    let unknown = "f".repeat(Runtime::ID_LEN);
     let cases: &[(&str, &[&str])] = &[
         (&format!(r#"{{"id":["{}"]}}"#, &web_id[..10]), &["web"]),
         // Whole ids are looked up; a prefix among them makes the list test every one.

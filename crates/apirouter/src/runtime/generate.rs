@@ -8,6 +8,8 @@ use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use sha2::{Digest, Sha256};
 
+use super::Runtime;
+
 /// Adjectives of Docker-style names (`eager_hopper`).
 const ADJECTIVES: &[&str] = &[
     "admiring",
@@ -123,9 +125,9 @@ pub(crate) fn exit_code(rng: &mut StdRng) -> i64 {
     EXIT_CODES.choose(rng).copied().unwrap_or(1)
 }
 
-/// A 64-hex-character container id.
+/// A container id of [`Runtime::ID_LEN`] hex characters.
 pub(crate) fn id(rng: &mut StdRng) -> String {
-    let bytes: [u8; 32] = rng.random();
+    let bytes: [u8; Runtime::ID_LEN / 2] = rng.random();
     hex::encode(bytes)
 }
 
