@@ -119,8 +119,6 @@ impl<T: Keyed> Shared<T> {
     /// The map keeps `new`'s own key ([`Keyed::shared_key`]), not the old version's: with
     /// objects that share their key, the old key's allocation goes with the old version.
     pub(crate) fn upsert_locked(&self, state: &mut State<T>, new: Arc<T>) -> Notification<T> {
-        // The new version's own id becomes the map's key (`replace_entry`), so an old
-        // version's id goes with it.
         let replaced = match self.map.entry(new.shared_key()) {
             Entry::Occupied(slot) => Some(slot.replace_entry(Arc::clone(&new)).1),
             Entry::Vacant(slot) => {
