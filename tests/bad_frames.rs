@@ -117,7 +117,7 @@ async fn each_bad_frame_is_a_typed_error_and_the_stream_goes_on() {
     // The ping is answered, not yielded; the good event follows.
     let good = next(&mut events).await.unwrap().unwrap();
     assert_eq!(good.id(), "good");
-    assert_eq!(good.event().action, "start");
+    assert_eq!(good.event().action(), "start");
     events.close().await;
 }
 

@@ -41,7 +41,7 @@ async fn events_arrive_and_list_answers() {
     assert_eq!(created.id(), id);
     assert_eq!(created.event().shape, Shape::Docker);
     let started = next(&mut events).await.unwrap();
-    assert_eq!(started.event().action, "start");
+    assert_eq!(started.event().action(), "start");
 
     let listed = client.list_containers(&Filters::new()).await.unwrap();
     assert_eq!(listed.len(), 1);
@@ -78,7 +78,7 @@ async fn kubernetes_shape_decodes_and_restart_is_deleted_then_added() {
     let second = next(&mut events).await.unwrap();
     assert_eq!((first.kind_str(), second.kind_str()), ("DELETED", "ADDED"));
     assert_eq!(second.event().shape, Shape::Kubernetes);
-    assert_eq!(second.event().name.as_deref(), Some("job"));
+    assert_eq!(second.event().name(), Some("job"));
     router.shutdown().await;
 }
 
@@ -151,7 +151,7 @@ async fn each_filter_key_narrows_the_stream() {
         rt.unpause(&b).unwrap();
         let ev = next(&mut events).await.unwrap();
         assert_eq!(ev.id(), b, "{what}: got an event for the wrong container");
-        assert_eq!(ev.event().action, action, "{what}");
+        assert_eq!(ev.event().action(), action, "{what}");
         events.close().await;
     }
     router.shutdown().await;

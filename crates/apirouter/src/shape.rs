@@ -302,7 +302,7 @@ mod tests {
         let frames = encode(EventShape::Docker, &rename);
         let decoded = WatchEvent::decode(frames[0].clone()).unwrap();
         assert_eq!(decoded.event().attributes()["oldName"], "/old");
-        assert_eq!(decoded.event().name.as_deref(), Some("test4"));
+        assert_eq!(decoded.event().name(), Some("test4"));
     }
 
     #[test]

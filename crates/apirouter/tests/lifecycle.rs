@@ -163,27 +163,27 @@ async fn churned_events_converge_to_the_list() {
         match &event {
             WatchEvent::Added(_) => {
                 cache.insert(
-                    e.id.clone(),
+                    e.id().to_owned(),
                     (
-                        e.name.as_deref().unwrap_or_default().to_owned(),
+                        e.name().unwrap_or_default().to_owned(),
                         ContainerState::Created,
                     ),
                 );
             }
             WatchEvent::Deleted(_) => {
-                cache.remove(&e.id);
+                cache.remove(e.id());
             }
             WatchEvent::Modified(_) => {
-                let entry = cache.get_mut(&e.id).expect("modified a known container");
+                let entry = cache.get_mut(e.id()).expect("modified a known container");
                 if let Some(state) = e.docker_action().and_then(|a| a.implied_state()) {
                     entry.1 = state;
                 }
-                if let Some(name) = &e.name {
-                    name.as_str().clone_into(&mut entry.0);
+                if let Some(name) = e.name() {
+                    name.clone_into(&mut entry.0);
                 }
             }
         }
-        if e.name.as_deref() == Some("sentinel") {
+        if e.name() == Some("sentinel") {
             break;
         }
     }

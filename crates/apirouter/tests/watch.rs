@@ -21,7 +21,7 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 }
 
 fn summary(e: &WatchEvent) -> (&'static str, String) {
-    (e.kind_str(), e.event().action.to_string())
+    (e.kind_str(), e.event().action().to_string())
 }
 
 #[tokio::test]
@@ -53,14 +53,14 @@ async fn docker_events_arrive_over_wss_and_decode() {
     assert_eq!(kinds, want.map(|(k, a)| (k, a.to_owned())));
     let create = got[0].event();
     assert_eq!(create.shape, Shape::Docker);
-    assert_eq!(create.id, id);
-    assert_eq!(create.image.as_deref(), Some("nginx:1.25"));
-    assert_eq!(create.name.as_deref(), Some("web"));
+    assert_eq!(create.id(), id);
+    assert_eq!(create.image(), Some("nginx:1.25"));
+    assert_eq!(create.name(), Some("web"));
     assert_eq!(create.attributes()["app"], "web");
     assert_eq!(got[3].event().exit_code, Some(0));
     assert_eq!(got[3].event().docker_action(), Some(DockerAction::Die));
     assert_eq!(got[5].event().attributes()["oldName"], "/web");
-    assert_eq!(got[5].event().name.as_deref(), Some("web2"));
+    assert_eq!(got[5].event().name(), Some("web2"));
     assert!(got.iter().all(|e| e.event().time_nano > 0));
     router.shutdown().await;
 }
@@ -151,7 +151,7 @@ async fn event_filters_narrow_the_stream() {
     let ids = |events: &[WatchEvent]| {
         events
             .iter()
-            .map(|e| (e.id().to_owned(), e.event().action.clone()))
+            .map(|e| (e.id().to_owned(), e.event().action().to_owned()))
             .collect::<Vec<_>>()
     };
     let mut got = Vec::new();
@@ -179,7 +179,7 @@ async fn event_filters_narrow_the_stream() {
     );
     rt.stop(&web).unwrap();
     assert_eq!(
-        next_event(&mut by_label).await.event().action,
+        next_event(&mut by_label).await.event().action(),
         "kill",
         "nothing else in between"
     );
@@ -207,7 +207,7 @@ async fn event_filters_narrow_the_stream() {
     );
     rt.unpause(&db).unwrap();
     assert_eq!(
-        next_event(&mut by_image).await.event().action,
+        next_event(&mut by_image).await.event().action(),
         "unpause",
         "marker skipped"
     );

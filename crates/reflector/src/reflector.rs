@@ -324,7 +324,7 @@ impl Reflector {
                     tracing::trace!(
                         target: "hypersh_reflector::events",
                         id = event.id(),
-                        action = event.event().action.as_str(),
+                        action = event.event().action(),
                         "event received"
                     );
                     tally.received += 1;

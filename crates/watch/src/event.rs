@@ -24,15 +24,19 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use smol_str::{SmolStr, format_smolstr};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::container::{Container, ContainerState, Labels, Phase};
 
+mod text;
 mod wire;
 
+use text::Text;
 use wire::WireEvent;
 
 /// The three kinds of change a watch reports, each carrying the decoded [`Event`].
@@ -54,27 +58,31 @@ impl WatchEvent {
     /// # Errors
     /// [`DecodeError`] when the frame is not JSON, lacks an id, or is not a container event.
     pub fn decode(frame: impl Into<Bytes>) -> Result<Self, DecodeError> {
-        let raw: Bytes = frame.into();
-        let text = std::str::from_utf8(&raw).map_err(|_| DecodeError::NotUtf8)?;
-        let mut event = Self::decode_text(text)?;
-        event.set_raw(raw);
+        let text = Utf8Bytes::try_from(frame.into()).map_err(|_| DecodeError::NotUtf8)?;
+        let mut event = Self::decode_text(text.as_str())?;
+        event.set_raw(text);
         Ok(event)
     }
 
     /// Decodes a frame whose text is already known to be UTF-8 (a websocket text frame).
-    /// The event owns everything it holds but the frame: give it with [`Self::set_raw`]
-    /// (moved, once `text` is no longer borrowed).
+    /// The event keeps its strings as places in `text`, and must be given the frame
+    /// itself with [`Self::set_raw`] (moved in, once `text` is no longer borrowed).
     pub(crate) fn decode_text(text: &str) -> Result<Self, DecodeError> {
         // serde would read a JSON array as the struct's fields in order: refuse it here.
         if text.trim_start().starts_with('[') {
             return Err(DecodeError::NotObject);
         }
         let wire: WireEvent<'_> = serde_json::from_str(text).map_err(DecodeError::Json)?;
-        Self::from_wire(wire)
+        let (kind, event) = Event::from_wire(wire, text)?;
+        Ok(match kind {
+            Kind::Added => Self::Added(event),
+            Kind::Modified => Self::Modified(event),
+            Kind::Deleted => Self::Deleted(event),
+        })
     }
 
-    /// Sets the frame this event was decoded from ([`Event::raw`]).
-    pub(crate) fn set_raw(&mut self, raw: Bytes) {
+    /// Gives the event the frame it was decoded from ([`Event::raw`]).
+    pub(crate) fn set_raw(&mut self, raw: Utf8Bytes) {
         match self {
             Self::Added(e) | Self::Modified(e) | Self::Deleted(e) => e.raw = raw,
         }
@@ -99,7 +107,7 @@ impl WatchEvent {
     /// The container id.
     #[must_use]
     pub fn id(&self) -> &str {
-        &self.event().id
+        self.event().id()
     }
 
     /// `ADDED`, `MODIFIED` or `DELETED`.
@@ -122,23 +130,29 @@ pub enum Shape {
     Kubernetes,
 }
 
+/// Which [`WatchEvent`] a frame makes.
+enum Kind {
+    Added,
+    Modified,
+    Deleted,
+}
+
 /// One decoded container event, in a form common to both shapes.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// The event keeps its frame ([`Event::raw`]), and its strings (the id, the action, the
+/// image and the name) as places in it: decoding copies none of them. They are read with
+/// [`Event::id`], [`Event::action`], [`Event::image`] and [`Event::name`].
+#[derive(Clone, PartialEq)]
 pub struct Event {
-    /// The full container id.
-    pub id: String,
+    raw: Utf8Bytes,
+    id: Text,
+    action: Text,
+    image: Option<Text>,
+    name: Option<Text>,
     /// The shape of the frame this came from.
     pub shape: Shape,
-    /// The action as sent: a Docker action (`start`, `health_status: healthy`) or
-    /// `ADDED`/`MODIFIED`/`DELETED`. Inline (no allocation) up to 23 bytes, like the
-    /// image and the name.
-    pub action: SmolStr,
     /// The phase (`Status`) of a Kubernetes-style event.
     pub phase: Option<Phase>,
-    /// The image, from `from`/`From` or the `image` attribute.
-    pub image: Option<SmolStr>,
-    /// The container name (without a leading `/`), if the event names it.
-    pub name: Option<SmolStr>,
     /// The labels, when the event carries them unambiguously (Kubernetes shape only;
     /// `Labels: null` there means no labels). `None` for Docker-style events, whose labels
     /// are mixed into [`Event::attributes`].
@@ -147,20 +161,44 @@ pub struct Event {
     pub exit_code: Option<i64>,
     /// Event time in nanoseconds since the Unix epoch (from `timeNano`, else `time`).
     pub time_nano: i64,
-    raw: Bytes,
 }
 
 impl Event {
+    /// The full container id.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        self.id.get(&self.raw)
+    }
+
+    /// The action as sent: a Docker action (`start`, `health_status: healthy`) or
+    /// `ADDED`/`MODIFIED`/`DELETED`.
+    #[must_use]
+    pub fn action(&self) -> &str {
+        self.action.get(&self.raw)
+    }
+
+    /// The image, from `from`/`From` or the `image` attribute.
+    #[must_use]
+    pub fn image(&self) -> Option<&str> {
+        self.image.as_ref().map(|t| t.get(&self.raw))
+    }
+
+    /// The container name (without a leading `/`), if the event names it.
+    #[must_use]
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_ref().map(|t| t.get(&self.raw))
+    }
+
     /// The frame this event was decoded from, as received.
     #[must_use]
     pub fn raw(&self) -> &[u8] {
-        &self.raw
+        self.raw.as_bytes()
     }
 
     /// The frame as text (frames are checked to be UTF-8 when decoded).
     #[must_use]
     pub fn raw_str(&self) -> &str {
-        std::str::from_utf8(&self.raw).unwrap_or_default()
+        self.raw.as_str()
     }
 
     /// The actor attributes with string, number or boolean values (numbers and booleans
@@ -175,7 +213,7 @@ impl Event {
     /// The Docker action, parsed; `None` for Kubernetes-style events.
     #[must_use]
     pub fn docker_action(&self) -> Option<DockerAction> {
-        (self.shape == Shape::Docker).then(|| DockerAction::parse(&self.action))
+        (self.shape == Shape::Docker).then(|| DockerAction::parse(self.action()))
     }
 
     /// Builds the whole container from the event, when the event carries enough to do so
@@ -186,9 +224,13 @@ impl Event {
     pub fn to_container(&self) -> Option<Container> {
         let phase = self.phase?;
         Some(Container {
-            id: Arc::from(self.id.as_str()),
-            names: self.name.iter().map(|n| format_smolstr!("/{n}")).collect(),
-            image: self.image.clone().unwrap_or_default(),
+            id: Arc::from(self.id()),
+            names: self
+                .name()
+                .iter()
+                .map(|n| format_smolstr!("/{n}"))
+                .collect(),
+            image: self.image().map(SmolStr::new).unwrap_or_default(),
             labels: Arc::new(self.labels.clone().unwrap_or_default()),
             state: phase.state(),
             ..Container::default()
@@ -226,7 +268,7 @@ impl Event {
         let (state, name, labels, image) = match self.shape {
             Shape::Docker => (
                 self.docker_action().and_then(DockerAction::implied_state),
-                self.name.as_deref().filter(|_| self.action == "rename"),
+                self.name().filter(|_| self.action() == "rename"),
                 None,
                 None,
             ),
@@ -234,9 +276,9 @@ impl Event {
                 self.phase
                     .filter(|phase| cached.state.phase(exit_code) != *phase)
                     .map(Phase::state),
-                self.name.as_deref(),
+                self.name(),
                 self.labels.as_ref().filter(|l| **l != *cached.labels),
-                self.image.as_ref().filter(|i| **i != cached.image),
+                self.image().filter(|i| *i != cached.image),
             ),
         };
         let state = state.filter(|s| *s != cached.state);
@@ -256,7 +298,7 @@ impl Event {
             next.labels = Arc::new(labels.clone());
         }
         if let Some(image) = image {
-            next.image = image.clone();
+            next.image = SmolStr::new(image);
         }
         Some(next)
     }
@@ -363,9 +405,10 @@ pub enum DecodeError {
     MissingAction,
 }
 
-impl WatchEvent {
-    /// Builds the event from the decoded wire form.
-    fn from_wire(wire: WireEvent<'_>) -> Result<Self, DecodeError> {
+impl Event {
+    /// Builds the event from the wire form decoded from `frame`. The event's frame is
+    /// left empty, for the caller to move in.
+    fn from_wire(wire: WireEvent<'_>, frame: &str) -> Result<(Kind, Self), DecodeError> {
         if !wire.kind.is_empty() && wire.kind != "container" {
             return Err(DecodeError::NotContainer(wire.kind.into_owned()));
         }
@@ -389,11 +432,17 @@ impl WatchEvent {
             "ADDED" | "MODIFIED" | "DELETED" => Shape::Kubernetes,
             _ => Shape::Docker,
         };
+        let kind = match (shape, &*action) {
+            (Shape::Kubernetes, "ADDED") | (Shape::Docker, "create") => Kind::Added,
+            (Shape::Kubernetes, "DELETED") | (Shape::Docker, "destroy") => Kind::Deleted,
+            _ => Kind::Modified,
+        };
         let mut attributes = wire.actor.attributes;
+        let exit_code = attributes.exit_code();
         let image = if wire.from.is_empty() {
-            attributes.image().map(SmolStr::new)
+            attributes.take_image()
         } else {
-            Some(SmolStr::new(&wire.from))
+            Some(wire.from)
         };
         let (phase, labels) = match shape {
             Shape::Kubernetes => (
@@ -407,23 +456,36 @@ impl WatchEvent {
         } else {
             wire.time.saturating_mul(1_000_000_000)
         };
-        let kind = match (shape, &*action) {
-            (Shape::Kubernetes, "ADDED") | (Shape::Docker, "create") => WatchEvent::Added,
-            (Shape::Kubernetes, "DELETED") | (Shape::Docker, "destroy") => WatchEvent::Deleted,
-            _ => WatchEvent::Modified,
-        };
-        Ok(kind(Event {
-            id: id.into_owned(),
+        let text = |value| Text::new(value, frame);
+        let event = Self {
+            raw: Utf8Bytes::from_static(""),
+            id: text(id),
+            action: text(action),
+            image: image.map(text),
+            name: attributes.take_name().map(text),
             shape,
-            action: SmolStr::new(&action),
             phase,
-            image,
-            name: attributes.name().map(SmolStr::new),
             labels,
-            exit_code: attributes.exit_code(),
+            exit_code,
             time_nano,
-            raw: Bytes::new(),
-        }))
+        };
+        Ok((kind, event))
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("id", &self.id())
+            .field("shape", &self.shape)
+            .field("action", &self.action())
+            .field("phase", &self.phase)
+            .field("image", &self.image())
+            .field("name", &self.name())
+            .field("labels", &self.labels)
+            .field("exit_code", &self.exit_code)
+            .field("time_nano", &self.time_nano)
+            .finish_non_exhaustive()
     }
 }
 
@@ -447,10 +509,10 @@ mod tests {
             panic!("expected Added, got {ev:?}")
         };
         assert_eq!(e.shape, Shape::Kubernetes);
-        assert_eq!(&*e.id, "d180511d");
+        assert_eq!(e.id(), "d180511d");
         assert_eq!(e.phase, Some(Phase::Running));
-        assert_eq!(e.name.as_deref(), Some("test2"));
-        assert_eq!(e.image.as_deref(), Some("busybox"));
+        assert_eq!(e.name(), Some("test2"));
+        assert_eq!(e.image(), Some("busybox"));
         assert_eq!(e.labels, Some(Labels::default()));
         assert_eq!(e.exit_code, None);
         // A float TimeNano keeps f64 precision only (about 16 digits).
@@ -468,9 +530,9 @@ mod tests {
             panic!("expected Modified, got {ev:?}")
         };
         assert_eq!(e.shape, Shape::Docker);
-        assert_eq!(&*e.id, "f29698ca");
+        assert_eq!(e.id(), "f29698ca");
         assert_eq!(e.docker_action(), Some(DockerAction::Start));
-        assert_eq!(e.name.as_deref(), Some("test4"));
+        assert_eq!(e.name(), Some("test4"));
         assert_eq!(e.exit_code, Some(0));
         assert_eq!(e.labels, None, "docker labels are ambiguous");
         assert_eq!(e.attributes()["test2"], "test2");
@@ -516,6 +578,21 @@ mod tests {
             Some("web")
         );
         assert_eq!(labels.get("n").map(smol_str::SmolStr::as_str), Some("3"));
+    }
+
+    #[test]
+    fn strings_read_back_from_the_frame_or_unescaped() {
+        let frame = r#"{"Action":"rename","id":"a\"b","from":"nginx",
+            "Actor":{"Attributes":{"name":"caf\u00e9"}}}"#;
+        let ev = WatchEvent::decode(frame).unwrap();
+        let e = ev.event();
+        assert_eq!(e.id(), "a\"b");
+        assert_eq!(e.action(), "rename");
+        assert_eq!(e.image(), Some("nginx"));
+        assert_eq!(e.name(), Some("caf\u{e9}"));
+        assert_eq!(ev.clone(), ev);
+        let debug = format!("{e:?}");
+        assert!(debug.contains(r#"id: "a\"b""#), "{debug}");
     }
 
     #[test]

@@ -20,7 +20,7 @@
 //! let mut events = client.watch(&Filters::parse_cli("label=app=web")?).await?;
 //! while let Some(item) = events.next().await {
 //!     match item {
-//!         Ok(WatchEvent::Deleted(e)) => println!("gone: {}", e.id),
+//!         Ok(WatchEvent::Deleted(e)) => println!("gone: {}", e.id()),
 //!         Ok(other) => println!("{} {}", other.kind_str(), other.id()),
 //!         Err(e) => eprintln!("{e}"),
 //!     }

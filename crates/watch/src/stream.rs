@@ -229,7 +229,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 // The event keeps the frame, moved in once decoded.
                 Some(match WatchEvent::decode_text(text.as_str()) {
                     Ok(mut event) => {
-                        event.set_raw(Bytes::from(text));
+                        event.set_raw(text);
                         Ok(event)
                     }
                     Err(e) => Err(Error::decode(e, text.as_bytes())),

@@ -117,15 +117,20 @@ impl<'a> Slot<'a> {
     fn get(&self) -> Option<&str> {
         self.value.as_deref().filter(|s| !s.is_empty())
     }
+
+    /// Takes the value, `None` when missing or empty.
+    fn take(&mut self) -> Option<Cow<'a, str>> {
+        self.value.take().filter(|s| !s.is_empty())
+    }
 }
 
-impl Picked<'_> {
-    pub(super) fn name(&self) -> Option<&str> {
-        self.name.get()
+impl<'a> Picked<'a> {
+    pub(super) fn take_name(&mut self) -> Option<Cow<'a, str>> {
+        self.name.take()
     }
 
-    pub(super) fn image(&self) -> Option<&str> {
-        self.image.get()
+    pub(super) fn take_image(&mut self) -> Option<Cow<'a, str>> {
+        self.image.take()
     }
 
     pub(super) fn exit_code(&self) -> Option<i64> {
@@ -411,13 +416,13 @@ mod tests {
     fn strings_without_escapes_are_borrowed() {
         let frame = r#"{"Action":"start","id":"a\"b","from":"busybox",
             "Actor":{"ID":"x","Attributes":{"name":"web","image":"nginx","exitCode":0,"k":[1]}}}"#;
-        let wire: WireEvent<'_> = serde_json::from_str(frame).unwrap();
+        let mut wire: WireEvent<'_> = serde_json::from_str(frame).unwrap();
         assert!(matches!(wire.action, Cow::Borrowed("start")));
         assert!(matches!(wire.from, Cow::Borrowed("busybox")));
         assert!(matches!(&wire.id, Cow::Owned(s) if s == "a\"b"));
-        let picked = &wire.actor.attributes;
-        assert_eq!(picked.name(), Some("web"));
-        assert_eq!(picked.image(), Some("nginx"));
+        let picked = &mut wire.actor.attributes;
+        assert_eq!(picked.take_name().as_deref(), Some("web"));
+        assert_eq!(picked.take_image().as_deref(), Some("nginx"));
         assert_eq!(picked.exit_code(), Some(0));
         assert_eq!(picked.labels, None);
     }
@@ -425,10 +430,10 @@ mod tests {
     #[test]
     fn docker_spelling_wins_and_empty_is_none() {
         let frame = r#"{"Actor":{"Attributes":{"Name":"K","name":"d","image":"","Image":"i"}}}"#;
-        let wire: WireEvent<'_> = serde_json::from_str(frame).unwrap();
-        assert_eq!(wire.actor.attributes.name(), Some("d"));
+        let mut wire: WireEvent<'_> = serde_json::from_str(frame).unwrap();
+        assert_eq!(wire.actor.attributes.take_name().as_deref(), Some("d"));
         assert_eq!(
-            wire.actor.attributes.image(),
+            wire.actor.attributes.take_image(),
             None,
             "an empty Docker value hides the other spelling"
         );
@@ -438,10 +443,14 @@ mod tests {
     fn docker_spelling_wins_in_any_order_and_a_non_scalar_is_absent() {
         let frame = r#"{"Actor":{"Attributes":{"name":"d","Name":"K","Image":"k8s","image":{},
             "ExitCode":"1","ExitCode":"2"}}}"#;
-        let wire: WireEvent<'_> = serde_json::from_str(frame).unwrap();
-        let picked = &wire.actor.attributes;
-        assert_eq!(picked.name(), Some("d"));
-        assert_eq!(picked.image(), Some("k8s"), "an object is no value");
+        let mut wire: WireEvent<'_> = serde_json::from_str(frame).unwrap();
+        let picked = &mut wire.actor.attributes;
+        assert_eq!(picked.take_name().as_deref(), Some("d"));
+        assert_eq!(
+            picked.take_image().as_deref(),
+            Some("k8s"),
+            "an object is no value"
+        );
         assert_eq!(picked.exit_code(), Some(2), "a later duplicate wins");
     }
 
