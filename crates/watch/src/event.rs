@@ -36,8 +36,9 @@ use crate::container::{Container, ContainerState, Labels, Phase};
 mod text;
 mod wire;
 
+use serde::de;
 use text::Text;
-use wire::WireEvent;
+use wire::{EventSeed, WireEvent};
 
 /// The three kinds of change a watch reports, each carrying the decoded [`Event`].
 #[derive(Clone, Debug, PartialEq)]
@@ -72,8 +73,14 @@ impl WatchEvent {
         if text.trim_start().starts_with('[') {
             return Err(DecodeError::NotObject);
         }
-        let wire: WireEvent<'_> = serde_json::from_str(text).map_err(DecodeError::Json)?;
-        let (kind, event) = Event::from_wire(wire, text)?;
+        let mut de = serde_json::Deserializer::from_str(text);
+        let seed = EventSeed {
+            build: |wire| Event::from_wire(wire, text),
+        };
+        let built = de::DeserializeSeed::deserialize(seed, &mut de).map_err(DecodeError::Json)?;
+        // Trailing characters make the frame bad JSON, whatever the event says.
+        de.end().map_err(DecodeError::Json)?;
+        let (kind, event) = built?;
         Ok(match kind {
             Kind::Added => Self::Added(event),
             Kind::Modified => Self::Modified(event),

@@ -10,60 +10,126 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 
-use crate::container::{Labels, Phase, lenient_i64, null_as_default};
+use crate::container::{Labels, Phase, null_as_default};
 
-/// The union of both wire shapes. Serde field names are case-sensitive, so `status`
-/// (Docker) and `Status` (Kubernetes) are distinct.
-#[derive(Deserialize)]
+mod value;
+
+use value::{CowOrNull, CowStr, LenientSeed, PhaseSeed, Scalar, cow_or_null};
+
+/// The union of both wire shapes. Field names are case-sensitive, so `status` (Docker)
+/// and `Status` (Kubernetes) are distinct. Read by [`EventSeed`], not returned: the
+/// visitor turns it into the event where it is read, so the frame's parts are not moved
+/// up through the decoder's layers.
 pub(super) struct WireEvent<'a> {
-    #[serde(rename = "Action", default, borrow, deserialize_with = "cow_or_null")]
+    /// `Action`.
     pub(super) action: Cow<'a, str>,
-    #[serde(rename = "status", default, borrow, deserialize_with = "cow_or_null")]
+    /// `status`.
     pub(super) docker_status: Cow<'a, str>,
     /// `Status`, parsed (a phase the library does not know, or none, is `None`).
-    #[serde(rename = "Status", default, deserialize_with = "phase")]
     pub(super) phase: Option<Phase>,
-    #[serde(
-        rename = "id",
-        alias = "Id",
-        default,
-        borrow,
-        deserialize_with = "cow_or_null"
-    )]
+    /// `id` or `Id`.
     pub(super) id: Cow<'a, str>,
-    #[serde(
-        rename = "from",
-        alias = "From",
-        default,
-        borrow,
-        deserialize_with = "cow_or_null"
-    )]
+    /// `from` or `From`.
     pub(super) from: Cow<'a, str>,
-    #[serde(rename = "Type", default, borrow, deserialize_with = "cow_or_null")]
+    /// `Type`.
     pub(super) kind: Cow<'a, str>,
-    #[serde(
-        rename = "Actor",
-        default,
-        borrow,
-        deserialize_with = "null_as_default"
-    )]
+    /// `Actor` (`null` is an actor without id or attributes).
     pub(super) actor: WireActor<'a>,
-    #[serde(
-        rename = "time",
-        alias = "Time",
-        default,
-        deserialize_with = "lenient_i64"
-    )]
+    /// `time` or `Time`.
     pub(super) time: i64,
-    #[serde(
-        rename = "timeNano",
-        alias = "TimeNano",
-        default,
-        deserialize_with = "lenient_i64"
-    )]
+    /// `timeNano` or `TimeNano`.
     pub(super) time_nano: i64,
+}
+
+/// Decodes an event frame (the whole of `frame`) into what `build` makes of its wire
+/// form: a JSON object whose fields are read as [`WireEvent`]'s. Unknown fields are
+/// skipped; a field given twice (under either spelling) is an error, as with a derived
+/// `Deserialize`.
+pub(super) struct EventSeed<F> {
+    pub(super) build: F,
+}
+
+impl<'de, F, T> de::DeserializeSeed<'de> for EventSeed<F>
+where
+    F: FnOnce(WireEvent<'de>) -> T,
+{
+    type Value = T;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, F, T> Visitor<'de> for EventSeed<F>
+where
+    F: FnOnce(WireEvent<'de>) -> T,
+{
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an event object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+        /// Reads the next value into `slot`, refusing a second one.
+        fn once<'de, A: MapAccess<'de>, V, S: de::DeserializeSeed<'de, Value = V>>(
+            map: &mut A,
+            slot: &mut Option<V>,
+            seed: S,
+            name: &'static str,
+        ) -> Result<(), A::Error> {
+            if slot.is_some() {
+                return Err(de::Error::duplicate_field(name));
+            }
+            *slot = Some(map.next_value_seed(seed)?);
+            Ok(())
+        }
+        let (mut action, mut docker_status, mut phase, mut id, mut from, mut kind) =
+            (None, None, None, None, None, None);
+        let (mut actor, mut time, mut time_nano) = (None, None, None);
+        while let Some(CowStr(key)) = map.next_key()? {
+            match &*key {
+                "Action" => once(&mut map, &mut action, CowOrNull, "Action")?,
+                "status" => once(&mut map, &mut docker_status, CowOrNull, "status")?,
+                "Status" => once(&mut map, &mut phase, PhaseSeed, "Status")?,
+                "id" | "Id" => once(&mut map, &mut id, CowOrNull, "id")?,
+                "from" | "From" => once(&mut map, &mut from, CowOrNull, "from")?,
+                "Type" => once(&mut map, &mut kind, CowOrNull, "Type")?,
+                "Actor" => once(&mut map, &mut actor, ActorSeed, "Actor")?,
+                "time" | "Time" => once(&mut map, &mut time, LenientSeed, "time")?,
+                "timeNano" | "TimeNano" => {
+                    once(&mut map, &mut time_nano, LenientSeed, "timeNano")?;
+                }
+                _ => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok((self.build)(WireEvent {
+            action: action.unwrap_or_default(),
+            docker_status: docker_status.unwrap_or_default(),
+            phase: phase.flatten(),
+            id: id.unwrap_or_default(),
+            from: from.unwrap_or_default(),
+            kind: kind.unwrap_or_default(),
+            actor: actor.unwrap_or_default(),
+            time: time.unwrap_or_default(),
+            time_nano: time_nano.unwrap_or_default(),
+        }))
+    }
+}
+
+/// The actor, `null` being the default one.
+struct ActorSeed;
+
+impl<'de> de::DeserializeSeed<'de> for ActorSeed {
+    type Value = WireActor<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        null_as_default(d)
+    }
 }
 
 #[derive(Default, Deserialize)]
@@ -196,186 +262,6 @@ impl<'de> Deserialize<'de> for Picked<'de> {
     }
 }
 
-/// A string borrowed from the frame when it has no escapes.
-struct CowStr<'a>(Cow<'a, str>);
-
-struct CowStrVisitor;
-
-impl<'de> Visitor<'de> for CowStrVisitor {
-    type Value = Cow<'de, str>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string")
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Cow::Borrowed(v))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(v.to_owned()))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(v))
-    }
-}
-
-impl<'de> Deserialize<'de> for CowStr<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_str(CowStrVisitor).map(CowStr)
-    }
-}
-
-/// A Kubernetes phase (`Status`), parsed where it is read; `null`, an empty string and
-/// an unknown phase are `None`.
-fn phase<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Phase>, D::Error> {
-    Ok(Phase::parse(&cow_or_null(d)?))
-}
-
-/// A string (borrowed when possible), or `null` as the empty string.
-fn cow_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Cow<'de, str>, D::Error> {
-    struct OrNull;
-
-    impl<'de> Visitor<'de> for OrNull {
-        type Value = Cow<'de, str>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a string or null")
-        }
-
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(Cow::Borrowed(""))
-        }
-
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(Cow::Borrowed(""))
-        }
-
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_str(CowStrVisitor)
-        }
-    }
-
-    d.deserialize_option(OrNull)
-}
-
-/// An attribute value as text: strings as they are, numbers and booleans as JSON spells
-/// them; `None` for `null`, objects and arrays.
-struct Scalar<'a>(Option<Cow<'a, str>>);
-
-impl<'de> Deserialize<'de> for Scalar<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct ScalarVisitor;
-
-        impl<'de> Visitor<'de> for ScalarVisitor {
-            type Value = Option<Cow<'de, str>>;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an attribute value")
-            }
-
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Some(Cow::Borrowed(v)))
-            }
-
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Some(Cow::Owned(v.to_owned())))
-            }
-
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Some(Cow::Owned(v)))
-            }
-
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-                Ok(Some(Cow::Owned(v.to_string())))
-            }
-
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(Some(Cow::Owned(v.to_string())))
-            }
-
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(Some(Cow::Owned(v.to_string())))
-            }
-
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-                Ok(serde_json::Number::from_f64(v).map(|n| Cow::Owned(n.to_string())))
-            }
-
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(None)
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<Checked, Checked>()?.is_some() {}
-                Ok(None)
-            }
-
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<Checked>()?.is_some() {}
-                Ok(None)
-            }
-        }
-
-        d.deserialize_any(ScalarVisitor).map(Scalar)
-    }
-}
-
-/// Any JSON value, checked as `serde_json::Value` would check it (numbers in range) but
-/// not kept. (`IgnoredAny` skips numbers without converting them.)
-struct Checked;
-
-impl<'de> Deserialize<'de> for Checked {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct CheckedVisitor;
-
-        impl<'de> Visitor<'de> for CheckedVisitor {
-            type Value = Checked;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any value")
-            }
-
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Checked, E> {
-                Ok(Checked)
-            }
-
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Checked, E> {
-                Ok(Checked)
-            }
-
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Checked, E> {
-                Ok(Checked)
-            }
-
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Checked, E> {
-                Ok(Checked)
-            }
-
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Checked, E> {
-                Ok(Checked)
-            }
-
-            fn visit_unit<E: de::Error>(self) -> Result<Checked, E> {
-                Ok(Checked)
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
-                while map.next_entry::<Checked, Checked>()?.is_some() {}
-                Ok(Checked)
-            }
-
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
-                while seq.next_element::<Checked>()?.is_some() {}
-                Ok(Checked)
-            }
-        }
-
-        d.deserialize_any(CheckedVisitor)
-    }
-}
-
 /// Every actor attribute with a string, number or boolean value, read from the frame.
 /// Frames that were decoded into an event are valid JSON; anything unexpected yields an
 /// empty map.
@@ -412,11 +298,17 @@ pub(super) fn attributes_of(frame: &str) -> BTreeMap<String, String> {
 mod tests {
     use super::*;
 
+    fn read(frame: &str) -> WireEvent<'_> {
+        let seed = EventSeed { build: |wire| wire };
+        de::DeserializeSeed::deserialize(seed, &mut serde_json::Deserializer::from_str(frame))
+            .unwrap()
+    }
+
     #[test]
     fn strings_without_escapes_are_borrowed() {
         let frame = r#"{"Action":"start","id":"a\"b","from":"busybox",
             "Actor":{"ID":"x","Attributes":{"name":"web","image":"nginx","exitCode":0,"k":[1]}}}"#;
-        let mut wire: WireEvent<'_> = serde_json::from_str(frame).unwrap();
+        let mut wire = read(frame);
         assert!(matches!(wire.action, Cow::Borrowed("start")));
         assert!(matches!(wire.from, Cow::Borrowed("busybox")));
         assert!(matches!(&wire.id, Cow::Owned(s) if s == "a\"b"));
@@ -430,7 +322,7 @@ mod tests {
     #[test]
     fn docker_spelling_wins_and_empty_is_none() {
         let frame = r#"{"Actor":{"Attributes":{"Name":"K","name":"d","image":"","Image":"i"}}}"#;
-        let mut wire: WireEvent<'_> = serde_json::from_str(frame).unwrap();
+        let mut wire = read(frame);
         assert_eq!(wire.actor.attributes.take_name().as_deref(), Some("d"));
         assert_eq!(
             wire.actor.attributes.take_image(),
@@ -443,7 +335,7 @@ mod tests {
     fn docker_spelling_wins_in_any_order_and_a_non_scalar_is_absent() {
         let frame = r#"{"Actor":{"Attributes":{"name":"d","Name":"K","Image":"k8s","image":{},
             "ExitCode":"1","ExitCode":"2"}}}"#;
-        let mut wire: WireEvent<'_> = serde_json::from_str(frame).unwrap();
+        let mut wire = read(frame);
         let picked = &mut wire.actor.attributes;
         assert_eq!(picked.take_name().as_deref(), Some("d"));
         assert_eq!(
