@@ -28,15 +28,17 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use serde::de;
 use smol_str::{SmolStr, format_smolstr};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::container::{Container, ContainerState, Labels, Phase};
+use crate::container::{Container, Labels, Phase};
 
+mod action;
 mod text;
 mod wire;
 
-use serde::de;
+pub use action::DockerAction;
 use text::Text;
 use wire::{EventSeed, WireEvent};
 
@@ -316,79 +318,6 @@ fn has_only_name(c: &Container, name: &str) -> bool {
     matches!(&*c.names, [only] if only.strip_prefix('/') == Some(name))
 }
 
-/// A Docker container action (spec section 3b).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DockerAction {
-    /// `create`
-    Create,
-    /// `start`
-    Start,
-    /// `restart`
-    Restart,
-    /// `pause`
-    Pause,
-    /// `unpause`
-    Unpause,
-    /// `stop`
-    Stop,
-    /// `kill`
-    Kill,
-    /// `die`
-    Die,
-    /// `oom`
-    Oom,
-    /// `rename`
-    Rename,
-    /// `update`
-    Update,
-    /// `destroy`
-    Destroy,
-    /// `health_status: <state>`
-    HealthStatus,
-    /// `exec_create: <cmd>`, `exec_start: <cmd>`, `exec_die`, ...
-    Exec,
-    /// Any other action (`attach`, `resize`, `commit`, ...).
-    Other,
-}
-
-impl DockerAction {
-    /// Parses an action string; a `: suffix` is ignored.
-    #[must_use]
-    pub fn parse(action: &str) -> Self {
-        let head = action.split(':').next().unwrap_or("").trim();
-        match head {
-            "create" => Self::Create,
-            "start" => Self::Start,
-            "restart" => Self::Restart,
-            "pause" => Self::Pause,
-            "unpause" => Self::Unpause,
-            "stop" => Self::Stop,
-            "kill" => Self::Kill,
-            "die" => Self::Die,
-            "oom" => Self::Oom,
-            "rename" => Self::Rename,
-            "update" => Self::Update,
-            "destroy" => Self::Destroy,
-            "health_status" => Self::HealthStatus,
-            h if h.starts_with("exec_") => Self::Exec,
-            _ => Self::Other,
-        }
-    }
-
-    /// The state a container is in right after this action, when the action decides it.
-    /// `kill` and `oom` do not: a `die` follows them.
-    #[must_use]
-    pub fn implied_state(self) -> Option<ContainerState> {
-        match self {
-            Self::Create => Some(ContainerState::Created),
-            Self::Start | Self::Restart | Self::Unpause => Some(ContainerState::Running),
-            Self::Pause => Some(ContainerState::Paused),
-            Self::Stop | Self::Die => Some(ContainerState::Exited),
-            _ => None,
-        }
-    }
-}
-
 /// Why a frame could not be decoded.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
@@ -499,6 +428,7 @@ impl fmt::Debug for Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::container::ContainerState;
 
     const K8S: &str = r#"{"Action":"ADDED","Actor":{"Attributes":{"ExitCode":"","Image":"busybox",
         "Labels":null,"Name":"test2"},"Id":"d180511d"},"From":"busybox","Id":"d180511d",
