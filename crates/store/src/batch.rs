@@ -9,7 +9,7 @@ use tokio::sync::OwnedMutexGuard;
 
 use crate::dispatch::Outbox;
 use crate::event::Notification;
-use crate::shared::Shared;
+use crate::shared::{Shared, State};
 use crate::{Change, Deleted, Keyed, Writer};
 
 /// Changes the [`Writer`] applies together (see [`Writer::batch`]).
@@ -72,6 +72,88 @@ impl<T: Keyed + PartialEq + Send + Sync + 'static> Batch<'_, T> {
         drop(stage(shared, outbox, change));
     }
 
+    /// Changes the object cached under `key` as `f` decides from it, with one look-up
+    /// of the key: `f` sees the cached object (`None` when the key is not cached) and
+    /// returns the change to apply, if any. Returns whether `f` returned a change, which
+    /// is applied as by [`apply`](Self::apply).
+    ///
+    /// This is for a writer that derives each new version from the cached one, as the
+    /// reflector does for each event. The entry stays locked from the read to the write:
+    /// keep `f` short, and do not use the store from it.
+    ///
+    /// ```
+    /// use hypersh_store::{Change, Keyed, StoreConfig, store};
+    ///
+    /// #[derive(Debug, Clone, PartialEq)]
+    /// struct Job(String, u32);
+    ///
+    /// impl Keyed for Job {
+    ///     fn key(&self) -> &str {
+    ///         &self.0
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let (mut writer, reader) = store::<Job>(StoreConfig::default());
+    /// writer.apply(Change::Upsert(Job("a".into(), 1))).await;
+    /// let mut batch = writer.batch().await;
+    /// let bump = |job: Option<&Job>| job.map(|j| Change::Upsert(Job(j.0.clone(), j.1 + 1)));
+    /// assert!(batch.update("a", bump));
+    /// assert!(!batch.update("b", bump), "not cached: no change");
+    /// batch.commit().await;
+    /// assert_eq!(reader.get("a").map(|j| j.1), Some(2));
+    /// # }
+    /// ```
+    pub fn update(&mut self, key: &str, f: impl FnOnce(Option<&T>) -> Option<Change<T>>) -> bool {
+        let change = match self.replace_in_place(key, f) {
+            Updated::Done(changed) => return changed,
+            Updated::Apply(change) => change,
+        };
+        self.apply(change);
+        true
+    }
+
+    /// [`update`](Self::update) where the change replaces the cached object under the
+    /// same key allocation: done under one entry lock. Anything else is handed back.
+    fn replace_in_place(
+        &mut self,
+        key: &str,
+        f: impl FnOnce(Option<&T>) -> Option<Change<T>>,
+    ) -> Updated<T> {
+        let transform = self.writer.has_transform();
+        let Writer { shared, outbox, .. } = &mut *self.writer;
+        if transform {
+            // The transform runs outside the store's locks, as in `apply`.
+            let change = match shared.map.get(key) {
+                Some(entry) => f(Some(entry.value())),
+                None => f(None),
+            };
+            return change.map_or(Updated::Done(false), Updated::Apply);
+        }
+        let mut state = shared.state.write();
+        let Some(mut entry) = shared.map.get_mut(key) else {
+            return f(None).map_or(Updated::Done(false), Updated::Apply);
+        };
+        let new = match f(Some(entry.value())) {
+            None => return Updated::Done(false),
+            Some(Change::Upsert(new)) if can_keep_key(entry.key(), &new) => Arc::new(new),
+            // Another key, or the same one held by `new` in another allocation (which the
+            // map should keep instead); or a delete.
+            Some(other) => return Updated::Apply(other),
+        };
+        let old = std::mem::replace(entry.value_mut(), Arc::clone(&new));
+        if !state.indexes.is_empty() {
+            state.indexes.update(entry.key(), Some(&old), Some(&new));
+        }
+        drop(entry);
+        let unsent = queue(shared, outbox, &state, Notification::Update(old, new));
+        // What no handler takes is dropped after the state lock, not under it.
+        drop(state);
+        drop(unsent);
+        Updated::Done(true)
+    }
+
     /// Delivers the batch's notifications and ends it. With
     /// [`FullPolicy::Block`](crate::FullPolicy::Block) this waits for room in full
     /// queues; it is cancel-safe as [`Writer::apply`] is.
@@ -106,6 +188,17 @@ pub(crate) fn stage<T: Keyed + Send + Sync + 'static>(
             None => return None,
         },
     };
+    queue(shared, outbox, state, note)
+}
+
+/// Queues `note` for the subscribers in `state`, and records that the outbox holds
+/// something; returns it when no handler takes it.
+fn queue<T: Send + Sync + 'static>(
+    shared: &Shared<T>,
+    outbox: &mut Outbox<T>,
+    state: &State<T>,
+    note: Notification<T>,
+) -> Option<Notification<T>> {
     let unsent = outbox.push(note, &state.subscribers);
     if unsent.is_none() {
         // Relaxed: read by resync timers under the dispatch turn, which this caller holds.
@@ -114,13 +207,30 @@ pub(crate) fn stage<T: Keyed + Send + Sync + 'static>(
     unsent
 }
 
+/// Whether the map can keep `key` for `new`: it is `new`'s key, and `new` holds this very
+/// allocation of it or none at all (its shared key is a fresh copy). Otherwise the map
+/// should take `new`'s own allocation, as an upsert does.
+fn can_keep_key<T: Keyed>(key: &Arc<str>, new: &T) -> bool {
+    let shared = new.shared_key();
+    Arc::ptr_eq(key, &shared) || (Arc::strong_count(&shared) == 1 && *shared == **key)
+}
+
+/// What [`Batch::replace_in_place`] did: all of it (and whether it changed anything), or
+/// nothing but decide the change.
+enum Updated<T> {
+    Done(bool),
+    Apply(Change<T>),
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::Ordering;
     use std::time::Duration;
 
-    use crate::testutil::{Ev, Obj, obj, recorder, take};
-    use crate::{Change, HandlerOptions, StoreConfig, store};
+    use std::sync::Arc;
+
+    use crate::testutil::{Ev, Obj, obj, recorder, tagged, take};
+    use crate::{Change, HandlerOptions, Keyed, StoreConfig, store};
 
     #[tokio::test(start_paused = true)]
     async fn a_batch_is_visible_at_once_and_delivered_in_order_in_few_queue_entries() {
@@ -149,6 +259,92 @@ mod tests {
         }
         assert_eq!(got[100], Ev::Delete("a".into(), 99, false));
         assert!(s.get("a").is_none());
+    }
+
+    #[tokio::test]
+    async fn update_applies_what_the_cached_object_decides_as_apply_would() {
+        let (mut w, s) = store::<Obj>(StoreConfig::default());
+        s.add_index("tag", |o: &Obj| o.tags.clone());
+        let (rec, mut rx) = recorder();
+        s.register(rec, HandlerOptions::default());
+        w.apply(Change::Upsert(tagged("a", 1, &["x"]))).await;
+        let mut batch = w.batch().await;
+        let bump = |o: Option<&Obj>| o.map(|o| Change::Upsert(tagged(&o.id, o.v + 1, &["y"])));
+        assert!(batch.update("a", bump));
+        assert_eq!(s.get("a").map(|o| o.v), Some(2), "visible at once");
+        assert_eq!(s.index_keys("tag", "y").unwrap(), ["a"]);
+        assert!(s.index_keys("tag", "x").unwrap().is_empty());
+        assert!(!batch.update("a", |_| None), "no change");
+        assert!(
+            !batch.update("m", bump),
+            "not cached, and no change for that"
+        );
+        assert!(batch.update("m", |o| {
+            assert!(o.is_none());
+            Some(Change::Upsert(obj("m", 1)))
+        }));
+        assert!(
+            batch.update("a", |_| Some(Change::Upsert(obj("c", 7)))),
+            "another key"
+        );
+        assert!(batch.update("m", |_| Some(Change::Delete("m".into()))));
+        batch.commit().await;
+        assert_eq!(
+            take(&mut rx, 5).await,
+            [
+                Ev::Add("a".into(), 1),
+                Ev::Update("a".into(), 1, 2, false),
+                Ev::Add("m".into(), 1),
+                Ev::Add("c".into(), 7),
+                Ev::Delete("m".into(), 1, false),
+            ]
+        );
+        assert_eq!(s.keys(), ["a", "c"]);
+    }
+
+    #[tokio::test]
+    async fn update_runs_the_transform_and_keeps_an_object_s_own_key() {
+        #[derive(Debug, PartialEq)]
+        struct Named(Arc<str>, u32);
+
+        impl Keyed for Named {
+            fn key(&self) -> &str {
+                &self.0
+            }
+            fn shared_key(&self) -> Arc<str> {
+                Arc::clone(&self.0)
+            }
+        }
+
+        let config = StoreConfig::default().transform(|n: Named| Named(n.0, n.1 * 10));
+        let (mut w, s) = store::<Named>(config);
+        w.apply(Change::Upsert(Named("a".into(), 1))).await;
+        let mut batch = w.batch().await;
+        assert!(batch.update("a", |n| {
+            n.map(|n| Change::Upsert(Named(Arc::clone(&n.0), n.1 + 1)))
+        }));
+        batch.commit().await;
+        assert_eq!(s.get("a").map(|n| n.1), Some(110), "transformed");
+
+        let (mut w, s) = store::<Named>(StoreConfig::default());
+        let map_key = |w: &crate::Writer<Named>| w.shared.map.get("a").map(|e| Arc::clone(e.key()));
+        w.apply(Change::Upsert(Named("a".into(), 1))).await;
+        let first = map_key(&w);
+        let mut batch = w.batch().await;
+        // Derived from the cached version: the same key allocation, kept.
+        assert!(batch.update("a", |n| {
+            n.map(|n| Change::Upsert(Named(Arc::clone(&n.0), 2)))
+        }));
+        batch.commit().await;
+        assert_eq!(s.get("a").map(|n| n.1), Some(2));
+        assert!(first.is_some_and(|k| map_key(&w).is_some_and(|now| Arc::ptr_eq(&k, &now))));
+        // A new allocation of the key: the map takes it, as an upsert does.
+        let fresh: Arc<str> = Arc::from("a");
+        let mut batch = w.batch().await;
+        assert!(batch.update("a", |_| Some(Change::Upsert(Named(Arc::clone(&fresh), 3)))));
+        batch.commit().await;
+        assert_eq!(s.get("a").map(|n| n.1), Some(3));
+        assert!(map_key(&w).is_some_and(|k| Arc::ptr_eq(&k, &fresh)));
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,4 +1,5 @@
-//! Property test: any sequence of upserts, deletes, writer batches, relists and handler
+//! Property test: any sequence of upserts, deletes, writer batches (with updates derived
+//! from the cached version), relists and handler
 //! registrations leaves the store equal to a plain `HashMap` model (objects and an index),
 //! and every handler saw a sequence of events that replays to that same state.
 
@@ -33,10 +34,26 @@ enum Op {
     Upsert(u8, u8),
     Delete(u8),
     Replace(Vec<(u8, u8)>),
-    /// Upserts (`Some(v)`) and deletes (`None`) applied in one writer batch.
-    Batch(Vec<(u8, Option<u8>)>),
+    /// Changes applied in one writer batch.
+    Batch(Vec<(u8, InBatch)>),
     /// Register another handler now, with this queue capacity.
     Register(usize),
+}
+
+#[derive(Debug, Clone)]
+enum InBatch {
+    Upsert(u8),
+    Delete,
+    /// `Batch::update`: the cached item's value plus one (mod 4); nothing if not cached.
+    Bump,
+}
+
+fn in_batch() -> impl Strategy<Value = InBatch> {
+    prop_oneof![
+        (0..4u8).prop_map(InBatch::Upsert),
+        Just(InBatch::Delete),
+        Just(InBatch::Bump),
+    ]
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -44,7 +61,7 @@ fn op() -> impl Strategy<Value = Op> {
         5 => (0..8u8, 0..4u8).prop_map(|(k, v)| Op::Upsert(k, v)),
         2 => (0..9u8).prop_map(Op::Delete),
         1 => prop::collection::vec((0..8u8, 0..4u8), 0..10).prop_map(Op::Replace),
-        1 => prop::collection::vec((0..8u8, prop::option::of(0..4u8)), 0..100).prop_map(Op::Batch),
+        1 => prop::collection::vec((0..8u8, in_batch()), 0..100).prop_map(Op::Batch),
         1 => (1..4usize).prop_map(Op::Register),
     ]
 }
@@ -135,16 +152,26 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 }
                 Op::Batch(changes) => {
                     let mut batch = writer.batch().await;
-                    for (k, v) in changes {
+                    for (k, change) in changes {
                         let id = item(k, 0).id;
-                        match v {
-                            Some(v) => {
+                        match change {
+                            InBatch::Upsert(v) => {
                                 batch.apply(Change::Upsert(item(k, v)));
                                 model.insert(id, v);
                             }
-                            None => {
+                            InBatch::Delete => {
                                 batch.apply(Change::Delete(id.clone()));
                                 model.remove(&id);
+                            }
+                            InBatch::Bump => {
+                                let bump = |i: Option<&Item>| {
+                                    i.map(|i| Change::Upsert(item(k, (i.val + 1) % 4)))
+                                };
+                                let changed = batch.update(&id, bump);
+                                prop_assert_eq!(changed, model.contains_key(&id));
+                                if let Some(v) = model.get_mut(&id) {
+                                    *v = (*v + 1) % 4;
+                                }
                             }
                         }
                     }
