@@ -62,18 +62,21 @@ impl Live {
             }
             return false;
         }
-        match self.store.with(id, |cached| plan(&event, cached)) {
-            Plan::Nothing => false,
-            Plan::Upsert(c) => {
-                batch.apply(Change::Upsert(c));
-                true
-            }
-            Plan::Delete => self.delete(batch, id),
+        // Planned and applied with one look-up of the container.
+        let mut fetch = false;
+        let changed = batch.update(id, |cached| match plan(&event, cached) {
+            Plan::Nothing => None,
+            Plan::Upsert(c) => Some(Change::Upsert(c)),
+            Plan::Delete => cached.map(|_| Change::Delete(id.to_owned())),
             Plan::Fetch => {
-                self.pending.insert(id.to_owned());
-                false
+                fetch = true;
+                None
             }
+        });
+        if fetch {
+            self.pending.insert(id.to_owned());
         }
+        changed
     }
 
     /// Removes a container; returns whether the cache had it.
