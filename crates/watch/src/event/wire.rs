@@ -16,7 +16,7 @@ use crate::container::{Labels, Phase, null_as_default};
 
 mod value;
 
-use value::{CowOrNull, CowStr, LenientSeed, PhaseSeed, Scalar, cow_or_null};
+use value::{CowOrNull, CowStr, LabelsValue, LenientSeed, PhaseSeed, Scalar, cow_or_null};
 
 /// The union of both wire shapes. Field names are case-sensitive, so `status` (Docker)
 /// and `Status` (Kubernetes) are distinct. Read by [`EventSeed`], not returned: the
@@ -226,22 +226,8 @@ impl<'de> Deserialize<'de> for Picked<'de> {
                         "exitCode" => (&mut picked.exit_code, true),
                         "ExitCode" => (&mut picked.exit_code, false),
                         "Labels" => {
-                            match map.next_value::<serde_json::Value>()? {
-                                serde_json::Value::Object(labels) => {
-                                    picked.labels = Some(
-                                        labels
-                                            .into_iter()
-                                            .map(|(k, v)| match v {
-                                                serde_json::Value::String(s) => {
-                                                    (k.into(), s.into())
-                                                }
-                                                other => (k.into(), other.to_string().into()),
-                                            })
-                                            .collect(),
-                                    );
-                                }
-                                serde_json::Value::Null => picked.labels = Some(Labels::default()),
-                                _ => {}
+                            if let LabelsValue(Some(labels)) = map.next_value()? {
+                                picked.labels = Some(labels);
                             }
                             continue;
                         }
@@ -344,6 +330,34 @@ mod tests {
             "an object is no value"
         );
         assert_eq!(picked.exit_code(), Some(2), "a later duplicate wins");
+    }
+
+    #[test]
+    fn label_values_are_their_text_and_a_repeated_key_keeps_the_last() {
+        let frame = r#"{"Actor":{"Attributes":{"Labels":{"a":"x","n":3,"f":2.5,"b":true,
+            "z":null,"o":{"k":[1,2]},"l":[1,"a"],"a":"y","e":"caf\u00e9"}}}}"#;
+        let labels = read(frame).actor.attributes.labels.unwrap();
+        let got: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", "y"),
+                ("b", "true"),
+                ("e", "caf\u{e9}"),
+                ("f", "2.5"),
+                ("l", r#"[1,"a"]"#),
+                ("n", "3"),
+                ("o", r#"{"k":[1,2]}"#),
+                ("z", "null"),
+            ]
+        );
+        let none = read(r#"{"Actor":{"Attributes":{"Labels":null}}}"#);
+        assert_eq!(none.actor.attributes.labels, Some(Labels::new()));
+        let not_labels = read(r#"{"Actor":{"Attributes":{"Labels":[{"a":1}]}}}"#);
+        assert_eq!(not_labels.actor.attributes.labels, None);
     }
 
     #[test]

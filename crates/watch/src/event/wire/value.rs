@@ -8,7 +8,9 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use crate::container::{Phase, lenient_i64};
+use smol_str::{SmolStr, format_smolstr};
+
+use crate::container::{Labels, Phase, lenient_i64};
 
 /// [`cow_or_null`] as a seed.
 pub(super) struct CowOrNull;
@@ -166,6 +168,120 @@ impl<'de> Deserialize<'de> for Scalar<'de> {
         }
 
         d.deserialize_any(ScalarVisitor).map(Scalar)
+    }
+}
+
+/// A Kubernetes-style `Labels` attribute: `Some` for an object (values as [`LabelText`])
+/// or `null` (no labels); `None` for any other value, which is not labels.
+pub(super) struct LabelsValue(pub(super) Option<Labels>);
+
+impl<'de> Deserialize<'de> for LabelsValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct LabelsVisitor;
+
+        impl<'de> Visitor<'de> for LabelsVisitor {
+            type Value = Option<Labels>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a labels object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut labels = Labels::new();
+                while let Some((CowStr(key), LabelText(value))) = map.next_entry()? {
+                    // A repeated key: the last value wins, as in a JSON map.
+                    labels.insert(SmolStr::new(key), value);
+                }
+                Ok(Some(labels))
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Some(Labels::new()))
+            }
+
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<Checked>()?.is_some() {}
+                Ok(None)
+            }
+        }
+
+        d.deserialize_any(LabelsVisitor).map(LabelsValue)
+    }
+}
+
+/// A label's value: a string as it is, any other value as its JSON text (`3`, `true`,
+/// `null`, `{"a":1}`), as `serde_json::Value` prints it.
+struct LabelText(SmolStr);
+
+impl<'de> Deserialize<'de> for LabelText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct LabelTextVisitor;
+
+        impl<'de> Visitor<'de> for LabelTextVisitor {
+            type Value = SmolStr;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a label value")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<SmolStr, E> {
+                Ok(SmolStr::new(v))
+            }
+
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<SmolStr, E> {
+                Ok(SmolStr::new_static(if v { "true" } else { "false" }))
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<SmolStr, E> {
+                Ok(format_smolstr!("{v}"))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<SmolStr, E> {
+                Ok(format_smolstr!("{v}"))
+            }
+
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<SmolStr, E> {
+                Ok(serde_json::Value::from(v).to_string().into())
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<SmolStr, E> {
+                Ok(SmolStr::new_static("null"))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<SmolStr, A::Error> {
+                let value =
+                    serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(value.to_string().into())
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<SmolStr, A::Error> {
+                let value =
+                    serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(value.to_string().into())
+            }
+        }
+
+        d.deserialize_any(LabelTextVisitor).map(LabelText)
     }
 }
 
