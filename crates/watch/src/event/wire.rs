@@ -16,12 +16,13 @@ use crate::container::{Labels, Phase, null_as_default};
 
 mod value;
 
-use value::{CowOrNull, CowStr, LabelsValue, LenientSeed, PhaseSeed, Scalar, cow_or_null};
+use value::{CowOrNull, CowStr, LabelsValue, LenientSeed, PhaseSeed, Scalar};
 
 /// The union of both wire shapes. Field names are case-sensitive, so `status` (Docker)
-/// and `Status` (Kubernetes) are distinct. Read by [`EventSeed`], not returned: the
-/// visitor turns it into the event where it is read, so the frame's parts are not moved
-/// up through the decoder's layers.
+/// and `Status` (Kubernetes) are distinct. Filled in place by [`EventSeed`] and handed to
+/// its `build`, not returned: the frame's parts are not moved up through the decoder's
+/// layers.
+#[derive(Default)]
 pub(super) struct WireEvent<'a> {
     /// `Action`.
     pub(super) action: Cow<'a, str>,
@@ -43,10 +44,26 @@ pub(super) struct WireEvent<'a> {
     pub(super) time_nano: i64,
 }
 
+/// The fields of an object read so far, to refuse one given twice (under either
+/// spelling), as a derived `Deserialize` does.
+#[derive(Default)]
+struct Seen(u16);
+
+impl Seen {
+    /// Records field number `bit`, named `name`; an error if it was seen already.
+    fn first<E: de::Error>(&mut self, bit: u8, name: &'static str) -> Result<(), E> {
+        let mask = 1 << bit;
+        if self.0 & mask != 0 {
+            return Err(E::duplicate_field(name));
+        }
+        self.0 |= mask;
+        Ok(())
+    }
+}
+
 /// Decodes an event frame (the whole of `frame`) into what `build` makes of its wire
-/// form: a JSON object whose fields are read as [`WireEvent`]'s. Unknown fields are
-/// skipped; a field given twice (under either spelling) is an error, as with a derived
-/// `Deserialize`.
+/// form: a JSON object whose fields are read into a [`WireEvent`]. Unknown fields are
+/// skipped; a field given twice is an error.
 pub(super) struct EventSeed<F> {
     pub(super) build: F,
 }
@@ -73,82 +90,132 @@ where
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
-        /// Reads the next value into `slot`, refusing a second one.
-        fn once<'de, A: MapAccess<'de>, V, S: de::DeserializeSeed<'de, Value = V>>(
-            map: &mut A,
-            slot: &mut Option<V>,
-            seed: S,
-            name: &'static str,
-        ) -> Result<(), A::Error> {
-            if slot.is_some() {
-                return Err(de::Error::duplicate_field(name));
-            }
-            *slot = Some(map.next_value_seed(seed)?);
-            Ok(())
-        }
-        let (mut action, mut docker_status, mut phase, mut id, mut from, mut kind) =
-            (None, None, None, None, None, None);
-        let (mut actor, mut time, mut time_nano) = (None, None, None);
+        let mut wire = WireEvent::default();
+        let mut seen = Seen::default();
         while let Some(CowStr(key)) = map.next_key()? {
             match &*key {
-                "Action" => once(&mut map, &mut action, CowOrNull, "Action")?,
-                "status" => once(&mut map, &mut docker_status, CowOrNull, "status")?,
-                "Status" => once(&mut map, &mut phase, PhaseSeed, "Status")?,
-                "id" | "Id" => once(&mut map, &mut id, CowOrNull, "id")?,
-                "from" | "From" => once(&mut map, &mut from, CowOrNull, "from")?,
-                "Type" => once(&mut map, &mut kind, CowOrNull, "Type")?,
-                "Actor" => once(&mut map, &mut actor, ActorSeed, "Actor")?,
-                "time" | "Time" => once(&mut map, &mut time, LenientSeed, "time")?,
+                "Action" => {
+                    seen.first(0, "Action")?;
+                    wire.action = map.next_value_seed(CowOrNull)?;
+                }
+                "status" => {
+                    seen.first(1, "status")?;
+                    wire.docker_status = map.next_value_seed(CowOrNull)?;
+                }
+                "Status" => {
+                    seen.first(2, "Status")?;
+                    wire.phase = map.next_value_seed(PhaseSeed)?;
+                }
+                "id" | "Id" => {
+                    seen.first(3, "id")?;
+                    wire.id = map.next_value_seed(CowOrNull)?;
+                }
+                "from" | "From" => {
+                    seen.first(4, "from")?;
+                    wire.from = map.next_value_seed(CowOrNull)?;
+                }
+                "Type" => {
+                    seen.first(5, "Type")?;
+                    wire.kind = map.next_value_seed(CowOrNull)?;
+                }
+                "Actor" => {
+                    seen.first(6, "Actor")?;
+                    map.next_value_seed(InPlace(&mut wire.actor))?;
+                }
+                "time" | "Time" => {
+                    seen.first(7, "time")?;
+                    wire.time = map.next_value_seed(LenientSeed)?;
+                }
                 "timeNano" | "TimeNano" => {
-                    once(&mut map, &mut time_nano, LenientSeed, "timeNano")?;
+                    seen.first(8, "timeNano")?;
+                    wire.time_nano = map.next_value_seed(LenientSeed)?;
                 }
                 _ => {
                     map.next_value::<de::IgnoredAny>()?;
                 }
             }
         }
-        Ok((self.build)(WireEvent {
-            action: action.unwrap_or_default(),
-            docker_status: docker_status.unwrap_or_default(),
-            phase: phase.flatten(),
-            id: id.unwrap_or_default(),
-            from: from.unwrap_or_default(),
-            kind: kind.unwrap_or_default(),
-            actor: actor.unwrap_or_default(),
-            time: time.unwrap_or_default(),
-            time_nano: time_nano.unwrap_or_default(),
-        }))
+        Ok((self.build)(wire))
     }
 }
 
-/// The actor, `null` being the default one.
-struct ActorSeed;
+/// Reads an object into the value it borrows, in place; `null` leaves it as it is (the
+/// default). For [`WireActor`] and [`Picked`], which would otherwise be returned, and
+/// moved, through each layer of the decoder.
+struct InPlace<'w, T>(&'w mut T);
 
-impl<'de> de::DeserializeSeed<'de> for ActorSeed {
-    type Value = WireActor<'de>;
+impl<'de, T> de::DeserializeSeed<'de> for InPlace<'_, T>
+where
+    for<'w> InPlace<'w, T>: Visitor<'de, Value = ()>,
+{
+    type Value = ();
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        null_as_default(d)
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_option(OrNull(self))
     }
 }
 
-#[derive(Default, Deserialize)]
+/// `null`, or the object that [`InPlace`] reads.
+struct OrNull<'w, T>(InPlace<'w, T>);
+
+impl<'de, T> Visitor<'de> for OrNull<'_, T>
+where
+    for<'w> InPlace<'w, T>: Visitor<'de, Value = ()>,
+{
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object or null")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self.0)
+    }
+}
+
+/// The actor: its id and the attributes an event keeps.
+#[derive(Default)]
 pub(super) struct WireActor<'a> {
-    #[serde(
-        rename = "ID",
-        alias = "Id",
-        default,
-        borrow,
-        deserialize_with = "cow_or_null"
-    )]
+    /// `ID` or `Id`.
     pub(super) id: Cow<'a, str>,
-    #[serde(
-        rename = "Attributes",
-        default,
-        borrow,
-        deserialize_with = "null_as_default"
-    )]
+    /// `Attributes`.
     pub(super) attributes: Picked<'a>,
+}
+
+impl<'de> Visitor<'de> for InPlace<'_, WireActor<'de>> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an actor object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = Seen::default();
+        while let Some(CowStr(key)) = map.next_key()? {
+            match &*key {
+                "ID" | "Id" => {
+                    seen.first(0, "ID")?;
+                    self.0.id = map.next_value_seed(CowOrNull)?;
+                }
+                "Attributes" => {
+                    seen.first(1, "Attributes")?;
+                    map.next_value_seed(InPlace(&mut self.0.attributes))?;
+                }
+                _ => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The attributes an event keeps. Each may come under its Docker (lower-case) and its
@@ -204,47 +271,39 @@ impl<'a> Picked<'a> {
     }
 }
 
-impl<'de> Deserialize<'de> for Picked<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct PickedVisitor;
+impl<'de> Visitor<'de> for InPlace<'_, Picked<'de>> {
+    type Value = ();
 
-        impl<'de> Visitor<'de> for PickedVisitor {
-            type Value = Picked<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an attributes object")
+    }
 
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an attributes object")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut picked = Picked::default();
-                while let Some(CowStr(key)) = map.next_key()? {
-                    let (slot, docker) = match &*key {
-                        "name" => (&mut picked.name, true),
-                        "Name" => (&mut picked.name, false),
-                        "image" => (&mut picked.image, true),
-                        "Image" => (&mut picked.image, false),
-                        "exitCode" => (&mut picked.exit_code, true),
-                        "ExitCode" => (&mut picked.exit_code, false),
-                        "Labels" => {
-                            if let LabelsValue(Some(labels)) = map.next_value()? {
-                                picked.labels = Some(labels);
-                            }
-                            continue;
-                        }
-                        _ => {
-                            // Parsed, not kept: a number out of range is still an error.
-                            map.next_value::<Scalar<'de>>()?;
-                            continue;
-                        }
-                    };
-                    // A non-scalar value is no value.
-                    slot.set(map.next_value::<Scalar<'de>>()?.0, docker);
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let picked = self.0;
+        while let Some(CowStr(key)) = map.next_key()? {
+            let (slot, docker) = match &*key {
+                "name" => (&mut picked.name, true),
+                "Name" => (&mut picked.name, false),
+                "image" => (&mut picked.image, true),
+                "Image" => (&mut picked.image, false),
+                "exitCode" => (&mut picked.exit_code, true),
+                "ExitCode" => (&mut picked.exit_code, false),
+                "Labels" => {
+                    if let LabelsValue(Some(labels)) = map.next_value()? {
+                        picked.labels = Some(labels);
+                    }
+                    continue;
                 }
-                Ok(picked)
-            }
+                _ => {
+                    // Parsed, not kept: a number out of range is still an error.
+                    map.next_value::<Scalar<'de>>()?;
+                    continue;
+                }
+            };
+            // A non-scalar value is no value.
+            slot.set(map.next_value::<Scalar<'de>>()?.0, docker);
         }
-
-        d.deserialize_map(PickedVisitor)
+        Ok(())
     }
 }
 
@@ -330,6 +389,29 @@ mod tests {
             "an object is no value"
         );
         assert_eq!(picked.exit_code(), Some(2), "a later duplicate wins");
+    }
+
+    #[test]
+    fn a_null_actor_or_attributes_is_the_default_and_a_repeated_field_an_error() {
+        let wire = read(r#"{"Actor":null,"id":"a"}"#);
+        assert!(wire.actor.id.is_empty() && wire.actor.attributes.labels.is_none());
+        let mut wire = read(r#"{"Actor":{"Attributes":null,"Id":"x","other":[1]}}"#);
+        assert_eq!(wire.actor.id, "x");
+        assert!(wire.actor.attributes.take_name().is_none());
+        for frame in [
+            r#"{"Actor":{"ID":"a","Id":"b"}}"#,
+            r#"{"Actor":{"Attributes":{},"Attributes":{}}}"#,
+            r#"{"Actor":{},"Actor":{}}"#,
+            r#"{"Action":"a","Action":"b"}"#,
+            r#"{"timeNano":1,"TimeNano":2}"#,
+        ] {
+            let result: Result<WireEvent<'_>, _> = de::DeserializeSeed::deserialize(
+                EventSeed { build: |wire| wire },
+                &mut serde_json::Deserializer::from_str(frame),
+            );
+            let error = result.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(error.contains("duplicate field"), "{frame}: {error}");
+        }
     }
 
     #[test]

@@ -83,7 +83,7 @@ fn phase<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Phase>, D::Error> {
 }
 
 /// A string (borrowed when possible), or `null` as the empty string.
-pub(super) fn cow_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Cow<'de, str>, D::Error> {
+fn cow_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Cow<'de, str>, D::Error> {
     struct OrNull;
 
     impl<'de> Visitor<'de> for OrNull {
