@@ -211,8 +211,12 @@ fn queue<T: Send + Sync + 'static>(
 /// allocation of it or none at all (its shared key is a fresh copy). Otherwise the map
 /// should take `new`'s own allocation, as an upsert does.
 fn can_keep_key<T: Keyed>(key: &Arc<str>, new: &T) -> bool {
-    let shared = new.shared_key();
-    Arc::ptr_eq(key, &shared) || (Arc::strong_count(&shared) == 1 && *shared == **key)
+    let own = new.key();
+    if std::ptr::eq(own, &**key) {
+        // The same bytes: `new` holds this allocation (no reference count to check).
+        return true;
+    }
+    own == &**key && Arc::strong_count(&new.shared_key()) == 1
 }
 
 /// What [`Batch::replace_in_place`] did: all of it (and whether it changed anything), or
