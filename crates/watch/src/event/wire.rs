@@ -50,14 +50,21 @@ pub(super) struct WireEvent<'a> {
 struct Seen(u16);
 
 impl Seen {
-    /// Records field number `bit`, named `name`; an error if it was seen already.
-    fn first<E: de::Error>(&mut self, bit: u8, name: &'static str) -> Result<(), E> {
+    /// Reads the value of field number `bit`, named `name`, with `seed`; an error if the
+    /// field was seen already.
+    fn read<'de, A: MapAccess<'de>, S: de::DeserializeSeed<'de>>(
+        &mut self,
+        map: &mut A,
+        bit: u8,
+        name: &'static str,
+        seed: S,
+    ) -> Result<S::Value, A::Error> {
         let mask = 1 << bit;
         if self.0 & mask != 0 {
-            return Err(E::duplicate_field(name));
+            return Err(de::Error::duplicate_field(name));
         }
         self.0 |= mask;
-        Ok(())
+        map.next_value_seed(seed)
     }
 }
 
@@ -94,41 +101,16 @@ where
         let mut seen = Seen::default();
         while let Some(CowStr(key)) = map.next_key()? {
             match &*key {
-                "Action" => {
-                    seen.first(0, "Action")?;
-                    wire.action = map.next_value_seed(CowOrNull)?;
-                }
-                "status" => {
-                    seen.first(1, "status")?;
-                    wire.docker_status = map.next_value_seed(CowOrNull)?;
-                }
-                "Status" => {
-                    seen.first(2, "Status")?;
-                    wire.phase = map.next_value_seed(PhaseSeed)?;
-                }
-                "id" | "Id" => {
-                    seen.first(3, "id")?;
-                    wire.id = map.next_value_seed(CowOrNull)?;
-                }
-                "from" | "From" => {
-                    seen.first(4, "from")?;
-                    wire.from = map.next_value_seed(CowOrNull)?;
-                }
-                "Type" => {
-                    seen.first(5, "Type")?;
-                    wire.kind = map.next_value_seed(CowOrNull)?;
-                }
-                "Actor" => {
-                    seen.first(6, "Actor")?;
-                    map.next_value_seed(InPlace(&mut wire.actor))?;
-                }
-                "time" | "Time" => {
-                    seen.first(7, "time")?;
-                    wire.time = map.next_value_seed(LenientSeed)?;
-                }
+                "Action" => wire.action = seen.read(&mut map, 0, "Action", CowOrNull)?,
+                "status" => wire.docker_status = seen.read(&mut map, 1, "status", CowOrNull)?,
+                "Status" => wire.phase = seen.read(&mut map, 2, "Status", PhaseSeed)?,
+                "id" | "Id" => wire.id = seen.read(&mut map, 3, "id", CowOrNull)?,
+                "from" | "From" => wire.from = seen.read(&mut map, 4, "from", CowOrNull)?,
+                "Type" => wire.kind = seen.read(&mut map, 5, "Type", CowOrNull)?,
+                "Actor" => seen.read(&mut map, 6, "Actor", InPlace(&mut wire.actor))?,
+                "time" | "Time" => wire.time = seen.read(&mut map, 7, "time", LenientSeed)?,
                 "timeNano" | "TimeNano" => {
-                    seen.first(8, "timeNano")?;
-                    wire.time_nano = map.next_value_seed(LenientSeed)?;
+                    wire.time_nano = seen.read(&mut map, 8, "timeNano", LenientSeed)?
                 }
                 _ => {
                     map.next_value::<de::IgnoredAny>()?;
@@ -201,13 +183,9 @@ impl<'de> Visitor<'de> for InPlace<'_, WireActor<'de>> {
         let mut seen = Seen::default();
         while let Some(CowStr(key)) = map.next_key()? {
             match &*key {
-                "ID" | "Id" => {
-                    seen.first(0, "ID")?;
-                    self.0.id = map.next_value_seed(CowOrNull)?;
-                }
+                "ID" | "Id" => self.0.id = seen.read(&mut map, 0, "ID", CowOrNull)?,
                 "Attributes" => {
-                    seen.first(1, "Attributes")?;
-                    map.next_value_seed(InPlace(&mut self.0.attributes))?;
+                    seen.read(&mut map, 1, "Attributes", InPlace(&mut self.0.attributes))?
                 }
                 _ => {
                     map.next_value::<de::IgnoredAny>()?;
