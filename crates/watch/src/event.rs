@@ -249,9 +249,11 @@ impl Event {
     /// Applies what this event says to a cached copy of its container and returns the
     /// result: the state implied by a Docker action (or the phase of a Kubernetes-style
     /// event, keeping `paused` while the phase stays `Running`) and a new name on `rename`.
-    /// When the state changes, `status` becomes [`ContainerState::summary`](crate::container::ContainerState::summary). Fields the
+    /// When the state changes, `status` becomes [`ContainerState::summary`]. Fields the
     /// event does not speak of are kept. See [`Event::changes`] to learn whether anything
     /// changed without building a copy.
+    ///
+    /// [`ContainerState::summary`]: crate::container::ContainerState::summary
     #[must_use]
     pub fn apply_to(&self, cached: &Container) -> Container {
         self.changes(cached).unwrap_or_else(|| cached.clone())
