@@ -58,7 +58,7 @@ impl Live {
             // unless the container is gone: then its delete is applied now.
             if matches!(event, WatchEvent::Deleted(_)) {
                 self.pending.remove(id);
-                return self.delete(batch, id);
+                return delete(batch, id);
             }
             return false;
         }
@@ -67,7 +67,7 @@ impl Live {
         let changed = batch.update(id, |cached| match plan(&event, cached) {
             Plan::Nothing => None,
             Plan::Upsert(c) => Some(Change::Upsert(c)),
-            Plan::Delete => cached.map(|_| Change::Delete(id.to_owned())),
+            Plan::Delete => removal(cached, id),
             Plan::Fetch => {
                 fetch = true;
                 None
@@ -78,13 +78,14 @@ impl Live {
         }
         changed
     }
+}
 
-    /// Removes a container; returns whether the cache had it.
-    pub(crate) fn delete(&self, batch: &mut Batch<'_, Container>, id: &str) -> bool {
-        if self.store.get(id).is_none() {
-            return false;
-        }
-        batch.apply(Change::Delete(id.to_owned()));
-        true
-    }
+/// Removes a container; returns whether the cache had it.
+pub(crate) fn delete(batch: &mut Batch<'_, Container>, id: &str) -> bool {
+    batch.update(id, |cached| removal(cached, id))
+}
+
+/// The change that removes `id`, if the cache has it.
+fn removal(cached: Option<&Container>, id: &str) -> Option<Change<Container>> {
+    cached.map(|_| Change::Delete(id.to_owned()))
 }

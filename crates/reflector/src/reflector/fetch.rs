@@ -9,6 +9,7 @@ use hypersh_store::Change;
 use hypersh_watch::{Client, Container, Error as WatchError, Filters};
 
 use super::Reflector;
+use crate::live::delete;
 use crate::status::StatusHandle;
 
 /// How many ids one list call asks for (they go into the query string).
@@ -75,7 +76,7 @@ impl Reflector {
             if selector.admits(&c) {
                 batch.apply(Change::Upsert(c));
                 applied += 1;
-            } else if live.delete(&mut batch, &c.id) {
+            } else if delete(&mut batch, &c.id) {
                 applied += 1;
             }
         }
