@@ -228,10 +228,9 @@ enum Updated<T> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
     use std::sync::atomic::Ordering;
     use std::time::Duration;
-
-    use std::sync::Arc;
 
     use crate::testutil::{Ev, Obj, obj, recorder, tagged, take};
     use crate::{Change, HandlerOptions, Keyed, StoreConfig, store};

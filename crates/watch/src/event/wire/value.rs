@@ -7,30 +7,50 @@ use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-
 use smol_str::{SmolStr, format_smolstr};
 
 use crate::container::{Labels, Phase, lenient_i64};
 
-/// [`cow_or_null`] as a seed.
+/// A string (borrowed when possible), or `null` as the empty string.
 pub(super) struct CowOrNull;
 
 impl<'de> de::DeserializeSeed<'de> for CowOrNull {
     type Value = Cow<'de, str>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        cow_or_null(d)
+        d.deserialize_option(self)
     }
 }
 
-/// [`phase`] as a seed.
+impl<'de> Visitor<'de> for CowOrNull {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string or null")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(""))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(""))
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(CowStrVisitor)
+    }
+}
+
+/// A Kubernetes phase (`Status`), parsed where it is read; `null`, an empty string and
+/// an unknown phase are `None`.
 pub(super) struct PhaseSeed;
 
 impl<'de> de::DeserializeSeed<'de> for PhaseSeed {
     type Value = Option<Phase>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        phase(d)
+        Ok(Phase::parse(&CowOrNull.deserialize(d)?))
     }
 }
 
@@ -74,39 +94,6 @@ impl<'de> Deserialize<'de> for CowStr<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_str(CowStrVisitor).map(CowStr)
     }
-}
-
-/// A Kubernetes phase (`Status`), parsed where it is read; `null`, an empty string and
-/// an unknown phase are `None`.
-fn phase<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Phase>, D::Error> {
-    Ok(Phase::parse(&cow_or_null(d)?))
-}
-
-/// A string (borrowed when possible), or `null` as the empty string.
-fn cow_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Cow<'de, str>, D::Error> {
-    struct OrNull;
-
-    impl<'de> Visitor<'de> for OrNull {
-        type Value = Cow<'de, str>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a string or null")
-        }
-
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(Cow::Borrowed(""))
-        }
-
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(Cow::Borrowed(""))
-        }
-
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_str(CowStrVisitor)
-        }
-    }
-
-    d.deserialize_option(OrNull)
 }
 
 /// An attribute value as text: strings as they are, numbers and booleans as JSON spells
