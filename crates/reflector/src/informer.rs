@@ -4,21 +4,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hypersh_store::{Deleted, Handler, HandlerHandle, HandlerOptions, Store, StoreConfig, store};
-use hypersh_watch::{Client, Container, Filters};
+use hypersh_watch::{Container, Filters};
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::backoff::BackoffConfig;
 use crate::error::Error;
-use crate::reflector::Reflector;
+use crate::shell::Reflector;
+use crate::source::Source;
 use crate::status::{Status, StatusHandle};
 
 type IndexFn = Box<dyn Fn(&Container) -> Vec<String> + Send + Sync>;
 
 /// Builds an [`Informer`]. See [`Informer::builder`].
 #[must_use]
-pub struct InformerBuilder {
-    client: Client,
+pub struct InformerBuilder<S> {
+    source: S,
     filters: Filters,
     resync: Option<Duration>,
     relist: Option<Duration>,
@@ -27,7 +28,7 @@ pub struct InformerBuilder {
     indexes: Vec<(String, IndexFn)>,
 }
 
-impl InformerBuilder {
+impl<S: Source> InformerBuilder<S> {
     /// Caches only the containers these filters select (keys `container`, `image`,
     /// `label`).
     pub fn filters(mut self, filters: Filters) -> Self {
@@ -82,7 +83,7 @@ impl InformerBuilder {
         for (name, f) in self.indexes {
             cache.add_index(name, f);
         }
-        let reflector = Reflector::new(self.client, writer, &self.filters)?
+        let reflector = Reflector::new(self.source, writer, &self.filters)?
             .backoff(self.backoff)
             .relist_every(self.relist);
         let status = reflector.status();
@@ -144,10 +145,11 @@ impl std::fmt::Debug for Informer {
 }
 
 impl Informer {
-    /// Starts building an informer on `client`.
-    pub fn builder(client: Client) -> InformerBuilder {
+    /// Starts building an informer on `source`: a Hyper.sh
+    /// [`Client`](hypersh_watch::Client), or any other [`Source`].
+    pub fn builder<S: Source>(source: S) -> InformerBuilder<S> {
         InformerBuilder {
-            client,
+            source,
             filters: Filters::new(),
             resync: None,
             relist: None,

@@ -28,17 +28,23 @@
 #![deny(missing_docs)]
 
 pub mod backoff;
+mod core;
 mod error;
+pub mod fake;
 mod informer;
-mod live;
 mod plan;
-mod reflector;
 mod selector;
+mod shell;
+pub mod source;
 pub mod status;
+#[cfg(test)]
+mod testkit;
 
 pub use backoff::{Backoff, BackoffConfig};
 pub use error::Error;
+pub use fake::FakeSource;
 pub use informer::{Informer, InformerBuilder};
-pub use reflector::Reflector;
 pub use selector::SELECTOR_KEYS;
+pub use shell::Reflector;
+pub use source::{Source, SourceError};
 pub use status::{Phase, Status, StatusHandle};

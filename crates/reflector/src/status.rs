@@ -45,6 +45,8 @@ pub struct Status {
     pub events_applied: u64,
     /// Failed attempts (connect, list, or a watch that broke).
     pub failures: u64,
+    /// Failed attempts the server refused the credentials for.
+    pub auth_failures: u64,
     /// True while the server refuses the credentials.
     pub auth_failing: bool,
     /// The last error, as text.

@@ -90,6 +90,12 @@ pub struct Container {
 }
 
 impl Container {
+    /// The full container id.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
     /// The first name without its leading `/`, if the container has a name.
     #[must_use]
     pub fn name(&self) -> Option<&str> {

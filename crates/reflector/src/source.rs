@@ -1,0 +1,128 @@
+//! What the reflector needs from a container API: a [`Source`].
+//!
+//! A source only moves bytes and says what failed; every decision (what to buffer, merge,
+//! fetch, relist, tombstone) is the reflector's, so each source gets the same guarantees.
+//! The Hyper.sh [`Client`] is one; [`FakeSource`](crate::FakeSource) is a scripted one
+//! for tests.
+
+use std::future::Future;
+
+use futures_util::Stream;
+use hypersh_watch::{Client, Container, EventStream, Filters, WatchEvent};
+
+/// How many ids one fetch by the Hyper.sh client asks for in one list call (they go into
+/// the query string).
+const FETCH_BATCH: usize = 50;
+
+/// A container API the reflector can list and watch.
+///
+/// Implementations are cheap to clone (the reflector clones the source into each fetch).
+///
+/// ```
+/// use hypersh_reflector::{FakeSource, Source};
+///
+/// fn endpoint_of(source: &impl Source) -> String {
+///     source.endpoint()
+/// }
+/// assert_eq!(endpoint_of(&FakeSource::new()), "fake");
+/// ```
+pub trait Source: Clone + Send + Sync + 'static {
+    /// What can go wrong.
+    type Error: SourceError;
+    /// The stream of events of an open watch.
+    type Watch: Stream<Item = Result<WatchEvent, Self::Error>> + Send + Unpin + 'static;
+
+    /// Where this source reads from (a host and port, a socket path), for logs.
+    fn endpoint(&self) -> String;
+
+    /// Opens a watch of the containers `filters` select (event filter keys).
+    fn watch(
+        &self,
+        filters: &Filters,
+    ) -> impl Future<Output = Result<Self::Watch, Self::Error>> + Send;
+
+    /// Lists every container (stopped ones too) that `filters` select (list filter keys),
+    /// handing each to `sink` as it is decoded. When it fails, `sink` may already have
+    /// seen some containers: the reflector then drops the whole list.
+    fn list(
+        &self,
+        filters: &Filters,
+        sink: impl FnMut(Container) + Send,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// The containers with these exact ids; one that is not found is gone.
+    fn fetch(
+        &self,
+        ids: &[String],
+    ) -> impl Future<Output = Result<Vec<Container>, Self::Error>> + Send;
+
+    /// Ends a watch politely (a websocket close frame). The default drops nothing and
+    /// returns at once: the reflector drops the stream afterwards anyway.
+    fn close(watch: &mut Self::Watch) -> impl Future<Output = ()> + Send {
+        let _ = watch;
+        async {}
+    }
+}
+
+/// How the reflector tells the errors of a [`Source`] apart.
+pub trait SourceError: std::error::Error + Send + Sync + 'static {
+    /// The server refused the credentials: retry at the maximum backoff, and say so.
+    fn is_auth(&self) -> bool;
+
+    /// The error concerns one frame only (it could not be decoded): the stream goes on.
+    fn is_frame_error(&self) -> bool;
+}
+
+impl SourceError for hypersh_watch::Error {
+    fn is_auth(&self) -> bool {
+        hypersh_watch::Error::is_auth(self)
+    }
+
+    fn is_frame_error(&self) -> bool {
+        hypersh_watch::Error::is_frame_error(self)
+    }
+}
+
+/// The Hyper.sh API: the signed `GET /containers/json` and the `/events/ws` websocket.
+impl Source for Client {
+    type Error = hypersh_watch::Error;
+    type Watch = EventStream;
+
+    fn endpoint(&self) -> String {
+        self.config().endpoint().authority().to_owned()
+    }
+
+    async fn watch(&self, filters: &Filters) -> Result<EventStream, Self::Error> {
+        Client::watch(self, filters).await
+    }
+
+    async fn list(
+        &self,
+        filters: &Filters,
+        sink: impl FnMut(Container) + Send,
+    ) -> Result<(), Self::Error> {
+        self.list_containers_into(filters, sink).await.map(drop)
+    }
+
+    async fn fetch(&self, ids: &[String]) -> Result<Vec<Container>, Self::Error> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(FETCH_BATCH) {
+            let mut filters = Filters::new();
+            for id in chunk {
+                filters.add("id", id.clone());
+            }
+            // The `id` filter matches prefixes: keep exact ids only.
+            let listed = self.list_containers(&filters).await?;
+            out.extend(
+                listed
+                    .into_iter()
+                    .filter(|c| chunk.iter().any(|id| id == c.id())),
+            );
+        }
+        Ok(out)
+    }
+
+    async fn close(watch: &mut EventStream) {
+        watch.close().await;
+    }
+}
