@@ -1,8 +1,9 @@
 //! A JSON array body written as it is sent: the list answer is serialised a slice at a
 //! time while the server sends it, so a client decodes the first containers while the
 //! router writes the rest, and the router never holds the whole body (a list of 100k
-//! containers is about 50 MB of JSON, which used to be built in one growing buffer). An
-//! array that fits in one chunk (a fetch by id) goes out whole, with its length.
+//! containers is about 50 MB of JSON). An array that fits in one chunk (a fetch by id)
+//! goes out whole, with its length: a chunked body would cost each fetch a write and a
+//! read more.
 
 use axum::body::Body;
 use bytes::Bytes;

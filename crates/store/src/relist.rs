@@ -25,7 +25,8 @@ pub struct Relist<'w, T> {
     writer: &'w mut Writer<T>,
     /// Every listed key: `None` while the listed object equals the cached one, else the
     /// position of its new version in `changed`. Hashed with foldhash, as the store's map:
-    /// SipHash over 64-character ids was a tenth of a relist's time.
+    /// every listed key is hashed here, and keys are 64-character ids, on which the
+    /// default SipHash is slow.
     listed: HashMap<Arc<str>, Option<usize>, foldhash::fast::RandomState>,
     /// New or changed objects in first-seen order (`None`: no longer a change).
     changed: Vec<Option<Arc<T>>>,

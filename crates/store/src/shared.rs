@@ -50,8 +50,8 @@ pub(crate) struct State<T> {
 /// One store.
 pub(crate) struct Shared<T> {
     /// Key -> object. Keys are shared with the indexes. Hashed with foldhash (randomly
-    /// seeded per process): container ids are 64 characters, and SipHash over them was a
-    /// visible part of every apply.
+    /// seeded per process): every apply hashes a key, container ids are 64 characters,
+    /// and the default SipHash is slow on keys that long.
     pub(crate) map: DashMap<Arc<str>, Arc<T>, foldhash::fast::RandomState>,
     pub(crate) state: RwLock<State<T>>,
     /// The dispatch turn (an `Arc` so a writer [`Batch`](crate::Batch) can own it).
