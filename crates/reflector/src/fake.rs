@@ -115,12 +115,26 @@ impl FakeSource {
         Self::default()
     }
 
-    /// Adds a container (or replaces one with the same id) and sends `create`.
+    /// Adds a container (or replaces one with the same id) and sends what `docker run`
+    /// sends for its state: `create`, then `start` for a running one, `start` and
+    /// `pause` for a paused one, `start` and `die` for an exited one.
     pub fn add(&self, c: Container) {
-        let frame = docker_frame("create", &c, &[]);
+        let then: &[&str] = match c.state {
+            ContainerState::Running | ContainerState::Restarting => &["start"],
+            ContainerState::Paused => &["start", "pause"],
+            ContainerState::Exited | ContainerState::Dead => &["start", "die"],
+            _ => &[],
+        };
+        let mut frames = vec![docker_frame("create", &c, &[])];
+        frames.extend(
+            then.iter()
+                .map(|action| docker_frame(action, &c, &exit_code(action))),
+        );
         let mut inner = self.lock();
         inner.containers.insert(c.id().to_owned(), c);
-        inner.send(&frame);
+        for frame in &frames {
+            inner.send(frame);
+        }
     }
 
     /// Replaces a container and sends the events that describe the change: `rename`
@@ -148,9 +162,7 @@ impl FakeSource {
             _ => None,
         };
         if let Some(action) = action {
-            let exit = [("exitCode", "0")];
-            let extra: &[(&str, &str)] = if action == "die" { &exit } else { &[] };
-            frames.push(docker_frame(action, &c, extra));
+            frames.push(docker_frame(action, &c, &exit_code(action)));
         }
         inner.containers.insert(c.id().to_owned(), c);
         for frame in &frames {
@@ -260,6 +272,15 @@ impl Inner {
         let item =
             WatchEvent::decode(frame.to_owned()).map_err(|e| FakeError::Frame(e.to_string()));
         self.watches.retain(|tx| tx.try_send(item.clone()).is_ok());
+    }
+}
+
+/// The extra attributes of `action`: a `die` carries an exit code.
+fn exit_code(action: &str) -> Vec<(&'static str, &'static str)> {
+    if action == "die" {
+        vec![("exitCode", "0")]
+    } else {
+        Vec::new()
     }
 }
 

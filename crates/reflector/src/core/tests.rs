@@ -1,1 +1,767 @@
+//! Every branch of the core, driven with scripted inputs: no network, no clock, no sleep.
 
+use std::time::Duration;
+
+use hypersh_watch::ContainerState::{Created, Exited, Paused, Running};
+use hypersh_watch::{Container, Filters};
+use tokio::time::Instant;
+
+use super::*;
+use crate::testkit::{MapCache, container, docker, k8s, labelled};
+
+const SECOND: Duration = Duration::from_secs(1);
+const MAX: Duration = Duration::from_secs(30);
+
+fn core() -> Core {
+    core_with(Selector::default())
+}
+
+fn core_with(selector: Selector) -> Core {
+    let backoff = BackoffConfig::default()
+        .initial(SECOND)
+        .max(MAX)
+        .jitter(false);
+    Core::new(selector, &backoff)
+}
+
+fn ids(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn fetched(asked: &[&str], found: Vec<Container>) -> Input {
+    Input::Fetched {
+        asked: ids(asked),
+        found,
+        now: Instant::now(),
+    }
+}
+
+fn failure(text: &str) -> Input {
+    Input::Failed {
+        error: Some(Failure {
+            auth: false,
+            text: text.to_owned(),
+        }),
+        now: Instant::now(),
+    }
+}
+
+fn auth_failure() -> Input {
+    Input::Failed {
+        error: Some(Failure {
+            auth: true,
+            text: "authentication failed (HTTP 403): bad signature".to_owned(),
+        }),
+        now: Instant::now(),
+    }
+}
+
+fn list_done() -> Input {
+    Input::ListDone {
+        now: Instant::now(),
+    }
+}
+
+/// Steps with a cache the input does not use.
+fn step(core: &mut Core, input: Input) -> Vec<Action> {
+    core.step(input, &mut MapCache::default())
+}
+
+/// Drives a fresh core to the list: `Start`, then `WatchOpened`.
+fn listing(core: &mut Core) {
+    assert_eq!(step(core, Input::Start), [Action::OpenWatch]);
+    assert_eq!(step(core, Input::WatchOpened), [Action::List]);
+}
+
+/// Drives a fresh core to the watch phase with `cache` as the listed containers.
+fn watching(core: &mut Core, cache: &mut MapCache) {
+    listing(core);
+    assert_eq!(core.step(list_done(), cache), [Action::CommitRelist]);
+    assert!(matches!(core.state(), State::Watching(_)));
+}
+
+fn held(core: &Core) -> usize {
+    match core.state() {
+        State::Watching(w) => w.held.len(),
+        other => panic!("not watching: {other:?}"),
+    }
+}
+
+fn pending(core: &Core) -> Vec<String> {
+    match core.state() {
+        State::Watching(w) => w.pending.iter().cloned().collect(),
+        other => panic!("not watching: {other:?}"),
+    }
+}
+
+// Connecting and listing.
+
+#[test]
+fn start_opens_the_watch_before_anything_else() {
+    let mut core = core();
+    assert_eq!(core.status().phase, Phase::Connecting);
+    assert_eq!(step(&mut core, Input::Start), [Action::OpenWatch]);
+    assert!(matches!(core.state(), State::Connecting));
+}
+
+#[test]
+fn an_open_watch_starts_the_list() {
+    let mut core = core();
+    listing(&mut core);
+    assert_eq!(core.status().phase, Phase::Listing);
+    assert!(!core.status().synced);
+    assert_eq!(core.status().reconnects, 0);
+}
+
+#[test]
+fn events_during_the_list_are_buffered_not_applied() {
+    let mut core = core();
+    listing(&mut core);
+    let mut cache = MapCache::default();
+    assert!(
+        core.step(Input::Event(docker("create", "a")), &mut cache)
+            .is_empty()
+    );
+    assert!(cache.0.is_empty());
+    assert_eq!(core.status().events_received, 1);
+    assert_eq!(core.status().events_applied, 0);
+    let State::Listing { buffered, .. } = core.state() else {
+        panic!("still listing")
+    };
+    assert_eq!(buffered.len(), 1);
+}
+
+#[test]
+fn a_list_without_events_is_committed_and_watching_begins() {
+    let mut core = core();
+    let mut cache = MapCache::of([container("a", Running)]);
+    watching(&mut core, &mut cache);
+    let s = core.status();
+    assert_eq!(s.phase, Phase::Watching);
+    assert!(s.synced && s.connected);
+    assert_eq!(s.relists, 1);
+    assert_eq!(cache.states(), [("a".to_owned(), Running)]);
+}
+
+#[test]
+fn buffered_events_replay_onto_the_list_to_the_net_state() {
+    let mut core = core();
+    listing(&mut core);
+    let mut listed = MapCache::of([container("a", Running), container("b", Exited)]);
+    // Older than the list, then newer: the last one wins.
+    for event in [
+        docker("die", "a"),
+        docker("start", "a"),
+        docker("destroy", "b"),
+        docker("create", "d"),
+        docker("destroy", "d"),
+    ] {
+        core.step(Input::Event(event), &mut listed);
+    }
+    assert_eq!(core.step(list_done(), &mut listed), [Action::CommitRelist]);
+    assert_eq!(listed.states(), [("a".to_owned(), Running)]);
+}
+
+#[test]
+fn a_container_created_during_the_list_is_fetched_before_the_commit() {
+    let mut core = core();
+    listing(&mut core);
+    let mut listed = MapCache::default();
+    core.step(Input::Event(docker("create", "c")), &mut listed);
+    core.step(Input::Event(docker("start", "c")), &mut listed);
+    assert_eq!(
+        core.step(list_done(), &mut listed),
+        [Action::Fetch(ids(&["c"]))]
+    );
+    assert!(!core.status().synced, "not ready before the fetch answers");
+    let answer = fetched(
+        &["c"],
+        vec![container("c", Running), container("zz", Running)],
+    );
+    assert_eq!(core.step(answer, &mut listed), [Action::CommitRelist]);
+    assert_eq!(
+        listed.states(),
+        [("c".to_owned(), Running)],
+        "only what was asked"
+    );
+    assert_eq!(core.status().fetches, 1);
+    assert!(core.status().synced);
+}
+
+#[test]
+fn a_delete_cancels_a_pending_fetch_of_a_listed_container() {
+    let mut core = core();
+    listing(&mut core);
+    let mut listed = MapCache::of([container("a", Running)]);
+    // Same phase: the event cannot say what changed, so the container must be fetched...
+    core.step(Input::Event(k8s("MODIFIED", "a", "Running")), &mut listed);
+    // ...unless it is gone.
+    core.step(Input::Event(k8s("DELETED", "a", "Succeeded")), &mut listed);
+    assert_eq!(core.step(list_done(), &mut listed), [Action::CommitRelist]);
+    assert!(listed.0.is_empty());
+}
+
+#[test]
+fn a_kubernetes_restart_during_the_list_is_deleted_then_fetched() {
+    let mut core = core();
+    listing(&mut core);
+    let mut listed = MapCache::of([container("a", Exited)]);
+    core.step(Input::Event(k8s("DELETED", "a", "Succeeded")), &mut listed);
+    core.step(Input::Event(k8s("ADDED", "a", "Running")), &mut listed);
+    assert_eq!(
+        core.step(list_done(), &mut listed),
+        [Action::Fetch(ids(&["a"]))]
+    );
+    assert!(listed.0.is_empty(), "the DELETED removed it");
+    core.step(fetched(&["a"], vec![container("a", Running)]), &mut listed);
+    assert_eq!(listed.states(), [("a".to_owned(), Running)]);
+}
+
+#[test]
+fn events_during_the_list_fetch_are_replayed_on_top_of_its_answer() {
+    let mut core = core();
+    listing(&mut core);
+    let mut listed = MapCache::default();
+    core.step(Input::Event(docker("create", "c")), &mut listed);
+    assert_eq!(
+        core.step(list_done(), &mut listed),
+        [Action::Fetch(ids(&["c"]))]
+    );
+    // While the fetch runs, `c` stops: the answer may predate that.
+    core.step(Input::Event(docker("die", "c")), &mut listed);
+    let actions = core.step(fetched(&["c"], vec![container("c", Running)]), &mut listed);
+    assert_eq!(actions, [Action::CommitRelist]);
+    assert_eq!(listed.states(), [("c".to_owned(), Exited)]);
+}
+
+#[test]
+fn a_container_created_during_the_list_fetch_is_fetched_after_the_commit() {
+    let mut core = core();
+    listing(&mut core);
+    let mut listed = MapCache::default();
+    core.step(Input::Event(docker("create", "c")), &mut listed);
+    core.step(list_done(), &mut listed);
+    core.step(Input::Event(docker("create", "d")), &mut listed);
+    let actions = core.step(fetched(&["c"], vec![container("c", Created)]), &mut listed);
+    assert_eq!(actions, [Action::CommitRelist, Action::Fetch(ids(&["d"]))]);
+    assert_eq!(listed.states(), [("c".to_owned(), Created)]);
+}
+
+#[test]
+fn a_list_that_fails_while_events_are_buffered_drops_them_and_backs_off() {
+    let mut core = core();
+    listing(&mut core);
+    let mut listed = MapCache::default();
+    core.step(Input::Event(docker("create", "c")), &mut listed);
+    assert_eq!(
+        step(&mut core, failure("HTTP: connection reset")),
+        [Action::Sleep(SECOND)]
+    );
+    assert_eq!(core.status().phase, Phase::Backoff);
+    assert_eq!(core.status().failures, 1);
+    assert_eq!(
+        core.status().last_error.as_deref(),
+        Some("HTTP: connection reset")
+    );
+    assert!(!core.status().synced);
+    // The next session starts from an empty buffer.
+    assert_eq!(step(&mut core, Input::BackoffDone), [Action::OpenWatch]);
+    assert_eq!(step(&mut core, Input::WatchOpened), [Action::List]);
+    assert_eq!(core.status().reconnects, 1);
+    assert_eq!(core.step(list_done(), &mut listed), [Action::CommitRelist]);
+    assert!(listed.0.is_empty());
+}
+
+#[test]
+fn a_fetch_that_fails_during_the_sync_ends_the_session_without_a_commit() {
+    let mut core = core();
+    listing(&mut core);
+    let mut listed = MapCache::default();
+    core.step(Input::Event(docker("create", "c")), &mut listed);
+    core.step(list_done(), &mut listed);
+    let actions = step(&mut core, failure("list request timed out after 60s"));
+    assert_eq!(actions, [Action::Sleep(SECOND)]);
+    assert!(!core.status().synced);
+    assert_eq!(core.status().relists, 0);
+}
+
+// Watching.
+
+#[test]
+fn a_live_event_for_an_unknown_container_is_fetched() {
+    let mut core = core();
+    let mut cache = MapCache::default();
+    watching(&mut core, &mut cache);
+    let actions = core.step(Input::Event(docker("create", "a")), &mut cache);
+    assert_eq!(actions, [Action::Fetch(ids(&["a"]))]);
+    assert_eq!(core.status().fetches, 1);
+    core.step(fetched(&["a"], vec![container("a", Created)]), &mut cache);
+    assert_eq!(cache.states(), [("a".to_owned(), Created)]);
+    assert_eq!(core.status().events_applied, 1);
+}
+
+#[test]
+fn a_docker_state_change_of_a_cached_container_applies_without_a_fetch() {
+    let mut core = core();
+    let mut cache = MapCache::of([container("a", Running)]);
+    watching(&mut core, &mut cache);
+    assert!(
+        core.step(Input::Event(docker("pause", "a")), &mut cache)
+            .is_empty()
+    );
+    assert_eq!(cache.states(), [("a".to_owned(), Paused)]);
+    assert_eq!(core.status().events_applied, 1);
+}
+
+#[test]
+fn exec_and_kill_events_change_nothing() {
+    let mut core = core();
+    let mut cache = MapCache::of([container("a", Running)]);
+    watching(&mut core, &mut cache);
+    for action in [
+        "exec_create: ls",
+        "exec_start: ls",
+        "exec_die",
+        "kill",
+        "attach",
+    ] {
+        assert!(
+            core.step(Input::Event(docker(action, "a")), &mut cache)
+                .is_empty()
+        );
+    }
+    assert_eq!(core.status().events_received, 5);
+    assert_eq!(core.status().events_applied, 0);
+    assert_eq!(cache.states(), [("a".to_owned(), Running)]);
+}
+
+#[test]
+fn a_destroy_removes_and_a_destroy_of_an_unknown_container_counts_as_nothing() {
+    let mut core = core();
+    let mut cache = MapCache::of([container("a", Exited)]);
+    watching(&mut core, &mut cache);
+    core.step(Input::Event(docker("destroy", "a")), &mut cache);
+    core.step(Input::Event(docker("destroy", "zz")), &mut cache);
+    assert!(cache.0.is_empty());
+    assert_eq!(core.status().events_applied, 1);
+}
+
+#[test]
+fn a_kubernetes_phase_that_does_not_decide_the_state_is_fetched() {
+    let mut core = core();
+    let mut cache = MapCache::of([container("a", Running), container("b", Exited)]);
+    watching(&mut core, &mut cache);
+    // Same phase (a pause, a rename?): fetch.
+    let actions = core.step(Input::Event(k8s("MODIFIED", "a", "Running")), &mut cache);
+    assert_eq!(actions, [Action::Fetch(ids(&["a"]))]);
+    // Pending does not say whether created or restarting: fetch.
+    let actions = core.step(Input::Event(k8s("MODIFIED", "b", "Pending")), &mut cache);
+    assert_eq!(actions, [Action::Fetch(ids(&["b"]))]);
+    assert_eq!(core.status().events_applied, 0);
+}
+
+#[test]
+fn a_kubernetes_move_into_running_or_a_stop_applies_at_once() {
+    let mut core = core();
+    let mut cache = MapCache::of([container("a", Exited), container("b", Running)]);
+    watching(&mut core, &mut cache);
+    assert!(
+        core.step(Input::Event(k8s("ADDED", "a", "Running")), &mut cache)
+            .is_empty()
+    );
+    assert!(
+        core.step(Input::Event(k8s("MODIFIED", "b", "Failed")), &mut cache)
+            .is_empty()
+    );
+    assert_eq!(
+        cache.states(),
+        [("a".to_owned(), Running), ("b".to_owned(), Exited)]
+    );
+}
+
+#[test]
+fn a_live_kubernetes_restart_is_a_delete_then_a_fetch() {
+    let mut core = core();
+    let mut cache = MapCache::of([container("a", Exited)]);
+    watching(&mut core, &mut cache);
+    assert!(
+        core.step(Input::Event(k8s("DELETED", "a", "Succeeded")), &mut cache)
+            .is_empty()
+    );
+    assert!(cache.0.is_empty());
+    let actions = core.step(Input::Event(k8s("ADDED", "a", "Running")), &mut cache);
+    assert_eq!(actions, [Action::Fetch(ids(&["a"]))]);
+    core.step(fetched(&["a"], vec![container("a", Running)]), &mut cache);
+    assert_eq!(cache.states(), [("a".to_owned(), Running)]);
+}
+
+#[test]
+fn at_most_four_fetches_run_and_the_next_takes_every_pending_container() {
+    let mut core = core();
+    let mut cache = MapCache::default();
+    watching(&mut core, &mut cache);
+    for id in ["a", "b", "c", "d"] {
+        let actions = core.step(Input::Event(docker("create", id)), &mut cache);
+        assert_eq!(actions, [Action::Fetch(ids(&[id]))]);
+    }
+    for id in ["e", "f"] {
+        assert!(
+            core.step(Input::Event(docker("create", id)), &mut cache)
+                .is_empty()
+        );
+    }
+    assert_eq!(pending(&core), ids(&["e", "f"]));
+    let actions = core.step(fetched(&["a"], vec![container("a", Created)]), &mut cache);
+    assert_eq!(actions, [Action::Fetch(ids(&["e", "f"]))]);
+    assert!(pending(&core).is_empty());
+}
+
+#[test]
+fn an_event_for_a_container_in_flight_is_held_and_replayed_on_the_answer() {
+    let mut core = core();
+    let mut cache = MapCache::default();
+    watching(&mut core, &mut cache);
+    core.step(Input::Event(docker("create", "a")), &mut cache);
+    core.step(Input::Event(docker("start", "a")), &mut cache);
+    core.step(Input::Event(docker("die", "a")), &mut cache);
+    assert_eq!(held(&core), 2);
+    // The answer predates the two events: they are replayed on top of it.
+    core.step(fetched(&["a"], vec![container("a", Created)]), &mut cache);
+    assert_eq!(cache.states(), [("a".to_owned(), Exited)]);
+    assert_eq!(held(&core), 0);
+}
+
+#[test]
+fn held_events_of_other_fetches_stay_held() {
+    let mut core = core();
+    let mut cache = MapCache::default();
+    watching(&mut core, &mut cache);
+    core.step(Input::Event(docker("create", "a")), &mut cache);
+    core.step(Input::Event(docker("create", "b")), &mut cache);
+    core.step(Input::Event(docker("start", "b")), &mut cache);
+    core.step(fetched(&["a"], vec![container("a", Created)]), &mut cache);
+    assert_eq!(held(&core), 1, "b's event waits for b's fetch");
+    core.step(fetched(&["b"], vec![container("b", Created)]), &mut cache);
+    assert_eq!(
+        cache.states(),
+        [("a".to_owned(), Created), ("b".to_owned(), Running)]
+    );
+}
+
+#[test]
+fn a_delete_for_a_pending_container_is_applied_now_and_its_fetch_dropped() {
+    let mut core = core();
+    let mut cache = MapCache::default();
+    watching(&mut core, &mut cache);
+    for id in ["a", "b", "c", "d", "e"] {
+        core.step(Input::Event(docker("create", id)), &mut cache);
+    }
+    assert_eq!(pending(&core), ids(&["e"]));
+    core.step(Input::Event(docker("destroy", "e")), &mut cache);
+    assert!(pending(&core).is_empty());
+    let actions = core.step(fetched(&["a"], vec![container("a", Created)]), &mut cache);
+    assert!(actions.is_empty(), "nothing left to fetch");
+}
+
+#[test]
+fn a_container_the_fetch_does_not_find_is_gone() {
+    let mut core = core();
+    let mut cache = MapCache::default();
+    watching(&mut core, &mut cache);
+    core.step(Input::Event(docker("create", "a")), &mut cache);
+    core.step(Input::Event(docker("destroy", "a")), &mut cache);
+    core.step(fetched(&["a"], Vec::new()), &mut cache);
+    assert!(cache.0.is_empty());
+    assert_eq!(core.status().events_applied, 0);
+}
+
+#[test]
+fn a_fetched_container_the_selector_does_not_admit_leaves_the_cache() {
+    let selector = Selector::new(&Filters::new().label("app=web")).expect("valid filters");
+    let mut core = core_with(selector);
+    let mut cache = MapCache::of([labelled("a", Running, &[("app", "web")])]);
+    watching(&mut core, &mut cache);
+    core.step(Input::Event(k8s("MODIFIED", "a", "Running")), &mut cache);
+    core.step(Input::Event(docker("create", "b")), &mut cache);
+    let found = vec![
+        labelled("a", Running, &[("app", "db")]),
+        labelled("b", Running, &[]),
+    ];
+    core.step(fetched(&["a", "b"], found), &mut cache);
+    assert!(cache.0.is_empty());
+    assert_eq!(core.status().events_applied, 1, "only a's removal");
+}
+
+#[test]
+fn a_fetched_container_equal_to_the_cached_one_changes_nothing() {
+    let mut core = core();
+    let mut cache = MapCache::of([container("a", Running)]);
+    watching(&mut core, &mut cache);
+    core.step(Input::Event(k8s("MODIFIED", "a", "Running")), &mut cache);
+    core.step(fetched(&["a"], vec![container("a", Running)]), &mut cache);
+    assert_eq!(core.status().events_applied, 0);
+}
+
+#[test]
+fn a_fetch_answer_names_only_what_it_asked_for() {
+    let mut core = core();
+    let mut cache = MapCache::default();
+    watching(&mut core, &mut cache);
+    core.step(Input::Event(docker("create", "a")), &mut cache);
+    core.step(
+        fetched(
+            &["a"],
+            vec![container("a", Created), container("x", Running)],
+        ),
+        &mut cache,
+    );
+    assert_eq!(cache.states(), [("a".to_owned(), Created)]);
+}
+
+#[test]
+fn frame_errors_are_counted_and_the_watch_goes_on() {
+    let mut core = core();
+    let mut cache = MapCache::default();
+    watching(&mut core, &mut cache);
+    let actions = step(&mut core, Input::FrameError("not JSON".to_owned()));
+    assert!(actions.is_empty());
+    assert_eq!(core.status().decode_errors, 1);
+    assert!(matches!(core.state(), State::Watching(_)));
+}
+
+// Relists.
+
+#[test]
+fn a_relist_tick_lists_again_on_the_same_watch_and_abandons_fetches() {
+    let mut core = core();
+    let mut cache = MapCache::default();
+    watching(&mut core, &mut cache);
+    core.step(Input::Event(docker("create", "a")), &mut cache);
+    assert_eq!(step(&mut core, Input::RelistTick), [Action::List]);
+    assert_eq!(core.status().phase, Phase::Listing);
+    assert!(core.status().synced, "still synced from before");
+    // The abandoned fetch's answer, were it to come, changes nothing: the list covers it.
+    assert!(
+        core.step(fetched(&["a"], vec![container("a", Created)]), &mut cache)
+            .is_empty()
+    );
+    assert!(cache.0.is_empty());
+    let mut listed = MapCache::of([container("a", Created)]);
+    assert_eq!(core.step(list_done(), &mut listed), [Action::CommitRelist]);
+    assert_eq!(core.status().relists, 2);
+    assert_eq!(core.status().reconnects, 0);
+}
+
+#[test]
+fn a_relist_tick_outside_the_watch_phase_is_ignored() {
+    let mut core = core();
+    assert!(step(&mut core, Input::RelistTick).is_empty());
+    listing(&mut core);
+    assert!(step(&mut core, Input::RelistTick).is_empty());
+}
+
+#[tokio::test]
+async fn a_relist_turns_what_vanished_into_tombstones() {
+    use hypersh_store::{StoreConfig, store};
+    let (mut writer, cache) = store::<Container>(StoreConfig::default());
+    writer
+        .replace([container("a", Running), container("b", Running)])
+        .await;
+    let (tx, mut deleted) = tokio::sync::mpsc::unbounded_channel();
+    let handle = cache.on_delete(move |d| {
+        let _ = tx.send((d.key().to_owned(), d.is_final_state_unknown()));
+    });
+    let mut core = core();
+    listing(&mut core);
+    let mut relist = writer.relist();
+    relist.insert(container("a", Exited));
+    assert_eq!(core.step(list_done(), &mut relist), [Action::CommitRelist]);
+    relist.commit().await;
+    handle.wait_synced().await.expect("the handler runs");
+    assert_eq!(deleted.recv().await, Some(("b".to_owned(), true)));
+    assert_eq!(cache.get("a").map(|c| c.state), Some(Exited));
+}
+
+// Failures and backoff.
+
+#[test]
+fn a_watch_that_cannot_open_backs_off_and_tries_again() {
+    let mut core = core();
+    step(&mut core, Input::Start);
+    assert_eq!(
+        step(&mut core, failure("websocket: Connection refused")),
+        [Action::Sleep(SECOND)]
+    );
+    assert_eq!(step(&mut core, Input::BackoffDone), [Action::OpenWatch]);
+    assert_eq!(core.status().phase, Phase::Connecting);
+    assert_eq!(core.status().failures, 1);
+}
+
+#[test]
+fn the_backoff_doubles_up_to_its_maximum() {
+    let mut core = core();
+    step(&mut core, Input::Start);
+    let mut delays = Vec::new();
+    for _ in 0..7 {
+        match step(&mut core, failure("refused")).as_slice() {
+            [Action::Sleep(d)] => delays.push(d.as_secs()),
+            other => panic!("expected a sleep, got {other:?}"),
+        }
+        step(&mut core, Input::BackoffDone);
+    }
+    assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30]);
+}
+
+#[test]
+fn a_healthy_session_resets_the_backoff_and_a_short_one_does_not() {
+    let mut core = core();
+    step(&mut core, Input::Start);
+    step(&mut core, failure("refused"));
+    step(&mut core, Input::BackoffDone);
+    step(&mut core, failure("refused"));
+    step(&mut core, Input::BackoffDone);
+    // A session that lasted a second: the backoff goes on growing.
+    let t0 = Instant::now();
+    step(&mut core, Input::WatchOpened);
+    core.step(Input::ListDone { now: t0 }, &mut MapCache::default());
+    let short = Input::Failed {
+        error: None,
+        now: t0 + SECOND,
+    };
+    assert_eq!(step(&mut core, short), [Action::Sleep(4 * SECOND)]);
+    // A session healthy for longer than `reset_after`: back to the first delay.
+    step(&mut core, Input::BackoffDone);
+    step(&mut core, Input::WatchOpened);
+    core.step(Input::ListDone { now: t0 }, &mut MapCache::default());
+    let long = Input::Failed {
+        error: None,
+        now: t0 + Duration::from_secs(121),
+    };
+    assert_eq!(step(&mut core, long), [Action::Sleep(SECOND)]);
+}
+
+#[test]
+fn an_authentication_failure_waits_the_maximum_and_says_so_until_a_sync() {
+    let mut core = core();
+    step(&mut core, Input::Start);
+    assert_eq!(step(&mut core, auth_failure()), [Action::Sleep(MAX)]);
+    let s = core.status();
+    assert!(s.auth_failing);
+    assert_eq!((s.failures, s.auth_failures), (1, 1));
+    assert!(
+        s.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("HTTP 403"))
+    );
+    step(&mut core, Input::BackoffDone);
+    step(&mut core, Input::WatchOpened);
+    core.step(list_done(), &mut MapCache::default());
+    assert!(!core.status().auth_failing);
+    assert_eq!(core.status().auth_failures, 1);
+}
+
+#[test]
+fn a_stream_closed_by_the_server_is_not_a_failure_but_reconnects() {
+    let mut core = core();
+    let mut cache = MapCache::default();
+    watching(&mut core, &mut cache);
+    let closed = Input::Failed {
+        error: None,
+        now: Instant::now(),
+    };
+    assert_eq!(step(&mut core, closed), [Action::Sleep(SECOND)]);
+    let s = core.status();
+    assert_eq!(s.failures, 0);
+    assert!(!s.connected);
+    assert!(s.synced, "the cache stays, marked not connected");
+    assert_eq!(s.last_error.as_deref(), Some("server closed the watch"));
+}
+
+#[test]
+fn a_fetch_failure_ends_the_session_and_the_next_one_starts_clean() {
+    let mut core = core();
+    let mut cache = MapCache::default();
+    watching(&mut core, &mut cache);
+    core.step(Input::Event(docker("create", "a")), &mut cache);
+    core.step(Input::Event(docker("start", "a")), &mut cache);
+    assert_eq!(
+        step(&mut core, failure("HTTP: reset")),
+        [Action::Sleep(SECOND)]
+    );
+    step(&mut core, Input::BackoffDone);
+    step(&mut core, Input::WatchOpened);
+    let mut listed = MapCache::of([container("a", Running)]);
+    assert_eq!(core.step(list_done(), &mut listed), [Action::CommitRelist]);
+    assert_eq!(held(&core), 0);
+    assert!(pending(&core).is_empty());
+}
+
+#[test]
+fn inputs_that_do_not_belong_to_the_state_are_ignored() {
+    let mut core = core();
+    let mut cache = MapCache::default();
+    // No watch is open yet.
+    assert!(
+        core.step(Input::Event(docker("create", "a")), &mut cache)
+            .is_empty()
+    );
+    assert!(step(&mut core, list_done()).is_empty());
+    assert!(step(&mut core, fetched(&["a"], vec![container("a", Running)])).is_empty());
+    assert!(cache.0.is_empty());
+    step(&mut core, Input::Start);
+    step(&mut core, failure("refused"));
+    // A second failure while backing off does not back off twice.
+    assert!(step(&mut core, failure("refused")).is_empty());
+    assert_eq!(core.status().failures, 1);
+    // A watch reported open while backing off is not a session.
+    assert!(step(&mut core, Input::WatchOpened).is_empty());
+}
+
+#[test]
+fn shutdown_stops_from_any_state_and_nothing_restarts_it() {
+    for setup in 0..4 {
+        let mut core = core();
+        let mut cache = MapCache::default();
+        match setup {
+            0 => {}
+            1 => listing(&mut core),
+            2 => watching(&mut core, &mut cache),
+            _ => {
+                step(&mut core, Input::Start);
+                step(&mut core, failure("refused"));
+            }
+        }
+        assert_eq!(step(&mut core, Input::Shutdown), [Action::Stop]);
+        assert_eq!(core.status().phase, Phase::Stopped);
+        assert!(!core.status().connected);
+        assert!(step(&mut core, Input::BackoffDone).is_empty());
+        assert!(step(&mut core, Input::Start).is_empty());
+        assert!(step(&mut core, failure("late")).is_empty());
+        assert!(matches!(core.state(), State::Stopped));
+    }
+}
+
+#[test]
+fn each_watch_after_the_first_counts_as_a_reconnect() {
+    let mut core = core();
+    let mut cache = MapCache::default();
+    watching(&mut core, &mut cache);
+    for n in 1..=3 {
+        step(&mut core, failure("reset"));
+        step(&mut core, Input::BackoffDone);
+        step(&mut core, Input::WatchOpened);
+        assert_eq!(core.status().reconnects, n);
+    }
+}
+
+#[test]
+fn the_status_counts_every_event_received_and_each_that_changed_the_cache() {
+    let mut core = core();
+    let mut cache = MapCache::of([container("a", Running)]);
+    watching(&mut core, &mut cache);
+    for action in ["pause", "pause", "unpause", "kill"] {
+        core.step(Input::Event(docker(action, "a")), &mut cache);
+    }
+    assert_eq!(core.status().events_received, 4);
+    assert_eq!(core.status().events_applied, 2);
+}
