@@ -41,13 +41,43 @@ pub use hypersh_store as store;
 pub use hypersh_watch as watch;
 
 pub use hypersh_reflector::{
-    BackoffConfig, Informer, InformerBuilder, Phase, Status, StatusHandle,
+    BackoffConfig, FakeSource, HandlerBuilder, Informer, InformerBuilder, Phase, Source, Status,
+    StatusHandle,
 };
 pub use hypersh_store::{Deleted, FnHandler, Handler, HandlerHandle, HandlerOptions, Store};
 pub use hypersh_watch::{
-    Client, ClientConfig, Container, ContainerState, Credentials, Error, Filters, TlsMode,
-    WatchEvent,
+    Client, ClientConfig, Container, ContainerState, Credentials, Filters, TlsMode, WatchEvent,
 };
+
+/// Any error of the library, so that one `?` serves the whole API: building a client
+/// (`Client::new`), parsing filters, building an informer, querying the store.
+///
+/// Each variant keeps the error of the crate it came from, to match on its kinds:
+///
+/// ```
+/// use hypersh::{Error, Filters};
+///
+/// fn parse(cli: &str) -> Result<Filters, Error> {
+///     Ok(Filters::parse_cli(cli)?)
+/// }
+/// assert!(matches!(parse("colour=red"), Err(Error::Filters(_))));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The client: configuration, TLS, a request, the watch stream.
+    #[error(transparent)]
+    Client(#[from] hypersh_watch::Error),
+    /// Filters that do not parse or do not apply.
+    #[error(transparent)]
+    Filters(#[from] hypersh_watch::filters::FilterError),
+    /// The informer could not be built.
+    #[error(transparent)]
+    Informer(#[from] hypersh_reflector::Error),
+    /// A query of the cache (an unknown index, a handler that stopped).
+    #[error(transparent)]
+    Store(#[from] hypersh_store::Error),
+}
 
 /// The README's example, compiled as a doc test so it stays true.
 #[doc = include_str!("../README.md")]

@@ -1,9 +1,11 @@
 //! The informer: a running reflector, its store, and handler registration in one value.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hypersh_store::{Deleted, Handler, HandlerHandle, HandlerOptions, Store, StoreConfig, store};
+use hypersh_store::{
+    Deleted, FnHandler, Handler, HandlerHandle, HandlerOptions, Store, StoreConfig, store,
+};
 use hypersh_watch::{Container, Filters};
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
@@ -96,6 +98,7 @@ impl<S: Source> InformerBuilder<S> {
             shutdown,
             task: Arc::new(tokio::sync::Mutex::new(Some(task))),
             resync: self.resync,
+            handlers: Arc::default(),
         })
     }
 }
@@ -133,6 +136,8 @@ pub struct Informer {
     _stop_on_drop: Arc<DropGuard>,
     task: Arc<tokio::sync::Mutex<Option<JoinHandle<()>>>>,
     resync: Option<Duration>,
+    /// The handlers registered through the informer, for [`Informer::wait_until_ready`].
+    handlers: Arc<Mutex<Vec<HandlerHandle>>>,
 }
 
 impl std::fmt::Debug for Informer {
@@ -177,34 +182,77 @@ impl Informer {
         self.status.clone()
     }
 
-    /// Waits until the first full list has been applied.
+    /// Waits until the first full list has been applied and every handler registered
+    /// through the informer has been offered it (each has seen an add for every cached
+    /// container). A handler that was removed or stopped is not waited for.
     pub async fn wait_until_ready(&self) {
         self.store.wait_until_ready().await;
+        let handlers = self.lock_handlers().clone();
+        for handler in handlers {
+            // A handler that stopped can never catch up: nothing to wait for.
+            let _ = handler.wait_synced().await;
+        }
     }
 
     /// Registers a handler with the informer's resync period. A handler registered after
     /// the cache is filled first gets a synthetic add for every container.
+    ///
+    /// One handler sees the changes in the order the cache made them: for one container,
+    /// never an update after its delete.
     pub fn register<H: Handler<Container>>(&self, handler: H) -> HandlerHandle {
-        self.store.register(handler, self.handler_options())
+        let handle = self.store.register(handler, self.handler_options());
+        let mut handlers = self.lock_handlers();
+        handlers.retain(HandlerHandle::is_running);
+        handlers.push(handle.clone());
+        handle
     }
 
-    /// Calls `f` for every container added to the cache.
+    /// Starts registering one handler made of closures: up to one each for adds, updates
+    /// and deletes, called in the order the cache changed, on one task.
+    ///
+    /// ```no_run
+    /// # async fn run(informer: hypersh_reflector::Informer) {
+    /// let handle = informer
+    ///     .handler()
+    ///     .on_add(|c| println!("+ {}", c.id()))
+    ///     .on_update(|old, new| println!("~ {} {} -> {}", new.id(), old.state, new.state))
+    ///     .on_delete(|d| println!("- {}", d.key()))
+    ///     .register();
+    /// informer.wait_until_ready().await; // the handler has seen the first list too
+    /// # drop(handle);
+    /// # }
+    /// ```
+    pub fn handler(&self) -> HandlerBuilder<'_> {
+        HandlerBuilder {
+            informer: self,
+            handler: FnHandler::new(),
+        }
+    }
+
+    /// Calls `f` for every container added to the cache, on a handler of its own.
+    ///
+    /// Each of `on_add`, `on_update` and `on_delete` registers a separate handler, and
+    /// separate handlers run independently: one may see a container's delete before
+    /// another sees its last update. To see all three kinds in order, register one
+    /// handler with [`handler`](Self::handler).
     pub fn on_add(&self, f: impl FnMut(&Arc<Container>) + Send + 'static) -> HandlerHandle {
-        self.register(hypersh_store::FnHandler::new().on_add(f))
+        self.handler().on_add(f).register()
     }
 
-    /// Calls `f(old, new)` for every container that changed (and on resync).
+    /// Calls `f(old, new)` for every container that changed (and on resync), on a
+    /// handler of its own (see [`on_add`](Self::on_add) for the ordering).
     pub fn on_update(
         &self,
         f: impl FnMut(&Arc<Container>, &Arc<Container>) + Send + 'static,
     ) -> HandlerHandle {
-        self.register(hypersh_store::FnHandler::new().on_update(f))
+        self.handler().on_update(f).register()
     }
 
     /// Calls `f` for every container removed, or found gone on a relist
-    /// ([`Deleted::FinalStateUnknown`]).
+    /// ([`Deleted::FinalStateUnknown`]), on a handler of its own (see
+    /// [`on_add`](Self::on_add) for the ordering).
     pub fn on_delete(&self, f: impl FnMut(&Deleted<Container>) + Send + 'static) -> HandlerHandle {
-        self.register(hypersh_store::FnHandler::new().on_delete(f))
+        self.handler().on_delete(f).register()
     }
 
     /// A token that stops the informer when cancelled.
@@ -225,11 +273,60 @@ impl Informer {
         }
     }
 
+    fn lock_handlers(&self) -> std::sync::MutexGuard<'_, Vec<HandlerHandle>> {
+        // The list holds plain tokens: a panic elsewhere cannot leave it half-written.
+        self.handlers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn handler_options(&self) -> HandlerOptions {
         let opts = HandlerOptions::new();
         match self.resync {
             Some(period) => opts.resync(period),
             None => opts,
         }
+    }
+}
+
+/// One handler made of closures, registered by [`register`](Self::register). See
+/// [`Informer::handler`].
+#[must_use = "the handler is registered by `register`"]
+pub struct HandlerBuilder<'a> {
+    informer: &'a Informer,
+    handler: FnHandler<Container>,
+}
+
+impl std::fmt::Debug for HandlerBuilder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandlerBuilder").finish_non_exhaustive()
+    }
+}
+
+impl HandlerBuilder<'_> {
+    /// Calls `f` for every container added to the cache.
+    pub fn on_add(mut self, f: impl FnMut(&Arc<Container>) + Send + 'static) -> Self {
+        self.handler = self.handler.on_add(f);
+        self
+    }
+
+    /// Calls `f(old, new)` for every container that changed (and on resync).
+    pub fn on_update(
+        mut self,
+        f: impl FnMut(&Arc<Container>, &Arc<Container>) + Send + 'static,
+    ) -> Self {
+        self.handler = self.handler.on_update(f);
+        self
+    }
+
+    /// Calls `f` for every container removed, or found gone on a relist.
+    pub fn on_delete(mut self, f: impl FnMut(&Deleted<Container>) + Send + 'static) -> Self {
+        self.handler = self.handler.on_delete(f);
+        self
+    }
+
+    /// Registers the handler; its calls come in the order the cache changed.
+    pub fn register(self) -> HandlerHandle {
+        self.informer.register(self.handler)
     }
 }

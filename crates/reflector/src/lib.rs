@@ -43,7 +43,7 @@ mod testkit;
 pub use backoff::{Backoff, BackoffConfig};
 pub use error::Error;
 pub use fake::FakeSource;
-pub use informer::{Informer, InformerBuilder};
+pub use informer::{HandlerBuilder, Informer, InformerBuilder};
 pub use selector::SELECTOR_KEYS;
 pub use shell::Reflector;
 pub use source::{Source, SourceError};

@@ -46,7 +46,9 @@ impl<T: Send + Sync + 'static> Link for StoreLink<T> {
 /// Dropping the handle does **not** remove the handler (as in client-go, the registration is
 /// only a token): the handler runs until [`remove`](Self::remove) is called, it is evicted
 /// (see [`FullPolicy::Evict`](crate::FullPolicy::Evict)), or the store and its writer are
-/// dropped (then it finishes the events already queued and stops).
+/// dropped (then it finishes the events already queued and stops). Clones are tokens of the
+/// same registration.
+#[derive(Clone)]
 pub struct HandlerHandle {
     control: Arc<Control>,
     link: Arc<dyn Link>,
