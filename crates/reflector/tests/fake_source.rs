@@ -272,3 +272,83 @@ fn states_of(informer: &Informer) -> Vec<(String, ContainerState)> {
 fn states_of_source(source: &FakeSource) -> Vec<(String, ContainerState)> {
     truth(source)
 }
+
+#[tokio::test(start_paused = true)]
+async fn wait_until_ready_waits_for_the_handlers_to_see_the_first_list() {
+    let source = FakeSource::new();
+    for n in 0..500 {
+        source.set_quietly(running(&format!("c{n}")));
+    }
+    let informer = Informer::builder(source.clone()).build().expect("builds");
+    let added = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&added);
+    let _handle = informer
+        .handler()
+        .on_add(move |_| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        })
+        .register();
+    informer.wait_until_ready().await;
+    assert_eq!(added.load(std::sync::atomic::Ordering::SeqCst), 500);
+    informer.shutdown().await;
+}
+
+/// One handler built with `handler()` sees each container's changes in order: never a
+/// change after its delete, unless it was added again.
+#[tokio::test(start_paused = true)]
+async fn one_handler_sees_each_containers_changes_in_order() {
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Seen {
+        Added,
+        Updated,
+        Deleted,
+    }
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, Seen)>::new()));
+    let source = FakeSource::new();
+    let informer = Informer::builder(source.clone())
+        .backoff(quick_backoff())
+        .build()
+        .expect("builds");
+    let (a, u, d) = (log.clone(), log.clone(), log.clone());
+    let handle = informer
+        .handler()
+        .on_add(move |c| a.lock().unwrap().push((c.id().to_owned(), Seen::Added)))
+        .on_update(move |_, c| u.lock().unwrap().push((c.id().to_owned(), Seen::Updated)))
+        .on_delete(move |x| d.lock().unwrap().push((x.key().to_owned(), Seen::Deleted)))
+        .register();
+    informer.wait_until_ready().await;
+    let mut rng = fastrand::Rng::with_seed(3);
+    let states = ["created", "running", "paused", "exited"];
+    for step in 0..1_000 {
+        let id = format!("c{}", rng.usize(0..20));
+        match rng.u8(0..100) {
+            0..=19 => source.remove(&id),
+            20 => source.disconnect(),
+            _ => source.update(container(
+                &id,
+                states[rng.usize(0..4)],
+                serde_json::json!({}),
+            )),
+        }
+        if step % 20 == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    until("convergence", || {
+        informer.status().phase == Phase::Watching && states_of(&informer) == truth(&source)
+    })
+    .await;
+    until("the handler to drain its queue", || handle.queue_len() == 0).await;
+    let log = log.lock().unwrap();
+    let mut last: std::collections::HashMap<&str, Seen> = std::collections::HashMap::new();
+    for (id, seen) in log.iter() {
+        let before = last.insert(id, *seen);
+        match (before, seen) {
+            (None | Some(Seen::Deleted), Seen::Added) => {}
+            (Some(Seen::Added | Seen::Updated), Seen::Updated | Seen::Deleted) => {}
+            other => panic!("{id}: {other:?} out of order"),
+        }
+    }
+    assert!(log.len() > 100, "the handler saw the churn: {}", log.len());
+    informer.shutdown().await;
+}
