@@ -339,7 +339,7 @@ async fn one_handler_sees_each_containers_changes_in_order() {
     })
     .await;
     until("the handler to drain its queue", || handle.queue_len() == 0).await;
-    let log = log.lock().unwrap();
+    let log = log.lock().unwrap().clone();
     let mut last: std::collections::HashMap<&str, Seen> = std::collections::HashMap::new();
     for (id, seen) in log.iter() {
         let before = last.insert(id, *seen);
