@@ -115,7 +115,7 @@ impl InformerBuilder {
 /// let informer = Informer::builder(client)
 ///     .filters(Filters::new().label("app=web"))
 ///     .build()?;
-/// informer.on_add(|c| println!("added {}", c.id));
+/// informer.on_add(|c| println!("added {}", c.id()));
 /// informer.on_delete(|d| println!("deleted {}", d.key()));
 /// informer.wait_until_ready().await;
 /// println!("{} containers", informer.store().len());

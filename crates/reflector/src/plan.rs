@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use hypersh_store::Relist;
-use hypersh_watch::container::Phase;
+use hypersh_watch::container::PodPhase;
 use hypersh_watch::event::Shape;
 use hypersh_watch::{Container, WatchEvent};
 
@@ -51,12 +51,14 @@ pub(crate) fn plan(event: &WatchEvent, cached: Option<&Container>) -> Plan {
 /// cached one says that something changed without saying what (pause, unpause, rename).
 /// Only a move into `Running` (from another phase: a start) or into `Succeeded`/`Failed`
 /// (the container stopped) decides the state.
-fn phase_decides(phase: Option<Phase>, cached: &Container) -> bool {
-    let was = cached.state.phase(0);
+fn phase_decides(phase: Option<PodPhase>, cached: &Container) -> bool {
+    let was = cached.state().phase(0);
     match phase {
-        Some(Phase::Running) => was != Phase::Running,
-        Some(Phase::Succeeded | Phase::Failed) => !matches!(was, Phase::Succeeded | Phase::Failed),
-        Some(Phase::Pending) | None => false,
+        Some(PodPhase::Running) => was != PodPhase::Running,
+        Some(PodPhase::Succeeded | PodPhase::Failed) => {
+            !matches!(was, PodPhase::Succeeded | PodPhase::Failed)
+        }
+        Some(PodPhase::Pending) | None => false,
     }
 }
 
@@ -135,7 +137,7 @@ impl<'a, L: Listed> Merge<'a, L> {
     /// Adds fetched containers (only those asked for).
     pub(crate) fn add_fetched(&mut self, fetched: Vec<Container>) {
         for c in fetched {
-            if self.fetch.remove(&*c.id) {
+            if self.fetch.remove(c.id()) {
                 self.listed.upsert(c);
             }
         }
@@ -156,7 +158,7 @@ mod tests {
 
     impl Map {
         fn of(list: Vec<Container>) -> Self {
-            Self(list.into_iter().map(|c| (c.id.to_string(), c)).collect())
+            Self(list.into_iter().map(|c| (c.id().to_string(), c)).collect())
         }
 
         fn admitted(self, selector: &Selector) -> Vec<Container> {
@@ -173,7 +175,7 @@ mod tests {
         }
 
         fn upsert(&mut self, c: Container) {
-            self.0.insert(c.id.to_string(), c);
+            self.0.insert(c.id().to_string(), c);
         }
 
         fn remove(&mut self, id: &str) {
@@ -196,13 +198,11 @@ mod tests {
     }
 
     fn container(id: &str, state: ContainerState) -> Container {
-        Container {
-            id: id.into(),
-            names: vec![format!("/n-{id}").into()].into(),
-            image: "busybox".into(),
-            state,
-            ..Container::default()
-        }
+        Container::builder(id)
+            .name(&format!("n-{id}"))
+            .image("busybox")
+            .state(state)
+            .build()
     }
 
     #[test]
@@ -220,7 +220,7 @@ mod tests {
         let Plan::Upsert(paused) = plan(&docker("pause", "a"), Some(&running)) else {
             panic!("pause must change the state")
         };
-        assert_eq!(paused.state, ContainerState::Paused);
+        assert_eq!(paused.state(), ContainerState::Paused);
         assert_eq!(plan(&k8s("ADDED", "a", "Running"), None), Plan::Fetch);
         // Same phase: something changed that the phase cannot show (pause, rename).
         assert_eq!(
@@ -231,11 +231,11 @@ mod tests {
         let Plan::Upsert(started) = plan(&k8s("ADDED", "a", "Running"), Some(&exited)) else {
             panic!("a move into Running decides the state")
         };
-        assert_eq!(started.state, ContainerState::Running);
+        assert_eq!(started.state(), ContainerState::Running);
         let Plan::Upsert(stopped) = plan(&k8s("MODIFIED", "a", "Failed"), Some(&running)) else {
             panic!("a move into Failed decides the state")
         };
-        assert_eq!(stopped.state, ContainerState::Exited);
+        assert_eq!(stopped.state(), ContainerState::Exited);
         assert_eq!(
             plan(&k8s("MODIFIED", "a", "Pending"), Some(&exited)),
             Plan::Fetch
@@ -264,8 +264,8 @@ mod tests {
             container("zz", ContainerState::Running),
         ]);
         let mut out = listed.admitted(&Selector::default());
-        out.sort_by(|x, y| x.id.cmp(&y.id));
-        let ids: Vec<_> = out.iter().map(|c| (&*c.id, c.state)).collect();
+        out.sort_by(|x, y| x.id().cmp(y.id()));
+        let ids: Vec<_> = out.iter().map(|c| (c.id(), c.state())).collect();
         assert_eq!(
             ids,
             [

@@ -389,12 +389,9 @@ impl Reflector {
         let mut relist = writer.relist();
         let mut buffered = Vec::new();
         {
-            // A listed container shares what did not change with its cached version, so
-            // the relist's copy of a changed container costs little (peak memory).
-            let list = client.list_containers_into(selector.list_filters(), |mut c| {
-                if let Some(cached) = relist.cached(&c.id) {
-                    c.share_unchanged(&cached);
-                }
+            // The relist shares what did not change with the cached version of each
+            // listed container, so its copy of a changed container costs little.
+            let list = client.list_containers_into(selector.list_filters(), |c| {
                 relist.insert(c);
             });
             tokio::pin!(list);

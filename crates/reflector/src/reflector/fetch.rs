@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use hypersh_store::Change;
+use hypersh_store::{Change, Keyed};
 use hypersh_watch::{Client, Container, Error as WatchError, Filters};
 
 use super::Reflector;
@@ -63,10 +63,10 @@ impl Reflector {
         live.in_flight.retain(|id| !asked.contains(id.as_str()));
         let mut applied = 0;
         for mut c in answer {
-            if !asked.contains(&*c.id) {
+            if !asked.contains(c.id()) {
                 continue;
             }
-            let cached = live.store.get(&c.id);
+            let cached = live.store.get(c.id());
             if let Some(cached) = &cached {
                 c.share_unchanged(cached);
             }
@@ -76,7 +76,7 @@ impl Reflector {
             if selector.admits(&c) {
                 batch.apply(Change::Upsert(c));
                 applied += 1;
-            } else if delete(&mut batch, &c.id) {
+            } else if delete(&mut batch, c.id()) {
                 applied += 1;
             }
         }
@@ -111,7 +111,7 @@ pub(super) async fn fetch(
         out.extend(
             listed
                 .into_iter()
-                .filter(|c| chunk.iter().any(|id| **id == *c.id)),
+                .filter(|c| chunk.iter().any(|id| **id == *c.id())),
         );
     }
     metrics::counter!("hypersh_reflector_fetches_total").increment(ids.len() as u64);
