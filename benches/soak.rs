@@ -227,7 +227,7 @@ async fn drive(runtime: Runtime, status: StatusHandle, target: u64, stop: Arc<At
         let ids: Vec<String> = runtime
             .list(true)
             .into_iter()
-            .map(|c| c.id.to_string())
+            .map(|c| c.id().to_string())
             .collect();
         for id in ids {
             if stop.load(Ordering::Relaxed) {
@@ -256,7 +256,7 @@ async fn drive(runtime: Runtime, status: StatusHandle, target: u64, stop: Arc<At
             }
             step += 1;
             let Some(c) = runtime.get(&id) else { continue };
-            let _ = match c.state {
+            let _ = match c.state() {
                 ContainerState::Running if step.is_multiple_of(3) => runtime.pause(&id),
                 ContainerState::Running => runtime.stop(&id),
                 ContainerState::Paused => runtime.unpause(&id),
@@ -384,13 +384,13 @@ async fn reconnects_phase(args: &Args, shared: &Shared) -> ReconnectsResult {
             .store()
             .list()
             .iter()
-            .map(|c| (c.id.to_string(), c.state))
+            .map(|c| (c.id().to_string(), c.state()))
             .collect();
         let truth: BTreeMap<String, ContainerState> = router
             .runtime()
             .list(true)
             .into_iter()
-            .map(|c| (c.id.to_string(), c.state))
+            .map(|c| (c.id().to_string(), c.state()))
             .collect();
         if cache == truth {
             converged = true;

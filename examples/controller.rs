@@ -53,7 +53,7 @@ struct Args {
 /// can keep plain (unlocked) state; what the report needs is shared through an atomic.
 struct RestartCounter {
     label: String,
-    restarts: HashMap<Arc<str>, u64>,
+    restarts: HashMap<String, u64>,
     total: Arc<AtomicU64>,
 }
 
@@ -64,19 +64,19 @@ impl Handler<Container> for RestartCounter {
             name(c),
             self.label,
             self.value(c),
-            c.state
+            c.state()
         );
     }
 
     fn on_update(&mut self, old: &Arc<Container>, new: &Arc<Container>) {
-        if old.state == ContainerState::Exited && new.state == ContainerState::Running {
-            let n = self.restarts.entry(Arc::clone(&new.id)).or_default();
+        if old.state() == ContainerState::Exited && new.state() == ContainerState::Running {
+            let n = self.restarts.entry(new.id().to_owned()).or_default();
             *n += 1;
             self.total.fetch_add(1, Ordering::Relaxed);
             println!("RESTARTED {} (restart #{n})", name(new));
-        } else if old.state != new.state {
-            println!("STATE     {} {} -> {}", name(new), old.state, new.state);
-        } else if old.names != new.names {
+        } else if old.state() != new.state() {
+            println!("STATE     {} {} -> {}", name(new), old.state(), new.state());
+        } else if !old.names().eq(new.names()) {
             println!("RENAMED   {} -> {}", name(old), name(new));
         }
     }
@@ -94,9 +94,7 @@ impl Handler<Container> for RestartCounter {
 
 impl RestartCounter {
     fn value<'c>(&self, c: &'c Container) -> &'c str {
-        c.labels
-            .get(self.label.as_str())
-            .map_or("", hypersh::watch::SmolStr::as_str)
+        c.label(&self.label).unwrap_or_default()
     }
 }
 
@@ -121,11 +119,7 @@ async fn run(args: Args) -> Result<(), String> {
     let informer = Informer::builder(Client::new(config).map_err(|e| e.to_string())?)
         .filters(filters)
         .index(key.clone(), move |c: &Container| {
-            c.labels
-                .get(key.as_str())
-                .map(ToString::to_string)
-                .into_iter()
-                .collect()
+            c.label(&key).map(ToString::to_string).into_iter().collect()
         })
         .build()
         .map_err(|e| e.to_string())?;
@@ -173,7 +167,7 @@ fn report(informer: &Informer, label: &str, restarts: &AtomicU64) -> String {
         let group = store.by_index(label, &value).unwrap_or_default();
         let running = group
             .iter()
-            .filter(|c| c.state == ContainerState::Running)
+            .filter(|c| c.state() == ContainerState::Running)
             .count();
         parts.push(format!("{label}={value} {running}/{} running", group.len()));
     }
@@ -181,5 +175,5 @@ fn report(informer: &Informer, label: &str, restarts: &AtomicU64) -> String {
 }
 
 fn name(c: &Container) -> &str {
-    c.name().unwrap_or(&c.id)
+    c.name().unwrap_or(&c.id())
 }

@@ -67,8 +67,8 @@ async fn run(args: Args) -> Result<(), String> {
     if !args.quiet {
         informer.on_add(|c: &Arc<Container>| println!("ADDED     {}", describe(c)));
         informer.on_update(|old: &Arc<Container>, new: &Arc<Container>| {
-            if old.state != new.state || old.names != new.names {
-                println!("MODIFIED  {} (was {})", describe(new), old.state);
+            if old.state() != new.state() || !old.names().eq(new.names()) {
+                println!("MODIFIED  {} (was {})", describe(new), old.state());
             }
         });
         informer.on_delete(|d: &Deleted<Container>| {
@@ -133,7 +133,7 @@ async fn run(args: Args) -> Result<(), String> {
     );
     if let Some(path) = &args.dump_cache {
         let mut containers: Vec<&Container> = cached.iter().map(AsRef::as_ref).collect();
-        containers.sort_by(|a, b| a.id.cmp(&b.id));
+        containers.sort_by(|a, b| a.id().cmp(&b.id()));
         let json = serde_json::to_vec_pretty(&containers).map_err(|e| e.to_string())?;
         std::fs::write(path, json).map_err(|e| format!("--dump-cache {}: {e}", path.display()))?;
         eprintln!("cache written to {}", path.display());
@@ -148,9 +148,9 @@ fn describe(c: &Container) -> String {
     format!(
         "{:<24} {:<16} {:<10} {}",
         c.name().unwrap_or("-"),
-        c.image,
-        c.state,
-        short(&c.id)
+        c.image(),
+        c.state(),
+        short(&c.id())
     )
 }
 
@@ -161,7 +161,7 @@ fn short(id: &str) -> &str {
 fn summary(informer: &Informer, rate: f64, status: &hypersh::Status) -> String {
     let mut by_state: BTreeMap<&'static str, usize> = BTreeMap::new();
     for c in informer.store().list() {
-        *by_state.entry(c.state.as_str()).or_default() += 1;
+        *by_state.entry(c.state().as_str()).or_default() += 1;
     }
     let states: Vec<String> = by_state.iter().map(|(s, n)| format!("{s}={n}")).collect();
     format!(

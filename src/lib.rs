@@ -15,7 +15,7 @@
 //!     .filters(Filters::new().label("app=web"))
 //!     .index("image", hypersh::watch::container::index::by_image)
 //!     .build()?;
-//! informer.on_add(|c| println!("added {} ({})", c.name().unwrap_or("?"), c.state));
+//! informer.on_add(|c| println!("added {} ({})", c.name().unwrap_or("?"), c.state()));
 //! informer.on_delete(|d| println!("deleted {}", d.key()));
 //! informer.wait_until_ready().await;
 //! let nginx = informer.store().by_index("image", "nginx:latest")?;

@@ -255,7 +255,9 @@ async fn the_informer_counts_decode_errors_and_applies_the_next_good_event() {
     // The store is filled a moment before the status says connected: wait for both.
     eventually("the start event to be applied", || {
         match informer.store().get("c1") {
-            Some(c) if c.state == ContainerState::Running && informer.status().connected => Ok(()),
+            Some(c) if c.state() == ContainerState::Running && informer.status().connected => {
+                Ok(())
+            }
             other => Err(format!("{other:?} {:?}", informer.status())),
         }
     })
@@ -287,7 +289,7 @@ async fn router_garbage_is_counted_exactly_and_the_next_container_arrives() {
     eventually(
         "the new container to be cached running",
         || match informer.store().get(&id) {
-            Some(c) if c.state == ContainerState::Running => Ok(()),
+            Some(c) if c.state() == ContainerState::Running => Ok(()),
             other => Err(format!("{other:?}")),
         },
     )

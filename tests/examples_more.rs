@@ -93,7 +93,7 @@ async fn controller_runs_for_its_time_and_prints_a_report() {
     let truth = f.router.runtime().list(true);
     let labelled = truth
         .iter()
-        .filter(|c| c.labels.contains_key("app"))
+        .filter(|c| c.labels().contains_key("app"))
         .count();
     assert!(labelled > 0, "seed 42 should give some `app` labels");
     let report = stdout
@@ -217,7 +217,7 @@ async fn router_recipe_from_operations_md() -> Result<(), Box<dyn std::error::Er
     router.runtime().start(&id)?;
     // ...and wait, with a deadline, for the cache (or your controller) to follow.
     tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        while informer.store().get(&id).map(|c| c.state) != Some(ContainerState::Running) {
+        while informer.store().get(&id).map(|c| c.state()) != Some(ContainerState::Running) {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     })

@@ -81,7 +81,7 @@ async fn dropped_connections_are_repaired_with_tombstones() {
         .list(true)
         .iter()
         .take(5)
-        .map(|c| c.id.to_string())
+        .map(|c| c.id().to_string())
         .collect();
     for id in &victims {
         router.runtime().destroy(id).expect("destroy");
@@ -281,7 +281,7 @@ async fn periodic_relist_and_resync() {
     let (tx, mut resynced) = tokio::sync::mpsc::unbounded_channel();
     informer.on_update(move |old, new| {
         if std::sync::Arc::ptr_eq(old, new) || old == new {
-            let _ = tx.send(new.id.to_string());
+            let _ = tx.send(new.id().to_string());
         }
     });
     informer.wait_until_ready().await;
@@ -426,7 +426,7 @@ async fn a_slow_fetch_does_not_hold_up_other_events() {
     let router = router(RouterConfig::default().containers(5).seed(7)).await;
     let (informer, replica) = synced_informer(&router).await;
     let rt = router.runtime().clone();
-    let cached = rt.list(true)[0].id.to_string();
+    let cached = rt.list(true)[0].id().to_string();
 
     // Lists now answer only when released: the fetch of a new container hangs.
     router.faults().set_hold_lists(true);
@@ -448,7 +448,10 @@ async fn a_slow_fetch_does_not_hold_up_other_events() {
         "the rename to reach the cache during the fetch",
         || match informer.store().get(&cached) {
             Some(c) if c.name() == Some("renamed-meanwhile") => Ok(()),
-            other => Err(format!("cached: {:?}", other.map(|c| c.names.clone()))),
+            other => Err(format!(
+                "cached: {:?}",
+                other.map(|c| c.names().collect::<Vec<_>>().join(","))
+            )),
         },
     )
     .await;
@@ -462,7 +465,7 @@ async fn a_slow_fetch_does_not_hold_up_other_events() {
     router.faults().set_hold_lists(false);
     converged(&informer, &replica, &router).await;
     let stored = informer.store().get(&new).expect("fetched");
-    assert_eq!(stored.state, hypersh::ContainerState::Running);
+    assert_eq!(stored.state(), hypersh::ContainerState::Running);
     informer.shutdown().await;
     router.shutdown().await;
 }

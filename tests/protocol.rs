@@ -45,15 +45,9 @@ async fn events_arrive_and_list_answers() {
 
     let listed = client.list_containers(&Filters::new()).await.unwrap();
     assert_eq!(listed.len(), 1);
-    assert_eq!(*listed[0].id, *id);
-    assert_eq!(*listed[0].names, ["/web-1"]);
-    assert_eq!(
-        listed[0]
-            .labels
-            .get("app")
-            .map(hypersh::watch::SmolStr::as_str),
-        Some("web")
-    );
+    assert_eq!(listed[0].id(), id);
+    assert_eq!(listed[0].names().collect::<Vec<_>>(), ["/web-1"]);
+    assert_eq!(listed[0].label("app"), Some("web"));
 
     // The same with the API version prefix Hyper.sh's SDKs send.
     let versioned = Client::new(config_for(&router).api_version("v1.23")).unwrap();

@@ -10,7 +10,12 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(list) = serde_json::from_slice::<Vec<Container>>(data) {
         for c in &list {
             let _ = c.name();
-            let _ = c.state.summary(0);
+            let _ = (
+                c.id(),
+                c.names().count(),
+                c.labels().iter().count(),
+                c.state(),
+            );
         }
         let json = serde_json::to_vec(&list).expect("a decoded list encodes");
         let back: Vec<Container> = serde_json::from_slice(&json).expect("an encoded list decodes");

@@ -113,10 +113,7 @@ where
 /// The fields a cache must agree on with the server. `Status` is left out: it is a
 /// human-readable text that ages ("Up 3 seconds").
 fn comparable(c: &Container) -> Container {
-    Container {
-        status: Default::default(),
-        ..c.clone()
-    }
+    c.clone().into_builder().status("").build()
 }
 
 /// `Ok` when the informer's cache equals the router's list, else a short diff.
@@ -128,7 +125,7 @@ pub fn cache_matches(informer: &Informer, router: &Router) -> Result<(), String>
 /// Containers by id, comparable (see [`comparable`]).
 fn by_id<'a>(containers: impl Iterator<Item = &'a Container>) -> BTreeMap<String, Container> {
     containers
-        .map(|c| (c.id.to_string(), comparable(c)))
+        .map(|c| (c.id().to_string(), comparable(c)))
         .collect()
 }
 
@@ -174,20 +171,20 @@ pub struct Replica {
 
 impl hypersh::store::Handler<Container> for Replica {
     fn on_add(&mut self, obj: &std::sync::Arc<Container>) {
-        let prev = self.lock().insert(obj.id.to_string(), comparable(obj));
+        let prev = self.lock().insert(obj.id().to_string(), comparable(obj));
         assert!(
             prev.is_none(),
             "add for a container the handler already had: {}",
-            obj.id
+            obj.id()
         );
     }
     fn on_update(&mut self, old: &std::sync::Arc<Container>, new: &std::sync::Arc<Container>) {
-        assert_eq!(old.id, new.id);
-        let prev = self.lock().insert(new.id.to_string(), comparable(new));
+        assert_eq!(old.id(), new.id());
+        let prev = self.lock().insert(new.id().to_string(), comparable(new));
         assert!(
             prev.is_some(),
             "update for a container the handler never saw: {}",
-            new.id
+            new.id()
         );
     }
     fn on_delete(&mut self, obj: &hypersh::Deleted<Container>) {

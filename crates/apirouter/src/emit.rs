@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
-use hypersh_watch::container::{Container, ContainerState};
+use hypersh_watch::container::ContainerState;
 use hypersh_watch::filters::Filters;
 
 use crate::runtime::{Runtime, RuntimeEvent};
@@ -64,10 +64,7 @@ impl EmitPool {
             .zip(ACTIONS.iter().cycle())
             .zip(containers.iter().cycle())
             .map(|((i, &(action, state, exit_code)), container)| {
-                let container = Container {
-                    state,
-                    ..container.clone()
-                };
+                let container = container.clone().into_builder().state(state).build();
                 let event = RuntimeEvent {
                     action,
                     container,
@@ -153,7 +150,7 @@ mod tests {
         for (event, frames) in &pool.entries {
             assert_eq!(frames.len(), 1);
             let decoded = WatchEvent::decode(bytes::Bytes::from(frames[0].clone())).unwrap();
-            assert_eq!(decoded.id(), &*event.container.id);
+            assert_eq!(decoded.id(), event.container.id());
             assert!(
                 (250..700).contains(&frames[0].len()),
                 "{} bytes",
@@ -173,13 +170,17 @@ mod tests {
     fn pool_uses_existing_containers_and_small_counts() {
         let rt = Runtime::new(1);
         rt.populate(3);
-        let ids: Vec<_> = rt.list(true).into_iter().map(|c| c.id).collect();
+        let ids: Vec<_> = rt
+            .list(true)
+            .into_iter()
+            .map(|c| c.id().to_owned())
+            .collect();
         let pool = EmitPool::build(&rt, EventShape::Kubernetes, 5, 0);
         assert_eq!(pool.entries.len(), 5);
         assert!(
             pool.entries
                 .iter()
-                .all(|(e, _)| ids.contains(&e.container.id))
+                .all(|(e, _)| ids.iter().any(|id| id == e.container.id()))
         );
     }
 }

@@ -359,10 +359,10 @@ mod tests {
         );
         assert_eq!(rt.event_count(), 17);
         let die = &events[5];
-        assert_eq!(die.container.state, ContainerState::Exited);
+        assert_eq!(die.container.state(), ContainerState::Exited);
         assert_eq!(die.exit_code, Some(0));
         assert_eq!(
-            events[4].container.state,
+            events[4].container.state(),
             ContainerState::Running,
             "kill precedes the change"
         );
@@ -376,13 +376,11 @@ mod tests {
             Some(137),
             "destroying a running one kills it"
         );
-        assert!(events.iter().all(|e| {
-            e.container
-                .labels
+        assert!(
+            events
                 .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .eq([("app", "web")])
-        }));
+                .all(|e| { e.container.labels().iter().eq([("app", "web")]) })
+        );
         assert!(events.iter().all(|e| e.time_nano > 0));
         assert!(rt.get(&id).is_none());
         assert!(rt.is_empty());
@@ -411,7 +409,7 @@ mod tests {
         assert!(rt.unpause(&id).is_err());
         rt.stop(&id).unwrap();
         assert!(rt.pause(&id).is_err(), "pause of a stopped container");
-        assert_eq!(rt.get(&id).unwrap().state, ContainerState::Exited);
+        assert_eq!(rt.get(&id).unwrap().state(), ContainerState::Exited);
         assert_eq!(rt.event_count(), before + 4);
         assert_eq!(rt.start("nope"), Err(RuntimeError::NotFound("nope".into())));
     }
@@ -421,8 +419,8 @@ mod tests {
         let rt = Runtime::new(1);
         let a = rt.create("/same", "busybox", BTreeMap::new());
         let b = rt.create("same", "busybox", BTreeMap::new());
-        assert_eq!(*rt.get(&a).unwrap().names, ["/same"]);
-        assert_eq!(*rt.get(&b).unwrap().names, ["/same_2"]);
+        assert_eq!(rt.get(&a).unwrap().name(), Some("same"));
+        assert_eq!(rt.get(&b).unwrap().name(), Some("same_2"));
         assert_eq!(
             rt.try_create("same", "busybox", BTreeMap::new()),
             Err(RuntimeError::NameInUse("same".into()))
@@ -441,8 +439,8 @@ mod tests {
         ));
         rt.rename(&a, "other").unwrap();
         rt.rename(&b, "same").unwrap();
-        assert_eq!(*rt.get("same").unwrap().id, *b, "lookup by name");
-        assert_eq!(*rt.get(&a[..12]).unwrap().id, *a, "lookup by id prefix");
+        assert_eq!(rt.get("same").unwrap().id(), b, "lookup by name");
+        assert_eq!(rt.get(&a[..12]).unwrap().id(), a, "lookup by id prefix");
         let random = rt.create("", "busybox", BTreeMap::new());
         assert!(
             rt.get(&random)
@@ -461,13 +459,17 @@ mod tests {
         rt.start(&a).unwrap();
         rt.start(&c).unwrap();
         rt.pause(&c).unwrap();
-        let ids = |v: Vec<Container>| v.into_iter().map(|c| c.id.to_string()).collect::<Vec<_>>();
+        let ids = |v: Vec<Container>| {
+            v.into_iter()
+                .map(|c| c.id().to_string())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(ids(rt.list(true)), [c.clone(), b.clone(), a.clone()]);
         assert_eq!(ids(rt.list(false)), [c.clone(), a.clone()]);
-        let only_b = rt.list_matching(true, |x, _| *x.id == *b);
+        let only_b = rt.list_matching(true, |x, _| x.id() == b);
         assert_eq!(ids(only_b), std::slice::from_ref(&b));
         assert!(
-            rt.list_matching(false, |x, _| *x.id == *b).is_empty(),
+            rt.list_matching(false, |x, _| x.id() == b).is_empty(),
             "b is not up"
         );
         assert_eq!(
@@ -481,12 +483,12 @@ mod tests {
         );
         assert!(rt.list_ids(true, &[&a], |_, _| false).is_empty());
         let listed = rt.list(true);
-        assert_eq!(listed[0].status, "Up Less than a second (Paused)");
-        assert_eq!(listed[1].status, "Created");
-        assert_eq!(listed[2].status, "Up Less than a second");
+        assert_eq!(listed[0].status(), "Up Less than a second (Paused)");
+        assert_eq!(listed[1].status(), "Created");
+        assert_eq!(listed[2].status(), "Up Less than a second");
         rt.die(&a, 2).unwrap();
         assert_eq!(
-            rt.get(&a).unwrap().status,
+            rt.get(&a).unwrap().status(),
             "Exited (2) Less than a second ago"
         );
         assert_eq!(rt.exit_code(&a), Some(2));

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use hypersh_watch::container::{ContainerState, Labels, Phase};
+use hypersh_watch::container::{ContainerState, Labels, PodPhase};
 use hypersh_watch::filters::{EventSubject, Filters};
 use serde::Serialize;
 
@@ -75,11 +75,11 @@ pub fn subject(event: &RuntimeEvent) -> EventSubject<'_> {
     EventSubject {
         kind: "container",
         action: event.action,
-        id: &c.id,
+        id: c.id(),
         name: c.name(),
-        image: &c.image,
-        image_id: &c.image_id,
-        labels: &c.labels,
+        image: c.image(),
+        image_id: c.image_id(),
+        labels: c.labels(),
     }
 }
 
@@ -130,11 +130,11 @@ struct DockerActor<'a> {
 fn docker_frame(event: &RuntimeEvent) -> DockerFrame<'_> {
     let c = &event.container;
     let mut attributes: BTreeMap<&str, Cow<'_, str>> = c
-        .labels
+        .labels()
         .iter()
-        .map(|(k, v)| (k.as_str(), Cow::Borrowed(v.as_str())))
+        .map(|(k, v)| (k, Cow::Borrowed(v)))
         .collect();
-    attributes.insert("image", Cow::Borrowed(&c.image));
+    attributes.insert("image", Cow::Borrowed(c.image()));
     attributes.insert("name", Cow::Borrowed(c.name().unwrap_or_default()));
     if event.action == "die" {
         attributes.insert(
@@ -147,12 +147,12 @@ fn docker_frame(event: &RuntimeEvent) -> DockerFrame<'_> {
     }
     DockerFrame {
         status: event.action,
-        id: &c.id,
-        from: &c.image,
+        id: c.id(),
+        from: c.image(),
         kind: "container",
         action: event.action,
         actor: DockerActor {
-            id: &c.id,
+            id: c.id(),
             attributes,
         },
         time: event.time_nano / 1_000_000_000,
@@ -193,30 +193,30 @@ struct K8sAttributes<'a> {
 fn k8s_frames(event: &RuntimeEvent) -> Vec<K8sFrame<'_>> {
     let c = &event.container;
     let code = event.exit_code.unwrap_or(0);
-    let frame = |action: &'static str, phase: Phase, exit_code: String| K8sFrame {
+    let frame = |action: &'static str, phase: PodPhase, exit_code: String| K8sFrame {
         action,
         status: phase.as_str(),
-        id: &c.id,
-        from: &c.image,
+        id: c.id(),
+        from: c.image(),
         kind: "container",
         actor: K8sActor {
-            id: &c.id,
+            id: c.id(),
             attributes: K8sAttributes {
                 exit_code,
-                image: &c.image,
-                labels: (!c.labels.is_empty()).then_some(&*c.labels),
+                image: c.image(),
+                labels: (!c.labels().is_empty()).then_some(c.labels()),
                 name: c.name().unwrap_or_default(),
             },
         },
         time: event.time_nano / 1_000_000_000,
         time_nano: event.time_nano,
     };
-    let exit_text = if c.state == ContainerState::Exited {
+    let exit_text = if c.state() == ContainerState::Exited {
         code.to_string()
     } else {
         String::new()
     };
-    let phase = c.state.phase(code);
+    let phase = c.state().phase(code);
     match event.action {
         "create" => vec![frame("ADDED", phase, exit_text)],
         "destroy" => vec![frame("DELETED", phase, exit_text)],
@@ -243,20 +243,14 @@ mod tests {
     fn event(action: &'static str, state: ContainerState, exit_code: Option<i64>) -> RuntimeEvent {
         RuntimeEvent {
             action,
-            container: Container {
-                id: "f29698ca".repeat(8).into(),
-                names: vec!["/test4".into()].into(),
-                image: "busybox".into(),
-                image_id: "sha256:abc".into(),
-                labels: std::sync::Arc::new(
-                    [("sh_hyper_instancetype", "s4"), ("test2", "test2")]
-                        .into_iter()
-                        .map(|(k, v)| (k.into(), v.into()))
-                        .collect(),
-                ),
-                state,
-                ..Container::default()
-            },
+            container: Container::builder(&"f29698ca".repeat(8))
+                .name("test4")
+                .image("busybox")
+                .image_id("sha256:abc")
+                .label("sh_hyper_instancetype", "s4")
+                .label("test2", "test2")
+                .state(state)
+                .build(),
             exit_code,
             time_nano: 1_476_375_774_255_155_116,
             old_name: None,
@@ -314,7 +308,7 @@ mod tests {
                     let d = WatchEvent::decode(f).unwrap();
                     (
                         d.kind_str(),
-                        d.event().phase.map(Phase::as_str),
+                        d.event().phase.map(PodPhase::as_str),
                         d.event().exit_code,
                     )
                 })
@@ -352,11 +346,11 @@ mod tests {
         let ev = event("pause", ContainerState::Paused, None);
         let frame = &encode(EventShape::Kubernetes, &ev)[0];
         let decoded = WatchEvent::decode(frame.clone()).unwrap();
-        assert_eq!(decoded.event().labels.as_ref(), Some(&*ev.container.labels));
+        assert_eq!(decoded.event().labels.as_ref(), Some(ev.container.labels()));
         let c = decoded.event().to_container().unwrap();
-        assert_eq!(*c.names, ["/test4"]);
+        assert_eq!(c.name(), Some("test4"));
         let mut bare = ev.clone();
-        bare.container.labels = std::sync::Arc::default();
+        bare.container = bare.container.into_builder().labels(Labels::new()).build();
         let frame = &encode(EventShape::Kubernetes, &bare)[0];
         let v: serde_json::Value = serde_json::from_str(frame).unwrap();
         assert!(v["Actor"]["Attributes"]["Labels"].is_null());

@@ -43,7 +43,7 @@ async fn restart_on_the_same_port_with_the_same_or_new_state() {
     assert_eq!(router.local_addr(), addr);
     let client = Client::new(&router);
     let ids = |v: &[hypersh_watch::container::Container]| {
-        v.iter().map(|c| c.id.clone()).collect::<Vec<_>>()
+        v.iter().map(|c| c.id().to_owned()).collect::<Vec<_>>()
     };
     assert_eq!(ids(&client.list("all=1").await), ids(&before));
     router.shutdown().await;
@@ -61,7 +61,11 @@ async fn restart_on_the_same_port_with_the_same_or_new_state() {
     assert_eq!(router.base_url(), format!("http://{addr}"));
     let after = Client::new(&router).list("all=1").await;
     assert_eq!(after.len(), 2);
-    assert!(after.iter().all(|c| !ids(&before).contains(&c.id)));
+    assert!(
+        after
+            .iter()
+            .all(|c| !ids(&before).iter().any(|id| id == c.id()))
+    );
     router.shutdown().await;
 }
 
@@ -115,7 +119,17 @@ async fn same_seed_same_containers() {
         r.runtime()
             .list(true)
             .into_iter()
-            .map(|c| (c.id, c.names, c.state, c.labels, c.image))
+            .map(|c| {
+                let names: Vec<String> = c.names().map(str::to_owned).collect();
+                let labels = c.labels().clone();
+                (
+                    c.id().to_owned(),
+                    names,
+                    c.state(),
+                    labels,
+                    c.image().to_owned(),
+                )
+            })
             .collect::<Vec<_>>()
     };
     assert_eq!(key(&a), key(&b));
@@ -133,7 +147,7 @@ async fn names_and_states(client: &Client) -> HashMap<String, (String, Container
         .into_iter()
         .map(|c| {
             let name = c.name().unwrap_or_default().to_owned();
-            (c.id.to_string(), (name, c.state))
+            (c.id().to_string(), (name, c.state()))
         })
         .collect()
 }

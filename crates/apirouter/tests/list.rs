@@ -71,19 +71,19 @@ async fn lists_running_by_default_and_everything_with_all() {
             .runtime()
             .list(true)
             .into_iter()
-            .map(|mut c| {
-                c.status = all.iter().find(|l| l.id == c.id).unwrap().status.clone();
-                c
+            .map(|c| {
+                let listed = all.iter().find(|l| l.id() == c.id()).unwrap();
+                c.into_builder().status(listed.status()).build()
             })
             .collect::<Vec<_>>(),
         "the list answer is the runtime's truth"
     );
     let db = all.iter().find(|c| c.name() == Some("db")).unwrap();
-    assert_eq!(db.state, ContainerState::Exited);
-    assert!(db.status.starts_with("Exited (3) "), "{}", db.status);
-    assert_eq!(db.id.len(), 64);
-    assert_eq!(*db.names, ["/db"]);
-    assert!(db.image_id.starts_with("sha256:"));
+    assert_eq!(db.state(), ContainerState::Exited);
+    assert!(db.status().starts_with("Exited (3) "), "{}", db.status());
+    assert_eq!(db.id().len(), 64);
+    assert_eq!(db.names().collect::<Vec<_>>(), ["/db"]);
+    assert!(db.image_id().starts_with("sha256:"));
     router.shutdown().await;
 }
 
@@ -122,8 +122,8 @@ async fn the_body_is_a_docker_container_summary() {
 async fn each_list_filter_narrows() {
     let router = router().await;
     let client = Client::new(&router);
-    let web_id = router.runtime().get("web").unwrap().id;
-    let db_id = router.runtime().get("db").unwrap().id;
+    let web_id = router.runtime().get("web").unwrap().id().to_owned();
+    let db_id = router.runtime().get("db").unwrap().id().to_owned();
     let unknown = "f".repeat(Runtime::ID_LEN);
     let cases: &[(&str, &[&str])] = &[
         (&format!(r#"{{"id":["{}"]}}"#, &web_id[..10]), &["web"]),

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use common::{Client, filters, handshake_status, next_event, next_message};
 use futures_util::SinkExt;
 use hypersh_apirouter::{EventShape, Router, RouterConfig, TlsMode};
-use hypersh_watch::container::Phase;
+use hypersh_watch::container::PodPhase;
 use hypersh_watch::event::{DockerAction, Shape, WatchEvent};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -89,27 +89,24 @@ async fn k8s_events_arrive_and_a_restart_of_an_exited_container_is_deleted_then_
     assert_eq!(
         shape,
         [
-            ("ADDED", Some(Phase::Pending), None),
-            ("MODIFIED", Some(Phase::Running), None),
-            ("MODIFIED", Some(Phase::Failed), Some(2)),
-            ("DELETED", Some(Phase::Failed), Some(2)),
-            ("ADDED", Some(Phase::Running), None),
-            ("MODIFIED", Some(Phase::Running), None),
-            ("MODIFIED", Some(Phase::Failed), Some(137)),
+            ("ADDED", Some(PodPhase::Pending), None),
+            ("MODIFIED", Some(PodPhase::Running), None),
+            ("MODIFIED", Some(PodPhase::Failed), Some(2)),
+            ("DELETED", Some(PodPhase::Failed), Some(2)),
+            ("ADDED", Some(PodPhase::Running), None),
+            ("MODIFIED", Some(PodPhase::Running), None),
+            ("MODIFIED", Some(PodPhase::Failed), Some(137)),
         ],
         "create, start, die, start (DELETED+ADDED), kill"
     );
     let last = next_event(&mut ws).await;
     assert_eq!(last.kind_str(), "DELETED");
     let c = got[0].event().to_container().unwrap();
-    assert_eq!(*c.id, *id);
-    assert_eq!(*c.names, ["/job"]);
+    assert_eq!(c.id(), id);
+    assert_eq!(c.names().collect::<Vec<_>>(), ["/job"]);
     assert_eq!(
-        *c.labels,
-        labels(&[("kind", "batch")])
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect()
+        *c.labels(),
+        labels(&[("kind", "batch")]).into_iter().collect()
     );
     assert!(got.iter().all(|e| e.event().shape == Shape::Kubernetes));
     router.shutdown().await;

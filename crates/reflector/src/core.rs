@@ -25,7 +25,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use hypersh_store::Change;
+use hypersh_store::{Change, Keyed};
 use hypersh_watch::{Container, WatchEvent};
 use tokio::time::Instant;
 
@@ -342,8 +342,14 @@ impl Core {
                     let id = c.id().to_owned();
                     let changed = cache.update(&id, |cached| match cached {
                         Some(cached) if *cached == c => None,
-                        _ if admitted => Some(Change::Upsert(c)),
+                        Some(cached) if admitted => {
+                            // The new version keeps what did not change in the cached one.
+                            let mut c = c;
+                            c.share_unchanged(cached);
+                            Some(Change::Upsert(c))
+                        }
                         Some(_) => Some(Change::Delete(id.clone())),
+                        None if admitted => Some(Change::Upsert(c)),
                         None => None,
                     });
                     applied += u64::from(changed);

@@ -119,7 +119,7 @@ impl FakeSource {
     /// sends for its state: `create`, then `start` for a running one, `start` and
     /// `pause` for a paused one, `start` and `die` for an exited one.
     pub fn add(&self, c: Container) {
-        let then: &[&str] = match c.state {
+        let then: &[&str] = match c.state() {
             ContainerState::Running | ContainerState::Restarting => &["start"],
             ContainerState::Paused => &["start", "pause"],
             ContainerState::Exited | ContainerState::Dead => &["start", "die"],
@@ -152,7 +152,7 @@ impl FakeSource {
             let old_name = format!("/{}", old.name().unwrap_or_default());
             frames.push(docker_frame("rename", &c, &[("oldName", &old_name)]));
         }
-        let action = match (old.state, c.state) {
+        let action = match (old.state(), c.state()) {
             (ContainerState::Paused, ContainerState::Running) => Some("unpause"),
             (was, ContainerState::Running) if was != ContainerState::Running => Some("start"),
             (was, ContainerState::Paused) if was != ContainerState::Paused => Some("pause"),
@@ -288,10 +288,10 @@ fn exit_code(action: &str) -> Vec<(&'static str, &'static str)> {
 /// image and name.
 fn docker_frame(action: &str, c: &Container, extra: &[(&str, &str)]) -> String {
     let mut attributes = serde_json::Map::new();
-    for (k, v) in c.labels.iter() {
-        attributes.insert(k.to_string(), v.as_str().into());
+    for (k, v) in c.labels().iter() {
+        attributes.insert(k.to_owned(), v.into());
     }
-    attributes.insert("image".into(), c.image.as_str().into());
+    attributes.insert("image".into(), c.image().into());
     attributes.insert("name".into(), c.name().unwrap_or_default().into());
     for (k, v) in extra {
         attributes.insert((*k).to_owned(), (*v).into());
@@ -300,7 +300,7 @@ fn docker_frame(action: &str, c: &Container, extra: &[(&str, &str)]) -> String {
         "Type": "container",
         "Action": action,
         "id": c.id(),
-        "from": c.image.as_str(),
+        "from": c.image(),
         "Actor": {"ID": c.id(), "Attributes": attributes},
     })
     .to_string()

@@ -119,7 +119,7 @@ impl<S: Source> InformerBuilder<S> {
 /// let informer = Informer::builder(client)
 ///     .filters(Filters::new().label("app=web"))
 ///     .build()?;
-/// informer.on_add(|c| println!("added {}", c.id));
+/// informer.on_add(|c| println!("added {}", c.id()));
 /// informer.on_delete(|d| println!("deleted {}", d.key()));
 /// informer.wait_until_ready().await;
 /// println!("{} containers", informer.store().len());
@@ -215,7 +215,7 @@ impl Informer {
     /// let handle = informer
     ///     .handler()
     ///     .on_add(|c| println!("+ {}", c.id()))
-    ///     .on_update(|old, new| println!("~ {} {} -> {}", new.id(), old.state, new.state))
+    ///     .on_update(|old, new| println!("~ {} {} -> {}", new.id(), old.state(), new.state()))
     ///     .on_delete(|d| println!("- {}", d.key()))
     ///     .register();
     /// informer.wait_until_ready().await; // the handler has seen the first list too

@@ -17,7 +17,7 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = Client::new(ClientConfig::new("127.0.0.1:6443", Credentials::new("ak", "sk"))?)?;
 //! let informer = Informer::builder(client).build()?;
-//! informer.on_add(|c| println!("+ {}", c.id));
+//! informer.on_add(|c| println!("+ {}", c.id()));
 //! informer.wait_until_ready().await;
 //! let status = informer.status();
 //! println!("{} cached, {} relists", informer.store().len(), status.relists);

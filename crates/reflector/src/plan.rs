@@ -1,7 +1,7 @@
 //! What one event means for a cached container. A pure function: the core decides with
 //! it, the shell does the I/O.
 
-use hypersh_watch::container::Phase;
+use hypersh_watch::container::PodPhase;
 use hypersh_watch::event::Shape;
 use hypersh_watch::{Container, WatchEvent};
 
@@ -47,12 +47,14 @@ pub(crate) fn plan(event: &WatchEvent, cached: Option<&Container>) -> Plan {
 /// cached one says that something changed without saying what (pause, unpause, rename).
 /// Only a move into `Running` (from another phase: a start) or into `Succeeded`/`Failed`
 /// (the container stopped) decides the state.
-fn phase_decides(phase: Option<Phase>, cached: &Container) -> bool {
-    let was = cached.state.phase(0);
+fn phase_decides(phase: Option<PodPhase>, cached: &Container) -> bool {
+    let was = cached.state().phase(0);
     match phase {
-        Some(Phase::Running) => was != Phase::Running,
-        Some(Phase::Succeeded | Phase::Failed) => !matches!(was, Phase::Succeeded | Phase::Failed),
-        Some(Phase::Pending) | None => false,
+        Some(PodPhase::Running) => was != PodPhase::Running,
+        Some(PodPhase::Succeeded | PodPhase::Failed) => {
+            !matches!(was, PodPhase::Succeeded | PodPhase::Failed)
+        }
+        Some(PodPhase::Pending) | None => false,
     }
 }
 
@@ -77,7 +79,7 @@ mod tests {
         let Plan::Upsert(paused) = plan(&docker("pause", "a"), Some(&running)) else {
             panic!("pause must change the state")
         };
-        assert_eq!(paused.state, ContainerState::Paused);
+        assert_eq!(paused.state(), ContainerState::Paused);
         assert_eq!(plan(&k8s("ADDED", "a", "Running"), None), Plan::Fetch);
         // Same phase: something changed that the phase cannot show (pause, rename).
         assert_eq!(
@@ -88,11 +90,11 @@ mod tests {
         let Plan::Upsert(started) = plan(&k8s("ADDED", "a", "Running"), Some(&exited)) else {
             panic!("a move into Running decides the state")
         };
-        assert_eq!(started.state, ContainerState::Running);
+        assert_eq!(started.state(), ContainerState::Running);
         let Plan::Upsert(stopped) = plan(&k8s("MODIFIED", "a", "Failed"), Some(&running)) else {
             panic!("a move into Failed decides the state")
         };
-        assert_eq!(stopped.state, ContainerState::Exited);
+        assert_eq!(stopped.state(), ContainerState::Exited);
         assert_eq!(
             plan(&k8s("MODIFIED", "a", "Pending"), Some(&exited)),
             Plan::Fetch

@@ -50,11 +50,11 @@ impl Selector {
             || self.watch.matches_event(&EventSubject {
                 kind: "container",
                 action: "",
-                id: &c.id,
+                id: c.id(),
                 name: c.name(),
-                image: &c.image,
-                image_id: &c.image_id,
-                labels: &c.labels,
+                image: c.image(),
+                image_id: c.image_id(),
+                labels: c.labels(),
             })
     }
 }
@@ -64,18 +64,11 @@ mod tests {
     use super::*;
 
     fn container(id: &str, name: &str, image: &str, labels: &[(&str, &str)]) -> Container {
-        Container {
-            id: id.into(),
-            names: vec![format!("/{name}").into()].into(),
-            image: image.into(),
-            labels: std::sync::Arc::new(
-                labels
-                    .iter()
-                    .map(|(k, v)| ((*k).into(), (*v).into()))
-                    .collect(),
-            ),
-            ..Container::default()
-        }
+        Container::builder(id)
+            .name(name)
+            .image(image)
+            .labels(labels.iter().copied().collect())
+            .build()
     }
 
     #[test]

@@ -58,7 +58,7 @@ impl MapCache {
         let mut out: Vec<_> = self
             .0
             .values()
-            .map(|c| (c.id().to_owned(), c.state))
+            .map(|c| (c.id().to_owned(), c.state()))
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out

@@ -25,7 +25,7 @@ fn states<C: std::ops::Deref<Target = Container>>(
 ) -> Vec<(String, ContainerState)> {
     let mut out: Vec<_> = list
         .into_iter()
-        .map(|c| (c.id().to_owned(), c.state))
+        .map(|c| (c.id().to_owned(), c.state()))
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
@@ -71,7 +71,7 @@ async fn the_cache_follows_adds_changes_and_removes() {
     })
     .await;
     let b = informer.store().get("b").expect("b is cached");
-    assert_eq!(b.labels.get("app").map(|v| v.as_str()), Some("web"));
+    assert_eq!(b.label("app"), Some("web"));
     assert_eq!(informer.status().phase, Phase::Watching);
     informer.shutdown().await;
     assert_eq!(informer.status().phase, Phase::Stopped);

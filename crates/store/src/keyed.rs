@@ -19,6 +19,19 @@ pub trait Keyed {
     fn shared_key(&self) -> Arc<str> {
         Arc::from(self.key())
     }
+
+    /// Adopts the allocations of `older`, an earlier version of the same object, for the
+    /// parts of it that are equal, so that the two versions share them. The default does
+    /// nothing.
+    ///
+    /// A [`Relist`](crate::Relist) calls it with the cached version before it compares
+    /// the two: a changed object is held beside the cached one until the relist is
+    /// committed, and what the versions share is not held twice. An implementation must
+    /// not change the object's value (it stays equal, by `PartialEq`, to what it was),
+    /// only where that value is stored.
+    fn share_unchanged(&mut self, older: &Self) {
+        let _ = older;
+    }
 }
 
 #[cfg(test)]

@@ -62,9 +62,14 @@ impl<'w, T: Keyed + PartialEq + Send + Sync + 'static> Relist<'w, T> {
 
     /// Adds one listed object (after the store's transform). If its key was listed before,
     /// this version replaces the earlier one.
+    ///
+    /// A listed object first shares what it can with its cached version
+    /// ([`Keyed::share_unchanged`]), so that a changed object held until the commit costs
+    /// only what changed.
     pub fn insert(&mut self, obj: T) {
-        let obj = self.writer.transformed(obj);
+        let mut obj = self.writer.transformed(obj);
         let cached = self.writer.shared.map.get(obj.key()).map(|e| {
+            obj.share_unchanged(e.value());
             let same = **e.value() == obj;
             (Arc::clone(e.key()), same)
         });
@@ -107,10 +112,6 @@ impl<'w, T: Keyed + PartialEq + Send + Sync + 'static> Relist<'w, T> {
     }
 
     /// The version of `key` the store holds now, before this relist is committed.
-    ///
-    /// Use it to let a listed object share unchanged parts with its cached version before
-    /// [`insert`](Self::insert)ing it: a relist holds every changed object beside the
-    /// cached one until the commit, and sharing keeps that second copy small.
     pub fn cached(&self, key: &str) -> Option<Arc<T>> {
         self.writer
             .shared
@@ -269,5 +270,55 @@ mod tests {
         relist.commit().await;
         assert!(s.has_synced());
         assert_eq!(s.keys(), ["a"]);
+    }
+
+    /// An object whose body can be shared between versions.
+    #[derive(Debug, PartialEq)]
+    struct Doc {
+        id: String,
+        body: Arc<str>,
+        v: u32,
+    }
+
+    impl Keyed for Doc {
+        fn key(&self) -> &str {
+            &self.id
+        }
+
+        fn share_unchanged(&mut self, older: &Self) {
+            if self.body == older.body {
+                self.body = Arc::clone(&older.body);
+            }
+        }
+    }
+
+    fn doc(id: &str, body: &str, v: u32) -> Doc {
+        Doc {
+            id: id.to_owned(),
+            body: Arc::from(body),
+            v,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_listed_object_shares_unchanged_parts_with_its_cached_version() {
+        let (mut w, s) = store::<Doc>(StoreConfig::default());
+        w.replace(vec![doc("a", "same", 1), doc("b", "old", 1)])
+            .await;
+        let cached_a = s.get("a").unwrap();
+
+        let mut relist = w.relist();
+        relist.insert(doc("a", "same", 2));
+        relist.insert(doc("b", "new", 2));
+        relist.insert(doc("c", "same", 1));
+        let listed_a = relist.get("a").unwrap();
+        assert_eq!(listed_a.v, 2);
+        assert!(Arc::ptr_eq(&listed_a.body, &cached_a.body));
+        let cached_b = relist.cached("b").unwrap();
+        assert!(!Arc::ptr_eq(&relist.get("b").unwrap().body, &cached_b.body));
+        assert!(!Arc::ptr_eq(&relist.get("c").unwrap().body, &cached_a.body));
+        relist.commit().await;
+        assert!(Arc::ptr_eq(&s.get("a").unwrap().body, &cached_a.body));
+        assert_eq!(&*s.get("b").unwrap().body, "new");
     }
 }

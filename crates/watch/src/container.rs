@@ -8,41 +8,29 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-pub use smol_str::SmolStr;
+use smol_str::SmolStr;
 
+mod builder;
 mod de;
+mod labels;
 
+pub use builder::ContainerBuilder;
 use de::shared_str;
 pub(crate) use de::{lenient_i64, null_as_default};
-
-/// A container's labels, key to value, sorted by key.
-///
-/// A flat sorted vector ([`litemap::LiteMap`]) rather than a `BTreeMap`: a container has a
-/// handful of labels, and a B-tree's first node alone takes about 540 bytes for them. Keys
-/// and values are [`SmolStr`]s: up to 23 bytes they are stored inline, with no allocation
-/// of their own, and most labels are that short. It reads like a `BTreeMap` (`get`,
-/// `contains_key`, `iter`, `len`) and collects from pairs:
-///
-/// ```
-/// use hypersh_watch::container::Labels;
-///
-/// let labels: Labels = [("app", "web")].into_iter().map(|(k, v)| (k.into(), v.into())).collect();
-/// assert_eq!(labels.get("app").map(|v| v.as_str()), Some("web"));
-/// ```
-pub type Labels = litemap::LiteMap<SmolStr, SmolStr>;
+pub use labels::Labels;
 
 /// A container as the list endpoint describes it.
 ///
 /// Field names serialise in the Docker list format (`Id`, `Names`, `Image`, ...), so a
-/// `Vec<Container>` written as JSON can be compared with `GET /containers/json?all=1`.
-/// `Ports`, `HostConfig` and `NetworkSettings` are not kept: a cache of many containers
-/// should not pay for them, and no filter or index uses them.
+/// `Vec<Container>` written as JSON can be compared with `GET /containers/json?all=1`, and
+/// read back with the same decoder. `Ports`, `HostConfig` and `NetworkSettings` are not
+/// kept: a cache of many containers should not pay for them, and no filter or index uses
+/// them.
 ///
-/// Cloning a container to apply an event costs a few reference counts, not a dozen
-/// allocations: the id, the names and the labels are shared (`Arc`), and the other texts
-/// are [`SmolStr`]s, copied inline up to 23 bytes and shared above. Two versions of the
-/// same container can share them (see [`Container::share_unchanged`]). Compare the id
-/// through `&*` or `as_ref()`: `&*c.id == "7275e762"`; the others compare with `&str`.
+/// Fields are read through accessors that borrow (`&str`, [`Labels`]) or copy
+/// ([`ContainerState`], `i64`). A container is decoded from JSON, built with
+/// [`Container::builder`], or made by the reflector from events. Cloning one costs a few
+/// reference counts: its texts and labels are shared between versions.
 ///
 /// ```
 /// use hypersh_watch::container::{Container, ContainerState};
@@ -50,56 +38,163 @@ pub type Labels = litemap::LiteMap<SmolStr, SmolStr>;
 /// let c: Container = serde_json::from_str(
 ///     r#"{"Id":"7275e762","Names":["/web"],"Image":"nginx","State":"running","Created":1.5e9}"#,
 /// )?;
+/// assert_eq!(c.id(), "7275e762");
 /// assert_eq!(c.name(), Some("web"));
-/// assert_eq!(c.image, "nginx");
-/// assert_eq!(c.state, ContainerState::Running);
-/// assert_eq!(c.created, 1_500_000_000);
+/// assert_eq!(c.image(), "nginx");
+/// assert_eq!(c.state(), ContainerState::Running);
+/// assert_eq!(c.created(), 1_500_000_000);
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Container {
-    /// The full container id (64 hex characters on a real server).
+    /// The full container id (64 hex characters on a real server). Shared with the
+    /// store's key map.
     #[serde(rename = "Id", deserialize_with = "shared_str")]
-    pub id: Arc<str>,
+    pub(crate) id: Arc<str>,
     /// Names, each with a leading `/` as Docker reports them.
     #[serde(default, deserialize_with = "null_as_default")]
-    pub names: Arc<[SmolStr]>,
+    pub(crate) names: Arc<[SmolStr]>,
     /// The image the container was created from, as the user named it (`nginx:1.25`).
     #[serde(default, deserialize_with = "null_as_default")]
-    pub image: SmolStr,
+    pub(crate) image: SmolStr,
     /// The image id (`sha256:...`).
     #[serde(rename = "ImageID", default, deserialize_with = "null_as_default")]
-    pub image_id: SmolStr,
+    pub(crate) image_id: SmolStr,
     /// The command line.
     #[serde(default, deserialize_with = "null_as_default")]
-    pub command: SmolStr,
+    pub(crate) command: SmolStr,
     /// Creation time, seconds since the Unix epoch.
     #[serde(default, deserialize_with = "lenient_i64")]
-    pub created: i64,
+    pub(crate) created: i64,
     /// Labels, fixed when the container is created.
     #[serde(default, deserialize_with = "null_as_default")]
-    pub labels: Arc<Labels>,
+    pub(crate) labels: Arc<Labels>,
     /// The machine-readable state.
     #[serde(default)]
-    pub state: ContainerState,
+    pub(crate) state: ContainerState,
     /// The human-readable status (`Up 2 minutes`, `Exited (0) 3 seconds ago`): inline up
     /// to 23 bytes, so a new version of a container copies it without allocating.
     #[serde(default, deserialize_with = "null_as_default")]
-    pub status: SmolStr,
+    pub(crate) status: SmolStr,
 }
 
 impl Container {
-    /// The full container id.
+    /// Starts building a container with this id (see [`ContainerBuilder`]): for tests and
+    /// fake sources.
+    ///
+    /// ```
+    /// use hypersh_watch::{Container, ContainerState};
+    ///
+    /// let c = Container::builder("7275e762")
+    ///     .name("web")
+    ///     .image("nginx:1.25")
+    ///     .state(ContainerState::Running)
+    ///     .status("Up 2 minutes")
+    ///     .label("app", "web")
+    ///     .build();
+    /// assert_eq!(c.name(), Some("web"));
+    /// assert_eq!(c.names().collect::<Vec<_>>(), ["/web"]);
+    /// assert_eq!(c.label("app"), Some("web"));
+    /// ```
+    #[must_use]
+    pub fn builder(id: &str) -> ContainerBuilder {
+        ContainerBuilder::new(id)
+    }
+
+    /// A builder that starts from this container, to make a changed copy of it.
+    ///
+    /// ```
+    /// use hypersh_watch::{Container, ContainerState};
+    ///
+    /// let created = Container::builder("c1").name("web").build();
+    /// let running = created.clone().into_builder().state(ContainerState::Running).build();
+    /// assert_eq!(running.name(), Some("web"));
+    /// assert_eq!(running.state(), ContainerState::Running);
+    /// ```
+    #[must_use]
+    pub fn into_builder(self) -> ContainerBuilder {
+        ContainerBuilder::from(self)
+    }
+
+    /// The full container id (64 hex characters on a real server).
+    #[inline]
     #[must_use]
     pub fn id(&self) -> &str {
         &self.id
     }
 
+    /// Every name, each with its leading `/` as Docker reports them (`/web`). See
+    /// [`name`](Self::name) for the first one without it.
+    #[inline]
+    pub fn names(&self) -> impl ExactSizeIterator<Item = &str> + DoubleEndedIterator + Clone {
+        self.names.iter().map(SmolStr::as_str)
+    }
+
     /// The first name without its leading `/`, if the container has a name.
+    #[inline]
     #[must_use]
     pub fn name(&self) -> Option<&str> {
         self.names.first().map(|n| n.strip_prefix('/').unwrap_or(n))
+    }
+
+    /// The image the container was created from, as the user named it (`nginx:1.25`);
+    /// empty if unknown.
+    #[inline]
+    #[must_use]
+    pub fn image(&self) -> &str {
+        &self.image
+    }
+
+    /// The image id (`sha256:...`); empty if unknown.
+    #[inline]
+    #[must_use]
+    pub fn image_id(&self) -> &str {
+        &self.image_id
+    }
+
+    /// The command line; empty if unknown.
+    #[inline]
+    #[must_use]
+    pub fn command(&self) -> &str {
+        &self.command
+    }
+
+    /// Creation time, seconds since the Unix epoch (0 if unknown).
+    #[inline]
+    #[must_use]
+    pub fn created(&self) -> i64 {
+        self.created
+    }
+
+    /// The machine-readable state.
+    #[inline]
+    #[must_use]
+    pub fn state(&self) -> ContainerState {
+        self.state
+    }
+
+    /// The human-readable status (`Up 2 minutes`, `Exited (0) 3 seconds ago`). For a
+    /// state changed by an event, it is Docker's text without the age (`Up`,
+    /// `Exited (137)`): the age is not known from the event.
+    #[inline]
+    #[must_use]
+    pub fn status(&self) -> &str {
+        &self.status
+    }
+
+    /// The labels, fixed when the container is created.
+    #[inline]
+    #[must_use]
+    pub fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    /// The value of one label, if the container has it.
+    #[inline]
+    #[must_use]
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.get(key)
     }
 
     /// Makes this container share `older`'s allocations for every field whose value is
@@ -108,18 +203,10 @@ impl Container {
     ///
     /// A newly listed version of a cached container then costs only what changed: a
     /// relist holds the new versions beside the cached ones until it is applied, and this
-    /// keeps that second copy small.
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    /// use hypersh_watch::Container;
-    ///
-    /// let old = Container { id: "a".into(), image: "nginx".into(), ..Container::default() };
-    /// let mut new = Container { id: "a".into(), image: "nginx".into(), ..Container::default() };
-    /// new.share_unchanged(&old);
-    /// assert!(Arc::ptr_eq(&new.id, &old.id));
-    /// ```
-    pub fn share_unchanged(&mut self, older: &Container) {
+    /// keeps that second copy small. The store calls it through
+    /// [`Keyed::share_unchanged`](hypersh_store::Keyed::share_unchanged).
+    #[cfg_attr(not(feature = "store"), allow(dead_code))]
+    pub(crate) fn share_unchanged(&mut self, older: &Container) {
         fn share<T: ?Sized + PartialEq>(new: &mut Arc<T>, old: &Arc<T>) {
             if !Arc::ptr_eq(new, old) && **new == **old {
                 *new = Arc::clone(old);
@@ -141,12 +228,18 @@ impl Container {
 
 #[cfg(feature = "store")]
 impl hypersh_store::Keyed for Container {
+    #[inline]
     fn key(&self) -> &str {
         &self.id
     }
 
+    #[inline]
     fn shared_key(&self) -> Arc<str> {
         Arc::clone(&self.id)
+    }
+
+    fn share_unchanged(&mut self, older: &Self) {
+        Container::share_unchanged(self, older);
     }
 }
 
@@ -193,8 +286,7 @@ impl ContainerState {
     /// A short status text for this state, like Docker's without the age
     /// (`Up`, `Up (Paused)`, `Exited (137)`, `Created`). Used when an event changes the
     /// state of a cached container: the age in the server's text is not known here.
-    #[must_use]
-    pub fn summary(self, exit_code: i64) -> SmolStr {
+    pub(crate) fn summary(self, exit_code: i64) -> SmolStr {
         match self {
             Self::Created => SmolStr::new_static("Created"),
             Self::Restarting => SmolStr::new_static("Restarting"),
@@ -207,17 +299,17 @@ impl ContainerState {
         }
     }
 
-    /// The Kubernetes-style phase the early API router reported for this state
+    /// The Kubernetes pod phase the early API router reported for this state
     /// (spec section 3a): `Pending`, `Running`, `Succeeded` or `Failed`.
     ///
     /// `exit_code` decides between `Succeeded` (0) and `Failed` for a stopped container.
     #[must_use]
-    pub fn phase(self, exit_code: i64) -> Phase {
+    pub fn phase(self, exit_code: i64) -> PodPhase {
         match self {
-            Self::Created | Self::Restarting | Self::Unknown => Phase::Pending,
-            Self::Running | Self::Paused => Phase::Running,
-            Self::Exited | Self::Dead | Self::Removing if exit_code == 0 => Phase::Succeeded,
-            Self::Exited | Self::Dead | Self::Removing => Phase::Failed,
+            Self::Created | Self::Restarting | Self::Unknown => PodPhase::Pending,
+            Self::Running | Self::Paused => PodPhase::Running,
+            Self::Exited | Self::Dead | Self::Removing if exit_code == 0 => PodPhase::Succeeded,
+            Self::Exited | Self::Dead | Self::Removing => PodPhase::Failed,
         }
     }
 }
@@ -228,9 +320,11 @@ impl fmt::Display for ContainerState {
     }
 }
 
-/// The phase carried by Kubernetes-style events (spec section 3a).
+/// The phase carried in the `Status` field of Kubernetes-style events (spec section 3a):
+/// a Kubernetes pod phase (`PodPhase` in `k8s.io/api/core/v1`), of which the API router
+/// uses the four that describe a container.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Phase {
+pub enum PodPhase {
     /// Created or restarting, not running yet.
     Pending,
     /// Running (or paused).
@@ -241,7 +335,7 @@ pub enum Phase {
     Failed,
 }
 
-impl Phase {
+impl PodPhase {
     /// Parses a phase as the wire spells it (`Running`); case-insensitive.
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
@@ -330,10 +424,8 @@ mod tests {
         assert_eq!(&*c.image, "ubuntu:latest");
         assert_eq!(&*c.image_id, "sha256:d745");
         assert_eq!(c.created, 1_367_854_155);
-        assert_eq!(
-            c.labels.get("sh_hyper_instancetype").map(SmolStr::as_str),
-            Some("xxs")
-        );
+        assert_eq!(c.label("sh_hyper_instancetype"), Some("xxs"));
+        assert_eq!(c.command(), "echo 222222");
         assert_eq!(c.state, ContainerState::Running);
         assert_eq!(c.status, "Up 2 minutes");
     }
@@ -351,15 +443,53 @@ mod tests {
     }
 
     #[test]
+    fn a_dump_of_containers_reads_back_with_the_list_decoder() {
+        let listed: Vec<Container> = serde_json::from_str(&format!(
+            r#"[{LIST_ITEM},{{"Id":"b","Labels":null}},{{"Id":"c","Names":["/c"]}}]"#
+        ))
+        .unwrap();
+        let built = Container::builder("d")
+            .name("web")
+            .image("nginx")
+            .state(ContainerState::Exited)
+            .status("Exited (0) 3 seconds ago")
+            .created(-1)
+            .label("app", "web")
+            .label("a.key.longer.than.twenty-three.bytes", "v")
+            .build();
+        let all: Vec<Container> = listed.into_iter().chain([built]).collect();
+        let dump = serde_json::to_vec(&all).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&dump).unwrap();
+        assert_eq!(
+            value[1]["Labels"],
+            serde_json::json!({}),
+            "no labels: an object"
+        );
+
+        let mut read = Vec::new();
+        let mut splitter = crate::list::ArraySplitter::new();
+        for chunk in dump.chunks(7) {
+            splitter
+                .feed(chunk, |element| {
+                    read.push(serde_json::from_slice::<Container>(element)?);
+                    Ok(())
+                })
+                .unwrap();
+        }
+        splitter.finish().unwrap();
+        assert_eq!(read, all);
+    }
+
+    #[test]
     fn tolerates_nulls_floats_and_unknown_states() {
         let c: Container = serde_json::from_str(
             r#"{"Id":"a","Names":null,"Labels":null,"Created":1.47601746e+09,"State":"zombie"}"#,
         )
         .unwrap();
-        assert!(c.names.is_empty());
-        assert!(c.labels.is_empty());
-        assert_eq!(c.created, 1_476_017_460);
-        assert_eq!(c.state, ContainerState::Unknown);
+        assert_eq!(c.names().len(), 0);
+        assert!(c.labels().is_empty());
+        assert_eq!(c.created(), 1_476_017_460);
+        assert_eq!(c.state(), ContainerState::Unknown);
         assert_eq!(c.name(), None);
     }
 
@@ -396,14 +526,14 @@ mod tests {
 
     #[test]
     fn phases_map_both_ways() {
-        assert_eq!(ContainerState::Running.phase(0), Phase::Running);
-        assert_eq!(ContainerState::Paused.phase(0), Phase::Running);
-        assert_eq!(ContainerState::Exited.phase(0), Phase::Succeeded);
-        assert_eq!(ContainerState::Exited.phase(137), Phase::Failed);
-        assert_eq!(ContainerState::Created.phase(0), Phase::Pending);
-        assert_eq!(Phase::parse("running"), Some(Phase::Running));
-        assert_eq!(Phase::parse("Bogus"), None);
-        assert_eq!(Phase::Failed.state(), ContainerState::Exited);
+        assert_eq!(ContainerState::Running.phase(0), PodPhase::Running);
+        assert_eq!(ContainerState::Paused.phase(0), PodPhase::Running);
+        assert_eq!(ContainerState::Exited.phase(0), PodPhase::Succeeded);
+        assert_eq!(ContainerState::Exited.phase(137), PodPhase::Failed);
+        assert_eq!(ContainerState::Created.phase(0), PodPhase::Pending);
+        assert_eq!(PodPhase::parse("running"), Some(PodPhase::Running));
+        assert_eq!(PodPhase::parse("Bogus"), None);
+        assert_eq!(PodPhase::Failed.state(), ContainerState::Exited);
     }
 
     #[test]
@@ -412,6 +542,6 @@ mod tests {
         assert_eq!(index::by_name(&c), vec!["coolName"]);
         assert_eq!(index::by_image(&c), vec!["ubuntu:latest"]);
         assert_eq!(index::by_label(&c), vec!["sh_hyper_instancetype=xxs"]);
-        assert!(index::by_image(&Container::default()).is_empty());
+        assert!(index::by_image(&Container::builder("x").build()).is_empty());
     }
 }

@@ -32,7 +32,7 @@ use serde::de;
 use smol_str::{SmolStr, format_smolstr};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::container::{Container, Labels, Phase};
+use crate::container::{Container, Labels, PodPhase};
 
 mod action;
 mod text;
@@ -161,7 +161,7 @@ pub struct Event {
     /// The shape of the frame this came from.
     pub shape: Shape,
     /// The phase (`Status`) of a Kubernetes-style event.
-    pub phase: Option<Phase>,
+    pub phase: Option<PodPhase>,
     /// The labels, when the event carries them unambiguously (Kubernetes shape only;
     /// `Labels: null` there means no labels). `None` for Docker-style events, whose labels
     /// are mixed into [`Event::attributes`].
@@ -249,11 +249,9 @@ impl Event {
     /// Applies what this event says to a cached copy of its container and returns the
     /// result: the state implied by a Docker action (or the phase of a Kubernetes-style
     /// event, keeping `paused` while the phase stays `Running`) and a new name on `rename`.
-    /// When the state changes, `status` becomes [`ContainerState::summary`]. Fields the
-    /// event does not speak of are kept. See [`Event::changes`] to learn whether anything
-    /// changed without building a copy.
-    ///
-    /// [`ContainerState::summary`]: crate::container::ContainerState::summary
+    /// When the state changes, `status` becomes Docker's status text for the new state
+    /// without the age (`Up`, `Exited (137)`). Fields the event does not speak of are kept.
+    /// See [`Event::changes`] to learn whether anything changed without building a copy.
     #[must_use]
     pub fn apply_to(&self, cached: &Container) -> Container {
         self.changes(cached).unwrap_or_else(|| cached.clone())
@@ -267,9 +265,9 @@ impl Event {
     /// use hypersh_watch::{Container, ContainerState, WatchEvent};
     ///
     /// let event = WatchEvent::decode(r#"{"status":"start","id":"c1","Type":"container"}"#)?;
-    /// let stopped = Container { id: "c1".into(), state: ContainerState::Exited, ..Container::default() };
+    /// let stopped = Container::builder("c1").state(ContainerState::Exited).build();
     /// let running = event.event().changes(&stopped).expect("a start changes the state");
-    /// assert_eq!(running.state, ContainerState::Running);
+    /// assert_eq!(running.state(), ContainerState::Running);
     /// assert!(event.event().changes(&running).is_none(), "started already");
     /// # Ok::<(), hypersh_watch::event::DecodeError>(())
     /// ```
@@ -286,7 +284,7 @@ impl Event {
             Shape::Kubernetes => (
                 self.phase
                     .filter(|phase| cached.state.phase(exit_code) != *phase)
-                    .map(Phase::state),
+                    .map(PodPhase::state),
                 self.name(),
                 self.labels.as_ref().filter(|l| **l != *cached.labels),
                 self.image().filter(|i| *i != cached.image),
@@ -449,7 +447,7 @@ mod tests {
         };
         assert_eq!(e.shape, Shape::Kubernetes);
         assert_eq!(e.id(), "d180511d");
-        assert_eq!(e.phase, Some(Phase::Running));
+        assert_eq!(e.phase, Some(PodPhase::Running));
         assert_eq!(e.name(), Some("test2"));
         assert_eq!(e.image(), Some("busybox"));
         assert_eq!(e.labels, Some(Labels::default()));
@@ -512,11 +510,8 @@ mod tests {
         let e = ev.event();
         assert_eq!(e.exit_code, Some(0));
         let labels = e.labels.as_ref().unwrap();
-        assert_eq!(
-            labels.get("app").map(smol_str::SmolStr::as_str),
-            Some("web")
-        );
-        assert_eq!(labels.get("n").map(smol_str::SmolStr::as_str), Some("3"));
+        assert_eq!(labels.get("app"), Some("web"));
+        assert_eq!(labels.get("n"), Some("3"));
     }
 
     #[test]
@@ -582,7 +577,7 @@ mod tests {
             id: "f29698ca".into(),
             names: vec!["/old".into()].into(),
             state: ContainerState::Exited,
-            labels: Arc::new(Labels::from_iter([("a".into(), "b".into())])),
+            labels: Arc::new(Labels::from_iter([("a", "b")])),
             ..Container::default()
         };
         let started = WatchEvent::decode(DOCKER)

@@ -370,10 +370,7 @@ mod tests {
     use std::sync::Arc;
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect()
+        pairs.iter().copied().collect()
     }
 
     fn subject<'a>(labels: &'a Labels) -> EventSubject<'a> {

@@ -43,7 +43,7 @@ pub mod stream;
 
 pub use client::Client;
 pub use config::{ClientConfig, Endpoint, TlsMode};
-pub use container::{Container, ContainerState, SmolStr};
+pub use container::{Container, ContainerBuilder, ContainerState, Labels, PodPhase};
 pub use credentials::{Credentials, SecretKey};
 pub use error::Error;
 pub use event::{Event, WatchEvent};

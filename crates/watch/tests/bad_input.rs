@@ -229,7 +229,7 @@ fn duplicate_fields_are_typed_errors() {
 fn huge_label_maps_decode() {
     const N: usize = 10_000;
     let labels: Labels = (0..N)
-        .map(|i| (format!("label-{i:05}").into(), format!("value-{i}").into()))
+        .map(|i| (format!("label-{i:05}"), format!("value-{i}")))
         .collect();
     let labels_json = serde_json::to_string(&labels).unwrap();
 
@@ -241,7 +241,7 @@ fn huge_label_maps_decode() {
     let ev = decode(frame.as_str()).unwrap();
     let e = ev.event();
     assert_eq!(e.labels.as_ref().map(Labels::len), Some(N));
-    assert_eq!(*e.to_container().unwrap().labels, labels);
+    assert_eq!(*e.to_container().unwrap().labels(), labels);
 
     // Docker shape: the labels are flattened into the attributes.
     let attrs = &labels_json[1..labels_json.len() - 1];
@@ -254,7 +254,7 @@ fn huge_label_maps_decode() {
     // A list item with as many labels.
     let list = format!(r#"[{{"Id":"c","Labels":{labels_json}}}]"#);
     let containers: Vec<Container> = serde_json::from_str(&list).unwrap();
-    assert_eq!(*containers[0].labels, labels);
+    assert_eq!(*containers[0].labels(), labels);
 }
 
 /// Deep nesting (100k levels) anywhere in a frame never overflows the stack: where the
@@ -384,15 +384,15 @@ fn a_list_that_is_not_an_array_is_an_error() {
     // A number written as a string is read as the number.
     let listed: Vec<Container> =
         serde_json::from_str(r#"[{"Id":"a","Created":"1367854155"}]"#).unwrap();
-    assert_eq!(listed[0].created, 1_367_854_155);
+    assert_eq!(listed[0].created(), 1_367_854_155);
     // Odd but valid: empty lists, nulls for optional fields, unknown fields and states.
     let ok: Vec<Container> = serde_json::from_str(
         r#"[{"Id":"a","Names":null,"Labels":null,"State":"levitating","Created":1.5e9,"X":{"y":[1]}}]"#,
     )
     .unwrap();
-    assert_eq!(&*ok[0].id, "a");
-    assert!(ok[0].names.is_empty() && ok[0].labels.is_empty());
-    assert_eq!(ok[0].state, hypersh_watch::ContainerState::Unknown);
+    assert_eq!(ok[0].id(), "a");
+    assert!(ok[0].names().len() == 0 && ok[0].labels().is_empty());
+    assert_eq!(ok[0].state(), hypersh_watch::ContainerState::Unknown);
     assert!(
         serde_json::from_str::<Vec<Container>>("[]")
             .unwrap()

@@ -149,19 +149,19 @@ fn implies(action: &str, state: ContainerState) -> bool {
 impl Handler<Container> for Measure {
     fn on_add(&mut self, c: &Arc<Container>) {
         // The adds of the first list have no event: nothing pending, nothing recorded.
-        let arrived = self.probe.take(&c.id, |a| a == "create");
+        let arrived = self.probe.take(c.id(), |a| a == "create");
         if arrived.is_some() {
             self.record(arrived, true);
         }
     }
 
     fn on_update(&mut self, old: &Arc<Container>, new: &Arc<Container>) {
-        let arrived = if new.state != old.state {
-            self.probe.take(&new.id, |a| implies(a, new.state))
-        } else if new.names != old.names {
-            self.probe.take(&new.id, |a| a == "rename")
+        let arrived = if new.state() != old.state() {
+            self.probe.take(new.id(), |a| implies(a, new.state()))
+        } else if !new.names().eq(old.names()) {
+            self.probe.take(new.id(), |a| a == "rename")
         } else {
-            self.probe.take(&new.id, |_| true)
+            self.probe.take(new.id(), |_| true)
         };
         self.record(arrived, false);
     }

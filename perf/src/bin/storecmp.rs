@@ -10,9 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use hypersh_store::{Change, StoreConfig, store};
-use hypersh_watch::container::Labels;
-use hypersh_watch::{Container, ContainerState, SmolStr};
+use hypersh_store::{Change, Keyed, StoreConfig, store};
+use hypersh_watch::{Container, ContainerState, Labels};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube_core::{ApiResource, DynamicObject, GroupVersionKind, TypeMeta};
 use kube_runtime::watcher::Event;
@@ -35,29 +34,28 @@ struct Args {
 /// Container `i` in generation `g`: every generation flips the state and its status text.
 fn container(i: usize, g: usize) -> Container {
     let running = g.is_multiple_of(2);
-    Container {
-        id: format!("{:064x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).into(),
-        names: Arc::from([SmolStr::from(format!("/web-{i}"))]),
-        image: format!("nginx:1.{}", 20 + i % 8).into(),
-        image_id: format!("sha256:{:064x}", i % 8).into(),
-        command: "nginx -g 'daemon off;'".into(),
-        created: 1_700_000_000 + i as i64,
-        labels: Arc::new(Labels::from_iter([
-            ("app".into(), format!("web-{}", i % 50).into()),
-            ("tier".into(), "frontend".into()),
-            ("sh_hyper_instancetype".into(), "s4".into()),
-        ])),
-        state: if running {
-            ContainerState::Running
-        } else {
-            ContainerState::Exited
-        },
-        status: if running {
-            format!("Up {g} minutes").into()
-        } else {
-            "Exited (0) 3 seconds ago".into()
-        },
-    }
+    let (state, status) = if running {
+        (ContainerState::Running, format!("Up {g} minutes"))
+    } else {
+        (
+            ContainerState::Exited,
+            "Exited (0) 3 seconds ago".to_owned(),
+        )
+    };
+    Container::builder(&format!("{:064x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+        .name(&format!("web-{i}"))
+        .image(&format!("nginx:1.{}", 20 + i % 8))
+        .image_id(&format!("sha256:{:064x}", i % 8))
+        .command("nginx -g 'daemon off;'")
+        .created(1_700_000_000 + i as i64)
+        .labels(Labels::from_iter([
+            ("app", format!("web-{}", i % 50).as_str()),
+            ("tier", "frontend"),
+            ("sh_hyper_instancetype", "s4"),
+        ]))
+        .state(state)
+        .status(&status)
+        .build()
 }
 
 /// The same container as a `DynamicObject`: id as the name, labels as labels, the rest as
@@ -69,9 +67,9 @@ fn dynamic(c: Container) -> DynamicObject {
             kind: "Container".to_owned(),
         }),
         metadata: ObjectMeta {
-            name: Some(c.id.to_string()),
+            name: Some(c.id().to_string()),
             labels: Some(
-                c.labels
+                c.labels()
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect::<BTreeMap<_, _>>(),
@@ -79,13 +77,13 @@ fn dynamic(c: Container) -> DynamicObject {
             ..ObjectMeta::default()
         },
         data: json!({
-            "Names": c.names,
-            "Image": c.image,
-            "ImageID": c.image_id,
-            "Command": c.command,
-            "Created": c.created,
-            "State": c.state.as_str(),
-            "Status": c.status,
+            "Names": c.names().collect::<Vec<_>>(),
+            "Image": c.image(),
+            "ImageID": c.image_id(),
+            "Command": c.command(),
+            "Created": c.created(),
+            "State": c.state().as_str(),
+            "Status": c.status(),
         }),
     }
 }
@@ -156,7 +154,7 @@ fn hypersh(args: &Args) -> Numbers {
 enum Build {
     /// Every version from scratch, as for kube-runtime.
     Scratch,
-    /// As the reflector builds a new version (`Container::share_unchanged` against the
+    /// As the reflector builds a new version (`Keyed::share_unchanged` against the
     /// cached one): the fields that did not change are shared, not copied.
     Shared,
 }
@@ -173,7 +171,7 @@ async fn applies_per_sec(args: &Args, build: Build) -> f64 {
             .map(|i| {
                 let mut c = container(i, generation);
                 if build == Build::Shared
-                    && let Some(cached) = reader.get(&c.id)
+                    && let Some(cached) = reader.get(c.id())
                 {
                     c.share_unchanged(&cached);
                 }

@@ -89,7 +89,7 @@ impl Runtime {
             .records
             .iter()
             .nth(index)
-            .map(|(seq, r)| (*seq, r.container.state))?;
+            .map(|(seq, r)| (*seq, r.container.state()))?;
         let op = if roll < create_w + destroy_w {
             Op::Destroy
         } else {
@@ -196,11 +196,11 @@ mod tests {
             v.iter()
                 .map(|c| {
                     (
-                        c.id.clone(),
-                        c.names.clone(),
-                        c.state,
-                        c.labels.clone(),
-                        c.image.clone(),
+                        c.id().to_owned(),
+                        c.names().map(str::to_owned).collect::<Vec<_>>(),
+                        c.state(),
+                        c.labels().clone(),
+                        c.image().to_owned(),
                     )
                 })
                 .collect::<Vec<_>>()
@@ -212,7 +212,7 @@ mod tests {
             ContainerState::Exited,
             ContainerState::Created,
         ] {
-            assert!(la.iter().any(|c| c.state == state), "some {state}");
+            assert!(la.iter().any(|c| c.state() == state), "some {state}");
         }
         assert_ne!(key(&la), key(&Runtime::new(43).tap_populate(40).list(true)));
     }
@@ -233,7 +233,10 @@ mod tests {
         let ids = |r: &Runtime| {
             r.list(true)
                 .into_iter()
-                .map(|c| (c.id, c.names, c.state))
+                .map(|c| {
+                    let names: Vec<String> = c.names().map(str::to_owned).collect();
+                    (c.id().to_owned(), names, c.state())
+                })
                 .collect::<Vec<_>>()
         };
         assert_eq!(ids(&a), ids(&b));

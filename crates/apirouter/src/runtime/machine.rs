@@ -2,11 +2,10 @@
 //! emission under the lock.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hypersh_watch::container::{Container, ContainerState, SmolStr};
+use hypersh_watch::container::{Container, ContainerBuilder, ContainerState};
 use parking_lot::Mutex;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -47,16 +46,16 @@ impl Record {
     /// Whether a list without `all` shows it (running, paused or restarting).
     pub(super) fn is_up(&self) -> bool {
         matches!(
-            self.container.state,
+            self.container.state(),
             ContainerState::Running | ContainerState::Paused | ContainerState::Restarting
         )
     }
 
     pub(super) fn snapshot(&self, now: SystemTime) -> Container {
-        let mut c = self.container.clone();
         let elapsed = now.duration_since(self.since).unwrap_or_default();
-        c.status = status::status_text(c.state, elapsed, self.exit_code.unwrap_or(0)).into();
-        c
+        let c = &self.container;
+        let status = status::status_text(c.state(), elapsed, self.exit_code.unwrap_or(0));
+        c.clone().into_builder().status(&status).build()
     }
 }
 
@@ -150,22 +149,15 @@ impl Runtime {
         let seq = st.next_seq;
         st.next_seq += 1;
         let record = Record {
-            container: Container {
-                id: Arc::from(id.as_str()),
-                names: Arc::from([SmolStr::from(format!("/{name}"))]),
-                image: image.into(),
-                image_id: generate::image_id(image).into(),
-                command: generate::command(image).into(),
-                created: unix_secs(now),
-                labels: Arc::new(
-                    labels
-                        .into_iter()
-                        .map(|(k, v)| (k.into(), v.into()))
-                        .collect(),
-                ),
-                state: ContainerState::Created,
-                status: SmolStr::default(),
-            },
+            container: Container::builder(&id)
+                .name(name)
+                .image(image)
+                .image_id(&generate::image_id(image))
+                .command(generate::command(image))
+                .created(unix_secs(now))
+                .labels(labels.into_iter().collect())
+                .state(ContainerState::Created)
+                .build(),
             since: now,
             exit_code: None,
         };
@@ -192,7 +184,7 @@ impl Runtime {
         let Some(rec) = st.records.get_mut(&seq) else {
             return Err(RuntimeError::NotFound(seq.to_string()));
         };
-        let state = rec.container.state;
+        let state = rec.container.state();
         match (&op, state) {
             (Op::Start, Created | Exited) => {
                 set_state(rec, Running, None, now);
@@ -214,11 +206,11 @@ impl Runtime {
                 self.emit("die", rec, None, now);
             }
             (Op::Pause, Running) => {
-                rec.container.state = Paused;
+                edit(&mut rec.container, |c| c.state(Paused));
                 self.emit("pause", rec, None, now);
             }
             (Op::Unpause, Paused) => {
-                rec.container.state = Running;
+                edit(&mut rec.container, |c| c.state(Running));
                 self.emit("unpause", rec, None, now);
             }
             (Op::Restart, Running | Exited) => {
@@ -233,14 +225,14 @@ impl Runtime {
                 }
                 self.emit("destroy", rec, None, now);
                 let name = rec.container.name().unwrap_or_default().to_owned();
-                let id = Arc::clone(&rec.container.id);
+                let id = rec.container.id().to_owned();
                 st.records.remove(&seq);
-                st.ids.remove(&*id);
+                st.ids.remove(&id);
                 st.names.remove(&name);
             }
             _ => {
                 return Err(RuntimeError::InvalidTransition {
-                    id: rec.container.id.to_string(),
+                    id: rec.container.id().to_string(),
                     action: op.name(),
                     state,
                 });
@@ -270,7 +262,7 @@ impl Runtime {
             return Err(RuntimeError::NotFound(seq.to_string()));
         };
         let old = rec.container.name().unwrap_or_default().to_owned();
-        rec.container.names = Arc::from([SmolStr::from(format!("/{new_name}"))]);
+        edit(&mut rec.container, |c| c.names([new_name]));
         self.emit("rename", rec, Some(old.clone()), now);
         st.names.remove(&old);
         st.names.insert(new_name.to_owned(), seq);
@@ -291,8 +283,13 @@ impl Runtime {
     }
 }
 
+/// Replaces `c` with a changed copy of it.
+fn edit(c: &mut Container, change: impl FnOnce(ContainerBuilder) -> ContainerBuilder) {
+    *c = change(std::mem::take(c).into_builder()).build();
+}
+
 fn set_state(rec: &mut Record, state: ContainerState, exit_code: Option<i64>, now: SystemTime) {
-    rec.container.state = state;
+    edit(&mut rec.container, |c| c.state(state));
     rec.since = now;
     if exit_code.is_some() {
         rec.exit_code = exit_code;

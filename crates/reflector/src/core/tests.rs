@@ -579,7 +579,7 @@ async fn a_relist_turns_what_vanished_into_tombstones() {
     relist.commit().await;
     handle.wait_synced().await.expect("the handler runs");
     assert_eq!(deleted.recv().await, Some(("b".to_owned(), true)));
-    assert_eq!(cache.get("a").map(|c| c.state), Some(Exited));
+    assert_eq!(cache.get("a").map(|c| c.state()), Some(Exited));
 }
 
 // Failures and backoff.

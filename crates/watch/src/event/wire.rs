@@ -12,7 +12,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
-use crate::container::{Labels, Phase, null_as_default};
+use crate::container::{Labels, PodPhase, null_as_default};
 
 mod value;
 
@@ -29,7 +29,7 @@ pub(super) struct WireEvent<'a> {
     /// `status`.
     pub(super) docker_status: Cow<'a, str>,
     /// `Status`, parsed (a phase the library does not know, or none, is `None`).
-    pub(super) phase: Option<Phase>,
+    pub(super) phase: Option<PodPhase>,
     /// `id` or `Id`.
     pub(super) id: Cow<'a, str>,
     /// `from` or `From`.
@@ -397,10 +397,7 @@ mod tests {
         let frame = r#"{"Actor":{"Attributes":{"Labels":{"a":"x","n":3,"f":2.5,"b":true,
             "z":null,"o":{"k":[1,2]},"l":[1,"a"],"a":"y","e":"caf\u00e9"}}}}"#;
         let labels = read(frame).actor.attributes.labels.unwrap();
-        let got: Vec<(&str, &str)> = labels
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let got: Vec<(&str, &str)> = labels.iter().collect();
         assert_eq!(
             got,
             [

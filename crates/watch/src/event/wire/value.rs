@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use smol_str::{SmolStr, format_smolstr};
 
-use crate::container::{Labels, Phase, lenient_i64};
+use crate::container::{Labels, PodPhase, lenient_i64};
 
 /// A string (borrowed when possible), or `null` as the empty string.
 pub(super) struct CowOrNull;
@@ -47,10 +47,10 @@ impl<'de> Visitor<'de> for CowOrNull {
 pub(super) struct PhaseSeed;
 
 impl<'de> de::DeserializeSeed<'de> for PhaseSeed {
-    type Value = Option<Phase>;
+    type Value = Option<PodPhase>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        Ok(Phase::parse(&CowOrNull.deserialize(d)?))
+        Ok(PodPhase::parse(&CowOrNull.deserialize(d)?))
     }
 }
 
