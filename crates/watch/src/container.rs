@@ -43,6 +43,9 @@ pub use labels::Labels;
 /// assert_eq!(c.image(), "nginx");
 /// assert_eq!(c.state(), ContainerState::Running);
 /// assert_eq!(c.created(), 1_500_000_000);
+///
+/// let mut image_of = std::collections::HashMap::<String, String>::new();
+/// image_of.insert(c.id().to_owned(), c.image().to_owned());
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
