@@ -170,7 +170,7 @@ fn router_config(args: &Args) -> RouterConfig {
     if args.tls {
         config
     } else {
-        config.tls(hypersh_apirouter::TlsMode::Off)
+        config.tls(hypersh_apirouter::ServerTls::Off)
     }
 }
 

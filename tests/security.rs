@@ -362,7 +362,7 @@ async fn send(url: &str, headers: HeaderMap, body: &'static [u8]) -> Answer {
 async fn plain_router() -> Router {
     router(
         RouterConfig::default()
-            .tls(hypersh_apirouter::TlsMode::Off)
+            .tls(hypersh_apirouter::ServerTls::Off)
             .credential(ACCESS_KEY, SECRET),
     )
     .await

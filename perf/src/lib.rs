@@ -37,7 +37,7 @@ impl Target {
         )
         .map_err(|e| e.to_string())?
         .tls(TlsMode::InsecureSkipVerify)
-        .idle_timeout(Duration::from_secs(60)))
+        .with_idle_timeout(Duration::from_secs(60)))
     }
 }
 

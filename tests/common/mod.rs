@@ -53,8 +53,8 @@ pub fn config_with(router: &Router, creds: Credentials) -> ClientConfig {
     ClientConfig::new(&router.base_url(), creds)
         .expect("router URL parses")
         .tls(TlsMode::CustomCa(ca))
-        .ping_interval(Duration::from_millis(200))
-        .idle_timeout(Duration::from_secs(1))
+        .with_ping_interval(Duration::from_millis(200))
+        .with_idle_timeout(Duration::from_secs(1))
         .connect_timeout(Duration::from_secs(2))
         .request_timeout(Duration::from_secs(2))
 }

@@ -49,8 +49,8 @@ impl RawServer {
         )
         .unwrap()
         .max_frame_size(self.cap)
-        .ping_interval(Duration::from_millis(200))
-        .idle_timeout(Duration::from_secs(2))
+        .with_ping_interval(Duration::from_millis(200))
+        .with_idle_timeout(Duration::from_secs(2))
         .connect_timeout(Duration::from_secs(2))
         .request_timeout(Duration::from_secs(2));
         Client::new(config).unwrap()

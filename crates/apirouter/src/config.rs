@@ -26,9 +26,10 @@ pub const DEFAULT_LISTEN: SocketAddr =
 /// How long a client may take to complete the TLS handshake.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How the router speaks TLS.
+/// The router's own TLS: its certificate, or none. (A client's way of checking a server
+/// certificate is `hypersh_watch::TlsMode`.)
 #[derive(Clone, Default)]
-pub enum TlsMode {
+pub enum ServerTls {
     /// A certificate made at start with `rcgen` for `localhost`, `127.0.0.1` and `::1`
     /// (and the listen address's IP when it is a specific one). [`crate::Router::ca_pem`]
     /// returns it so clients can trust it as a custom CA.
@@ -46,7 +47,7 @@ pub enum TlsMode {
     },
 }
 
-impl fmt::Debug for TlsMode {
+impl fmt::Debug for ServerTls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::SelfSigned => f.write_str("SelfSigned"),
@@ -61,7 +62,7 @@ impl fmt::Debug for TlsMode {
 #[derive(Clone, Debug)]
 pub struct RouterConfig {
     pub(crate) listen: SocketAddr,
-    pub(crate) tls: TlsMode,
+    pub(crate) tls: ServerTls,
     pub(crate) credentials: Vec<Credentials>,
     pub(crate) region: String,
     pub(crate) containers: usize,
@@ -79,7 +80,7 @@ impl Default for RouterConfig {
     fn default() -> Self {
         Self {
             listen: DEFAULT_LISTEN,
-            tls: TlsMode::SelfSigned,
+            tls: ServerTls::SelfSigned,
             credentials: Vec::new(),
             region: DEFAULT_REGION.to_owned(),
             containers: 0,
@@ -109,9 +110,9 @@ impl RouterConfig {
         self
     }
 
-    /// TLS mode (default [`TlsMode::SelfSigned`]).
+    /// The router's TLS (default [`ServerTls::SelfSigned`]).
     #[must_use]
-    pub fn tls(mut self, tls: TlsMode) -> Self {
+    pub fn tls(mut self, tls: ServerTls) -> Self {
         self.tls = tls;
         self
     }
@@ -129,9 +130,9 @@ impl RouterConfig {
         self
     }
 
-    /// The region requests must be signed for (default [`DEFAULT_REGION`]).
+    /// Sets the region requests must be signed for (default [`DEFAULT_REGION`]).
     #[must_use]
-    pub fn region(mut self, region: impl Into<String>) -> Self {
+    pub fn with_region(mut self, region: impl Into<String>) -> Self {
         self.region = region.into();
         self
     }
@@ -215,7 +216,7 @@ mod tests {
     fn defaults_and_builders() {
         let c = RouterConfig::default();
         assert_eq!(c.listen, DEFAULT_LISTEN);
-        assert!(matches!(c.tls, TlsMode::SelfSigned));
+        assert!(matches!(c.tls, ServerTls::SelfSigned));
         assert!(c.credentials.is_empty());
         assert_eq!(c.region, "us-west-1");
         assert_eq!(c.max_watches_per_key, 16);
@@ -223,7 +224,7 @@ mod tests {
         let c = c
             .credential("a", "b")
             .credential("c", "d")
-            .tls(TlsMode::Off)
+            .tls(ServerTls::Off)
             .containers(3)
             .churn(2.5)
             .churn_for(Duration::from_secs(4))
@@ -231,7 +232,7 @@ mod tests {
             .shape(EventShape::Kubernetes)
             .emit(Some(10))
             .max_watches_per_key(2)
-            .region("eu-central-1");
+            .with_region("eu-central-1");
         assert_eq!(c.credentials.len(), 2);
         assert_eq!(c.credentials[1].access_key(), "c");
         assert_eq!(
@@ -244,7 +245,7 @@ mod tests {
 
     #[test]
     fn debug_hides_the_key() {
-        let tls = TlsMode::Pem {
+        let tls = ServerTls::Pem {
             cert: "CERT".into(),
             key: "TOPSECRET".into(),
         };

@@ -17,11 +17,11 @@
 //! drops, closes, stalls and garbles connections, and rejects authentication, on demand.
 //!
 //! ```
-//! use hypersh_apirouter::{Router, RouterConfig, TlsMode};
+//! use hypersh_apirouter::{Router, RouterConfig, ServerTls};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), hypersh_apirouter::Error> {
-//! let router = Router::start(RouterConfig::default().tls(TlsMode::Off).containers(3)).await?;
+//! let router = Router::start(RouterConfig::default().tls(ServerTls::Off).containers(3)).await?;
 //! println!("listening on {}", router.base_url());
 //! assert!(router.base_url().starts_with("http://127.0.0.1:"));
 //! assert_eq!(router.runtime().list(true).len(), 3);
@@ -54,7 +54,7 @@ mod watch;
 
 pub use config::{
     DEFAULT_ACCESS_KEY, DEFAULT_MAX_WATCHES_PER_KEY, DEFAULT_REGION, DEFAULT_SECRET_KEY,
-    DEFAULT_SEED, RouterConfig, TlsMode,
+    DEFAULT_SEED, RouterConfig, ServerTls,
 };
 pub use error::Error;
 pub use faults::Faults;

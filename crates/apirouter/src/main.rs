@@ -19,7 +19,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use hypersh_apirouter::{
     DEFAULT_MAX_WATCHES_PER_KEY, DEFAULT_REGION, DEFAULT_SEED, EventShape, Router, RouterConfig,
-    TlsMode,
+    ServerTls,
 };
 
 /// The reference Hyper.sh API router: signed container list and /events/ws from a
@@ -99,13 +99,13 @@ fn parse_credential(s: &str) -> Result<(String, String), String> {
 
 fn config(args: &Args) -> Result<RouterConfig, String> {
     let tls = match (args.tls, &args.cert, &args.key) {
-        (TlsArg::Off, None, None) => TlsMode::Off,
+        (TlsArg::Off, None, None) => ServerTls::Off,
         (TlsArg::Off, _, _) => return Err("--cert/--key make no sense with --tls off".into()),
-        (TlsArg::SelfSigned, Some(cert), Some(key)) => TlsMode::Pem {
+        (TlsArg::SelfSigned, Some(cert), Some(key)) => ServerTls::Pem {
             cert: std::fs::read_to_string(cert).map_err(|e| format!("{}: {e}", cert.display()))?,
             key: std::fs::read_to_string(key).map_err(|e| format!("{}: {e}", key.display()))?,
         },
-        (TlsArg::SelfSigned, _, _) => TlsMode::SelfSigned,
+        (TlsArg::SelfSigned, _, _) => ServerTls::SelfSigned,
     };
     let churn_for = match args.churn_for {
         None => None,
@@ -116,7 +116,7 @@ fn config(args: &Args) -> Result<RouterConfig, String> {
     let mut config = RouterConfig::default()
         .listen(args.listen)
         .tls(tls)
-        .region(args.region.clone())
+        .with_region(args.region.clone())
         .containers(args.containers)
         .churn(args.churn)
         .seed(args.seed)

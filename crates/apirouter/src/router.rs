@@ -151,7 +151,7 @@ impl Router {
 
     /// The certificate (chain) the router presents, PEM: the self-signed one (names
     /// `localhost`, `127.0.0.1` and `::1`), for clients to trust as a custom CA, or the
-    /// one given with [`crate::TlsMode::Pem`]. `None` without TLS.
+    /// one given with [`crate::ServerTls::Pem`]. `None` without TLS.
     #[must_use]
     pub fn ca_pem(&self) -> Option<&str> {
         self.ca_pem.as_deref()
@@ -224,14 +224,14 @@ impl std::fmt::Debug for Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TlsMode;
+    use crate::config::ServerTls;
 
     #[tokio::test]
     async fn client_addresses_replace_unspecified_hosts() {
         let router = Router::start(
             RouterConfig::default()
                 .listen("0.0.0.0:0".parse().unwrap())
-                .tls(TlsMode::Off),
+                .tls(ServerTls::Off),
         )
         .await
         .unwrap();

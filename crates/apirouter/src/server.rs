@@ -88,7 +88,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TlsMode;
+    use crate::config::ServerTls;
     use tokio::io::AsyncReadExt;
 
     /// A client that connects and never starts the TLS handshake is cut off after
@@ -97,7 +97,7 @@ mod tests {
     async fn silent_tls_clients_are_cut_off() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let tls = crate::tls::build(&TlsMode::SelfSigned, addr)
+        let tls = crate::tls::build(&ServerTls::SelfSigned, addr)
             .unwrap()
             .unwrap();
         let shutdown = CancellationToken::new();

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use native_tls::Identity;
 use tokio_native_tls::TlsAcceptor;
 
-use crate::config::TlsMode;
+use crate::config::ServerTls;
 use crate::error::Error;
 
 /// The names every self-signed certificate covers.
@@ -19,13 +19,13 @@ pub(crate) struct Tls {
     pub(crate) cert_pem: String,
 }
 
-/// Builds the acceptor for `mode` (`None` for [`TlsMode::Off`]). `listen` adds its IP to a
+/// Builds the acceptor for `mode` (`None` for [`ServerTls::Off`]). `listen` adds its IP to a
 /// self-signed certificate when it is a specific, non-loopback address.
-pub(crate) fn build(mode: &TlsMode, listen: SocketAddr) -> Result<Option<Tls>, Error> {
+pub(crate) fn build(mode: &ServerTls, listen: SocketAddr) -> Result<Option<Tls>, Error> {
     let (cert_pem, key_pem) = match mode {
-        TlsMode::Off => return Ok(None),
-        TlsMode::SelfSigned => self_signed(listen)?,
-        TlsMode::Pem { cert, key } => (cert.clone(), key.clone()),
+        ServerTls::Off => return Ok(None),
+        ServerTls::SelfSigned => self_signed(listen)?,
+        ServerTls::Pem { cert, key } => (cert.clone(), key.clone()),
     };
     let identity =
         Identity::from_pkcs8(cert_pem.as_bytes(), key_pem.as_bytes()).map_err(Error::Tls)?;
@@ -54,7 +54,7 @@ mod tests {
 
     #[test]
     fn self_signed_certificates_are_pem_and_load() {
-        let tls = build(&TlsMode::SelfSigned, "127.0.0.1:0".parse().unwrap())
+        let tls = build(&ServerTls::SelfSigned, "127.0.0.1:0".parse().unwrap())
             .unwrap()
             .unwrap();
         assert!(tls.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
@@ -65,11 +65,11 @@ mod tests {
     #[test]
     fn off_has_no_acceptor_and_bad_pem_is_an_error() {
         assert!(
-            build(&TlsMode::Off, "127.0.0.1:0".parse().unwrap())
+            build(&ServerTls::Off, "127.0.0.1:0".parse().unwrap())
                 .unwrap()
                 .is_none()
         );
-        let bad = TlsMode::Pem {
+        let bad = ServerTls::Pem {
             cert: "not a cert".into(),
             key: "not a key".into(),
         };
@@ -82,7 +82,7 @@ mod tests {
     #[test]
     fn a_given_pem_pair_is_served() {
         let (cert, key) = self_signed("10.1.2.3:0".parse().unwrap()).unwrap();
-        let mode = TlsMode::Pem {
+        let mode = ServerTls::Pem {
             cert: cert.clone(),
             key,
         };

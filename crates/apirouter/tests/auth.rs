@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use common::{Client, handshake_status};
-use hypersh_apirouter::{Router, RouterConfig, TlsMode};
+use hypersh_apirouter::{Router, RouterConfig, ServerTls};
 use hypersh_watch::credentials::Credentials;
 
 async fn message(response: reqwest::Response) -> (u16, String) {
@@ -41,7 +41,7 @@ async fn missing_or_malformed_authorization_is_401() {
 
 #[tokio::test]
 async fn unsigned_upgrade_is_401() {
-    let router = Router::start(RouterConfig::default().tls(TlsMode::Off))
+    let router = Router::start(RouterConfig::default().tls(ServerTls::Off))
         .await
         .unwrap();
     let url = format!("ws://{}/events/ws", router.addr_string());
@@ -125,7 +125,7 @@ async fn a_stale_date_is_403_and_says_so() {
 
 #[tokio::test]
 async fn another_region_is_403() {
-    let router = Router::start(RouterConfig::default().region("eu-central-1"))
+    let router = Router::start(RouterConfig::default().with_region("eu-central-1"))
         .await
         .unwrap();
     let mut client = Client::new(&router);

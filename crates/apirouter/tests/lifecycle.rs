@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use common::{Client, next_event, next_message};
-use hypersh_apirouter::{Router, RouterConfig, TlsMode};
+use hypersh_apirouter::{Router, RouterConfig, ServerTls};
 use hypersh_watch::container::ContainerState;
 use hypersh_watch::event::WatchEvent;
 use tokio_tungstenite::tungstenite::Message;
@@ -54,7 +54,7 @@ async fn restart_on_the_same_port_with_the_same_or_new_state() {
             .listen(addr)
             .containers(2)
             .seed(12)
-            .tls(TlsMode::Off),
+            .tls(ServerTls::Off),
     )
     .await
     .unwrap();
@@ -71,7 +71,7 @@ async fn restart_on_the_same_port_with_the_same_or_new_state() {
 
 #[tokio::test]
 async fn dropping_a_router_stops_it() {
-    let router = Router::start(RouterConfig::default().tls(TlsMode::Off))
+    let router = Router::start(RouterConfig::default().tls(ServerTls::Off))
         .await
         .unwrap();
     let addr = router.local_addr();
@@ -85,7 +85,7 @@ async fn dropping_a_router_stops_it() {
     // The accept loop ends and frees the port; binding again eventually succeeds.
     let router = tokio::time::timeout(common::WAIT, async {
         loop {
-            match Router::start(RouterConfig::default().listen(addr).tls(TlsMode::Off)).await {
+            match Router::start(RouterConfig::default().listen(addr).tls(ServerTls::Off)).await {
                 Ok(router) => return router,
                 Err(_) => tokio::task::yield_now().await,
             }

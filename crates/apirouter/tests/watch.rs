@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use common::{Client, filters, handshake_status, next_event, next_message};
 use futures_util::SinkExt;
-use hypersh_apirouter::{EventShape, Router, RouterConfig, TlsMode};
+use hypersh_apirouter::{EventShape, Router, RouterConfig, ServerTls};
 use hypersh_watch::container::PodPhase;
 use hypersh_watch::event::{DockerAction, Shape, WatchEvent};
 use tokio_tungstenite::tungstenite::Message;
@@ -213,7 +213,7 @@ async fn event_filters_narrow_the_stream() {
 
 #[tokio::test]
 async fn version_prefix_and_bad_filters_on_the_websocket() {
-    let router = Router::start(RouterConfig::default().tls(TlsMode::Off))
+    let router = Router::start(RouterConfig::default().tls(ServerTls::Off))
         .await
         .unwrap();
     let client = Client::new(&router);
@@ -394,7 +394,7 @@ async fn a_paced_emit_is_no_faster_than_its_rate() {
 
 #[tokio::test]
 async fn a_lagging_client_is_closed_with_a_reason() {
-    let router = Router::start(RouterConfig::default().tls(TlsMode::Off))
+    let router = Router::start(RouterConfig::default().tls(ServerTls::Off))
         .await
         .unwrap();
     let client = Client::new(&router);

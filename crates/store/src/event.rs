@@ -30,24 +30,16 @@ pub enum Deleted<T> {
     /// The object was deleted by an explicit delete event; this is its last cached version.
     Known(Arc<T>),
     /// The object vanished from a relist ([`Writer::replace`](crate::Writer::replace)): it was
-    /// deleted while we were not watching, so its final state is unknown and `last` is only
-    /// the last version we saw (client-go's `DeletedFinalStateUnknown` tombstone).
-    FinalStateUnknown {
-        /// The deleted object's key.
-        key: String,
-        /// The last version the cache held.
-        last: Arc<T>,
-    },
+    /// deleted while we were not watching, so its final state is unknown and this is only
+    /// the last version the cache held (client-go's `DeletedFinalStateUnknown` tombstone).
+    FinalStateUnknown(Arc<T>),
 }
 
 impl<T> Clone for Deleted<T> {
     fn clone(&self) -> Self {
         match self {
             Deleted::Known(obj) => Deleted::Known(Arc::clone(obj)),
-            Deleted::FinalStateUnknown { key, last } => Deleted::FinalStateUnknown {
-                key: key.clone(),
-                last: Arc::clone(last),
-            },
+            Deleted::FinalStateUnknown(last) => Deleted::FinalStateUnknown(Arc::clone(last)),
         }
     }
 }
@@ -56,23 +48,20 @@ impl<T> Deleted<T> {
     /// The last version of the deleted object that the cache held.
     pub fn last(&self) -> &Arc<T> {
         match self {
-            Deleted::Known(obj) | Deleted::FinalStateUnknown { last: obj, .. } => obj,
+            Deleted::Known(obj) | Deleted::FinalStateUnknown(obj) => obj,
         }
     }
 
     /// Whether this is a relist tombstone (the deletion itself was not observed).
     pub fn is_final_state_unknown(&self) -> bool {
-        matches!(self, Deleted::FinalStateUnknown { .. })
+        matches!(self, Deleted::FinalStateUnknown(_))
     }
 }
 
 impl<T: Keyed> Deleted<T> {
     /// The deleted object's key.
     pub fn key(&self) -> &str {
-        match self {
-            Deleted::Known(obj) => obj.key(),
-            Deleted::FinalStateUnknown { key, .. } => key,
-        }
+        self.last().key()
     }
 }
 
@@ -132,10 +121,7 @@ mod tests {
         let known = Deleted::Known(Arc::clone(&obj));
         assert_eq!(known.key(), "a");
         assert!(!known.is_final_state_unknown());
-        let tomb = Deleted::FinalStateUnknown {
-            key: "a".to_owned(),
-            last: Arc::clone(&obj),
-        };
+        let tomb = Deleted::FinalStateUnknown(Arc::clone(&obj));
         assert!(tomb.is_final_state_unknown());
         let copy = tomb.clone();
         assert_eq!(copy, tomb);

@@ -44,10 +44,15 @@ type DeleteFn<T> = Box<dyn FnMut(&Deleted<T>) + Send>;
 
 /// A [`Handler`] made of closures, for when a struct is too much ceremony.
 ///
+/// The object type is inferred from the closures' parameter types, so write them out
+/// (`|c: &Arc<Container>|`); a closure that does not use its parameter can leave it
+/// bare, and the type then comes from where the handler is registered. One `FnHandler`
+/// is one handler: its callbacks see the events in the order the writer applied them.
+///
 /// ```
 /// # use std::sync::Arc;
 /// # use hypersh_store::{FnHandler, Deleted};
-/// let handler = FnHandler::<String>::new()
+/// let handler = FnHandler::new()
 ///     .on_add(|obj: &Arc<String>| println!("added {obj}"))
 ///     .on_delete(|gone: &Deleted<String>| println!("deleted {}", gone.last()));
 /// # let _ = handler;
@@ -198,7 +203,8 @@ mod tests {
     fn fn_handler_calls_the_given_closures_only() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (s1, s2) = (Arc::clone(&seen), Arc::clone(&seen));
-        let mut h = FnHandler::<u8>::new()
+        // No turbofish: the object type comes from the closures' parameters.
+        let mut h = FnHandler::new()
             .on_add(move |o: &Arc<u8>| s1.lock().unwrap().push(format!("add {o}")))
             .on_delete(move |d: &Deleted<u8>| s2.lock().unwrap().push(format!("del {}", d.last())));
         let obj = Arc::new(7u8);

@@ -28,7 +28,8 @@ pub trait Keyed {
     /// the two: a changed object is held beside the cached one until the relist is
     /// committed, and what the versions share is not held twice. An implementation must
     /// not change the object's value (it stays equal, by `PartialEq`, to what it was),
-    /// only where that value is stored.
+    /// only where that value is stored. Like `PartialEq` there, it runs while the store
+    /// holds the lock of the cached version's map shard: it must not call the store.
     fn share_unchanged(&mut self, older: &Self) {
         let _ = older;
     }

@@ -3,8 +3,10 @@
 //!
 //! - A single [`Writer`] applies changes ([`Change::Upsert`], [`Change::Delete`]) and relists
 //!   ([`Writer::replace`], which emits [`Deleted::FinalStateUnknown`] tombstones for what
-//!   vanished and updates only for what changed). A [`Batch`] ([`Writer::batch`]) applies
-//!   several changes at once and tells each handler of them in one queue entry.
+//!   vanished and updates only for what changed, after letting each listed object share
+//!   what did not change with its cached version: [`Keyed::share_unchanged`]). A
+//!   [`Batch`] ([`Writer::batch`]) applies several changes at once and tells each handler
+//!   of them in one queue entry.
 //! - Any number of cheap [`Store`] clones read it: [`Store::get`], [`Store::list`] (a
 //!   consistent snapshot), named secondary indexes ([`Store::add_index`],
 //!   [`Store::by_index`]), and readiness ([`Store::has_synced`],

@@ -143,7 +143,7 @@ impl<'w, T: Keyed + PartialEq + Send + Sync + 'static> Relist<'w, T> {
     /// Applies the relist and marks the store synced, as
     /// [`Writer::replace`](crate::Writer::replace) does: `on_add` for new keys and
     /// `on_update(old, new)` for changed objects, in first-listed order, then
-    /// `on_delete(Deleted::FinalStateUnknown { .. })` for cached keys that were not listed,
+    /// `on_delete(Deleted::FinalStateUnknown(last))` for cached keys that were not listed,
     /// in key order. Readers see it all at once.
     ///
     /// Cancel safety as for [`Writer::apply`](crate::Writer::apply).
@@ -173,11 +173,8 @@ impl<'w, T: Keyed + PartialEq + Send + Sync + 'static> Relist<'w, T> {
                 writer.outbox.push(note, &state.subscribers);
             }
             for key in vanished {
-                if let Some((key, last)) = shared.remove_locked(state, &key) {
-                    let tombstone = Deleted::FinalStateUnknown {
-                        key: key.to_string(),
-                        last,
-                    };
+                if let Some((_, last)) = shared.remove_locked(state, &key) {
+                    let tombstone = Deleted::FinalStateUnknown(last);
                     writer
                         .outbox
                         .push(Notification::Delete(tombstone), &state.subscribers);

@@ -87,7 +87,7 @@ impl<T: Keyed + PartialEq + Send + Sync + 'static> Writer<T> {
     /// Objects whose key is new produce `on_add`; objects that differ (`!=`) from the cached
     /// version produce `on_update(old, new)`; equal ones produce nothing and the cached `Arc`
     /// is kept. Cached objects missing from `all` are removed and produce
-    /// `on_delete(Deleted::FinalStateUnknown { .. })`, after the adds and updates, in key
+    /// `on_delete(Deleted::FinalStateUnknown(last))`, after the adds and updates, in key
     /// order. If `all` holds a key twice, the last version wins. Readers see the relist all
     /// at once.
     pub async fn replace(&mut self, all: impl IntoIterator<Item = T>) {

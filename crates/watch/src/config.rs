@@ -116,14 +116,21 @@ impl Endpoint {
 
 /// Everything a [`Client`](crate::client::Client) needs.
 ///
+/// Each setting has a setter named after it (`tls`, `api_version`, ...). The settings the
+/// configuration also reports have a getter of that name (`region()`, `ping_interval()`,
+/// `idle_timeout()`), and their setter is `with_<name>`.
+///
 /// ```
+/// use std::time::Duration;
 /// use hypersh_watch::config::{ClientConfig, TlsMode};
 /// use hypersh_watch::credentials::Credentials;
 ///
 /// let config = ClientConfig::new("127.0.0.1:6443", Credentials::new("ak", "sk"))?
 ///     .tls(TlsMode::InsecureSkipVerify)
-///     .api_version("v1.23");
+///     .api_version("v1.23")
+///     .with_idle_timeout(Duration::from_secs(5));
 /// assert_eq!(config.region(), "us-west-1");
+/// assert_eq!(config.idle_timeout(), Duration::from_secs(5));
 /// # Ok::<(), hypersh_watch::Error>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -181,13 +188,13 @@ impl ClientConfig {
 
     /// The ping interval of the watch stream.
     #[must_use]
-    pub fn ping_interval_value(&self) -> Duration {
+    pub fn ping_interval(&self) -> Duration {
         self.ping_interval
     }
 
     /// The idle timeout of the watch stream.
     #[must_use]
-    pub fn idle_timeout_value(&self) -> Duration {
+    pub fn idle_timeout(&self) -> Duration {
         self.idle_timeout
     }
 
@@ -216,14 +223,14 @@ impl ClientConfig {
 
     /// Sets the websocket ping interval ([`DEFAULT_PING_INTERVAL`]).
     #[must_use]
-    pub fn ping_interval(mut self, every: Duration) -> Self {
+    pub fn with_ping_interval(mut self, every: Duration) -> Self {
         self.ping_interval = every;
         self
     }
 
     /// Sets the idle timeout ([`DEFAULT_IDLE_TIMEOUT`]).
     #[must_use]
-    pub fn idle_timeout(mut self, after: Duration) -> Self {
+    pub fn with_idle_timeout(mut self, after: Duration) -> Self {
         self.idle_timeout = after;
         self
     }

@@ -43,6 +43,9 @@ pub use labels::Labels;
 /// assert_eq!(c.image(), "nginx");
 /// assert_eq!(c.state(), ContainerState::Running);
 /// assert_eq!(c.created(), 1_500_000_000);
+///
+/// let mut image_of = std::collections::HashMap::<String, String>::new();
+/// image_of.insert(c.id().to_owned(), c.image().to_owned());
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,7 +100,6 @@ impl Container {
     /// assert_eq!(c.names().collect::<Vec<_>>(), ["/web"]);
     /// assert_eq!(c.label("app"), Some("web"));
     /// ```
-    #[must_use]
     pub fn builder(id: &str) -> ContainerBuilder {
         ContainerBuilder::new(id)
     }
@@ -112,7 +114,6 @@ impl Container {
     /// assert_eq!(running.name(), Some("web"));
     /// assert_eq!(running.state(), ContainerState::Running);
     /// ```
-    #[must_use]
     pub fn into_builder(self) -> ContainerBuilder {
         ContainerBuilder::from(self)
     }

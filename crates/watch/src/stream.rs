@@ -54,9 +54,9 @@ impl CloseHandle {
     }
 }
 
-/// Where a connection is in its life.
+/// Where a connection is in its life (RFC 6455's connection states).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
+enum ConnectionState {
     /// Reading frames.
     Open,
     /// Closing politely: sending our close frame (`sent` once it is out), then reading
@@ -66,13 +66,13 @@ enum Phase {
     Done,
 }
 
-/// The connection, its timers and its phase, polled by hand: no future is made per
+/// The connection, its timers and its state, polled by hand: no future is made per
 /// frame. The close signal and the timers are polled only when no frame is ready: while
 /// frames flow the connection is alive, and polling them for every frame costs more
 /// than decoding some of them.
 struct Connection<S> {
     ws: WebSocketStream<S>,
-    phase: Phase,
+    state: ConnectionState,
     ping: Interval,
     /// A ping is due and not yet handed to the websocket.
     ping_due: bool,
@@ -110,7 +110,7 @@ impl EventStream {
         let now = Instant::now();
         let connection = Connection {
             ws,
-            phase: Phase::Open,
+            state: ConnectionState::Open,
             ping,
             ping_due: false,
             ping_flushing: false,
@@ -156,10 +156,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for Connection<S> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         loop {
-            match this.phase {
-                Phase::Done => return Poll::Ready(None),
-                Phase::Closing { .. } => return this.poll_closing(cx).map(|()| None),
-                Phase::Open => {}
+            match this.state {
+                ConnectionState::Done => return Poll::Ready(None),
+                ConnectionState::Closing { .. } => return this.poll_closing(cx).map(|()| None),
+                ConnectionState::Open => {}
             }
             this.unchecked += 1;
             if this.unchecked >= CLOSE_CHECK_EVERY {
@@ -181,7 +181,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for Connection<S> {
                     return Poll::Ready(Some(Err(this.end(Error::WebSocket(Box::new(e))))));
                 }
                 Poll::Ready(None) => {
-                    this.phase = Phase::Done;
+                    this.state = ConnectionState::Done;
                     return Poll::Ready(None);
                 }
                 Poll::Pending => {}
@@ -217,7 +217,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for Connection<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Ends the stream with `error` as its last item.
     fn end(&mut self, error: Error) -> Error {
-        self.phase = Phase::Done;
+        self.state = ConnectionState::Done;
         error
     }
 
@@ -238,7 +238,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Message::Binary(data) => Some(Err(Error::BinaryFrame(data.len()))),
             Message::Close(frame) => {
                 tracing::debug!(?frame, "server closed the watch");
-                self.phase = Phase::Done;
+                self.state = ConnectionState::Done;
                 None
             }
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => None,
@@ -274,29 +274,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     fn start_closing(&mut self) {
-        self.phase = Phase::Closing { sent: false };
+        self.state = ConnectionState::Closing { sent: false };
         self.timer.as_mut().reset(Instant::now() + CLOSE_GRACE);
     }
 
     /// The polite close: our close frame out, then frames read until the server's close
     /// (or EOF, or an error), for at most [`CLOSE_GRACE`]. `Ready` when done.
     fn poll_closing(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.phase == (Phase::Closing { sent: false }) {
+        if self.state == (ConnectionState::Closing { sent: false }) {
             match Pin::new(&mut self.ws).poll_close(cx) {
-                Poll::Ready(Ok(())) => self.phase = Phase::Closing { sent: true },
+                Poll::Ready(Ok(())) => self.state = ConnectionState::Closing { sent: true },
                 Poll::Ready(Err(_)) => {
-                    self.phase = Phase::Done;
+                    self.state = ConnectionState::Done;
                     return Poll::Ready(());
                 }
                 Poll::Pending => {}
             }
         }
-        if self.phase == (Phase::Closing { sent: true }) {
+        if self.state == (ConnectionState::Closing { sent: true }) {
             loop {
                 match self.ws.poll_next_unpin(cx) {
                     Poll::Ready(Some(Ok(_))) => {}
                     Poll::Ready(_) => {
-                        self.phase = Phase::Done;
+                        self.state = ConnectionState::Done;
                         return Poll::Ready(());
                     }
                     Poll::Pending => break,
@@ -305,7 +305,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
         if self.timer.as_mut().poll(cx).is_ready() {
             tracing::debug!("server did not answer the close frame in time");
-            self.phase = Phase::Done;
+            self.state = ConnectionState::Done;
             return Poll::Ready(());
         }
         Poll::Pending

@@ -6,7 +6,6 @@
 //! Prints one JSON object.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
