@@ -371,8 +371,9 @@ async fn a_paced_emit_is_no_faster_than_its_rate() {
     .await
     .unwrap();
     let client = Client::new(&router);
-    let mut ws = client.watch("").await;
+    // Timed from before the watch opens: the pacing starts when it does.
     let started = std::time::Instant::now();
+    let mut ws = client.watch("").await;
     let mut count = 0;
     let close = loop {
         match next_message(&mut ws).await {
