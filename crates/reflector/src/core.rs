@@ -30,6 +30,7 @@ use hypersh_watch::{Container, WatchEvent};
 use tokio::time::Instant;
 
 use crate::backoff::{Backoff, BackoffConfig};
+use crate::limits::Limits;
 use crate::plan::{Plan, plan};
 use crate::selector::Selector;
 use crate::status::{Phase, Status};
@@ -135,6 +136,9 @@ pub(crate) enum State {
         /// Set once the list has ended when the buffered events named containers the
         /// list could not describe: these are fetched before the relist is committed.
         fetching: Option<BTreeSet<String>>,
+        /// More events arrived than [`Limits::max_buffered_events`]: they were dropped,
+        /// and this list cannot be brought up to date. Another list follows it.
+        overflowed: bool,
     },
     /// Events are applied as they arrive.
     Watching(Watching),
@@ -166,6 +170,7 @@ pub(crate) struct Core {
     state: State,
     selector: Selector,
     backoff: Backoff,
+    limits: Limits,
     status: Status,
     /// Watches opened so far.
     sessions: u64,
@@ -176,11 +181,12 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn new(selector: Selector, backoff: &BackoffConfig) -> Self {
+    pub(crate) fn new(selector: Selector, backoff: &BackoffConfig, limits: Limits) -> Self {
         Self {
             state: State::Connecting,
             selector,
             backoff: backoff.build(),
+            limits,
             status: Status::default(),
             sessions: 0,
             watching_since: None,
@@ -196,6 +202,11 @@ impl Core {
     /// The status as of the last step.
     pub(crate) fn status(&self) -> &Status {
         &self.status
+    }
+
+    /// The memory bounds.
+    pub(crate) fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// The user's filters, in the forms the source needs.
@@ -252,6 +263,7 @@ impl Core {
         self.state = State::Listing {
             buffered: Vec::new(),
             fetching: None,
+            overflowed: false,
         };
         self.status.phase = Phase::Listing;
         vec![Action::List]
@@ -261,19 +273,49 @@ impl Core {
     /// through `cache`, and an action only when a fetch can start.
     pub(crate) fn event<C: Cache>(&mut self, event: WatchEvent, cache: &mut C) -> Option<Action> {
         self.status.events_received += 1;
+        let max = self.limits.max_buffered_events;
         match &mut self.state {
-            State::Listing { buffered, .. } => {
-                buffered.push(event);
+            State::Listing {
+                overflowed: true, ..
+            } => None,
+            State::Listing {
+                buffered,
+                overflowed,
+                ..
+            } => {
+                if buffered.len() < max {
+                    buffered.push(event);
+                } else {
+                    *buffered = Vec::new();
+                    *overflowed = true;
+                    self.overflow(format!(
+                        "more than {max} events arrived during the list: it is taken again \
+                         when it ends (raise Limits::max_buffered_events)"
+                    ));
+                }
                 None
             }
             State::Watching(w) => {
                 let id = event.id();
                 if w.in_flight.contains(id) {
+                    if w.held.len() >= max {
+                        return self.overflow_to_relist(format!(
+                            "more than {max} events held for fetches: relisting \
+                             (raise Limits::max_buffered_events)"
+                        ));
+                    }
                     w.held.push(event);
                     return None;
                 }
                 if apply(&event, &mut w.pending, cache) {
                     self.status.events_applied += 1;
+                }
+                if w.pending.len() + w.in_flight.len() > self.limits.max_pending_fetches {
+                    let max = self.limits.max_pending_fetches;
+                    return self.overflow_to_relist(format!(
+                        "more than {max} containers to fetch: relisting instead \
+                         (raise Limits::max_pending_fetches)"
+                    ));
                 }
                 start_fetch(w, &mut self.status)
             }
@@ -286,10 +328,14 @@ impl Core {
         let State::Listing {
             buffered,
             fetching: fetching @ None,
+            overflowed,
         } = &mut self.state
         else {
             return Vec::new();
         };
+        if *overflowed {
+            return self.start_list();
+        }
         let mut to_fetch = BTreeSet::new();
         for event in buffered.drain(..) {
             apply(&event, &mut to_fetch, relist);
@@ -312,8 +358,12 @@ impl Core {
     ) -> Vec<Action> {
         match &mut self.state {
             State::Listing {
+                overflowed: true, ..
+            } => self.start_list(),
+            State::Listing {
                 buffered,
                 fetching: Some(fetching),
+                overflowed: false,
             } => {
                 for c in found {
                     if fetching.remove(c.id()) {
@@ -386,6 +436,19 @@ impl Core {
         actions.extend(start_fetch(&mut watching, &mut self.status));
         self.state = State::Watching(watching);
         actions
+    }
+
+    /// Records that a bound was passed: counted, logged, and the last error says which.
+    fn overflow(&mut self, text: String) {
+        tracing::warn!("{text}");
+        self.status.overflows += 1;
+        self.status.last_error = Some(text);
+    }
+
+    /// A bound was passed while watching: relist rather than grow.
+    fn overflow_to_relist(&mut self, text: String) -> Option<Action> {
+        self.overflow(text);
+        self.start_list().pop()
     }
 
     fn relist_tick(&mut self) -> Vec<Action> {

@@ -12,6 +12,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::backoff::BackoffConfig;
 use crate::error::Error;
+use crate::limits::Limits;
 use crate::shell::Reflector;
 use crate::source::Source;
 use crate::status::{Status, StatusHandle};
@@ -26,6 +27,7 @@ pub struct InformerBuilder<S> {
     resync: Option<Duration>,
     relist: Option<Duration>,
     backoff: BackoffConfig,
+    limits: Limits,
     store_config: StoreConfig<Container>,
     indexes: Vec<(String, IndexFn)>,
 }
@@ -58,6 +60,12 @@ impl<S: Source> InformerBuilder<S> {
         self
     }
 
+    /// Sets the memory bounds (defaults in [`Limits`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Sets the store's configuration (queue capacity, full-queue policy, transform).
     pub fn store_config(mut self, config: StoreConfig<Container>) -> Self {
         self.store_config = config;
@@ -87,6 +95,7 @@ impl<S: Source> InformerBuilder<S> {
         }
         let reflector = Reflector::new(self.source, writer, &self.filters)?
             .backoff(self.backoff)
+            .limits(self.limits)
             .relist_every(self.relist);
         let status = reflector.status();
         let shutdown = CancellationToken::new();
@@ -159,6 +168,7 @@ impl Informer {
             resync: None,
             relist: None,
             backoff: BackoffConfig::default(),
+            limits: Limits::default(),
             store_config: StoreConfig::default(),
             indexes: Vec::new(),
         }

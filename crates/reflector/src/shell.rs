@@ -22,6 +22,7 @@ use tracing::Instrument;
 use crate::backoff::BackoffConfig;
 use crate::core::{Action, Cache, Core, Failure, Input, State};
 use crate::error::Error;
+use crate::limits::Limits;
 use crate::selector::Selector;
 use crate::source::{Source, SourceError};
 use crate::status::{Status, StatusHandle};
@@ -34,6 +35,8 @@ pub struct Reflector<S: Source> {
     source: S,
     writer: Writer<Container>,
     core: Core,
+    /// The reconnect policy the core was built with.
+    backoff: BackoffConfig,
     relist_every: Option<Duration>,
     status: StatusHandle,
     /// The status as last published (to count metrics by difference).
@@ -62,7 +65,12 @@ impl<S: Source> Reflector<S> {
         Ok(Self {
             source,
             writer,
-            core: Core::new(Selector::new(filters)?, &BackoffConfig::default()),
+            core: Core::new(
+                Selector::new(filters)?,
+                &BackoffConfig::default(),
+                Limits::default(),
+            ),
+            backoff: BackoffConfig::default(),
             relist_every: None,
             status: StatusHandle::default(),
             published: Status::default(),
@@ -72,7 +80,15 @@ impl<S: Source> Reflector<S> {
     /// Sets the reconnect policy.
     #[must_use]
     pub fn backoff(mut self, backoff: BackoffConfig) -> Self {
-        self.core = Core::new(self.core.selector().clone(), &backoff);
+        self.core = Core::new(self.core.selector().clone(), &backoff, self.core.limits());
+        self.backoff = backoff;
+        self
+    }
+
+    /// Sets the memory bounds ([`Limits`]).
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.core = Core::new(self.core.selector().clone(), &self.backoff, limits);
         self
     }
 

@@ -45,6 +45,9 @@ pub struct Status {
     pub events_applied: u64,
     /// Failed attempts (connect, list, or a watch that broke).
     pub failures: u64,
+    /// Times a memory bound was passed and the reflector relisted rather than grow
+    /// (see [`Limits`](crate::Limits)).
+    pub overflows: u64,
     /// Failed attempts the server refused the credentials for.
     pub auth_failures: u64,
     /// True while the server refuses the credentials.

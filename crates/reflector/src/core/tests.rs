@@ -21,7 +21,7 @@ fn core_with(selector: Selector) -> Core {
         .initial(SECOND)
         .max(MAX)
         .jitter(false);
-    Core::new(selector, &backoff)
+    Core::new(selector, &backoff, Limits::default())
 }
 
 fn ids(ids: &[&str]) -> Vec<String> {
@@ -764,4 +764,97 @@ fn the_status_counts_every_event_received_and_each_that_changed_the_cache() {
     }
     assert_eq!(core.status().events_received, 4);
     assert_eq!(core.status().events_applied, 2);
+}
+
+// Memory bounds.
+
+fn core_limited(limits: Limits) -> Core {
+    let backoff = BackoffConfig::default().jitter(false);
+    Core::new(Selector::default(), &backoff, limits)
+}
+
+#[test]
+fn a_flood_during_the_list_is_dropped_and_the_list_taken_again() {
+    let mut core = core_limited(Limits::default().max_buffered_events(3));
+    listing(&mut core);
+    let mut listed = MapCache::default();
+    for n in 0..10 {
+        core.step(
+            Input::Event(docker("create", &format!("c{n}"))),
+            &mut listed,
+        );
+    }
+    let State::Listing { buffered, .. } = core.state() else {
+        panic!("still listing")
+    };
+    assert!(
+        buffered.is_empty(),
+        "the buffer is freed, not kept at its bound"
+    );
+    assert_eq!(core.status().overflows, 1);
+    assert!(
+        core.status()
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("max_buffered_events"))
+    );
+    // The list cannot be brought up to date: it is not committed, but taken again.
+    assert_eq!(core.step(list_done(), &mut listed), [Action::List]);
+    assert!(!core.status().synced);
+    assert_eq!(core.step(list_done(), &mut listed), [Action::CommitRelist]);
+    assert!(core.status().synced);
+}
+
+#[test]
+fn a_flood_during_the_lists_fetch_also_lists_again() {
+    let mut core = core_limited(Limits::default().max_buffered_events(2));
+    listing(&mut core);
+    let mut listed = MapCache::default();
+    core.step(Input::Event(docker("create", "a")), &mut listed);
+    assert_eq!(
+        core.step(list_done(), &mut listed),
+        [Action::Fetch(ids(&["a"]))]
+    );
+    for _ in 0..3 {
+        core.step(Input::Event(docker("start", "a")), &mut listed);
+    }
+    let answer = fetched(&["a"], vec![container("a", Running)]);
+    assert_eq!(core.step(answer, &mut listed), [Action::List]);
+    assert_eq!(core.status().relists, 0);
+}
+
+#[test]
+fn too_many_events_held_for_fetches_relist_instead() {
+    let mut core = core_limited(Limits::default().max_buffered_events(2));
+    let mut cache = MapCache::default();
+    watching(&mut core, &mut cache);
+    core.step(Input::Event(docker("create", "a")), &mut cache);
+    core.step(Input::Event(docker("start", "a")), &mut cache);
+    core.step(Input::Event(docker("pause", "a")), &mut cache);
+    let actions = core.step(Input::Event(docker("unpause", "a")), &mut cache);
+    assert_eq!(actions, [Action::List]);
+    assert_eq!(core.status().overflows, 1);
+    assert_eq!(core.status().phase, Phase::Listing);
+}
+
+#[test]
+fn too_many_containers_to_fetch_relist_instead() {
+    let mut core = core_limited(Limits::default().max_pending_fetches(5));
+    let mut cache = MapCache::default();
+    watching(&mut core, &mut cache);
+    let mut last = Vec::new();
+    for n in 0..6 {
+        last = core.step(Input::Event(docker("create", &format!("c{n}"))), &mut cache);
+    }
+    assert_eq!(last, [Action::List]);
+    assert!(
+        core.status()
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("max_pending_fetches"))
+    );
+    // The relist's answer covers every container that was to be fetched.
+    let mut listed = MapCache::of((0..6).map(|n| container(&format!("c{n}"), Created)));
+    assert_eq!(core.step(list_done(), &mut listed), [Action::CommitRelist]);
+    assert!(pending(&core).is_empty());
 }
