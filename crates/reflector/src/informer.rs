@@ -74,11 +74,14 @@ impl<S: Source> InformerBuilder<S> {
     }
 
     /// Starts the informer's reflector on a tokio task. Must be called inside a tokio
-    /// runtime.
+    /// runtime. Describes the `hypersh_reflector_*` metrics to the installed recorder
+    /// first ([`metrics::describe`](crate::metrics::describe)).
     ///
     /// # Errors
     /// [`Error::Filters`] when the filters cannot select a cache.
     pub fn build(self) -> Result<Informer, Error> {
+        // Every metric has its help text and exists, at 0, from the start.
+        crate::metrics::describe();
         let (writer, cache) = store(self.store_config);
         for (name, f) in self.indexes {
             cache.add_index(name, f);

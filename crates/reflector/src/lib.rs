@@ -32,6 +32,7 @@ mod core;
 mod error;
 pub mod fake;
 mod informer;
+pub mod metrics;
 mod plan;
 mod selector;
 mod shell;

@@ -22,6 +22,7 @@ use tracing::Instrument;
 use crate::backoff::BackoffConfig;
 use crate::core::{Action, Cache, Core, Failure, Input, State};
 use crate::error::Error;
+use crate::metrics as names;
 use crate::selector::Selector;
 use crate::source::{Source, SourceError};
 use crate::status::{Status, StatusHandle};
@@ -106,7 +107,7 @@ impl<S: Source> Reflector<S> {
     async fn run_loop(mut self, shutdown: CancellationToken) {
         let mut stream: Option<S::Watch> = None;
         let mut actions: VecDeque<Action> = self.step(Input::Start, &mut NoCache).into();
-        metrics::gauge!("hypersh_reflector_connected").set(0.0);
+        metrics::gauge!(names::CONNECTED).set(0.0);
         loop {
             let next = match actions.pop_front() {
                 Some(Action::OpenWatch) => self.open_watch(&mut stream, &shutdown).await,
@@ -140,7 +141,7 @@ impl<S: Source> Reflector<S> {
             actions.extend(next);
         }
         self.publish();
-        metrics::gauge!("hypersh_reflector_connected").set(0.0);
+        metrics::gauge!(names::CONNECTED).set(0.0);
         tracing::debug!("reflector stopped");
     }
 
@@ -285,7 +286,7 @@ impl<S: Source> Reflector<S> {
             i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             i
         });
-        metrics::gauge!("hypersh_reflector_connected").set(1.0);
+        metrics::gauge!(names::CONNECTED).set(1.0);
         // One shutdown waiter for the whole phase, not a new one per event.
         let cancelled = shutdown.cancelled();
         tokio::pin!(cancelled);
@@ -304,7 +305,7 @@ impl<S: Source> Reflector<S> {
                 }
             }
             if let Some(rest) = rest {
-                metrics::gauge!("hypersh_reflector_connected").set(0.0);
+                metrics::gauge!(names::CONNECTED).set(0.0);
                 return rest;
             }
             tokio::select! {
@@ -462,42 +463,42 @@ fn publish(core: &Core, handle: &StatusHandle, published: &mut Status) {
     }
     let counters = [
         (
-            "hypersh_reflector_events_total",
+            names::EVENTS_TOTAL,
             now.events_received,
             published.events_received,
         ),
         (
-            "hypersh_reflector_events_applied_total",
+            names::EVENTS_APPLIED_TOTAL,
             now.events_applied,
             published.events_applied,
         ),
         (
-            "hypersh_reflector_relists_total",
+            names::RELISTS_TOTAL,
             now.relists,
             published.relists,
         ),
         (
-            "hypersh_reflector_reconnects_total",
+            names::RECONNECTS_TOTAL,
             now.reconnects,
             published.reconnects,
         ),
         (
-            "hypersh_reflector_fetches_total",
+            names::FETCHES_TOTAL,
             now.fetches,
             published.fetches,
         ),
         (
-            "hypersh_reflector_decode_errors_total",
+            names::DECODE_ERRORS_TOTAL,
             now.decode_errors,
             published.decode_errors,
         ),
         (
-            "hypersh_reflector_failures_total",
+            names::FAILURES_TOTAL,
             now.failures,
             published.failures,
         ),
         (
-            "hypersh_reflector_auth_failures_total",
+            names::AUTH_FAILURES_TOTAL,
             now.auth_failures,
             published.auth_failures,
         ),
