@@ -73,10 +73,10 @@ impl Connection {
         )
         .await
         .map_err(|e| format!("cannot start the embedded router: {e}"))?;
-        eprintln!(
+        stderr_line(format_args!(
             "embedded API router on {} (self-signed TLS)",
             router.base_url()
-        );
+        ));
         let creds = router.credentials()[0].clone();
         let ca = router.ca_pem().unwrap_or_default().as_bytes().to_vec();
         let config = ClientConfig::new(&router.base_url(), creds)
@@ -128,7 +128,7 @@ where
     let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("cannot start the runtime: {e}");
+            stderr_line(format_args!("cannot start the runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
