@@ -77,8 +77,13 @@ pub struct Container {
     /// Creation time, seconds since the Unix epoch.
     #[serde(default, deserialize_with = "lenient_i64")]
     pub created: i64,
-    /// Labels, fixed when the container is created.
-    #[serde(default, deserialize_with = "null_as_default")]
+    /// Labels, fixed when the container is created. Always written as a JSON object,
+    /// `{}` when there are none (as Docker's list does).
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        serialize_with = "labels_as_object"
+    )]
     pub labels: Arc<Labels>,
     /// The machine-readable state.
     #[serde(default)]
@@ -313,9 +318,26 @@ pub mod index {
     }
 }
 
+/// Writes labels as a JSON object: `LiteMap` writes an empty map as `[]` to
+/// human-readable formats (it cannot tell its key type from an empty map).
+fn labels_as_object<S: serde::Serializer>(labels: &Arc<Labels>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(labels.iter())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_are_always_a_json_object() {
+        let none = serde_json::to_value(Container::default()).unwrap();
+        assert_eq!(none["Labels"], serde_json::json!({}));
+        let c: Container = serde_json::from_str(LIST_ITEM).unwrap();
+        let some = serde_json::to_value(&c).unwrap();
+        assert_eq!(some["Labels"], serde_json::json!({"sh_hyper_instancetype": "xxs"}));
+        let back: Container = serde_json::from_value(some).unwrap();
+        assert_eq!(back, c);
+    }
 
     const LIST_ITEM: &str = r#"{"Id":"7275e762","Names":["/coolName"],"Image":"ubuntu:latest",
         "ImageID":"sha256:d745","Command":"echo 222222","Created":1367854155,"Ports":[],
