@@ -63,7 +63,7 @@ impl<S: Source> InformerBuilder<S> {
     }
 
     /// Registers a secondary index before the first list (see
-    /// `hypersh_watch::container::index` for ready-made ones).
+    /// `hypersh::watch::container::index` for ready-made ones).
     pub fn index(
         mut self,
         name: impl Into<String>,
@@ -111,8 +111,12 @@ impl<S: Source> InformerBuilder<S> {
 /// it without waiting; call `shutdown` to wait for the close frame to go out).
 ///
 /// ```no_run
-/// use hypersh_reflector::Informer;
-/// use hypersh_watch::{Client, ClientConfig, Credentials, Filters};
+/// # // The facade `hypersh` re-exports these; this crate's doctests cannot depend on it.
+/// # mod hypersh {
+/// #     pub use hypersh_reflector::Informer;
+/// #     pub use hypersh_watch::{Client, ClientConfig, Credentials, Filters};
+/// # }
+/// use hypersh::{Client, ClientConfig, Credentials, Filters, Informer};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let client = Client::new(ClientConfig::new("us-west-1.hyper.sh", Credentials::new("AK", "SK"))?)?;

@@ -117,8 +117,9 @@ impl Endpoint {
 /// Everything a [`Client`](crate::client::Client) needs.
 ///
 /// ```
-/// use hypersh_watch::config::{ClientConfig, TlsMode};
-/// use hypersh_watch::credentials::Credentials;
+/// # // The facade `hypersh` re-exports these; this crate's doctests cannot depend on it.
+/// # mod hypersh { pub use hypersh_watch::{ClientConfig, Credentials, TlsMode}; }
+/// use hypersh::{ClientConfig, Credentials, TlsMode};
 ///
 /// let config = ClientConfig::new("127.0.0.1:6443", Credentials::new("ak", "sk"))?
 ///     .tls(TlsMode::InsecureSkipVerify)

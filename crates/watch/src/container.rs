@@ -45,7 +45,9 @@ pub type Labels = litemap::LiteMap<SmolStr, SmolStr>;
 /// through `&*` or `as_ref()`: `&*c.id == "7275e762"`; the others compare with `&str`.
 ///
 /// ```
-/// use hypersh_watch::container::{Container, ContainerState};
+/// # // The facade `hypersh` re-exports these; this crate's doctests cannot depend on it.
+/// # mod hypersh { pub use hypersh_watch::{Container, ContainerState}; }
+/// use hypersh::{Container, ContainerState};
 ///
 /// let c: Container = serde_json::from_str(
 ///     r#"{"Id":"7275e762","Names":["/web"],"Image":"nginx","State":"running","Created":1.5e9}"#,
@@ -117,7 +119,9 @@ impl Container {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use hypersh_watch::Container;
+    /// # // The facade `hypersh` re-exports it; this crate's doctests cannot depend on it.
+    /// # mod hypersh { pub use hypersh_watch::Container; }
+    /// use hypersh::Container;
     ///
     /// let old = Container { id: "a".into(), image: "nginx".into(), ..Container::default() };
     /// let mut new = Container { id: "a".into(), image: "nginx".into(), ..Container::default() };
