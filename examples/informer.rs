@@ -81,7 +81,11 @@ async fn run(args: Args) -> Result<(), String> {
         let o = out.clone();
         informer.on_update(move |old: &Arc<Container>, new: &Arc<Container>| {
             if old.state != new.state || old.names != new.names {
-                o.line(format_args!("MODIFIED  {} (was {})", describe(new), old.state));
+                o.line(format_args!(
+                    "MODIFIED  {} (was {})",
+                    describe(new),
+                    old.state
+                ));
             }
         });
         let o = out.clone();

@@ -165,7 +165,10 @@ async fn informer_with_a_wrong_key_shows_it_on_the_status_line_and_exits_1() {
     );
     assert!(stderr.contains("\nhint: the server refused the credentials"));
     assert!(!stderr.contains("[disconnected]"), "{stderr}");
-    assert!(!stderr.contains("not-the-secret"), "the secret leaked: {stderr}");
+    assert!(
+        !stderr.contains("not-the-secret"),
+        "the secret leaked: {stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -229,7 +232,10 @@ async fn informer_piped_into_head_ends_quietly() {
     assert_eq!(code, 0, "{stderr}");
     assert_no_panic(&stderr);
     assert!(!stderr.contains("Broken pipe"), "{stderr}");
-    assert!(stderr.contains("stopped (closed stdout) after "), "{stderr}");
+    assert!(
+        stderr.contains("stopped (closed stdout) after "),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -408,15 +414,29 @@ async fn metrics_on_port_0_prints_the_bound_port_and_every_metric_from_the_start
     .expect("the scrape answers in time")
     .expect("the scrape succeeds");
     for (name, help) in names::COUNTERS {
-        assert!(body.contains(&format!("# HELP {name} {help}\n")), "{name}: {body}");
-        assert!(body.contains(&format!("# TYPE {name} counter\n")), "{name}: {body}");
+        assert!(
+            body.contains(&format!("# HELP {name} {help}\n")),
+            "{name}: {body}"
+        );
+        assert!(
+            body.contains(&format!("# TYPE {name} counter\n")),
+            "{name}: {body}"
+        );
         assert!(body.contains(&format!("\n{name} ")), "{name}: {body}");
     }
-    for name in [names::FAILURES_TOTAL, names::AUTH_FAILURES_TOTAL, names::RECONNECTS_TOTAL] {
+    for name in [
+        names::FAILURES_TOTAL,
+        names::AUTH_FAILURES_TOTAL,
+        names::RECONNECTS_TOTAL,
+    ] {
         assert!(body.contains(&format!("\n{name} 0\n")), "{name}: {body}");
     }
     assert!(
-        body.contains(&format!("# HELP {} {}\n", names::CONNECTED, names::CONNECTED_HELP)),
+        body.contains(&format!(
+            "# HELP {} {}\n",
+            names::CONNECTED,
+            names::CONNECTED_HELP
+        )),
         "{body}"
     );
     assert!(body.contains("# HELP hypersh_cache_containers "), "{body}");
@@ -431,7 +451,10 @@ async fn metrics_on_port_0_prints_the_bound_port_and_every_metric_from_the_start
         if text.contains("hypersh_cache_containers 10\n") {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "never synced: {text}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never synced: {text}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     sigterm(&child);
@@ -444,13 +467,21 @@ async fn metrics_on_port_0_prints_the_bound_port_and_every_metric_from_the_start
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_without_addr_are_said_to_be_ignored() {
     let mut cmd = Command::new(example("informer"));
-    cmd.args(["--containers", "3", "--churn", "0", "--run-for", "0.5", "--quiet"])
-        .env("HYPER_ACCESS_KEY", "AK")
-        .env("HYPER_SECRET_KEY", "SK")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    cmd.args([
+        "--containers",
+        "3",
+        "--churn",
+        "0",
+        "--run-for",
+        "0.5",
+        "--quiet",
+    ])
+    .env("HYPER_ACCESS_KEY", "AK")
+    .env("HYPER_SECRET_KEY", "SK")
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .kill_on_drop(true);
     let out = output(cmd).await;
     let stderr = text(&out.stderr);
     assert!(

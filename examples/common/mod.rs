@@ -350,7 +350,9 @@ impl Attempts {
         let error = status.last_error.as_deref()?;
         let failed = status.failures.saturating_sub(self.failures_when_connected);
         let plural = if failed == 1 { "" } else { "s" };
-        Some(format!("{failed} failed attempt{plural}, last error: {error}"))
+        Some(format!(
+            "{failed} failed attempt{plural}, last error: {error}"
+        ))
     }
 }
 

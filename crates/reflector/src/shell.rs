@@ -472,31 +472,19 @@ fn publish(core: &Core, handle: &StatusHandle, published: &mut Status) {
             now.events_applied,
             published.events_applied,
         ),
-        (
-            names::RELISTS_TOTAL,
-            now.relists,
-            published.relists,
-        ),
+        (names::RELISTS_TOTAL, now.relists, published.relists),
         (
             names::RECONNECTS_TOTAL,
             now.reconnects,
             published.reconnects,
         ),
-        (
-            names::FETCHES_TOTAL,
-            now.fetches,
-            published.fetches,
-        ),
+        (names::FETCHES_TOTAL, now.fetches, published.fetches),
         (
             names::DECODE_ERRORS_TOTAL,
             now.decode_errors,
             published.decode_errors,
         ),
-        (
-            names::FAILURES_TOTAL,
-            now.failures,
-            published.failures,
-        ),
+        (names::FAILURES_TOTAL, now.failures, published.failures),
         (
             names::AUTH_FAILURES_TOTAL,
             now.auth_failures,

@@ -338,7 +338,10 @@ mod tests {
         assert_eq!(none["Labels"], serde_json::json!({}));
         let c: Container = serde_json::from_str(LIST_ITEM).unwrap();
         let some = serde_json::to_value(&c).unwrap();
-        assert_eq!(some["Labels"], serde_json::json!({"sh_hyper_instancetype": "xxs"}));
+        assert_eq!(
+            some["Labels"],
+            serde_json::json!({"sh_hyper_instancetype": "xxs"})
+        );
         let back: Container = serde_json::from_value(some).unwrap();
         assert_eq!(back, c);
     }

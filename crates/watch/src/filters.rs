@@ -469,10 +469,14 @@ mod tests {
 
     #[test]
     fn unknown_events_are_the_actions_docker_does_not_emit() {
-        let f = Filters::parse_cli("event=strat,event=start,event=health_status: healthy")
-            .unwrap();
+        let f = Filters::parse_cli("event=strat,event=start,event=health_status: healthy").unwrap();
         assert_eq!(f.unknown_events(), ["strat"]);
-        assert!(Filters::parse_cli("event=exec_start,event=die").unwrap().unknown_events().is_empty());
+        assert!(
+            Filters::parse_cli("event=exec_start,event=die")
+                .unwrap()
+                .unknown_events()
+                .is_empty()
+        );
         assert!(Filters::new().unknown_events().is_empty());
     }
 
