@@ -375,7 +375,7 @@ pub fn never_synced(status: &Status, ran_for: Duration) -> Option<String> {
                 message.push_str(&format!("\nhint: {hint}"));
             }
         }
-        None => message.push_str(": still connecting (no error yet); give it longer"),
+        None => message.push_str(": it was still connecting, with no error yet"),
     }
     Some(message)
 }
