@@ -8,21 +8,25 @@
 //! ```
 //! Without `--addr` it starts the reference router in-process (self-signed TLS, churning
 //! containers; `--drop-every SECS` also drops the websocket now and then, to show the
-//! reconnect and relist). Events go to stdout, one line each; the live summary goes to
-//! stderr. `--dump-cache FILE` writes the cache at exit as a JSON array in the list
-//! endpoint's container format, comparable with `GET /containers/json?all=1`.
+//! reconnect and relist). Events go to stdout, one line each; the summary goes to stderr
+//! every second (one live line where it cannot collide with the events, else plain
+//! lines), with the phase and, while failing, the failed attempts and the last error.
+//!
+//! The run ends at `--run-for`, Ctrl-C, SIGTERM or a closed stdout (`| head`); then
+//! `--dump-cache FILE` writes the cache as a JSON array in the list endpoint's container
+//! format, comparable with `GET /containers/json?all=1`. Exit code: 0 only if the cache
+//! synced at least once during the run; otherwise 1, with the last error on stderr.
 
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use hypersh::watch::{Client, Container, Filters};
+use hypersh::watch::{Client, Container};
 use hypersh::{Deleted, Informer};
 
 #[derive(Parser, Debug)]
@@ -53,32 +57,48 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
+    let mut signals = common::Signals::new()?;
     let run_for = common::optional_seconds("--run-for", args.run_for)?;
     let drop_every = common::optional_seconds("--drop-every", args.drop_every)?;
-    let filters = Filters::parse_cli(&args.filter.join(",")).map_err(|e| e.to_string())?;
+    let filters = common::parse_filters(&args.filter, hypersh::reflector::SELECTOR_KEYS)?;
     let (config, router) = args.conn.connect().await?;
-    eprintln!("informer on {}", config.endpoint().http_url(""));
+    common::stderr_line(format_args!(
+        "informer on {}",
+        config.endpoint().http_url("")
+    ));
     let client = Client::new(config).map_err(|e| e.to_string())?;
     let informer = Informer::builder(client)
         .filters(filters)
         .build()
         .map_err(|e| e.to_string())?;
 
+    let out = common::Stdout::default();
     if !args.quiet {
-        informer.on_add(|c: &Arc<Container>| println!("ADDED     {}", describe(c)));
-        informer.on_update(|old: &Arc<Container>, new: &Arc<Container>| {
-            if old.state() != new.state() || !old.names().eq(new.names()) {
-                println!("MODIFIED  {} (was {})", describe(new), old.state());
-            }
-        });
-        informer.on_delete(|d: &Deleted<Container>| {
-            let note = if d.is_final_state_unknown() {
-                " (missed while away)"
-            } else {
-                ""
-            };
-            println!("DELETED   {}{note}", describe(d.last()));
-        });
+        // One handler: it sees each container's changes in the order the cache made them.
+        let (added, updated, deleted) = (out.clone(), out.clone(), out.clone());
+        informer
+            .handler()
+            .on_add(move |c: &Arc<Container>| {
+                added.line(format_args!("ADDED     {}", describe(c)));
+            })
+            .on_update(move |old: &Arc<Container>, new: &Arc<Container>| {
+                if old.state() != new.state() || !old.names().eq(new.names()) {
+                    updated.line(format_args!(
+                        "MODIFIED  {} (was {})",
+                        describe(new),
+                        old.state()
+                    ));
+                }
+            })
+            .on_delete(move |d: &Deleted<Container>| {
+                let note = if d.is_final_state_unknown() {
+                    " (missed while away)"
+                } else {
+                    ""
+                };
+                deleted.line(format_args!("DELETED   {}{note}", describe(d.last())));
+            })
+            .register();
     }
 
     if let (Some(router), Some(every)) = (&router, drop_every) {
@@ -95,53 +115,52 @@ async fn run(args: Args) -> Result<(), String> {
 
     let started = Instant::now();
     let deadline = run_for.map(|d| started + d);
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let tty = std::io::stderr().is_terminal();
+    let status_line = common::StatusLine::new(!args.quiet);
+    let mut attempts = common::Attempts::default();
     let mut last_events = 0;
     let mut last_at = Instant::now();
-    loop {
+    let ended_by = loop {
         let until_deadline = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         tokio::select! {
-            _ = &mut ctrl_c => break,
-            () = common::sleep_opt(until_deadline) => break,
+            signal = signals.recv() => break signal,
+            () = common::sleep_opt(until_deadline) => break "--run-for",
+            () = out.closed() => break "closed stdout",
             _ = tick.tick() => {
                 let status = informer.status();
                 let rate = (status.events_received - last_events) as f64
                     / last_at.elapsed().as_secs_f64().max(1e-3);
                 last_events = status.events_received;
                 last_at = Instant::now();
-                let line = summary(&informer, rate, &status);
-                if tty {
-                    eprint!("\r\x1b[2K{line}");
-                } else {
-                    eprintln!("{line}");
-                }
+                status_line.show(summary(&informer, rate, &status, &mut attempts));
             }
         }
-    }
-    if tty {
-        eprintln!();
-    }
+    };
+    status_line.finish();
+    // The reflector's own status says whether it ever synced: read it before shutdown.
+    let status = informer.status();
     informer.shutdown().await;
     let cached = informer.store().list();
-    eprintln!(
-        "stopped after {:.1}s with {} containers cached",
-        started.elapsed().as_secs_f64(),
+    let ran_for = started.elapsed();
+    common::stderr_line(format_args!(
+        "stopped ({ended_by}) after {:.1}s with {} containers cached",
+        ran_for.as_secs_f64(),
         cached.len()
-    );
+    ));
     if let Some(path) = &args.dump_cache {
         let mut containers: Vec<&Container> = cached.iter().map(AsRef::as_ref).collect();
         containers.sort_by(|a, b| a.id().cmp(b.id()));
         let json = serde_json::to_vec_pretty(&containers).map_err(|e| e.to_string())?;
         std::fs::write(path, json).map_err(|e| format!("--dump-cache {}: {e}", path.display()))?;
-        eprintln!("cache written to {}", path.display());
+        common::stderr_line(format_args!("cache written to {}", path.display()));
     }
     if let Some(router) = router {
         router.shutdown().await;
     }
-    Ok(())
+    match common::never_synced(&status, ran_for) {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
 }
 
 fn describe(c: &Container) -> String {
@@ -158,23 +177,29 @@ fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
 }
 
-fn summary(informer: &Informer, rate: f64, status: &hypersh::Status) -> String {
+fn summary(
+    informer: &Informer,
+    rate: f64,
+    status: &hypersh::Status,
+    attempts: &mut common::Attempts,
+) -> String {
     let mut by_state: BTreeMap<&'static str, usize> = BTreeMap::new();
     for c in informer.store().list() {
         *by_state.entry(c.state().as_str()).or_default() += 1;
     }
     let states: Vec<String> = by_state.iter().map(|(s, n)| format!("{s}={n}")).collect();
-    format!(
+    let mut line = format!(
         "[{}] {} containers ({}) | {rate:.1} events/s | reconnects={} relists={} decode_errors={}",
-        if status.connected {
-            "connected"
-        } else {
-            "disconnected"
-        },
+        common::phase_word(status.phase),
         informer.store().len(),
         states.join(" "),
         status.reconnects,
         status.relists,
         status.decode_errors,
-    )
+    );
+    if let Some(failing) = attempts.failing(status) {
+        line.push_str(" | ");
+        line.push_str(&failing);
+    }
+    line
 }

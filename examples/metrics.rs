@@ -9,19 +9,23 @@
 //! ```
 //! The reflector reports through the `metrics` facade (`hypersh_reflector_*`, listed in
 //! `docs/operations.md`); this program installs `metrics-exporter-prometheus` as the
-//! recorder, with its HTTP listener on `--listen`, and sets one gauge of its own every
-//! second: `hypersh_cache_containers`, the number of cached containers. Without `--addr`
-//! it starts the reference router in-process (self-signed TLS, churning containers).
+//! recorder, serves it on `--listen` (port 0: any free port; the printed URL carries the
+//! bound one), and sets one gauge of its own every second: `hypersh_cache_containers`,
+//! the number of cached containers. Every `hypersh_reflector_*` metric is there, with its
+//! `# HELP`, from the start. Without `--addr` it starts the reference router in-process
+//! (self-signed TLS, churning containers). It stops at `--run-for`, Ctrl-C or SIGTERM.
 
 mod common;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
-use hypersh::{Client, Filters, Informer};
-use metrics_exporter_prometheus::PrometheusBuilder;
+use hypersh::{Client, Informer};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 #[derive(Parser, Debug)]
 #[command(about = "Run an informer and serve its metrics in the Prometheus text format")]
@@ -45,45 +49,109 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
+    let mut signals = common::Signals::new()?;
     let run_for = common::optional_seconds("--run-for", args.run_for)?;
-    let filters = Filters::parse_cli(&args.filter.join(",")).map_err(|e| e.to_string())?;
-    // Install the recorder first: metrics recorded before it are lost. Inside a tokio
-    // runtime, `install` binds the listener now and serves it on this runtime.
-    PrometheusBuilder::new()
-        .with_http_listener(args.listen)
-        .install()
+    let filters = common::parse_filters(&args.filter, hypersh::reflector::SELECTOR_KEYS)?;
+    // Bind first, to print the real address (`--listen 127.0.0.1:0` picks a free port).
+    let listener = TcpListener::bind(args.listen)
+        .await
         .map_err(|e| format!("cannot serve metrics on {}: {e}", args.listen))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| format!("cannot serve metrics on {}: {e}", args.listen))?;
+    // Install the recorder before the informer is built: metrics recorded (and
+    // described) before it are lost.
+    let handle = PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
+    // The reflector's metrics, described and at 0 before the first scrape can come
+    // (building the informer does it too, but only after the connection is set up).
+    hypersh::reflector::metrics::describe();
     metrics::describe_gauge!(
         "hypersh_cache_containers",
         "Containers in the informer's cache"
     );
-    eprintln!("metrics on http://{}/metrics", args.listen);
+    metrics::gauge!("hypersh_cache_containers").set(0.0);
+    tokio::spawn(serve(listener, handle.clone()));
+    common::stderr_line(format_args!("metrics on http://{bound}/metrics"));
 
     let (config, router) = args.conn.connect().await?;
-    eprintln!("informer on {}", config.endpoint().http_url(""));
+    common::stderr_line(format_args!(
+        "informer on {}",
+        config.endpoint().http_url("")
+    ));
     let informer = Informer::builder(Client::new(config).map_err(|e| e.to_string())?)
         .filters(filters)
         .build()
         .map_err(|e| e.to_string())?;
 
+    let started = Instant::now();
     let stop = common::sleep_opt(run_for);
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(stop, ctrl_c);
+    tokio::pin!(stop);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             () = &mut stop => break,
-            _ = &mut ctrl_c => break,
+            _ = signals.recv() => break,
             _ = tick.tick() => {
                 #[allow(clippy::cast_precision_loss)] // exact below 2^53 containers
                 let cached = informer.store().len() as f64;
                 metrics::gauge!("hypersh_cache_containers").set(cached);
+                handle.run_upkeep();
             }
         }
     }
+    let status = informer.status();
     informer.shutdown().await;
     if let Some(router) = router {
         router.shutdown().await;
     }
-    Ok(())
+    match common::never_synced(&status, started.elapsed()) {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+/// Answers every HTTP request on `listener` (any path) with the metrics in the
+/// Prometheus text format.
+async fn serve(listener: TcpListener, handle: PrometheusHandle) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(answer(stream, handle.clone()));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics listener: accept failed");
+                // Out of file descriptors, say: do not spin.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Reads one request head (up to 8 KiB, within 10 s) and writes the metrics.
+async fn answer(mut stream: TcpStream, handle: PrometheusHandle) {
+    let mut head = Vec::with_capacity(1024);
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        true
+    })
+    .await;
+    if read != Ok(true) {
+        return;
+    }
+    let body = handle.render();
+    let response = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
 }

@@ -10,7 +10,10 @@
 //! watches that. Output contract: `connecting to wss://...` on stderr; each event frame's
 //! JSON on its own stdout line and nothing else on stdout; decode errors on stderr;
 //! `--count` prints only `events=N seconds=S rate=R/s` at the end; an authentication
-//! failure exits 1 with `authentication failed (HTTP 403): ...` on stderr.
+//! failure exits 1 with `authentication failed (HTTP 403): ...` on stderr. Ctrl-C and
+//! SIGTERM close the watch cleanly; a closed stdout (`| head`) ends the run quietly.
+//! A filter with an empty value is refused; an `event` Docker does not emit is warned
+//! about.
 
 mod common;
 
@@ -20,7 +23,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use futures_util::StreamExt;
-use hypersh::watch::{Client, Filters};
+use hypersh::watch::{Client, filters};
 
 #[derive(Parser, Debug)]
 #[command(about = "Print Hyper.sh container events from /events/ws")]
@@ -47,21 +50,21 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let filters = Filters::parse_cli(&args.filter.join(",")).map_err(|e| e.to_string())?;
+    let mut signals = common::Signals::new()?;
+    let filters = common::parse_filters(&args.filter, filters::CLI_KEYS)?;
 
     // Keep the embedded router (if any) alive for the whole run.
     let (config, _router) = args.conn.connect().await?;
 
     let url = config.endpoint().ws_url("/events/ws");
-    eprintln!("connecting to {url}");
+    common::stderr_line(format_args!("connecting to {url}"));
     let client = Client::new(config).map_err(|e| e.to_string())?;
     let mut events = client.watch(&filters).await.map_err(|e| with_hint(&e))?;
 
     let closer = events.close_handle();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            closer.close();
-        }
+        signals.recv().await;
+        closer.close();
     });
 
     let started = Instant::now();
@@ -73,15 +76,22 @@ async fn run(args: Args) -> Result<(), String> {
             Ok(event) => {
                 decoded += 1;
                 if !args.count {
-                    print_event(&mut out, event.event().raw_str(), args.pretty)
-                        .map_err(|e| format!("stdout: {e}"))?;
+                    match print_event(&mut out, event.event().raw_str(), args.pretty) {
+                        Ok(()) => {}
+                        // The reader went away (`| head`): the run is over.
+                        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                            events.close().await;
+                            return Ok(());
+                        }
+                        Err(e) => return Err(format!("stdout: {e}")),
+                    }
                 }
                 if args.max_events.is_some_and(|max| decoded >= max) {
                     events.close().await;
                     break;
                 }
             }
-            Err(e) if e.is_frame_error() => eprintln!("{e}"),
+            Err(e) if e.is_frame_error() => common::stderr_line(&e),
             Err(e) => return Err(e.to_string()),
         }
     }
@@ -94,7 +104,9 @@ async fn run(args: Args) -> Result<(), String> {
         } else {
             0.0
         };
-        println!("events={decoded} seconds={seconds:.3} rate={rate:.0}/s");
+        common::Stdout::default().line(format_args!(
+            "events={decoded} seconds={seconds:.3} rate={rate:.0}/s"
+        ));
     }
     Ok(())
 }

@@ -1,14 +1,21 @@
 //! What the examples share: the connection flags (an embedded reference router, or
-//! `--addr` with credentials and a TLS choice), logging to stderr, and `main`'s frame.
+//! `--addr` with credentials and a TLS choice), `--filter` parsing, logging to stderr,
+//! `main`'s frame, and the ways a run ends: Ctrl-C or SIGTERM ([`Signals`]), a closed
+//! stdout ([`Stdout`]), and an exit code that says whether the cache ever synced
+//! ([`never_synced`]). Status lines go to stderr through [`StatusLine`].
 // Each example uses a different subset of these helpers.
 #![allow(dead_code)]
 
+use std::fmt::Display;
 use std::future::Future;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use hypersh::{ClientConfig, Credentials, TlsMode};
+use hypersh::{ClientConfig, Credentials, Filters, Phase, Status, TlsMode};
 use hypersh_apirouter::{Router, RouterConfig};
 
 /// Where to connect: `--addr` with credentials, or (without it) an embedded router.
@@ -53,6 +60,12 @@ impl Connection {
                 .tls(self.tls_mode()?);
             return Ok((config, None));
         }
+        if self.access_key.is_some() || self.secret_key.is_some() {
+            stderr_line(
+                "note: --access-key/--secret-key (or HYPER_ACCESS_KEY/HYPER_SECRET_KEY) are \
+                 ignored without --addr: the embedded router is used, with its own credentials",
+            );
+        }
         let router = Router::start(
             RouterConfig::default()
                 .containers(self.containers)
@@ -60,10 +73,10 @@ impl Connection {
         )
         .await
         .map_err(|e| format!("cannot start the embedded router: {e}"))?;
-        eprintln!(
+        stderr_line(format_args!(
             "embedded API router on {} (self-signed TLS)",
             router.base_url()
-        );
+        ));
         let creds = router.credentials()[0].clone();
         let ca = router.ca_pem().unwrap_or_default().as_bytes().to_vec();
         let config = ClientConfig::new(&router.base_url(), creds)
@@ -115,16 +128,271 @@ where
     let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("cannot start the runtime: {e}");
+            stderr_line(format_args!("cannot start the runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("{message}");
+            stderr_line(message);
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Writes a line to stderr, ignoring errors: a closed stderr must not panic the program
+/// (`eprintln!` would).
+pub fn stderr_line(text: impl Display) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
+/// Parses `--filter` values (each `NAME=VALUE[,NAME=VALUE...]`) accepting only `keys`;
+/// refuses an empty value (`container=` matches nothing) and warns on stderr about an
+/// `event` Docker does not emit (`event=strat`).
+pub fn parse_filters(items: &[String], keys: &[&str]) -> Result<Filters, String> {
+    let filters = Filters::parse_cli_keys(&items.join(","), keys).map_err(|e| e.to_string())?;
+    for key in filters.keys() {
+        if filters
+            .get(key)
+            .is_some_and(|values| values.iter().any(|v| v.trim().is_empty()))
+        {
+            return Err(format!(
+                "bad filter \"{key}=\": the value is empty and would match nothing; \
+                 give a value (--filter {key}=VALUE) or leave the filter out"
+            ));
+        }
+    }
+    for event in filters.unknown_events() {
+        stderr_line(format_args!(
+            "warning: --filter event={event}: Docker emits no such container event, so it \
+             matches nothing (known: {})",
+            hypersh::watch::event::DOCKER_CONTAINER_ACTIONS.join(", ")
+        ));
+    }
+    Ok(filters)
+}
+
+/// Ctrl-C and SIGTERM (sent by `timeout`, `docker stop`, systemd), listened for from the
+/// moment this is made: make it first thing in `run`, so that neither signal kills the
+/// program before it can clean up.
+pub struct Signals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Starts listening. Must be called inside the tokio runtime.
+    pub fn new() -> Result<Self, String> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let listen = |kind: SignalKind, name: &str| {
+                signal(kind).map_err(|e| format!("cannot listen for {name}: {e}"))
+            };
+            Ok(Self {
+                interrupt: listen(SignalKind::interrupt(), "Ctrl-C")?,
+                terminate: listen(SignalKind::terminate(), "SIGTERM")?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Self {})
+        }
+    }
+
+    /// Waits for the next Ctrl-C or SIGTERM and names it.
+    pub async fn recv(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => "Ctrl-C",
+                _ = self.terminate.recv() => "SIGTERM",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            match tokio::signal::ctrl_c().await {
+                Ok(()) => "Ctrl-C",
+                Err(_) => std::future::pending().await,
+            }
+        }
+    }
+}
+
+/// Stdout for lines of output, shared by handlers on any thread. A failed write (a
+/// reader such as `head` that went away: `BrokenPipe`) closes it: later lines are
+/// dropped and [`closed`](Self::closed) resolves, so the program can end its run
+/// cleanly instead of panicking as `println!` does.
+#[derive(Clone, Debug, Default)]
+pub struct Stdout(Arc<StdoutState>);
+
+#[derive(Debug, Default)]
+struct StdoutState {
+    closed: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Stdout {
+    /// Writes `text` and a newline, flushed; false once stdout is closed.
+    pub fn line(&self, text: impl Display) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        let mut out = std::io::stdout().lock();
+        match writeln!(out, "{text}").and_then(|()| out.flush()) {
+            Ok(()) => true,
+            Err(e) => {
+                self.close(&e);
+                false
+            }
+        }
+    }
+
+    /// Marks stdout closed after `error` (said on stderr unless it is a broken pipe,
+    /// the normal end of `| head`).
+    pub fn close(&self, error: &std::io::Error) {
+        if !self.0.closed.swap(true, Ordering::SeqCst) {
+            if error.kind() != std::io::ErrorKind::BrokenPipe {
+                stderr_line(format_args!("stdout: {error}; stopping"));
+            }
+            self.0.notify.notify_waiters();
+        }
+    }
+
+    /// True once a write failed.
+    pub fn is_closed(&self) -> bool {
+        self.0.closed.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once a write has failed.
+    pub async fn closed(&self) {
+        loop {
+            // Made before the check: a close in between still wakes it.
+            let notified = self.0.notify.notified();
+            if self.is_closed() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// How status lines are drawn on stderr: one live line redrawn in place (`\r`) only
+/// where it cannot collide with other output (stderr is a terminal, and events are not
+/// printed to a terminal too); otherwise plain lines, one per update.
+#[derive(Clone, Copy, Debug)]
+pub struct StatusLine {
+    live: bool,
+}
+
+impl StatusLine {
+    /// Chooses the style: `events_on_stdout` tells whether lines are printed to stdout
+    /// while the status is shown.
+    pub fn new(events_on_stdout: bool) -> Self {
+        let stderr_tty = std::io::stderr().is_terminal();
+        let stdout_tty = std::io::stdout().is_terminal();
+        Self {
+            live: stderr_tty && !(events_on_stdout && stdout_tty),
+        }
+    }
+
+    /// True when the line is redrawn in place.
+    pub fn is_live(self) -> bool {
+        self.live
+    }
+
+    /// Shows `text`: redraws the live line, or prints a line.
+    pub fn show(self, text: impl Display) {
+        let mut err = std::io::stderr().lock();
+        let _ = if self.live {
+            write!(err, "\r\x1b[2K{text}").and_then(|()| err.flush())
+        } else {
+            writeln!(err, "{text}")
+        };
+    }
+
+    /// Ends the live line (a newline), so what follows starts on a line of its own.
+    pub fn finish(self) {
+        if self.live {
+            stderr_line("");
+        }
+    }
+}
+
+/// The phase of a reflector as a word for a status line.
+pub fn phase_word(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Connecting => "connecting",
+        Phase::Listing => "listing",
+        Phase::Watching => "watching",
+        Phase::Backoff => "retrying",
+        Phase::Stopped => "stopped",
+    }
+}
+
+/// Counts the failed attempts since the informer was last connected, for status lines.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Attempts {
+    failures_when_connected: u64,
+}
+
+impl Attempts {
+    /// `None` while connected or before anything failed; otherwise the failing part of
+    /// a status line: `3 failed attempts, last error: ...`.
+    pub fn failing(&mut self, status: &Status) -> Option<String> {
+        if status.connected {
+            self.failures_when_connected = status.failures;
+            return None;
+        }
+        let error = status.last_error.as_deref()?;
+        let failed = status.failures.saturating_sub(self.failures_when_connected);
+        let plural = if failed == 1 { "" } else { "s" };
+        Some(format!(
+            "{failed} failed attempt{plural}, last error: {error}"
+        ))
+    }
+}
+
+/// The error a run that never synced its cache ends with: what happened, the last
+/// error, and a hint; `None` when the cache synced at least once.
+pub fn never_synced(status: &Status, ran_for: Duration) -> Option<String> {
+    if status.synced {
+        return None;
+    }
+    let plural = if status.failures == 1 { "" } else { "s" };
+    let mut message = format!(
+        "the cache never synced in {:.1}s ({} failed attempt{plural})",
+        ran_for.as_secs_f64(),
+        status.failures
+    );
+    match &status.last_error {
+        Some(error) => {
+            message.push_str(&format!("; last error: {error}"));
+            if let Some(hint) = hint(status, error) {
+                message.push_str(&format!("\nhint: {hint}"));
+            }
+        }
+        None => message.push_str(": it was still connecting, with no error yet"),
+    }
+    Some(message)
+}
+
+/// What to do about `error`, when it is one of the usual setup mistakes.
+fn hint(status: &Status, error: &str) -> Option<&'static str> {
+    if status.auth_failing || error.contains("authentication failed") {
+        Some(
+            "the server refused the credentials: check --access-key and --secret-key \
+             (or HYPER_ACCESS_KEY and HYPER_SECRET_KEY)",
+        )
+    } else if error.contains("certificate verify failed") {
+        Some("the server's certificate is not trusted: pass --ca-cert FILE, or --insecure")
+    } else if error.contains("Connection refused") || error.contains("dns error") {
+        Some("nothing answers at --addr: check the host and port")
+    } else {
+        None
     }
 }
 

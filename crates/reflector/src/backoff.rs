@@ -25,7 +25,9 @@ pub const DEFAULT_RESET_AFTER: Duration = Duration::from_secs(120);
 ///
 /// ```
 /// use std::time::Duration;
-/// use hypersh_reflector::BackoffConfig;
+/// # // The facade `hypersh` re-exports these; this crate's doctests cannot depend on it.
+/// # mod hypersh { pub use hypersh_reflector::BackoffConfig; }
+/// use hypersh::BackoffConfig;
 ///
 /// let mut backoff = BackoffConfig::default().jitter(false).build();
 /// assert_eq!(backoff.next_delay().as_millis(), 800);

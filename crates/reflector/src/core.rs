@@ -475,7 +475,7 @@ impl Core {
         let text = error
             .as_ref()
             .map_or_else(|| "server closed the watch".to_owned(), |e| e.text.clone());
-        self.log_failure(&text, auth, self.sessions > 0);
+        self.log_failure(&text, auth, self.status.synced);
         if error.is_some() {
             self.status.failures += 1;
         }
@@ -498,7 +498,9 @@ impl Core {
 
     /// Logs a failure once per kind (its text up to the first `:`), until the kind
     /// changes or a healthy session resets the backoff.
-    fn log_failure(&mut self, text: &str, auth: bool, ever_connected: bool) {
+    /// `ever_synced`: a session got as far as a synced cache (a watch that opened but
+    /// whose list failed is not a connection that ended).
+    fn log_failure(&mut self, text: &str, auth: bool, ever_synced: bool) {
         let kind = text.split(':').next().unwrap_or(text);
         if self.last_logged.as_deref() == Some(kind) {
             tracing::debug!(error = %text, "failed again");
@@ -507,7 +509,7 @@ impl Core {
         self.last_logged = Some(kind.to_owned());
         if auth {
             tracing::error!(error = %text, "authentication failed; retrying at the maximum backoff");
-        } else if ever_connected {
+        } else if ever_synced {
             tracing::warn!(error = %text, "watch ended; reconnecting");
         } else {
             tracing::warn!(error = %text, "could not connect; retrying");

@@ -73,7 +73,7 @@ impl<S: Source> InformerBuilder<S> {
     }
 
     /// Registers a secondary index before the first list (see
-    /// `hypersh_watch::container::index` for ready-made ones).
+    /// `hypersh::watch::container::index` for ready-made ones).
     pub fn index(
         mut self,
         name: impl Into<String>,
@@ -84,11 +84,14 @@ impl<S: Source> InformerBuilder<S> {
     }
 
     /// Starts the informer's reflector on a tokio task. Must be called inside a tokio
-    /// runtime.
+    /// runtime. Describes the `hypersh_reflector_*` metrics to the installed recorder
+    /// first ([`metrics::describe`](crate::metrics::describe)).
     ///
     /// # Errors
     /// [`Error::Filters`] when the filters cannot select a cache.
     pub fn build(self) -> Result<Informer, Error> {
+        // Every metric has its help text and exists, at 0, from the start.
+        crate::metrics::describe();
         let (writer, cache) = store(self.store_config);
         for (name, f) in self.indexes {
             cache.add_index(name, f);
@@ -120,8 +123,12 @@ impl<S: Source> InformerBuilder<S> {
 /// it without waiting; call `shutdown` to wait for the close frame to go out).
 ///
 /// ```no_run
-/// use hypersh_reflector::Informer;
-/// use hypersh_watch::{Client, ClientConfig, Credentials, Filters};
+/// # // The facade `hypersh` re-exports these; this crate's doctests cannot depend on it.
+/// # mod hypersh {
+/// #     pub use hypersh_reflector::Informer;
+/// #     pub use hypersh_watch::{Client, ClientConfig, Credentials, Filters};
+/// # }
+/// use hypersh::{Client, ClientConfig, Credentials, Filters, Informer};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let client = Client::new(ClientConfig::new("us-west-1.hyper.sh", Credentials::new("AK", "SK"))?)?;

@@ -33,6 +33,7 @@ mod error;
 pub mod fake;
 mod informer;
 pub mod limits;
+pub mod metrics;
 mod plan;
 mod selector;
 mod shell;

@@ -23,6 +23,7 @@ use crate::backoff::BackoffConfig;
 use crate::core::{Action, Cache, Core, Failure, Input, State};
 use crate::error::Error;
 use crate::limits::Limits;
+use crate::metrics as names;
 use crate::selector::Selector;
 use crate::source::{Source, SourceError};
 use crate::status::{Status, StatusHandle};
@@ -122,7 +123,7 @@ impl<S: Source> Reflector<S> {
     async fn run_loop(mut self, shutdown: CancellationToken) {
         let mut stream: Option<S::Watch> = None;
         let mut actions: VecDeque<Action> = self.step(Input::Start, &mut NoCache).into();
-        metrics::gauge!("hypersh_reflector_connected").set(0.0);
+        metrics::gauge!(names::CONNECTED).set(0.0);
         loop {
             let next = match actions.pop_front() {
                 Some(Action::OpenWatch) => self.open_watch(&mut stream, &shutdown).await,
@@ -156,7 +157,7 @@ impl<S: Source> Reflector<S> {
             actions.extend(next);
         }
         self.publish();
-        metrics::gauge!("hypersh_reflector_connected").set(0.0);
+        metrics::gauge!(names::CONNECTED).set(0.0);
         tracing::debug!("reflector stopped");
     }
 
@@ -301,7 +302,7 @@ impl<S: Source> Reflector<S> {
             i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             i
         });
-        metrics::gauge!("hypersh_reflector_connected").set(1.0);
+        metrics::gauge!(names::CONNECTED).set(1.0);
         // One shutdown waiter for the whole phase, not a new one per event.
         let cancelled = shutdown.cancelled();
         tokio::pin!(cancelled);
@@ -320,7 +321,7 @@ impl<S: Source> Reflector<S> {
                 }
             }
             if let Some(rest) = rest {
-                metrics::gauge!("hypersh_reflector_connected").set(0.0);
+                metrics::gauge!(names::CONNECTED).set(0.0);
                 return rest;
             }
             tokio::select! {
@@ -400,7 +401,15 @@ impl<S: Source> Reflector<S> {
         let mut run = 0;
         while let Some(next) = item {
             match next {
-                Some(Ok(event)) => actions.extend(core.event(event, &mut batch)),
+                Some(Ok(event)) => {
+                    tracing::trace!(
+                        target: "hypersh_reflector::events",
+                        id = event.id(),
+                        action = event.event().action(),
+                        "event received"
+                    );
+                    actions.extend(core.event(event, &mut batch));
+                }
                 other => actions = core.step(stream_input(other), &mut batch),
             }
             run += 1;
@@ -478,45 +487,34 @@ fn publish(core: &Core, handle: &StatusHandle, published: &mut Status) {
     }
     let counters = [
         (
-            "hypersh_reflector_events_total",
+            names::EVENTS_TOTAL,
             now.events_received,
             published.events_received,
         ),
         (
-            "hypersh_reflector_events_applied_total",
+            names::EVENTS_APPLIED_TOTAL,
             now.events_applied,
             published.events_applied,
         ),
+        (names::RELISTS_TOTAL, now.relists, published.relists),
         (
-            "hypersh_reflector_relists_total",
-            now.relists,
-            published.relists,
-        ),
-        (
-            "hypersh_reflector_reconnects_total",
+            names::RECONNECTS_TOTAL,
             now.reconnects,
             published.reconnects,
         ),
+        (names::FETCHES_TOTAL, now.fetches, published.fetches),
         (
-            "hypersh_reflector_fetches_total",
-            now.fetches,
-            published.fetches,
-        ),
-        (
-            "hypersh_reflector_decode_errors_total",
+            names::DECODE_ERRORS_TOTAL,
             now.decode_errors,
             published.decode_errors,
         ),
+        (names::FAILURES_TOTAL, now.failures, published.failures),
         (
-            "hypersh_reflector_failures_total",
-            now.failures,
-            published.failures,
-        ),
-        (
-            "hypersh_reflector_auth_failures_total",
+            names::AUTH_FAILURES_TOTAL,
             now.auth_failures,
             published.auth_failures,
         ),
+        (names::OVERFLOWS_TOTAL, now.overflows, published.overflows),
     ];
     for (name, now, before) in counters {
         if now > before {

@@ -34,7 +34,9 @@ const LIST_PROGRESS_PERIOD: Duration = Duration::from_secs(2);
 ///
 /// ```no_run
 /// use futures_util::StreamExt;
-/// use hypersh_watch::{Client, ClientConfig, Credentials, Filters};
+/// # // The facade `hypersh` re-exports these; this crate's doctests cannot depend on it.
+/// # mod hypersh { pub use hypersh_watch::{Client, ClientConfig, Credentials, Filters}; }
+/// use hypersh::{Client, ClientConfig, Credentials, Filters};
 ///
 /// # async fn run() -> Result<(), hypersh_watch::Error> {
 /// let config = ClientConfig::new("us-west-1.hyper.sh", Credentials::new("AK", "SK"))?;

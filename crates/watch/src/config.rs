@@ -122,8 +122,9 @@ impl Endpoint {
 ///
 /// ```
 /// use std::time::Duration;
-/// use hypersh_watch::config::{ClientConfig, TlsMode};
-/// use hypersh_watch::credentials::Credentials;
+/// # // The facade `hypersh` re-exports these; this crate's doctests cannot depend on it.
+/// # mod hypersh { pub use hypersh_watch::{ClientConfig, Credentials, TlsMode}; }
+/// use hypersh::{ClientConfig, Credentials, TlsMode};
 ///
 /// let config = ClientConfig::new("127.0.0.1:6443", Credentials::new("ak", "sk"))?
 ///     .tls(TlsMode::InsecureSkipVerify)

@@ -38,7 +38,7 @@ mod action;
 mod text;
 mod wire;
 
-pub use action::DockerAction;
+pub use action::{DOCKER_CONTAINER_ACTIONS, DockerAction};
 use text::Text;
 use wire::{EventSeed, WireEvent};
 

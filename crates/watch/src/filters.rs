@@ -158,6 +158,16 @@ impl Filters {
     /// # Errors
     /// An item without `=`, with an empty name, or with another name.
     pub fn parse_cli(s: &str) -> Result<Self, FilterError> {
+        Self::parse_cli_keys(s, CLI_KEYS)
+    }
+
+    /// As [`parse_cli`](Self::parse_cli), accepting only the names in `keys` (an
+    /// informer passes its own, which leave out `event`), so that the error for another
+    /// name lists the names this receiver accepts.
+    ///
+    /// # Errors
+    /// An item without `=`, with an empty name, or with a name not in `keys`.
+    pub fn parse_cli_keys(s: &str, keys: &[&str]) -> Result<Self, FilterError> {
         let mut filters = Self::new();
         for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
             let Some((key, value)) = item.split_once('=') else {
@@ -172,12 +182,24 @@ impl Filters {
                 });
             }
             let key = key.to_ascii_lowercase();
-            if !CLI_KEYS.contains(&key.as_str()) {
-                return Err(unknown_key(&key, CLI_KEYS));
+            if !keys.contains(&key.as_str()) {
+                return Err(unknown_key(&key, keys));
             }
             filters.add(key, value);
         }
         Ok(filters)
+    }
+
+    /// The `event` values that name no action Docker emits for containers (a typo such
+    /// as `strat`): such a value matches nothing.
+    #[must_use]
+    pub fn unknown_events(&self) -> Vec<&str> {
+        self.get("event")
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .filter(|v| !crate::event::DockerAction::is_emitted(v))
+            .collect()
     }
 
     /// Checks that every key is one of `allowed`.
@@ -434,6 +456,25 @@ mod tests {
             err.to_string(),
             r#"invalid filter "type": expected one of container, image, label, event"#
         );
+        // A receiver with its own keys names only those.
+        let err = Filters::parse_cli_keys("event=start", &["container", "label"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"invalid filter "event": expected one of container, label"#
+        );
+    }
+
+    #[test]
+    fn unknown_events_are_the_actions_docker_does_not_emit() {
+        let f = Filters::parse_cli("event=strat,event=start,event=health_status: healthy").unwrap();
+        assert_eq!(f.unknown_events(), ["strat"]);
+        assert!(
+            Filters::parse_cli("event=exec_start,event=die")
+                .unwrap()
+                .unknown_events()
+                .is_empty()
+        );
+        assert!(Filters::new().unknown_events().is_empty());
     }
 
     #[test]

@@ -37,7 +37,45 @@ pub enum DockerAction {
     Other,
 }
 
+/// Every container action Docker emits (`docker events`), as an `event` filter names it:
+/// the part before any `:` (`health_status: healthy` is `health_status`).
+pub const DOCKER_CONTAINER_ACTIONS: &[&str] = &[
+    "attach",
+    "commit",
+    "copy",
+    "create",
+    "destroy",
+    "detach",
+    "die",
+    "exec_create",
+    "exec_detach",
+    "exec_die",
+    "exec_start",
+    "export",
+    "health_status",
+    "kill",
+    "oom",
+    "pause",
+    "prune",
+    "rename",
+    "resize",
+    "restart",
+    "start",
+    "stop",
+    "top",
+    "unpause",
+    "update",
+];
+
 impl DockerAction {
+    /// True when Docker emits `action` for containers (a `: suffix` is ignored): an
+    /// `event` filter naming anything else matches nothing.
+    #[must_use]
+    pub fn is_emitted(action: &str) -> bool {
+        let head = action.split(':').next().unwrap_or("").trim();
+        DOCKER_CONTAINER_ACTIONS.contains(&head)
+    }
+
     /// Parses an action string; a `: suffix` is ignored.
     #[must_use]
     pub fn parse(action: &str) -> Self {

@@ -1,0 +1,72 @@
+//! The reflector's metric names and their help texts.
+//!
+//! The reflector reports through the [`metrics`](https://docs.rs/metrics) facade.
+//! [`describe`] gives each metric its `# HELP` text and registers every counter at 0,
+//! so that an exporter shows all of them from the start (an alert on a counter that
+//! does not exist yet never fires). The [`Informer`](crate::Informer) calls it when it
+//! is built; call it yourself, after installing a recorder, when you run a
+//! [`Reflector`](crate::Reflector) directly.
+
+/// Counter: events received and decoded (`Status::events_received`).
+pub const EVENTS_TOTAL: &str = "hypersh_reflector_events_total";
+/// Counter: events that changed the cache (`Status::events_applied`).
+pub const EVENTS_APPLIED_TOTAL: &str = "hypersh_reflector_events_applied_total";
+/// Counter: full lists applied (`Status::relists`).
+pub const RELISTS_TOTAL: &str = "hypersh_reflector_relists_total";
+/// Counter: connections opened after the first (`Status::reconnects`).
+pub const RECONNECTS_TOTAL: &str = "hypersh_reflector_reconnects_total";
+/// Counter: containers fetched by id (`Status::fetches`).
+pub const FETCHES_TOTAL: &str = "hypersh_reflector_fetches_total";
+/// Counter: frames that could not be decoded and were skipped (`Status::decode_errors`).
+pub const DECODE_ERRORS_TOTAL: &str = "hypersh_reflector_decode_errors_total";
+/// Counter: failed attempts (`Status::failures`).
+pub const FAILURES_TOTAL: &str = "hypersh_reflector_failures_total";
+/// Counter: attempts the server refused the credentials for (`Status::auth_failures`).
+pub const AUTH_FAILURES_TOTAL: &str = "hypersh_reflector_auth_failures_total";
+/// Counter: times a memory bound was passed and the reflector relisted rather than grow
+/// (`Status::overflows`).
+pub const OVERFLOWS_TOTAL: &str = "hypersh_reflector_overflows_total";
+/// Gauge: 1 while connected and synced, else 0 (`Status::connected`).
+pub const CONNECTED: &str = "hypersh_reflector_connected";
+
+/// Every counter with its help text.
+pub const COUNTERS: [(&str, &str); 9] = [
+    (EVENTS_TOTAL, "Events received and decoded"),
+    (EVENTS_APPLIED_TOTAL, "Events that changed the cache"),
+    (
+        RELISTS_TOTAL,
+        "Full lists applied (initial, after each reconnect, periodic)",
+    ),
+    (RECONNECTS_TOTAL, "Connections opened after the first"),
+    (FETCHES_TOTAL, "Containers fetched by id"),
+    (
+        DECODE_ERRORS_TOTAL,
+        "Event frames that could not be decoded and were skipped",
+    ),
+    (
+        FAILURES_TOTAL,
+        "Failed attempts (connect, list, fetch, or a watch that broke)",
+    ),
+    (
+        AUTH_FAILURES_TOTAL,
+        "Attempts the server refused the credentials for (HTTP 401/403)",
+    ),
+    (
+        OVERFLOWS_TOTAL,
+        "Times a memory bound was passed and the reflector relisted rather than grow",
+    ),
+];
+
+/// The gauge's help text.
+pub const CONNECTED_HELP: &str = "1 while the watch is open and the cache synced on it, else 0";
+
+/// Describes every metric to the installed recorder and registers the counters at 0 and
+/// the gauge at 0. Idempotent: calling it again adds nothing to the counters.
+pub fn describe() {
+    for (name, help) in COUNTERS {
+        ::metrics::describe_counter!(name, help);
+        ::metrics::counter!(name).increment(0);
+    }
+    ::metrics::describe_gauge!(CONNECTED, CONNECTED_HELP);
+    ::metrics::gauge!(CONNECTED).increment(0.0);
+}
