@@ -46,11 +46,9 @@ pub(crate) fn labelled(id: &str, state: ContainerState, labels: &[(&str, &str)])
 
 /// A plain map as the cache (the store's batch or relist in the reflector).
 // No test uses it since the core's tests moved to core/tests.rs; kept for those to come.
-#[allow(dead_code)]
 #[derive(Debug, Default)]
 pub(crate) struct MapCache(pub(crate) HashMap<String, Container>);
 
-#[allow(dead_code)]
 impl MapCache {
     pub(crate) fn of(list: impl IntoIterator<Item = Container>) -> Self {
         Self(list.into_iter().map(|c| (c.id().to_owned(), c)).collect())
