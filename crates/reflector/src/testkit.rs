@@ -45,7 +45,6 @@ pub(crate) fn labelled(id: &str, state: ContainerState, labels: &[(&str, &str)])
 }
 
 /// A plain map as the cache (the store's batch or relist in the reflector).
-// No test uses it since the core's tests moved to core/tests.rs; kept for those to come.
 #[derive(Debug, Default)]
 pub(crate) struct MapCache(pub(crate) HashMap<String, Container>);
 
