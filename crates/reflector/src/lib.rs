@@ -28,6 +28,7 @@
 #![deny(missing_docs)]
 
 pub mod backoff;
+pub mod controller;
 mod core;
 mod error;
 pub mod fake;

@@ -1,0 +1,2 @@
+//! A controller runtime on the informer (placeholder, filled in next).
+mod queue;
