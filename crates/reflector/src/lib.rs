@@ -10,6 +10,9 @@
 //! ([`BackoffConfig`], built on `backon` — the `backoff` crate is unmaintained,
 //! RUSTSEC-2025-0012, and pulls in `instant`, RUSTSEC-2024-0384).
 //!
+//! A [`Controller`] runs a reconcile loop on an informer's cache (work queue, retries,
+//! priorities, graceful shutdown): see the [`controller`] module.
+//!
 //! ```no_run
 //! use hypersh_reflector::Informer;
 //! use hypersh_watch::{Client, ClientConfig, Credentials};
@@ -42,6 +45,9 @@ pub mod status;
 mod testkit;
 
 pub use backoff::{Backoff, BackoffConfig};
+pub use controller::{
+    Action, Controller, ControllerConfig, ControllerHandle, Request, ShutdownReport,
+};
 pub use error::Error;
 pub use fake::FakeSource;
 pub use informer::{Informer, InformerBuilder};

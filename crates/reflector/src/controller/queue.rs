@@ -260,9 +260,7 @@ impl<S> Queue<S> {
 
     /// Records how the reconcile of `key` ended; returns the retry delay of a failure.
     pub(crate) fn done(&mut self, key: &str, outcome: Outcome, now: Instant) -> Option<Duration> {
-        let Some(entry) = self.entries.get_mut(key) else {
-            return None;
-        };
+        let entry = self.entries.get_mut(key)?;
         if !entry.running {
             return None;
         }
@@ -352,6 +350,7 @@ impl<S> Queue<S> {
     }
 
     /// The state known for `key`, if it has an entry.
+    #[cfg(test)]
     pub(crate) fn state(&self, key: &str) -> Option<&S> {
         self.entries.get(key).map(|e| &e.state)
     }
