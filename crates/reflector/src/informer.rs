@@ -10,6 +10,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::backoff::BackoffConfig;
 use crate::error::Error;
+use crate::ready::{AUTH_POLL, NotReady, ReadyWait};
 use crate::shell::Reflector;
 use crate::source::Source;
 use crate::status::{Status, StatusHandle};
@@ -26,9 +27,18 @@ pub struct InformerBuilder<S> {
     backoff: BackoffConfig,
     store_config: StoreConfig<Container>,
     indexes: Vec<(String, IndexFn)>,
+    name: Option<String>,
 }
 
 impl<S: Source> InformerBuilder<S> {
+    /// Names the informer: its metrics carry the label `informer=<name>`, so two
+    /// informers in one process (two regions, two sources) do not write the same series.
+    /// Without a name the metrics carry no label.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
     /// Caches only the containers these filters select (keys `container`, `image`,
     /// `label`).
     pub fn filters(mut self, filters: Filters) -> Self {
@@ -83,9 +93,12 @@ impl<S: Source> InformerBuilder<S> {
         for (name, f) in self.indexes {
             cache.add_index(name, f);
         }
-        let reflector = Reflector::new(self.source, writer, &self.filters)?
+        let mut reflector = Reflector::new(self.source, writer, &self.filters)?
             .backoff(self.backoff)
             .relist_every(self.relist);
+        if let Some(name) = &self.name {
+            reflector = reflector.name(name.clone());
+        }
         let status = reflector.status();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(reflector.run(shutdown.clone()));
@@ -96,6 +109,7 @@ impl<S: Source> InformerBuilder<S> {
             shutdown,
             task: Arc::new(tokio::sync::Mutex::new(Some(task))),
             resync: self.resync,
+            name: self.name.map(Arc::from),
         })
     }
 }
@@ -133,6 +147,7 @@ pub struct Informer {
     _stop_on_drop: Arc<DropGuard>,
     task: Arc<tokio::sync::Mutex<Option<JoinHandle<()>>>>,
     resync: Option<Duration>,
+    name: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Informer {
@@ -156,6 +171,7 @@ impl Informer {
             backoff: BackoffConfig::default(),
             store_config: StoreConfig::default(),
             indexes: Vec::new(),
+            name: None,
         }
     }
 
@@ -177,9 +193,62 @@ impl Informer {
         self.status.clone()
     }
 
-    /// Waits until the first full list has been applied.
+    /// Waits until the first full list has been applied, for ever: a wrong key or an
+    /// unreachable address makes it wait until the informer is shut down. Prefer
+    /// [`wait_ready_for`](Self::wait_ready_for), which says why it gave up.
     pub async fn wait_until_ready(&self) {
         self.store.wait_until_ready().await;
+    }
+
+    /// Waits at most `timeout` for the first full list.
+    ///
+    /// # Errors
+    /// [`NotReady`], with the phase, the last error, whether the credentials are refused
+    /// and how many attempts failed, when `timeout` passes first.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # async fn run(informer: hypersh_reflector::Informer) {
+    /// if let Err(e) = informer.wait_ready_for(Duration::from_secs(30)).await {
+    ///     eprintln!("{e}"); // "... the server refuses the credentials: check the access key ..."
+    /// }
+    /// # }
+    /// ```
+    pub async fn wait_ready_for(&self, timeout: Duration) -> Result<(), NotReady> {
+        self.wait_ready(ReadyWait::new(timeout)).await
+    }
+
+    /// Waits for the first full list as `wait` says (a timeout; whether to give up at
+    /// once on an authentication failure).
+    ///
+    /// # Errors
+    /// [`NotReady`] when the timeout passes first, or at the first authentication
+    /// failure with [`ReadyWait::fail_on_auth`].
+    pub async fn wait_ready(&self, wait: ReadyWait) -> Result<(), NotReady> {
+        let started = tokio::time::Instant::now();
+        let deadline = started + wait.timeout;
+        let ready = self.store.wait_until_ready();
+        tokio::pin!(ready);
+        loop {
+            let poll =
+                tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + AUTH_POLL));
+            tokio::select! {
+                biased;
+                () = &mut ready => return Ok(()),
+                () = poll => {}
+            }
+            let status = self.status.snapshot();
+            let now = tokio::time::Instant::now();
+            if now >= deadline || (wait.fail_on_auth && status.auth_failing) {
+                return Err(NotReady::from_status(&status, now - started));
+            }
+        }
+    }
+
+    /// The informer's name ([`InformerBuilder::name`]), if it has one.
+    #[must_use]
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 
     /// Registers a handler with the informer's resync period. A handler registered after

@@ -37,6 +37,7 @@ mod error;
 pub mod fake;
 mod informer;
 mod plan;
+mod ready;
 mod selector;
 mod shell;
 pub mod source;
@@ -51,6 +52,7 @@ pub use controller::{
 pub use error::Error;
 pub use fake::FakeSource;
 pub use informer::{Informer, InformerBuilder};
+pub use ready::{NotReady, ReadyWait};
 pub use selector::SELECTOR_KEYS;
 pub use shell::Reflector;
 pub use source::{Source, SourceError};

@@ -36,8 +36,18 @@ pub struct Reflector<S: Source> {
     core: Core,
     relist_every: Option<Duration>,
     status: StatusHandle,
-    /// The status as last published (to count metrics by difference).
-    published: Status,
+    /// The status as last published, and the metrics' labels.
+    published: Published,
+}
+
+/// What [`publish`] keeps between calls: the status as last published (to count the
+/// metrics by difference) and the labels every metric of this reflector carries (the
+/// informer's name, when it has one: two informers in one process then do not write
+/// the same series).
+#[derive(Debug, Default)]
+struct Published {
+    status: Status,
+    labels: Vec<(&'static str, String)>,
 }
 
 impl<S: Source> std::fmt::Debug for Reflector<S> {
@@ -65,7 +75,7 @@ impl<S: Source> Reflector<S> {
             core: Core::new(Selector::new(filters)?, &BackoffConfig::default()),
             relist_every: None,
             status: StatusHandle::default(),
-            published: Status::default(),
+            published: Published::default(),
         })
     }
 
@@ -80,6 +90,14 @@ impl<S: Source> Reflector<S> {
     #[must_use]
     pub fn relist_every(mut self, period: Option<Duration>) -> Self {
         self.relist_every = period;
+        self
+    }
+
+    /// Labels this reflector's metrics with `informer=<name>` (without a name they carry
+    /// no label).
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.published.labels = vec![("informer", name.into())];
         self
     }
 
@@ -106,7 +124,7 @@ impl<S: Source> Reflector<S> {
     async fn run_loop(mut self, shutdown: CancellationToken) {
         let mut stream: Option<S::Watch> = None;
         let mut actions: VecDeque<Action> = self.step(Input::Start, &mut NoCache).into();
-        metrics::gauge!("hypersh_reflector_connected").set(0.0);
+        metrics::gauge!("hypersh_reflector_connected", &self.published.labels).set(0.0);
         loop {
             let next = match actions.pop_front() {
                 Some(Action::OpenWatch) => self.open_watch(&mut stream, &shutdown).await,
@@ -140,7 +158,7 @@ impl<S: Source> Reflector<S> {
             actions.extend(next);
         }
         self.publish();
-        metrics::gauge!("hypersh_reflector_connected").set(0.0);
+        metrics::gauge!("hypersh_reflector_connected", &self.published.labels).set(0.0);
         tracing::debug!("reflector stopped");
     }
 
@@ -285,7 +303,7 @@ impl<S: Source> Reflector<S> {
             i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             i
         });
-        metrics::gauge!("hypersh_reflector_connected").set(1.0);
+        metrics::gauge!("hypersh_reflector_connected", &self.published.labels).set(1.0);
         // One shutdown waiter for the whole phase, not a new one per event.
         let cancelled = shutdown.cancelled();
         tokio::pin!(cancelled);
@@ -304,7 +322,7 @@ impl<S: Source> Reflector<S> {
                 }
             }
             if let Some(rest) = rest {
-                metrics::gauge!("hypersh_reflector_connected").set(0.0);
+                metrics::gauge!("hypersh_reflector_connected", &self.published.labels).set(0.0);
                 return rest;
             }
             tokio::select! {
@@ -455,7 +473,11 @@ async fn unless_shutdown<F: Future>(work: F, shutdown: &CancellationToken) -> Op
 // End of the performance section.
 
 /// Copies the core's status to the handle, counting the metrics by difference.
-fn publish(core: &Core, handle: &StatusHandle, published: &mut Status) {
+fn publish(core: &Core, handle: &StatusHandle, published: &mut Published) {
+    let Published {
+        status: published,
+        labels,
+    } = published;
     let now = core.status();
     if now == published {
         return;
@@ -504,7 +526,7 @@ fn publish(core: &Core, handle: &StatusHandle, published: &mut Status) {
     ];
     for (name, now, before) in counters {
         if now > before {
-            metrics::counter!(name).increment(now - before);
+            metrics::counter!(name, &*labels).increment(now - before);
         }
     }
     let last_event_at = if now.events_received > published.events_received {
