@@ -45,7 +45,8 @@ pub use hypersh_watch as watch;
 pub use hypersh_reflector::controller;
 pub use hypersh_reflector::{
     Action, BackoffConfig, Controller, ControllerConfig, ControllerHandle, Informer,
-    InformerBuilder, NotReady, Phase, ReadyWait, Request, ShutdownReport, Status, StatusHandle,
+    InformerBuilder, NotReady, Phase, ReadyWait, RefreshError, Request, ShutdownReport, Status,
+    StatusHandle,
 };
 pub use hypersh_store::{Deleted, FnHandler, Handler, HandlerHandle, HandlerOptions, Store};
 pub use hypersh_watch::{

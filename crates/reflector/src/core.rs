@@ -89,6 +89,10 @@ pub(crate) enum Input {
     BackoffDone,
     /// The periodic relist is due.
     RelistTick,
+    /// Fetch these containers now, whatever the cache holds (`Informer::refresh`, a
+    /// consistency barrier). Only acted on while watching: in the other states the list
+    /// that comes covers them.
+    Refresh(Vec<String>),
     /// Shutdown was requested.
     Shutdown,
 }
@@ -158,6 +162,9 @@ pub(crate) struct Watching {
     /// Events about containers in flight, received while their fetch runs, in order:
     /// the answer may predate them, so they are replayed on top of it.
     held: Vec<WatchEvent>,
+    /// Containers a refresh asked for, until their fetch answers: one it does not find is
+    /// removed from the cache (a fetch for an event leaves that to the event stream).
+    refreshing: BTreeSet<String>,
 }
 
 /// The reflector's state machine.
@@ -219,6 +226,7 @@ impl Core {
             Input::Fetched { asked, found, now } => self.fetched(&asked, found, cache, now),
             Input::Failed { error, now } => self.failed(error, now),
             Input::RelistTick => self.relist_tick(),
+            Input::Refresh(ids) => self.refresh(ids),
             Input::Shutdown => {
                 self.state = State::Stopped;
                 self.status.phase = Phase::Stopped;
@@ -334,6 +342,7 @@ impl Core {
                 w.in_flight.retain(|id| !asked.contains(id.as_str()));
                 w.fetches = w.fetches.saturating_sub(1);
                 let mut applied = 0;
+                let found_ids: BTreeSet<String> = found.iter().map(|c| c.id().to_owned()).collect();
                 for c in found {
                     if !asked.contains(c.id()) {
                         continue;
@@ -347,6 +356,16 @@ impl Core {
                         None => None,
                     });
                     applied += u64::from(changed);
+                }
+                // A refreshed container the fetch did not find is gone (unless it is
+                // to be fetched again: then that answer decides).
+                for &id in &asked {
+                    if w.pending.contains(id) || !w.refreshing.remove(id) {
+                        continue;
+                    }
+                    if !found_ids.contains(id) {
+                        applied += u64::from(cache.update(id, |cached| removal(cached, id)));
+                    }
                 }
                 let (replay, still_held) = std::mem::take(&mut w.held)
                     .into_iter()
@@ -380,6 +399,19 @@ impl Core {
         actions.extend(start_fetch(&mut watching, &mut self.status));
         self.state = State::Watching(watching);
         actions
+    }
+
+    /// Queues `ids` for a fetch, ahead of anything the cache holds. An id whose fetch is
+    /// in flight already is fetched again after it: that answer may predate the request.
+    fn refresh(&mut self, ids: Vec<String>) -> Vec<Action> {
+        let State::Watching(w) = &mut self.state else {
+            return Vec::new();
+        };
+        for id in ids {
+            w.refreshing.insert(id.clone());
+            w.pending.insert(id);
+        }
+        start_fetch(w, &mut self.status).into_iter().collect()
     }
 
     fn relist_tick(&mut self) -> Vec<Action> {
@@ -451,7 +483,20 @@ fn start_fetch(w: &mut Watching, status: &mut Status) -> Option<Action> {
     if w.pending.is_empty() || w.fetches >= MAX_FETCHES {
         return None;
     }
-    let ids: Vec<String> = std::mem::take(&mut w.pending).into_iter().collect();
+    // A container in flight stays pending (only a refresh puts one there): it is fetched
+    // again once its answer is in, so events during the new fetch are held for it.
+    let ids: Vec<String> = if w.pending.iter().any(|id| w.in_flight.contains(id)) {
+        let (ids, busy): (BTreeSet<String>, BTreeSet<String>) = std::mem::take(&mut w.pending)
+            .into_iter()
+            .partition(|id| !w.in_flight.contains(id));
+        w.pending = busy;
+        ids.into_iter().collect()
+    } else {
+        std::mem::take(&mut w.pending).into_iter().collect()
+    };
+    if ids.is_empty() {
+        return None;
+    }
     w.in_flight.extend(ids.iter().cloned());
     w.fetches += 1;
     status.fetches += ids.len() as u64;

@@ -9,9 +9,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::backoff::BackoffConfig;
-use crate::error::Error;
+use crate::error::{Error, RefreshError};
 use crate::ready::{AUTH_POLL, NotReady, ReadyWait};
 use crate::shell::Reflector;
+use crate::shell::RefreshRequest;
 use crate::source::Source;
 use crate::status::{Status, StatusHandle};
 
@@ -100,6 +101,7 @@ impl<S: Source> InformerBuilder<S> {
             reflector = reflector.name(name.clone());
         }
         let status = reflector.status();
+        let refresh = reflector.refresher();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(reflector.run(shutdown.clone()));
         Ok(Informer {
@@ -110,6 +112,7 @@ impl<S: Source> InformerBuilder<S> {
             task: Arc::new(tokio::sync::Mutex::new(Some(task))),
             resync: self.resync,
             name: self.name.map(Arc::from),
+            refresh,
         })
     }
 }
@@ -148,6 +151,7 @@ pub struct Informer {
     task: Arc<tokio::sync::Mutex<Option<JoinHandle<()>>>>,
     resync: Option<Duration>,
     name: Option<Arc<str>>,
+    refresh: tokio::sync::mpsc::Sender<RefreshRequest>,
 }
 
 impl std::fmt::Debug for Informer {
@@ -243,6 +247,44 @@ impl Informer {
                 return Err(NotReady::from_status(&status, now - started));
             }
         }
+    }
+
+    /// Fetches these containers from the source now, applies what it says (a container
+    /// it does not find is removed), and returns once every handler has been offered the
+    /// result: a consistency barrier for a controller that acted and needs the cache to
+    /// show it (see also [`Store::wait_for`], which waits for a state without asking).
+    ///
+    /// The fetch goes through the reflector's loop, with the same rules as a fetch for an
+    /// event (events that arrive meanwhile are replayed on top of its answer). While the
+    /// informer is not watching (listing, reconnecting), the request waits, and the next
+    /// full list serves it. It does not time out: wrap it in `tokio::time::timeout`.
+    ///
+    /// # Errors
+    /// [`RefreshError::Stopped`] if the informer stops first.
+    ///
+    /// ```no_run
+    /// # async fn run(informer: hypersh_reflector::Informer) -> Result<(), hypersh_reflector::RefreshError> {
+    /// // ...after starting container "4f2a...":
+    /// informer.refresh(["4f2a"]).await?;
+    /// let now = informer.store().get("4f2a"); // the state the server gave just now
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn refresh<I>(&self, ids: I) -> Result<(), RefreshError>
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        let (reply, done) = tokio::sync::oneshot::channel();
+        let request = RefreshRequest {
+            ids: ids.into_iter().map(Into::into).collect(),
+            reply,
+        };
+        self.refresh
+            .send(request)
+            .await
+            .map_err(|_| RefreshError::Stopped)?;
+        done.await.map_err(|_| RefreshError::Stopped)
     }
 
     /// The informer's name ([`InformerBuilder::name`]), if it has one.

@@ -49,7 +49,7 @@ pub use backoff::{Backoff, BackoffConfig};
 pub use controller::{
     Action, Controller, ControllerConfig, ControllerHandle, Request, ShutdownReport,
 };
-pub use error::Error;
+pub use error::{Error, RefreshError};
 pub use fake::FakeSource;
 pub use informer::{Informer, InformerBuilder};
 pub use ready::{NotReady, ReadyWait};

@@ -6,7 +6,7 @@
 //! ready events, the order of the `select!` arms, when the task yields) is in the
 //! section marked "Performance" at the end of the watch loop's helpers.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
@@ -15,6 +15,7 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use hypersh_store::{Batch, Change, Relist, Store, Writer};
 use hypersh_watch::{Container, Filters, WatchEvent};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -38,6 +39,40 @@ pub struct Reflector<S: Source> {
     status: StatusHandle,
     /// The status as last published, and the metrics' labels.
     published: Published,
+    /// Refresh requests ([`Informer::refresh`](crate::Informer::refresh)), read while
+    /// watching; the sender is handed out by [`refresher`](Self::refresher).
+    refresh_rx: mpsc::Receiver<RefreshRequest>,
+    refresh_tx: mpsc::Sender<RefreshRequest>,
+    /// Refreshes waiting for their fetch (or a list) to be applied.
+    waiters: Vec<Waiter>,
+    /// Fetches started so far, and lists started so far: a waiter is served by one
+    /// started after its request.
+    fetches_started: u64,
+    lists_started: u64,
+}
+
+/// How many refresh requests may wait to be read (while the reflector lists or backs
+/// off); past that, `Informer::refresh` waits for room.
+const REFRESH_QUEUE: usize = 64;
+
+/// A request to fetch some containers now and say when the result has been offered to
+/// the handlers.
+#[derive(Debug)]
+pub(crate) struct RefreshRequest {
+    pub(crate) ids: Vec<String>,
+    pub(crate) reply: oneshot::Sender<()>,
+}
+
+/// A refresh in progress.
+#[derive(Debug)]
+struct Waiter {
+    /// Ids not yet applied by a fetch started after the request.
+    remaining: BTreeSet<String>,
+    /// The value of `fetches_started` at the request: later fetches count.
+    fetches_before: u64,
+    /// The value of `lists_started` at the request: a later list serves every id.
+    lists_before: u64,
+    reply: oneshot::Sender<()>,
 }
 
 /// What [`publish`] keeps between calls: the status as last published (to count the
@@ -60,7 +95,7 @@ impl<S: Source> std::fmt::Debug for Reflector<S> {
 }
 
 /// A fetch in flight: the ids it asked for and the answer.
-type Fetch<E> = BoxFuture<'static, (Vec<String>, Result<Vec<Container>, E>)>;
+type Fetch<E> = BoxFuture<'static, (u64, Vec<String>, Result<Vec<Container>, E>)>;
 
 impl<S: Source> Reflector<S> {
     /// A reflector for the containers `filters` selects (keys `container`, `image`,
@@ -69,6 +104,7 @@ impl<S: Source> Reflector<S> {
     /// # Errors
     /// [`Error::Filters`] for other keys.
     pub fn new(source: S, writer: Writer<Container>, filters: &Filters) -> Result<Self, Error> {
+        let (refresh_tx, refresh_rx) = mpsc::channel(REFRESH_QUEUE);
         Ok(Self {
             source,
             writer,
@@ -76,6 +112,11 @@ impl<S: Source> Reflector<S> {
             relist_every: None,
             status: StatusHandle::default(),
             published: Published::default(),
+            refresh_rx,
+            refresh_tx,
+            waiters: Vec::new(),
+            fetches_started: 0,
+            lists_started: 0,
         })
     }
 
@@ -99,6 +140,11 @@ impl<S: Source> Reflector<S> {
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.published.labels = vec![("informer", name.into())];
         self
+    }
+
+    /// Where to send refresh requests.
+    pub(crate) fn refresher(&self) -> mpsc::Sender<RefreshRequest> {
+        self.refresh_tx.clone()
     }
 
     /// The status of this reflector, readable while it runs.
@@ -204,6 +250,8 @@ impl<S: Source> Reflector<S> {
     #[tracing::instrument(name = "sync", skip_all)]
     async fn sync(&mut self, stream: &mut S::Watch, shutdown: &CancellationToken) -> Vec<Action> {
         let started = Instant::now();
+        self.lists_started += 1;
+        let list_number = self.lists_started;
         let Self {
             source,
             writer,
@@ -286,6 +334,12 @@ impl<S: Source> Reflector<S> {
             elapsed = ?started.elapsed(),
             "cache synced from a full list"
         );
+        // A list started after a refresh's request serves all of it.
+        self.serve_refreshes(|w| {
+            if w.lists_before < list_number {
+                w.remaining.clear();
+            }
+        });
         actions
     }
 
@@ -328,21 +382,57 @@ impl<S: Source> Reflector<S> {
             tokio::select! {
                 biased;
                 () = &mut cancelled => actions = self.step(Input::Shutdown, &mut NoCache),
-                Some((asked, answer)) = fetching.next(), if !fetching.is_empty() => {
+                Some((number, asked, answer)) = fetching.next(), if !fetching.is_empty() => {
                     actions = match answer {
-                        Ok(found) => self.apply_fetched(asked, found, shutdown).await,
+                        Ok(found) => self.apply_fetched(number, asked, found, shutdown).await,
                         Err(e) => self.step(failed(&e), &mut NoCache),
                     };
                 }
+                Some(request) = self.refresh_rx.recv() => actions = self.refresh(request),
                 item = stream.next() => actions = self.handle_ready(item, stream, shutdown).await,
                 _ = tick(relist.as_mut()) => actions = self.step(Input::RelistTick, &mut NoCache),
             }
         }
     }
 
+    /// Registers a refresh and asks the core to fetch its ids.
+    fn refresh(&mut self, request: RefreshRequest) -> Vec<Action> {
+        let RefreshRequest { ids, reply } = request;
+        if ids.is_empty() {
+            let _ = reply.send(());
+            return Vec::new();
+        }
+        self.waiters.push(Waiter {
+            remaining: ids.iter().cloned().collect(),
+            fetches_before: self.fetches_started,
+            lists_before: self.lists_started,
+            reply,
+        });
+        self.step(Input::Refresh(ids), &mut NoCache)
+    }
+
+    /// Lets `served` update each waiter, then answers those with nothing left.
+    fn serve_refreshes(&mut self, mut served: impl FnMut(&mut Waiter)) {
+        if self.waiters.is_empty() {
+            return;
+        }
+        for w in &mut self.waiters {
+            served(w);
+        }
+        let (done, waiting): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|w| w.remaining.is_empty());
+        self.waiters = waiting;
+        for w in done {
+            // The caller may have given up: nothing to do then.
+            let _ = w.reply.send(());
+        }
+    }
+
     /// Applies a fetch's answer in one writer batch.
     async fn apply_fetched(
         &mut self,
+        number: u64,
         asked: Vec<String>,
         found: Vec<Container>,
         shutdown: &CancellationToken,
@@ -353,11 +443,24 @@ impl<S: Source> Reflector<S> {
         let Some(mut batch) = unless_shutdown(writer.batch(), shutdown).await else {
             return self.step(Input::Shutdown, &mut NoCache);
         };
+        let served: Vec<String> = if self.waiters.is_empty() {
+            Vec::new()
+        } else {
+            asked.clone()
+        };
         let actions = core.step(Input::Fetched { asked, found, now }, &mut batch);
         if unless_shutdown(batch.commit(), shutdown).await.is_none() {
             return self.step(Input::Shutdown, &mut NoCache);
         }
         self.publish();
+        // The handlers have been offered the answer: refreshes it serves are done.
+        self.serve_refreshes(|w| {
+            if w.fetches_before < number {
+                for id in &served {
+                    w.remaining.remove(id);
+                }
+            }
+        });
         actions
     }
 
@@ -427,11 +530,13 @@ impl<S: Source> Reflector<S> {
     /// polled once, which hands the request to its HTTP connection, and the task yields
     /// so that the connection (another task, on this thread with a current-thread
     /// runtime) writes it now rather than after the next run of events.
-    async fn start_fetch(&self, ids: Vec<String>) -> Fetch<S::Error> {
+    async fn start_fetch(&mut self, ids: Vec<String>) -> Fetch<S::Error> {
         let source = self.source.clone();
+        self.fetches_started += 1;
+        let number = self.fetches_started;
         let mut fetch: Fetch<S::Error> = Box::pin(async move {
             let answer = source.fetch(&ids).await;
-            (ids, answer)
+            (number, ids, answer)
         });
         if let Some(answer) = fetch.as_mut().now_or_never() {
             return Box::pin(std::future::ready(answer));

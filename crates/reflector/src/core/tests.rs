@@ -765,3 +765,66 @@ fn the_status_counts_every_event_received_and_each_that_changed_the_cache() {
     assert_eq!(core.status().events_received, 4);
     assert_eq!(core.status().events_applied, 2);
 }
+
+// Refresh (`Informer::refresh`): a fetch asked for by the user.
+
+#[test]
+fn a_refresh_while_watching_fetches_the_ids_and_applies_the_answer() {
+    let mut core = core();
+    let mut cache = MapCache::of([container("a", Running), container("b", Running)]);
+    watching(&mut core, &mut cache);
+    assert_eq!(
+        step(&mut core, Input::Refresh(ids(&["a", "b"]))),
+        [Action::Fetch(ids(&["a", "b"]))]
+    );
+    // `a` changed without an event; `b` is gone: the refresh removes it.
+    let actions = core.step(
+        fetched(&["a", "b"], vec![container("a", Exited)]),
+        &mut cache,
+    );
+    assert!(actions.is_empty());
+    assert_eq!(cache.states(), [("a".to_owned(), Exited)]);
+}
+
+#[test]
+fn a_fetch_for_an_event_that_finds_nothing_leaves_the_removal_to_the_stream() {
+    let mut core = core();
+    let mut cache = MapCache::of([container("a", Running)]);
+    watching(&mut core, &mut cache);
+    assert_eq!(
+        core.step(Input::Event(k8s("MODIFIED", "a", "Running")), &mut cache),
+        [Action::Fetch(ids(&["a"]))]
+    );
+    core.step(fetched(&["a"], Vec::new()), &mut cache);
+    assert_eq!(cache.states(), [("a".to_owned(), Running)]);
+}
+
+#[test]
+fn a_refresh_of_a_container_in_flight_fetches_it_again_after_the_answer() {
+    let mut core = core();
+    let mut cache = MapCache::of([container("a", Running)]);
+    watching(&mut core, &mut cache);
+    assert_eq!(
+        core.step(Input::Event(k8s("MODIFIED", "a", "Running")), &mut cache),
+        [Action::Fetch(ids(&["a"]))]
+    );
+    // The fetch in flight may have been answered before the request: not enough.
+    assert!(step(&mut core, Input::Refresh(ids(&["a"]))).is_empty());
+    assert_eq!(pending(&core), ["a"]);
+    let actions = core.step(fetched(&["a"], vec![container("a", Running)]), &mut cache);
+    assert_eq!(actions, [Action::Fetch(ids(&["a"]))]);
+    // Events during the second fetch are held for it, as for any fetch, and replayed
+    // on top of its answer.
+    core.step(Input::Event(docker("unpause", "a")), &mut cache);
+    assert_eq!(held(&core), 1);
+    core.step(fetched(&["a"], vec![container("a", Paused)]), &mut cache);
+    assert_eq!(cache.states(), [("a".to_owned(), Running)]);
+}
+
+#[test]
+fn a_refresh_outside_the_watch_phase_is_left_to_the_coming_list() {
+    let mut core = core();
+    listing(&mut core);
+    assert!(step(&mut core, Input::Refresh(ids(&["a"]))).is_empty());
+    assert!(matches!(core.state(), State::Listing { .. }));
+}
