@@ -1,179 +1,319 @@
-//! A small controller on the informer: it caches the containers that carry a label,
-//! indexes them by that label's value, reacts to every change, counts restarts, and
-//! prints a report from the index now and then.
+//! A small real controller on the runtime (`hypersh::Controller`): for every running
+//! container that carries a label, it keeps one file in a directory describing it, as a
+//! configuration generator for a reverse proxy would, and removes the file when the
+//! container stops or goes away.
 //!
 //! ```text
-//! cargo run --release --example controller                    # embedded router, churn
-//! cargo run --release --example controller -- --addr HOST:PORT --access-key AK --secret-key SK
-//!     [--insecure | --ca-cert F] [--label app] [--filter image=nginx] [--report-every SECS]
-//!     [--run-for SECS]
+//! cargo run --example controller -- --out-dir DIR                 # embedded router, churn
+//! cargo run --example controller -- --addr HOST:PORT --access-key AK --secret-key SK
+//!     [--insecure | --ca-cert F] --label KEY=VALUE --out-dir DIR [--run-for SECS]
 //! ```
-//! Without `--addr` it starts the reference router in-process (self-signed TLS, churning
-//! containers). What it does goes to stdout: one line per change (`ADDED`, `STATE`,
-//! `RESTARTED`, `RENAMED`, `DELETED`), a `synced:` line once the first list is in, and a
-//! `report:` line every `--report-every` seconds and at exit. A restart is a move from
-//! exited to running (a `start` or `restart` of a stopped container).
 //!
-//! ```text
-//! report: containers=17 restarts=2 | app=api 2/3 running | app=web 4/5 running | ...
-//! ```
+//! The contract (tools outside the repository rely on it):
+//! - `DIR` holds exactly one file per running container carrying the label `KEY=VALUE`
+//!   (`--label KEY` alone: any value), named by its full id, containing a JSON object
+//!   with `Id`, `Name` (without the leading `/`), `Image` and `Labels`;
+//! - a file is written atomically: to `DIR/.<id>.tmp`, then renamed;
+//! - a write that fails (the directory read-only for a moment) is retried with backoff
+//!   (5 ms doubling up to 5 s), not lost;
+//! - files of containers the cache does not hold (left by an earlier run) are removed
+//!   once the cache has synced;
+//! - at exit, after `--run-for SECS` or on Ctrl-C / SIGTERM, `DIR` matches the cache.
+//!
+//! Stdout gets `synced: N containers` once the cache is in and `exit: N files` at the
+//! end (a closed stdout is ignored); logs go to stderr (`RUST_LOG`).
 
 mod common;
 
-use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use clap::Parser;
-use hypersh::store::Handler;
-use hypersh::{Client, Container, ContainerState, Deleted, Filters, Informer};
+use hypersh::controller::{Action, Controller, ControllerConfig, Request};
+use hypersh::{Client, Container, ContainerState, Filters, Informer};
 
 #[derive(Parser, Debug)]
-#[command(about = "React to containers carrying a label, count their restarts")]
+#[command(about = "Keep one file per running container carrying a label")]
 struct Args {
     #[command(flatten)]
     conn: common::Connection,
-    /// Watch containers that carry this label key; the report groups them by its value.
-    #[arg(long, default_value = "app")]
+    /// The label the containers must carry: KEY=VALUE, or KEY for any value.
+    #[arg(long, default_value = "tier=frontend")]
     label: String,
-    /// Narrow further: container=x,image=y,label=k=v (repeatable).
+    /// The directory of files (created if missing).
     #[arg(long)]
-    filter: Vec<String>,
-    /// Print a report this often (seconds).
-    #[arg(long, default_value_t = 5.0)]
-    report_every: f64,
+    out_dir: PathBuf,
     /// Stop cleanly after this many seconds.
     #[arg(long)]
     run_for: Option<f64>,
+    /// Files written at once.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
 }
 
-/// The controller's reactions. The informer calls it on its own task, in order, so it
-/// can keep plain (unlocked) state; what the report needs is shared through an atomic.
-struct RestartCounter {
-    label: String,
-    restarts: HashMap<String, u64>,
-    total: Arc<AtomicU64>,
-}
+/// The longest wait between two tries of a failing write: a directory that is writable
+/// again is caught up within this.
+const WRITE_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-impl Handler<Container> for RestartCounter {
-    fn on_add(&mut self, c: &Arc<Container>) {
-        println!(
-            "ADDED     {} {}={} ({})",
-            name(c),
-            self.label,
-            self.value(c),
-            c.state()
-        );
-    }
-
-    fn on_update(&mut self, old: &Arc<Container>, new: &Arc<Container>) {
-        if old.state() == ContainerState::Exited && new.state() == ContainerState::Running {
-            let n = self.restarts.entry(new.id().to_owned()).or_default();
-            *n += 1;
-            self.total.fetch_add(1, Ordering::Relaxed);
-            println!("RESTARTED {} (restart #{n})", name(new));
-        } else if old.state() != new.state() {
-            println!("STATE     {} {} -> {}", name(new), old.state(), new.state());
-        } else if !old.names().eq(new.names()) {
-            println!("RENAMED   {} -> {}", name(old), name(new));
-        }
-    }
-
-    fn on_delete(&mut self, d: &Deleted<Container>) {
-        self.restarts.remove(d.key());
-        let note = if d.is_final_state_unknown() {
-            " (missed while away)"
-        } else {
-            ""
-        };
-        println!("DELETED   {}{note}", name(d.last()));
-    }
-}
-
-impl RestartCounter {
-    fn value<'c>(&self, c: &'c Container) -> &'c str {
-        c.label(&self.label).unwrap_or_default()
-    }
-}
+/// How long running writes may take to finish at exit.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
     let args = Args::parse();
     common::main_with(true, run(args))
 }
 
-async fn run(args: Args) -> Result<(), String> {
-    let run_for = common::optional_seconds("--run-for", args.run_for)?;
-    let period =
-        common::seconds("--report-every", args.report_every)?.max(Duration::from_millis(100));
-    let filters = Filters::parse_cli(&args.filter.join(","))
-        .map_err(|e| e.to_string())?
-        .label(args.label.clone());
-    let (config, router) = args.conn.connect().await?;
-    eprintln!("controller on {}", config.endpoint().http_url(""));
+/// Prints a line on stdout; a closed stdout (`| head`) is not an error.
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+}
 
-    // A custom index: one entry per container, its value of the label
-    // (`hypersh::watch::container::index::by_label` would index every `key=value`).
-    let key = args.label.clone();
-    let informer = Informer::builder(Client::new(config).map_err(|e| e.to_string())?)
-        .filters(filters)
-        .index(key.clone(), move |c: &Container| {
-            c.label(&key).map(ToString::to_string).into_iter().collect()
+/// The label selector: a key, and the value it must have (any, without one).
+#[derive(Clone, Debug)]
+struct Selector {
+    key: String,
+    value: Option<String>,
+}
+
+impl Selector {
+    fn parse(s: &str) -> Result<Self, String> {
+        let (key, value) = match s.split_once('=') {
+            Some((k, v)) => (k, Some(v.to_owned())),
+            None => (s, None),
+        };
+        if key.is_empty() {
+            return Err(format!("--label {s:?}: expected KEY=VALUE or KEY"));
+        }
+        Ok(Self {
+            key: key.to_owned(),
+            value,
         })
-        .build()
-        .map_err(|e| e.to_string())?;
-    let total = Arc::new(AtomicU64::new(0));
-    informer.register(RestartCounter {
-        label: args.label.clone(),
-        restarts: HashMap::new(),
-        total: Arc::clone(&total),
-    });
+    }
 
-    let stop = common::sleep_opt(run_for);
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(stop, ctrl_c);
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    let mut synced = false;
-    loop {
-        tokio::select! {
-            () = &mut stop => break,
-            _ = &mut ctrl_c => break,
-            () = informer.wait_until_ready(), if !synced => {
-                synced = true;
-                println!("synced: {} containers with label {}", informer.store().len(), args.label);
-            }
-            _ = tick.tick(), if synced => println!("{}", report(&informer, &args.label, &total)),
+    fn admits(&self, c: &Container) -> bool {
+        match c.label(&self.key) {
+            Some(v) => self.value.as_deref().is_none_or(|want| v == want),
+            None => false,
         }
     }
+}
+
+/// The file a container should have: its JSON description if it runs and carries the
+/// label, else none.
+fn desired(c: &Container, selector: &Selector) -> Option<Vec<u8>> {
+    if c.state() != ContainerState::Running || !selector.admits(c) {
+        return None;
+    }
+    let labels: serde_json::Map<String, serde_json::Value> = c
+        .labels()
+        .iter()
+        .map(|(k, v)| (k.to_owned(), serde_json::Value::from(v)))
+        .collect();
+    let doc = serde_json::json!({
+        "Id": c.id(),
+        "Name": c.name().unwrap_or_default(),
+        "Image": c.image(),
+        "Labels": labels,
+    });
+    let mut bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
+    bytes.push(b'\n');
+    Some(bytes)
+}
+
+/// Makes `DIR/<id>` hold `content` (written to a temporary file in DIR, synced, then
+/// renamed over it), or be absent. Unchanged content is not written again.
+fn converge(dir: &Path, id: &str, content: Option<&[u8]>) -> std::io::Result<()> {
+    if !is_id(id) {
+        // Not a name this directory's readers expect (nor a safe path): leave it alone.
+        tracing::warn!(id, "not a full container id; no file");
+        return Ok(());
+    }
+    let path = dir.join(id);
+    match content {
+        Some(bytes) => {
+            if std::fs::read(&path).is_ok_and(|old| old == bytes) {
+                return Ok(());
+            }
+            // One reconcile per id at a time (the controller's guarantee), and the final
+            // pass runs after the controller stopped: the temporary name cannot clash.
+            let tmp = dir.join(format!(".{id}.tmp"));
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(bytes)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        }
+        None => match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        },
+    }
+}
+
+/// Whether `name` is a full container id (64 lowercase hex characters).
+fn is_id(name: &str) -> bool {
+    name.len() == 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+/// Makes the whole directory match the cache: every container's file as `desired` says,
+/// and no file for an id the cache does not hold. Returns how many files DIR holds and
+/// the first error (every file is still tried).
+fn sync_dir(dir: &Path, informer: &Informer, selector: &Selector) -> (usize, Option<String>) {
+    let mut first_error = None;
+    let mut note = |e: String| {
+        first_error.get_or_insert(e);
+    };
+    let store = informer.store();
+    let mut files = 0;
+    for c in store.list() {
+        let content = desired(&c, selector);
+        files += usize::from(content.is_some());
+        if let Err(e) = converge(dir, c.id(), content.as_deref()) {
+            note(format!("{}: {e}", c.id()));
+        }
+    }
+    if let Err(e) = remove_stale(dir, informer) {
+        note(e);
+    }
+    (files, first_error)
+}
+
+/// Removes the files of ids the cache does not hold, and temporary files an interrupted
+/// write left. Returns the first error (every file is still tried).
+fn remove_stale(dir: &Path, informer: &Informer) -> Result<(), String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut first_error = Ok(());
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let stale = if is_id(&name) {
+            informer.store().get(&name).is_none()
+        } else {
+            name.starts_with('.') && name.ends_with(".tmp")
+        };
+        if stale
+            && let Err(e) = std::fs::remove_file(entry.path())
+            && first_error.is_ok()
+        {
+            first_error = Err(format!("{name}: {e}"));
+        }
+    }
+    first_error
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let run_for = common::optional_seconds("--run-for", args.run_for)?;
+    let selector = Selector::parse(&args.label)?;
+    std::fs::create_dir_all(&args.out_dir)
+        .map_err(|e| format!("--out-dir {}: {e}", args.out_dir.display()))?;
+    let (config, router) = args.conn.connect().await?;
+    tracing::info!(endpoint = %config.endpoint().http_url(""), "controller starting");
+
+    // The server narrows the cache to the label; the controller checks it again (and the
+    // state) for every request.
+    let informer = Informer::builder(Client::new(config).map_err(|e| e.to_string())?)
+        .name("controller")
+        .filters(Filters::new().label(args.label.clone()))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let controller = Controller::new(
+        &informer,
+        ControllerConfig::new("proxy-files")
+            .concurrency(args.concurrency)
+            .backoff(Duration::from_millis(5), WRITE_BACKOFF_MAX)
+            .shutdown_deadline(SHUTDOWN_DEADLINE),
+    );
+    let stop = common::sleep_opt(run_for);
+    let interrupt = interrupted();
+    tokio::pin!(stop, interrupt);
+    // The queue fills from the cache meanwhile; nothing is written before the sync.
+    let synced = tokio::select! {
+        () = &mut stop => false,
+        () = &mut interrupt => false,
+        () = informer.wait_until_ready() => true,
+    };
+    let mut running = None;
+    if synced {
+        // Files an earlier run left for containers gone since (before any write starts).
+        if let Err(e) = remove_stale(&args.out_dir, &informer) {
+            tracing::warn!(error = %e, "removing stale files");
+        }
+        say(&format!("synced: {} containers", informer.store().len()));
+        let dir = args.out_dir.clone();
+        let sel = selector.clone();
+        running = Some(tokio::spawn(controller.run(move |req: Request| {
+            let dir = dir.clone();
+            let content = req.container().and_then(|c| desired(c, &sel));
+            async move {
+                let id = req.id().to_owned();
+                tokio::task::spawn_blocking(move || converge(&dir, &id, content.as_deref()))
+                    .await
+                    .map_err(|e| std::io::Error::other(e.to_string()))??;
+                Ok::<_, std::io::Error>(Action::Done)
+            }
+        })));
+        tokio::select! {
+            () = &mut stop => {}
+            () = &mut interrupt => {}
+        }
+    }
+
+    // Freeze the cache (this stops the controller too), let the running writes finish,
+    // then make the directory match the frozen cache, retrying a failing write.
     informer.shutdown().await;
-    println!("{}", report(&informer, &args.label, &total));
+    let report = match running {
+        Some(task) => task
+            .await
+            .map_err(|e| format!("the controller failed: {e}"))?,
+        None => return Err("stopped before the cache synced".to_owned()),
+    };
+    if !report.waiting.is_empty() || !report.abandoned.is_empty() {
+        tracing::info!(
+            waiting = report.waiting.len(),
+            abandoned = report.abandoned.len(),
+            "finishing what the controller left"
+        );
+    }
+    let mut delay = Duration::from_millis(5);
+    let files = loop {
+        match sync_dir(&args.out_dir, &informer, &selector) {
+            (files, None) => break files,
+            (_, Some(e)) if delay > WRITE_BACKOFF_MAX => {
+                return Err(format!(
+                    "cannot bring {} in line: {e}",
+                    args.out_dir.display()
+                ));
+            }
+            (_, Some(e)) => {
+                tracing::warn!(error = %e, ?delay, "retrying the final pass");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+        }
+    };
+    say(&format!("exit: {files} files"));
     if let Some(router) = router {
         router.shutdown().await;
     }
     Ok(())
 }
 
-/// One line from the index: how many containers have each value of the label, and how
-/// many of those are running.
-fn report(informer: &Informer, label: &str, restarts: &AtomicU64) -> String {
-    let store = informer.store();
-    let mut parts = vec![format!(
-        "report: containers={} restarts={}",
-        store.len(),
-        restarts.load(Ordering::Relaxed)
-    )];
-    for value in store.index_values(label).unwrap_or_default() {
-        let group = store.by_index(label, &value).unwrap_or_default();
-        let running = group
-            .iter()
-            .filter(|c| c.state() == ContainerState::Running)
-            .count();
-        parts.push(format!("{label}={value} {running}/{} running", group.len()));
+/// Ctrl-C, or SIGTERM on Unix.
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
     }
-    parts.join(" | ")
-}
-
-fn name(c: &Container) -> &str {
-    c.name().unwrap_or(c.id())
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -26,6 +26,8 @@
 //! ```
 //!
 //! Where to go next:
+//! - a reconcile loop with a work queue, retries and graceful shutdown: [`Controller`]
+//!   (the [`controller`] module; `examples/controller.rs` is a small real one);
 //! - a controller keeps its state in a struct that implements [`store::Handler`] and
 //!   registers it with [`Informer::register`]; its own indexes go in with
 //!   [`InformerBuilder::index`] (ready-made ones in [`watch::container::index`]);
@@ -40,9 +42,11 @@ pub use hypersh_reflector as reflector;
 pub use hypersh_store as store;
 pub use hypersh_watch as watch;
 
+pub use hypersh_reflector::controller;
 pub use hypersh_reflector::{
-    BackoffConfig, FakeSource, HandlerBuilder, Informer, InformerBuilder, Phase, Source, Status,
-    StatusHandle,
+    Action, BackoffConfig, Controller, ControllerConfig, ControllerHandle, FakeSource,
+    HandlerBuilder, Informer, InformerBuilder, Limits, NotReady, Phase, ReadyWait, RefreshError,
+    Request, ShutdownReport, Source, Status, StatusHandle,
 };
 pub use hypersh_store::{Deleted, FnHandler, Handler, HandlerHandle, HandlerOptions, Store};
 pub use hypersh_watch::{

@@ -1,4 +1,5 @@
-//! The command-line contracts of `examples/controller.rs` and `examples/metrics.rs`.
+//! The command-line contract of `examples/metrics.rs` (`examples/controller.rs` has its
+//! own, in `tests/controller.rs`).
 //! `cargo test` builds the examples next to the test binaries; these tests run them
 //! against a router on port 0, trusting its certificate with `--ca-cert`.
 
@@ -11,8 +12,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use hypersh_apirouter::{Router, RouterConfig};
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{ChildStdout, Command};
+use tokio::process::Command;
 
 use common::PATIENCE;
 
@@ -51,98 +51,6 @@ fn command(f: &Fixture, name: &str) -> Command {
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     cmd
-}
-
-/// Reads stdout lines until one satisfies `want`, returning every line read so far.
-async fn read_until(
-    lines: &mut Lines<BufReader<ChildStdout>>,
-    seen: &mut Vec<String>,
-    want: impl Fn(&str) -> bool,
-) {
-    let found = tokio::time::timeout(PATIENCE, async {
-        while let Some(line) = lines.next_line().await.expect("read stdout") {
-            let hit = want(&line);
-            seen.push(line);
-            if hit {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert_eq!(found, Ok(true), "stdout so far: {seen:#?}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn controller_runs_for_its_time_and_prints_a_report() {
-    let f = fixture("controller-report").await;
-    let mut cmd = command(&f, "controller");
-    cmd.args(["--run-for", "2", "--report-every", "0.5"]);
-    let out = tokio::time::timeout(PATIENCE, cmd.output())
-        .await
-        .expect("stops on --run-for")
-        .expect("the example runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // The seeded router's containers that carry `app`, grouped by its value.
-    let truth = f.router.runtime().list(true);
-    let labelled = truth
-        .iter()
-        .filter(|c| c.labels().contains_key("app"))
-        .count();
-    assert!(labelled > 0, "seed 42 should give some `app` labels");
-    let report = stdout
-        .lines()
-        .rfind(|l| l.starts_with("report: "))
-        .unwrap_or_else(|| panic!("no report line in {stdout}"));
-    assert!(
-        report.starts_with(&format!("report: containers={labelled} restarts=0 | app=")),
-        "{report}"
-    );
-    let adds = stdout.lines().filter(|l| l.starts_with("ADDED ")).count();
-    assert_eq!(adds, labelled, "{stdout}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn controller_counts_a_start_after_exit_as_a_restart() {
-    let f = fixture("controller-restart").await;
-    let rt = f.router.runtime();
-    let labels = [("app".to_owned(), "flaky".to_owned())].into();
-    let id = rt.create("flaky-1", "busybox", labels);
-    rt.start(&id).expect("starts");
-
-    let mut cmd = command(&f, "controller");
-    cmd.args(["--run-for", "20", "--report-every", "0.2"]);
-    let mut child = cmd.spawn().expect("the example runs");
-    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-    let mut seen = Vec::new();
-    read_until(&mut lines, &mut seen, |l| l.starts_with("synced: ")).await;
-
-    rt.die(&id, 1).expect("dies");
-    rt.start(&id).expect("starts again");
-    read_until(&mut lines, &mut seen, |l| {
-        l.starts_with("RESTARTED flaky-1 (restart #1)")
-    })
-    .await;
-    read_until(&mut lines, &mut seen, |l| {
-        l.starts_with("report: ")
-            && l.contains(" restarts=1 ")
-            && l.contains(" | app=flaky 1/1 running")
-    })
-    .await;
-    // A pause is a state change, not a restart.
-    rt.pause(&id).expect("pauses");
-    read_until(&mut lines, &mut seen, |l| {
-        l.starts_with("STATE     flaky-1 running -> paused")
-    })
-    .await;
-    child.start_kill().expect("kill the example");
-    let _ = child.wait().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

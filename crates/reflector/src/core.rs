@@ -1,7 +1,7 @@
 //! The reflector's decisions, as a state machine without I/O.
 //!
 //! [`Core::step`] takes one [`Input`] (what the shell saw: a watch that opened, an event, a
-//! list that ended, a fetch's answer, a failure, a timer) and returns the [`Action`]s the
+//! list that ended, a fetch's answer, a failure, a timer) and returns the [`Command`]s the
 //! shell must carry out (open a watch, list, fetch some ids, commit the relist, sleep,
 //! stop). Changes to the cache go through the small [`Cache`] trait: the store's writer
 //! batch while watching, the store's relist while listing, a `HashMap` in the tests.
@@ -90,6 +90,10 @@ pub(crate) enum Input {
     BackoffDone,
     /// The periodic relist is due.
     RelistTick,
+    /// Fetch these containers now, whatever the cache holds (`Informer::refresh`, a
+    /// consistency barrier). Only acted on while watching: in the other states the list
+    /// that comes covers them.
+    Refresh(Vec<String>),
     /// Shutdown was requested.
     Shutdown,
 }
@@ -105,7 +109,7 @@ pub(crate) struct Failure {
 
 /// What the shell must do next, in order.
 #[derive(Debug, PartialEq)]
-pub(crate) enum Action {
+pub(crate) enum Command {
     /// Open the watch stream (then report [`Input::WatchOpened`] or [`Input::Failed`]).
     OpenWatch,
     /// Start a full list into a new relist, while the stream keeps being read (its events
@@ -162,6 +166,9 @@ pub(crate) struct Watching {
     /// Events about containers in flight, received while their fetch runs, in order:
     /// the answer may predate them, so they are replayed on top of it.
     held: Vec<WatchEvent>,
+    /// Containers a refresh asked for, until their fetch answers: one it does not find is
+    /// removed from the cache (a fetch for an event leaves that to the event stream).
+    refreshing: BTreeSet<String>,
 }
 
 /// The reflector's state machine.
@@ -216,7 +223,7 @@ impl Core {
 
     /// Handles one input; `cache` is the relist while listing, the store's batch while
     /// watching (it is not used in the other states).
-    pub(crate) fn step<C: Cache>(&mut self, input: Input, cache: &mut C) -> Vec<Action> {
+    pub(crate) fn step<C: Cache>(&mut self, input: Input, cache: &mut C) -> Vec<Command> {
         match input {
             Input::Start | Input::BackoffDone => self.connect(),
             Input::WatchOpened => self.watch_opened(),
@@ -230,25 +237,26 @@ impl Core {
             Input::Fetched { asked, found, now } => self.fetched(&asked, found, cache, now),
             Input::Failed { error, now } => self.failed(error, now),
             Input::RelistTick => self.relist_tick(),
+            Input::Refresh(ids) => self.refresh(ids),
             Input::Shutdown => {
                 self.state = State::Stopped;
                 self.status.phase = Phase::Stopped;
                 self.status.connected = false;
-                vec![Action::Stop]
+                vec![Command::Stop]
             }
         }
     }
 
-    fn connect(&mut self) -> Vec<Action> {
+    fn connect(&mut self) -> Vec<Command> {
         if matches!(self.state, State::Stopped) {
             return Vec::new();
         }
         self.state = State::Connecting;
         self.status.phase = Phase::Connecting;
-        vec![Action::OpenWatch]
+        vec![Command::OpenWatch]
     }
 
-    fn watch_opened(&mut self) -> Vec<Action> {
+    fn watch_opened(&mut self) -> Vec<Command> {
         if !matches!(self.state, State::Connecting) {
             return Vec::new();
         }
@@ -259,19 +267,19 @@ impl Core {
         self.start_list()
     }
 
-    fn start_list(&mut self) -> Vec<Action> {
+    fn start_list(&mut self) -> Vec<Command> {
         self.state = State::Listing {
             buffered: Vec::new(),
             fetching: None,
             overflowed: false,
         };
         self.status.phase = Phase::Listing;
-        vec![Action::List]
+        vec![Command::List]
     }
 
     /// One event. In the watch phase this is the hot path: one look-up of the container
-    /// through `cache`, and an action only when a fetch can start.
-    pub(crate) fn event<C: Cache>(&mut self, event: WatchEvent, cache: &mut C) -> Option<Action> {
+    /// through `cache`, and a command only when a fetch can start.
+    pub(crate) fn event<C: Cache>(&mut self, event: WatchEvent, cache: &mut C) -> Option<Command> {
         self.status.events_received += 1;
         let max = self.limits.max_buffered_events;
         match &mut self.state {
@@ -324,7 +332,7 @@ impl Core {
         }
     }
 
-    fn list_done<C: Cache>(&mut self, relist: &mut C, now: Instant) -> Vec<Action> {
+    fn list_done<C: Cache>(&mut self, relist: &mut C, now: Instant) -> Vec<Command> {
         let State::Listing {
             buffered,
             fetching: fetching @ None,
@@ -346,7 +354,7 @@ impl Core {
         let ids: Vec<String> = to_fetch.iter().cloned().collect();
         self.status.fetches += ids.len() as u64;
         *fetching = Some(to_fetch);
-        vec![Action::Fetch(ids)]
+        vec![Command::Fetch(ids)]
     }
 
     fn fetched<C: Cache>(
@@ -355,7 +363,7 @@ impl Core {
         found: Vec<Container>,
         cache: &mut C,
         now: Instant,
-    ) -> Vec<Action> {
+    ) -> Vec<Command> {
         match &mut self.state {
             State::Listing {
                 overflowed: true, ..
@@ -384,6 +392,7 @@ impl Core {
                 w.in_flight.retain(|id| !asked.contains(id.as_str()));
                 w.fetches = w.fetches.saturating_sub(1);
                 let mut applied = 0;
+                let found_ids: BTreeSet<String> = found.iter().map(|c| c.id().to_owned()).collect();
                 for c in found {
                     if !asked.contains(c.id()) {
                         continue;
@@ -404,6 +413,16 @@ impl Core {
                     });
                     applied += u64::from(changed);
                 }
+                // A refreshed container the fetch did not find is gone (unless it is
+                // to be fetched again: then that answer decides).
+                for &id in &asked {
+                    if w.pending.contains(id) || !w.refreshing.remove(id) {
+                        continue;
+                    }
+                    if !found_ids.contains(id) {
+                        applied += u64::from(cache.update(id, |cached| removal(cached, id)));
+                    }
+                }
                 let (replay, still_held) = std::mem::take(&mut w.held)
                     .into_iter()
                     .partition(|e: &WatchEvent| asked.contains(e.id()));
@@ -421,8 +440,8 @@ impl Core {
 
     /// Ends a sync: the relist is committed, then the watch phase begins with `pending`
     /// (containers that events during the sync's fetch named) to fetch.
-    fn commit(&mut self, pending: BTreeSet<String>, now: Instant) -> Vec<Action> {
-        let mut actions = vec![Action::CommitRelist];
+    fn commit(&mut self, pending: BTreeSet<String>, now: Instant) -> Vec<Command> {
+        let mut commands = vec![Command::CommitRelist];
         self.status.relists += 1;
         self.status.phase = Phase::Watching;
         self.status.connected = true;
@@ -433,9 +452,9 @@ impl Core {
             pending,
             ..Watching::default()
         };
-        actions.extend(start_fetch(&mut watching, &mut self.status));
+        commands.extend(start_fetch(&mut watching, &mut self.status));
         self.state = State::Watching(watching);
-        actions
+        commands
     }
 
     /// Records that a bound was passed: counted, logged, and the last error says which.
@@ -446,12 +465,25 @@ impl Core {
     }
 
     /// A bound was passed while watching: relist rather than grow.
-    fn overflow_to_relist(&mut self, text: String) -> Option<Action> {
+    fn overflow_to_relist(&mut self, text: String) -> Option<Command> {
         self.overflow(text);
         self.start_list().pop()
     }
 
-    fn relist_tick(&mut self) -> Vec<Action> {
+    /// Queues `ids` for a fetch, ahead of anything the cache holds. An id whose fetch is
+    /// in flight already is fetched again after it: that answer may predate the request.
+    fn refresh(&mut self, ids: Vec<String>) -> Vec<Command> {
+        let State::Watching(w) = &mut self.state else {
+            return Vec::new();
+        };
+        for id in ids {
+            w.refreshing.insert(id.clone());
+            w.pending.insert(id);
+        }
+        start_fetch(w, &mut self.status).into_iter().collect()
+    }
+
+    fn relist_tick(&mut self) -> Vec<Command> {
         if !matches!(self.state, State::Watching(_)) {
             return Vec::new();
         }
@@ -459,7 +491,7 @@ impl Core {
         self.start_list()
     }
 
-    fn failed(&mut self, error: Option<Failure>, now: Instant) -> Vec<Action> {
+    fn failed(&mut self, error: Option<Failure>, now: Instant) -> Vec<Command> {
         if matches!(self.state, State::Stopped | State::Backoff) {
             return Vec::new();
         }
@@ -493,7 +525,7 @@ impl Core {
             self.backoff.next_delay()
         };
         tracing::debug!(?delay, "backing off");
-        vec![Action::Sleep(delay)]
+        vec![Command::Sleep(delay)]
     }
 
     /// Logs a failure once per kind (its text up to the first `:`), until the kind
@@ -518,15 +550,28 @@ impl Core {
 }
 
 /// Starts a fetch of every pending container if fewer than [`MAX_FETCHES`] run.
-fn start_fetch(w: &mut Watching, status: &mut Status) -> Option<Action> {
+fn start_fetch(w: &mut Watching, status: &mut Status) -> Option<Command> {
     if w.pending.is_empty() || w.fetches >= MAX_FETCHES {
         return None;
     }
-    let ids: Vec<String> = std::mem::take(&mut w.pending).into_iter().collect();
+    // A container in flight stays pending (only a refresh puts one there): it is fetched
+    // again once its answer is in, so events during the new fetch are held for it.
+    let ids: Vec<String> = if w.pending.iter().any(|id| w.in_flight.contains(id)) {
+        let (ids, busy): (BTreeSet<String>, BTreeSet<String>) = std::mem::take(&mut w.pending)
+            .into_iter()
+            .partition(|id| !w.in_flight.contains(id));
+        w.pending = busy;
+        ids.into_iter().collect()
+    } else {
+        std::mem::take(&mut w.pending).into_iter().collect()
+    };
+    if ids.is_empty() {
+        return None;
+    }
     w.in_flight.extend(ids.iter().cloned());
     w.fetches += 1;
     status.fetches += ids.len() as u64;
-    Some(Action::Fetch(ids))
+    Some(Command::Fetch(ids))
 }
 
 /// Applies one event to `cache`, with `pending` the containers waiting to be fetched;

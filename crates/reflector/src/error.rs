@@ -8,3 +8,13 @@ pub enum Error {
     #[error("informer filters: {0}")]
     Filters(#[source] hypersh_watch::filters::FilterError),
 }
+
+/// Why [`Informer::refresh`](crate::Informer::refresh) did not complete.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RefreshError {
+    /// The informer stopped (shut down, or every clone dropped) before the refreshed
+    /// containers were applied: the cache will not change any more; build a new informer.
+    #[error("the informer stopped before the refresh was applied")]
+    Stopped,
+}

@@ -11,9 +11,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::backoff::BackoffConfig;
-use crate::error::Error;
+use crate::error::{Error, RefreshError};
 use crate::limits::Limits;
+use crate::ready::{AUTH_POLL, NotReady, ReadyWait};
 use crate::shell::Reflector;
+use crate::shell::RefreshRequest;
 use crate::source::Source;
 use crate::status::{Status, StatusHandle};
 
@@ -30,9 +32,18 @@ pub struct InformerBuilder<S> {
     limits: Limits,
     store_config: StoreConfig<Container>,
     indexes: Vec<(String, IndexFn)>,
+    name: Option<String>,
 }
 
 impl<S: Source> InformerBuilder<S> {
+    /// Names the informer: its metrics carry the label `informer=<name>`, so two
+    /// informers in one process (two regions, two sources) do not write the same series.
+    /// Without a name the metrics carry no label.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
     /// Caches only the containers these filters select (keys `container`, `image`,
     /// `label`).
     pub fn filters(mut self, filters: Filters) -> Self {
@@ -91,16 +102,20 @@ impl<S: Source> InformerBuilder<S> {
     /// [`Error::Filters`] when the filters cannot select a cache.
     pub fn build(self) -> Result<Informer, Error> {
         // Every metric has its help text and exists, at 0, from the start.
-        crate::metrics::describe();
+        crate::metrics::describe_informer(self.name.as_deref());
         let (writer, cache) = store(self.store_config);
         for (name, f) in self.indexes {
             cache.add_index(name, f);
         }
-        let reflector = Reflector::new(self.source, writer, &self.filters)?
+        let mut reflector = Reflector::new(self.source, writer, &self.filters)?
             .backoff(self.backoff)
             .limits(self.limits)
             .relist_every(self.relist);
+        if let Some(name) = &self.name {
+            reflector = reflector.name(name.clone());
+        }
         let status = reflector.status();
+        let refresh = reflector.refresher();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(reflector.run(shutdown.clone()));
         Ok(Informer {
@@ -111,6 +126,8 @@ impl<S: Source> InformerBuilder<S> {
             task: Arc::new(tokio::sync::Mutex::new(Some(task))),
             resync: self.resync,
             handlers: Arc::default(),
+            name: self.name.map(Arc::from),
+            refresh,
         })
     }
 }
@@ -154,6 +171,8 @@ pub struct Informer {
     resync: Option<Duration>,
     /// The handlers registered through the informer, for [`Informer::wait_until_ready`].
     handlers: Arc<Mutex<Vec<HandlerHandle>>>,
+    name: Option<Arc<str>>,
+    refresh: tokio::sync::mpsc::Sender<RefreshRequest>,
 }
 
 impl std::fmt::Debug for Informer {
@@ -178,6 +197,7 @@ impl Informer {
             limits: Limits::default(),
             store_config: StoreConfig::default(),
             indexes: Vec::new(),
+            name: None,
         }
     }
 
@@ -202,6 +222,9 @@ impl Informer {
     /// Waits until the first full list has been applied and every handler registered
     /// through the informer has been offered it (each has seen an add for every cached
     /// container). A handler that was removed or stopped is not waited for.
+    /// Without a deadline: a wrong key or an unreachable address makes it wait until
+    /// the informer is shut down. Prefer [`wait_ready_for`](Self::wait_ready_for), which
+    /// says why it gave up.
     pub async fn wait_until_ready(&self) {
         self.store.wait_until_ready().await;
         let handlers = self.lock_handlers().clone();
@@ -209,6 +232,97 @@ impl Informer {
             // A handler that stopped can never catch up: nothing to wait for.
             let _ = handler.wait_synced().await;
         }
+    }
+
+    /// Waits at most `timeout` for the first full list (and the handlers, as
+    /// [`wait_until_ready`](Self::wait_until_ready)).
+    ///
+    /// # Errors
+    /// [`NotReady`], with the phase, the last error, whether the credentials are refused
+    /// and how many attempts failed, when `timeout` passes first.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # async fn run(informer: hypersh_reflector::Informer) {
+    /// if let Err(e) = informer.wait_ready_for(Duration::from_secs(30)).await {
+    ///     eprintln!("{e}"); // "... the server refuses the credentials: check the access key ..."
+    /// }
+    /// # }
+    /// ```
+    pub async fn wait_ready_for(&self, timeout: Duration) -> Result<(), NotReady> {
+        self.wait_ready(ReadyWait::new(timeout)).await
+    }
+
+    /// Waits for the first full list as `wait` says (a timeout; whether to give up at
+    /// once on an authentication failure).
+    ///
+    /// # Errors
+    /// [`NotReady`] when the timeout passes first, or at the first authentication
+    /// failure with [`ReadyWait::fail_on_auth`].
+    pub async fn wait_ready(&self, wait: ReadyWait) -> Result<(), NotReady> {
+        let started = tokio::time::Instant::now();
+        let deadline = started + wait.timeout;
+        // The same readiness as `wait_until_ready`: the list, and the handlers' view of it.
+        let ready = self.wait_until_ready();
+        tokio::pin!(ready);
+        loop {
+            let poll =
+                tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + AUTH_POLL));
+            tokio::select! {
+                biased;
+                () = &mut ready => return Ok(()),
+                () = poll => {}
+            }
+            let status = self.status.snapshot();
+            let now = tokio::time::Instant::now();
+            if now >= deadline || (wait.fail_on_auth && status.auth_failing) {
+                return Err(NotReady::from_status(&status, now - started));
+            }
+        }
+    }
+
+    /// Fetches these containers from the source now, applies what it says (a container
+    /// it does not find is removed), and returns once every handler has been offered the
+    /// result: a consistency barrier for a controller that acted and needs the cache to
+    /// show it (see also [`Store::wait_for`], which waits for a state without asking).
+    ///
+    /// The fetch goes through the reflector's loop, with the same rules as a fetch for an
+    /// event (events that arrive meanwhile are replayed on top of its answer). While the
+    /// informer is not watching (listing, reconnecting), the request waits, and the next
+    /// full list serves it. It does not time out: wrap it in `tokio::time::timeout`.
+    ///
+    /// # Errors
+    /// [`RefreshError::Stopped`] if the informer stops first.
+    ///
+    /// ```no_run
+    /// # async fn run(informer: hypersh_reflector::Informer) -> Result<(), hypersh_reflector::RefreshError> {
+    /// // ...after starting container "4f2a...":
+    /// informer.refresh(["4f2a"]).await?;
+    /// let now = informer.store().get("4f2a"); // the state the server gave just now
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn refresh<I>(&self, ids: I) -> Result<(), RefreshError>
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        let (reply, done) = tokio::sync::oneshot::channel();
+        let request = RefreshRequest {
+            ids: ids.into_iter().map(Into::into).collect(),
+            reply,
+        };
+        self.refresh
+            .send(request)
+            .await
+            .map_err(|_| RefreshError::Stopped)?;
+        done.await.map_err(|_| RefreshError::Stopped)
+    }
+
+    /// The informer's name ([`InformerBuilder::name`]), if it has one.
+    #[must_use]
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 
     /// Registers a handler with the informer's resync period. A handler registered after

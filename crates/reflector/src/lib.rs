@@ -10,6 +10,9 @@
 //! ([`BackoffConfig`], built on `backon` — the `backoff` crate is unmaintained,
 //! RUSTSEC-2025-0012, and pulls in `instant`, RUSTSEC-2024-0384).
 //!
+//! A [`Controller`] runs a reconcile loop on an informer's cache (work queue, retries,
+//! priorities, graceful shutdown): see the [`controller`] module.
+//!
 //! ```no_run
 //! use hypersh_reflector::Informer;
 //! use hypersh_watch::{Client, ClientConfig, Credentials};
@@ -28,6 +31,7 @@
 #![deny(missing_docs)]
 
 pub mod backoff;
+pub mod controller;
 mod core;
 mod error;
 pub mod fake;
@@ -35,6 +39,7 @@ mod informer;
 pub mod limits;
 pub mod metrics;
 mod plan;
+mod ready;
 mod selector;
 mod shell;
 pub mod source;
@@ -43,10 +48,14 @@ pub mod status;
 mod testkit;
 
 pub use backoff::{Backoff, BackoffConfig};
-pub use error::Error;
+pub use controller::{
+    Action, Controller, ControllerConfig, ControllerHandle, Request, ShutdownReport,
+};
+pub use error::{Error, RefreshError};
 pub use fake::FakeSource;
 pub use informer::{HandlerBuilder, Informer, InformerBuilder};
 pub use limits::Limits;
+pub use ready::{NotReady, ReadyWait};
 pub use selector::SELECTOR_KEYS;
 pub use shell::Reflector;
 pub use source::{Source, SourceError};

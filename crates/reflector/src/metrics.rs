@@ -63,10 +63,24 @@ pub const CONNECTED_HELP: &str = "1 while the watch is open and the cache synced
 /// Describes every metric to the installed recorder and registers the counters at 0 and
 /// the gauge at 0. Idempotent: calling it again adds nothing to the counters.
 pub fn describe() {
-    for (name, help) in COUNTERS {
-        ::metrics::describe_counter!(name, help);
-        ::metrics::counter!(name).increment(0);
+    describe_informer(None);
+}
+
+/// Like [`describe`], for the informer named `name` (`InformerBuilder::name`): its
+/// series carry the label `informer=<name>`, and those are the ones registered at 0.
+pub fn describe_informer(name: Option<&str>) {
+    let labels = labels(name);
+    for (metric, help) in COUNTERS {
+        ::metrics::describe_counter!(metric, help);
+        ::metrics::counter!(metric, &labels).increment(0);
     }
     ::metrics::describe_gauge!(CONNECTED, CONNECTED_HELP);
-    ::metrics::gauge!(CONNECTED).increment(0.0);
+    ::metrics::gauge!(CONNECTED, &labels).increment(0.0);
+}
+
+/// The labels of the metrics of the informer named `name`: none without a name.
+pub(crate) fn labels(name: Option<&str>) -> Vec<(&'static str, String)> {
+    name.map(|n| ("informer", n.to_owned()))
+        .into_iter()
+        .collect()
 }

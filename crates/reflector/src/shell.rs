@@ -1,12 +1,12 @@
 //! The reflector's I/O: it runs a [`Source`] and the store's writer as the [`Core`]
 //! decides, and reports its status.
 //!
-//! Everything here carries out an [`Action`] or turns what the source said into an
+//! Everything here carries out a [`Command`] or turns what the source said into an
 //! [`Input`]; no decision about the cache is taken here. The scheduling code (runs of
 //! ready events, the order of the `select!` arms, when the task yields) is in the
 //! section marked "Performance" at the end of the watch loop's helpers.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
@@ -15,12 +15,13 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use hypersh_store::{Batch, Change, Relist, Store, Writer};
 use hypersh_watch::{Container, Filters, WatchEvent};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::backoff::BackoffConfig;
-use crate::core::{Action, Cache, Core, Failure, Input, State};
+use crate::core::{Cache, Command, Core, Failure, Input, State};
 use crate::error::Error;
 use crate::limits::Limits;
 use crate::metrics as names;
@@ -40,8 +41,52 @@ pub struct Reflector<S: Source> {
     backoff: BackoffConfig,
     relist_every: Option<Duration>,
     status: StatusHandle,
-    /// The status as last published (to count metrics by difference).
-    published: Status,
+    /// The status as last published, and the metrics' labels.
+    published: Published,
+    /// Refresh requests ([`Informer::refresh`](crate::Informer::refresh)), read while
+    /// watching; the sender is handed out by [`refresher`](Self::refresher).
+    refresh_rx: mpsc::Receiver<RefreshRequest>,
+    refresh_tx: mpsc::Sender<RefreshRequest>,
+    /// Refreshes waiting for their fetch (or a list) to be applied.
+    waiters: Vec<Waiter>,
+    /// Fetches started so far, and lists started so far: a waiter is served by one
+    /// started after its request.
+    fetches_started: u64,
+    lists_started: u64,
+}
+
+/// How many refresh requests may wait to be read (while the reflector lists or backs
+/// off); past that, `Informer::refresh` waits for room.
+const REFRESH_QUEUE: usize = 64;
+
+/// A request to fetch some containers now and say when the result has been offered to
+/// the handlers.
+#[derive(Debug)]
+pub(crate) struct RefreshRequest {
+    pub(crate) ids: Vec<String>,
+    pub(crate) reply: oneshot::Sender<()>,
+}
+
+/// A refresh in progress.
+#[derive(Debug)]
+struct Waiter {
+    /// Ids not yet applied by a fetch started after the request.
+    remaining: BTreeSet<String>,
+    /// The value of `fetches_started` at the request: later fetches count.
+    fetches_before: u64,
+    /// The value of `lists_started` at the request: a later list serves every id.
+    lists_before: u64,
+    reply: oneshot::Sender<()>,
+}
+
+/// What [`publish`] keeps between calls: the status as last published (to count the
+/// metrics by difference) and the labels every metric of this reflector carries (the
+/// informer's name, when it has one: two informers in one process then do not write
+/// the same series).
+#[derive(Debug, Default)]
+struct Published {
+    status: Status,
+    labels: Vec<(&'static str, String)>,
 }
 
 impl<S: Source> std::fmt::Debug for Reflector<S> {
@@ -54,7 +99,7 @@ impl<S: Source> std::fmt::Debug for Reflector<S> {
 }
 
 /// A fetch in flight: the ids it asked for and the answer.
-type Fetch<E> = BoxFuture<'static, (Vec<String>, Result<Vec<Container>, E>)>;
+type Fetch<E> = BoxFuture<'static, (u64, Vec<String>, Result<Vec<Container>, E>)>;
 
 impl<S: Source> Reflector<S> {
     /// A reflector for the containers `filters` selects (keys `container`, `image`,
@@ -63,6 +108,7 @@ impl<S: Source> Reflector<S> {
     /// # Errors
     /// [`Error::Filters`] for other keys.
     pub fn new(source: S, writer: Writer<Container>, filters: &Filters) -> Result<Self, Error> {
+        let (refresh_tx, refresh_rx) = mpsc::channel(REFRESH_QUEUE);
         Ok(Self {
             source,
             writer,
@@ -74,7 +120,12 @@ impl<S: Source> Reflector<S> {
             backoff: BackoffConfig::default(),
             relist_every: None,
             status: StatusHandle::default(),
-            published: Status::default(),
+            published: Published::default(),
+            refresh_rx,
+            refresh_tx,
+            waiters: Vec::new(),
+            fetches_started: 0,
+            lists_started: 0,
         })
     }
 
@@ -100,6 +151,19 @@ impl<S: Source> Reflector<S> {
         self
     }
 
+    /// Labels this reflector's metrics with `informer=<name>` (without a name they carry
+    /// no label).
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.published.labels = crate::metrics::labels(Some(&name.into()));
+        self
+    }
+
+    /// Where to send refresh requests.
+    pub(crate) fn refresher(&self) -> mpsc::Sender<RefreshRequest> {
+        self.refresh_tx.clone()
+    }
+
     /// The status of this reflector, readable while it runs.
     #[must_use]
     pub fn status(&self) -> StatusHandle {
@@ -122,31 +186,31 @@ impl<S: Source> Reflector<S> {
 
     async fn run_loop(mut self, shutdown: CancellationToken) {
         let mut stream: Option<S::Watch> = None;
-        let mut actions: VecDeque<Action> = self.step(Input::Start, &mut NoCache).into();
-        metrics::gauge!(names::CONNECTED).set(0.0);
+        let mut commands: VecDeque<Command> = self.step(Input::Start, &mut NoCache).into();
+        metrics::gauge!(names::CONNECTED, &self.published.labels).set(0.0);
         loop {
-            let next = match actions.pop_front() {
-                Some(Action::OpenWatch) => self.open_watch(&mut stream, &shutdown).await,
-                Some(Action::List) => match stream.as_mut() {
+            let next = match commands.pop_front() {
+                Some(Command::OpenWatch) => self.open_watch(&mut stream, &shutdown).await,
+                Some(Command::List) => match stream.as_mut() {
                     Some(watch) => self.sync(watch, &shutdown).await,
                     None => Vec::new(),
                 },
-                Some(Action::Sleep(delay)) => {
+                Some(Command::Sleep(delay)) => {
                     stream = None;
                     self.back_off(delay, &shutdown).await
                 }
-                Some(Action::Stop) => {
+                Some(Command::Stop) => {
                     if let Some(watch) = stream.as_mut() {
                         S::close(watch).await;
                     }
                     break;
                 }
                 // Fetches start in the watch loop; a commit happens in `sync`.
-                first @ (Some(Action::Fetch(_) | Action::CommitRelist) | None) => {
+                first @ (Some(Command::Fetch(_) | Command::CommitRelist) | None) => {
                     match (stream.as_mut(), self.core.state()) {
                         (Some(watch), State::Watching(_)) => {
-                            let mut start: Vec<Action> = first.into_iter().collect();
-                            start.extend(actions.drain(..));
+                            let mut start: Vec<Command> = first.into_iter().collect();
+                            start.extend(commands.drain(..));
                             self.watch(watch, start, &shutdown).await
                         }
                         // Nothing left to do: only a core that stopped gets here.
@@ -154,25 +218,25 @@ impl<S: Source> Reflector<S> {
                     }
                 }
             };
-            actions.extend(next);
+            commands.extend(next);
         }
         self.publish();
-        metrics::gauge!(names::CONNECTED).set(0.0);
+        metrics::gauge!(names::CONNECTED, &self.published.labels).set(0.0);
         tracing::debug!("reflector stopped");
     }
 
     /// Steps the core and publishes the status.
-    fn step<C: Cache>(&mut self, input: Input, cache: &mut C) -> Vec<Action> {
-        let actions = self.core.step(input, cache);
+    fn step<C: Cache>(&mut self, input: Input, cache: &mut C) -> Vec<Command> {
+        let commands = self.core.step(input, cache);
         self.publish();
-        actions
+        commands
     }
 
     async fn open_watch(
         &mut self,
         stream: &mut Option<S::Watch>,
         shutdown: &CancellationToken,
-    ) -> Vec<Action> {
+    ) -> Vec<Command> {
         let input = tokio::select! {
             () = shutdown.cancelled() => Input::Shutdown,
             opened = self.source.watch(self.core.selector().watch_filters()) => match opened {
@@ -186,7 +250,7 @@ impl<S: Source> Reflector<S> {
         self.step(input, &mut NoCache)
     }
 
-    async fn back_off(&mut self, delay: Duration, shutdown: &CancellationToken) -> Vec<Action> {
+    async fn back_off(&mut self, delay: Duration, shutdown: &CancellationToken) -> Vec<Command> {
         let input = tokio::select! {
             () = shutdown.cancelled() => Input::Shutdown,
             () = tokio::time::sleep(delay) => Input::BackoffDone,
@@ -195,14 +259,16 @@ impl<S: Source> Reflector<S> {
     }
 
     /// Lists while the core buffers the watch's events, fetches what the core asks for,
-    /// and commits the relist. Returns the actions that follow the commit (or a failure).
+    /// and commits the relist. Returns the commands that follow the commit (or a failure).
     ///
     /// The list is decoded as it arrives straight into a store relist, which keeps only
     /// the containers that differ from the cache: a relist into a full cache never holds
     /// a second copy of it.
     #[tracing::instrument(name = "sync", skip_all)]
-    async fn sync(&mut self, stream: &mut S::Watch, shutdown: &CancellationToken) -> Vec<Action> {
+    async fn sync(&mut self, stream: &mut S::Watch, shutdown: &CancellationToken) -> Vec<Command> {
         let started = Instant::now();
+        self.lists_started += 1;
+        let list_number = self.lists_started;
         let Self {
             source,
             writer,
@@ -226,24 +292,24 @@ impl<S: Source> Reflector<S> {
                     },
                     item = stream.next() => stream_input(item),
                 };
-                let actions = core.step(input, &mut NoCache);
+                let commands = core.step(input, &mut NoCache);
                 publish(core, status, published);
-                if !actions.is_empty() {
-                    break Err(actions);
+                if !commands.is_empty() {
+                    break Err(commands);
                 }
             }
         };
-        if let Err(actions) = listed {
-            return actions;
+        if let Err(commands) = listed {
+            return commands;
         }
         let listed_count = relist.len();
-        let mut actions = core.step(
+        let mut commands = core.step(
             Input::ListDone {
                 now: Instant::now(),
             },
             &mut relist,
         );
-        if let [Action::Fetch(asked)] = &mut actions[..] {
+        if let [Command::Fetch(asked)] = &mut commands[..] {
             let asked = std::mem::take(asked);
             let found = {
                 let fetch = source.fetch(&asked);
@@ -258,34 +324,40 @@ impl<S: Source> Reflector<S> {
                         },
                         item = stream.next() => stream_input(item),
                     };
-                    let actions = core.step(input, &mut NoCache);
+                    let commands = core.step(input, &mut NoCache);
                     publish(core, status, published);
-                    if !actions.is_empty() {
-                        return actions;
+                    if !commands.is_empty() {
+                        return commands;
                     }
                 }
             };
             let now = Instant::now();
-            actions = core.step(Input::Fetched { asked, found, now }, &mut relist);
+            commands = core.step(Input::Fetched { asked, found, now }, &mut relist);
         }
         publish(core, status, published);
-        let Some(Action::CommitRelist) = actions.first() else {
-            return actions;
+        let Some(Command::CommitRelist) = commands.first() else {
+            return commands;
         };
-        actions.remove(0);
+        commands.remove(0);
         relist.retain(|c| core.selector().admits(c));
         // Committing may wait for busy handlers (backpressure): not past a shutdown.
         if unless_shutdown(relist.commit(), shutdown).await.is_none() {
-            let actions = core.step(Input::Shutdown, &mut NoCache);
+            let commands = core.step(Input::Shutdown, &mut NoCache);
             publish(core, status, published);
-            return actions;
+            return commands;
         }
         tracing::info!(
             containers = listed_count,
             elapsed = ?started.elapsed(),
             "cache synced from a full list"
         );
-        actions
+        // A list started after a refresh's request serves all of it.
+        self.serve_refreshes(|w| {
+            if w.lists_before < list_number {
+                w.remaining.clear();
+            }
+        });
+        commands
     }
 
     /// Applies events as they arrive and runs the fetches the core asks for, until the
@@ -293,71 +365,120 @@ impl<S: Source> Reflector<S> {
     async fn watch(
         &mut self,
         stream: &mut S::Watch,
-        mut actions: Vec<Action>,
+        mut commands: Vec<Command>,
         shutdown: &CancellationToken,
-    ) -> Vec<Action> {
+    ) -> Vec<Command> {
         let mut fetching: FuturesUnordered<Fetch<S::Error>> = FuturesUnordered::new();
         let mut relist = self.relist_every.map(|p| {
             let mut i = tokio::time::interval_at(Instant::now() + p, p);
             i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             i
         });
-        metrics::gauge!(names::CONNECTED).set(1.0);
+        metrics::gauge!(names::CONNECTED, &self.published.labels).set(1.0);
         // One shutdown waiter for the whole phase, not a new one per event.
         let cancelled = shutdown.cancelled();
         tokio::pin!(cancelled);
         loop {
-            let leave = actions.iter().position(|a| {
+            let leave = commands.iter().position(|a| {
                 matches!(
                     a,
-                    Action::OpenWatch | Action::List | Action::Sleep(_) | Action::Stop
+                    Command::OpenWatch | Command::List | Command::Sleep(_) | Command::Stop
                 )
             });
-            let rest = leave.map(|n| actions.split_off(n));
-            for action in actions.drain(..) {
-                if let Action::Fetch(ids) = action {
+            let rest = leave.map(|n| commands.split_off(n));
+            for command in commands.drain(..) {
+                if let Command::Fetch(ids) = command {
                     let fetch = self.start_fetch(ids).await;
                     fetching.push(fetch);
                 }
             }
             if let Some(rest) = rest {
-                metrics::gauge!(names::CONNECTED).set(0.0);
+                metrics::gauge!(names::CONNECTED, &self.published.labels).set(0.0);
                 return rest;
             }
             tokio::select! {
                 biased;
-                () = &mut cancelled => actions = self.step(Input::Shutdown, &mut NoCache),
-                Some((asked, answer)) = fetching.next(), if !fetching.is_empty() => {
-                    actions = match answer {
-                        Ok(found) => self.apply_fetched(asked, found, shutdown).await,
+                () = &mut cancelled => commands = self.step(Input::Shutdown, &mut NoCache),
+                Some((number, asked, answer)) = fetching.next(), if !fetching.is_empty() => {
+                    commands = match answer {
+                        Ok(found) => self.apply_fetched(number, asked, found, shutdown).await,
                         Err(e) => self.step(failed(&e), &mut NoCache),
                     };
                 }
-                item = stream.next() => actions = self.handle_ready(item, stream, shutdown).await,
-                _ = tick(relist.as_mut()) => actions = self.step(Input::RelistTick, &mut NoCache),
+                Some(request) = self.refresh_rx.recv() => commands = self.refresh(request),
+                item = stream.next() => commands = self.handle_ready(item, stream, shutdown).await,
+                _ = tick(relist.as_mut()) => commands = self.step(Input::RelistTick, &mut NoCache),
             }
+        }
+    }
+
+    /// Registers a refresh and asks the core to fetch its ids.
+    fn refresh(&mut self, request: RefreshRequest) -> Vec<Command> {
+        let RefreshRequest { ids, reply } = request;
+        if ids.is_empty() {
+            let _ = reply.send(());
+            return Vec::new();
+        }
+        self.waiters.push(Waiter {
+            remaining: ids.iter().cloned().collect(),
+            fetches_before: self.fetches_started,
+            lists_before: self.lists_started,
+            reply,
+        });
+        self.step(Input::Refresh(ids), &mut NoCache)
+    }
+
+    /// Lets `served` update each waiter, then answers those with nothing left.
+    fn serve_refreshes(&mut self, mut served: impl FnMut(&mut Waiter)) {
+        if self.waiters.is_empty() {
+            return;
+        }
+        for w in &mut self.waiters {
+            served(w);
+        }
+        let (done, waiting): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|w| w.remaining.is_empty());
+        self.waiters = waiting;
+        for w in done {
+            // The caller may have given up: nothing to do then.
+            let _ = w.reply.send(());
         }
     }
 
     /// Applies a fetch's answer in one writer batch.
     async fn apply_fetched(
         &mut self,
+        number: u64,
         asked: Vec<String>,
         found: Vec<Container>,
         shutdown: &CancellationToken,
-    ) -> Vec<Action> {
+    ) -> Vec<Command> {
         let now = Instant::now();
         let Self { writer, core, .. } = self;
         // Taking the turn may wait for a busy handler: not past a shutdown.
         let Some(mut batch) = unless_shutdown(writer.batch(), shutdown).await else {
             return self.step(Input::Shutdown, &mut NoCache);
         };
-        let actions = core.step(Input::Fetched { asked, found, now }, &mut batch);
+        let served: Vec<String> = if self.waiters.is_empty() {
+            Vec::new()
+        } else {
+            asked.clone()
+        };
+        let commands = core.step(Input::Fetched { asked, found, now }, &mut batch);
         if unless_shutdown(batch.commit(), shutdown).await.is_none() {
             return self.step(Input::Shutdown, &mut NoCache);
         }
         self.publish();
-        actions
+        // The handlers have been offered the answer: refreshes it serves are done.
+        self.serve_refreshes(|w| {
+            if w.fetches_before < number {
+                for id in &served {
+                    w.remaining.remove(id);
+                }
+            }
+        });
+        commands
     }
 
     /// Publishes the core's status to the handle and the metrics.
@@ -377,13 +498,13 @@ const READY_RUN: usize = 64;
 impl<S: Source> Reflector<S> {
     /// Handles `first` and whatever else the stream has ready, in one writer batch (each
     /// handler is told of the run in one queue entry). The run ends early at the first
-    /// action, so a fetch's list call starts now rather than after the rest of the run.
+    /// command, so a fetch's list call starts now rather than after the rest of the run.
     async fn handle_ready(
         &mut self,
         first: Option<Result<WatchEvent, S::Error>>,
         stream: &mut S::Watch,
         shutdown: &CancellationToken,
-    ) -> Vec<Action> {
+    ) -> Vec<Command> {
         let Self {
             writer,
             core,
@@ -396,7 +517,7 @@ impl<S: Source> Reflector<S> {
         let Some(mut batch) = unless_shutdown(writer.batch(), shutdown).await else {
             return self.step(Input::Shutdown, &mut NoCache);
         };
-        let mut actions = Vec::new();
+        let mut commands = Vec::new();
         let mut item = Some(first);
         let mut run = 0;
         while let Some(next) = item {
@@ -408,12 +529,12 @@ impl<S: Source> Reflector<S> {
                         action = event.event().action(),
                         "event received"
                     );
-                    actions.extend(core.event(event, &mut batch));
+                    commands.extend(core.event(event, &mut batch));
                 }
-                other => actions = core.step(stream_input(other), &mut batch),
+                other => commands = core.step(stream_input(other), &mut batch),
             }
             run += 1;
-            item = if run < READY_RUN && actions.is_empty() {
+            item = if run < READY_RUN && commands.is_empty() {
                 stream.next().now_or_never()
             } else {
                 None
@@ -427,18 +548,20 @@ impl<S: Source> Reflector<S> {
         if run == READY_RUN {
             let_others_run().await;
         }
-        actions
+        commands
     }
 
     /// Starts fetching `ids`. The request goes out before this returns: the future is
     /// polled once, which hands the request to its HTTP connection, and the task yields
     /// so that the connection (another task, on this thread with a current-thread
     /// runtime) writes it now rather than after the next run of events.
-    async fn start_fetch(&self, ids: Vec<String>) -> Fetch<S::Error> {
+    async fn start_fetch(&mut self, ids: Vec<String>) -> Fetch<S::Error> {
         let source = self.source.clone();
+        self.fetches_started += 1;
+        let number = self.fetches_started;
         let mut fetch: Fetch<S::Error> = Box::pin(async move {
             let answer = source.fetch(&ids).await;
-            (ids, answer)
+            (number, ids, answer)
         });
         if let Some(answer) = fetch.as_mut().now_or_never() {
             return Box::pin(std::future::ready(answer));
@@ -480,7 +603,11 @@ async fn unless_shutdown<F: Future>(work: F, shutdown: &CancellationToken) -> Op
 // End of the performance section.
 
 /// Copies the core's status to the handle, counting the metrics by difference.
-fn publish(core: &Core, handle: &StatusHandle, published: &mut Status) {
+fn publish(core: &Core, handle: &StatusHandle, published: &mut Published) {
+    let Published {
+        status: published,
+        labels,
+    } = published;
     let now = core.status();
     if now == published {
         return;
@@ -518,7 +645,7 @@ fn publish(core: &Core, handle: &StatusHandle, published: &mut Status) {
     ];
     for (name, now, before) in counters {
         if now > before {
-            metrics::counter!(name).increment(now - before);
+            metrics::counter!(name, &*labels).increment(now - before);
         }
     }
     let last_event_at = if now.events_received > published.events_received {

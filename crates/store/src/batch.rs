@@ -147,6 +147,7 @@ impl<T: Keyed + PartialEq + Send + Sync + 'static> Batch<'_, T> {
             state.indexes.update(entry.key(), Some(&old), Some(&new));
         }
         drop(entry);
+        shared.signal_changed();
         let unsent = queue(shared, outbox, &state, Notification::Update(old, new));
         // What no handler takes is dropped after the state lock, not under it.
         drop(state);

@@ -15,6 +15,16 @@ pub enum Error {
     /// [`StoreConfig::runtime`](crate::StoreConfig::runtime).
     #[error("no tokio runtime: register handlers inside a runtime or set StoreConfig::runtime")]
     NoRuntime,
+    /// [`Store::wait_for`](crate::Store::wait_for) gave up: the object with this key did
+    /// not reach the state asked for in time. Wait longer, or check that the writer (the
+    /// informer) is running.
+    #[error("object {key:?} did not reach the state waited for within {waited:?}")]
+    Timeout {
+        /// The key waited on.
+        key: String,
+        /// How long the wait lasted.
+        waited: std::time::Duration,
+    },
     /// The handler stopped (removed, evicted or its store dropped) before it caught up.
     #[error("handler {name:?} stopped before it caught up")]
     HandlerStopped {

@@ -39,6 +39,9 @@
 //!   is logged (`tracing::error!`, with the object key) and keeps receiving events.
 //! - **Resync**: ordered with the queue (see [`HandlerOptions::resync`]); it is skipped, and
 //!   counted, when the handler's queue is full at that moment rather than block anything.
+//! - **Waiting**: [`Store::wait_for`] looks at its key, then again after every change the
+//!   writer applies (it registers for the wake-up before each look, so no change falls
+//!   between); the writer only signals while someone waits (one atomic load otherwise).
 //! - **Cancel safety**: see [`Writer`].
 //!
 //! # Example

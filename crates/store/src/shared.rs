@@ -12,9 +12,13 @@
 //!    writing while it snapshots the map and joins the subscriber list, so a new handler
 //!    neither misses nor doubles an event.
 //! 3. The dashmap's shard locks, briefly, inside either of the above or alone for `get`.
+//!
+//! `changed` (a `Notify`, not a lock) is signalled by the writer under `state`, after the
+//! map changed, and only while someone waits in [`Store::wait_for`](crate::Store::wait_for)
+//! (`watchers > 0`); a waiter holds no lock while it waits.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
@@ -66,6 +70,10 @@ pub(crate) struct Shared<T> {
     /// Read by resync timers under the dispatch turn: a snapshot taken then would overtake
     /// those notifications, so the resync is skipped instead.
     pub(crate) undelivered: AtomicBool,
+    /// Woken after every change while `watchers > 0` (see `Store::wait_for`).
+    pub(crate) changed: tokio::sync::Notify,
+    /// How many `Store::wait_for` calls wait: the writer signals `changed` only then.
+    pub(crate) watchers: AtomicUsize,
 }
 
 impl<T> Shared<T> {
@@ -88,6 +96,8 @@ impl<T> Shared<T> {
             runtime,
             next_id: AtomicU64::new(1),
             undelivered: AtomicBool::new(false),
+            changed: tokio::sync::Notify::new(),
+            watchers: AtomicUsize::new(0),
         }
     }
 
@@ -131,6 +141,7 @@ impl<T: Keyed> Shared<T> {
                 .indexes
                 .update(&new.shared_key(), replaced.as_deref(), Some(&new));
         }
+        self.signal_changed();
         match replaced {
             Some(old) => Notification::Update(old, new),
             None => Notification::Add(new),
@@ -146,7 +157,18 @@ impl<T: Keyed> Shared<T> {
     ) -> Option<(Arc<str>, Arc<T>)> {
         let (key, last) = self.map.remove(key)?;
         state.indexes.update(&key, Some(&last), None);
+        self.signal_changed();
         Some((key, last))
+    }
+
+    /// Wakes the [`Store::wait_for`](crate::Store::wait_for) callers, if any: the map has
+    /// just changed. Costs one atomic load when nobody waits.
+    pub(crate) fn signal_changed(&self) {
+        // SeqCst pairs with the waiter's increment: either the writer sees the waiter, or
+        // the waiter's first look at the map sees the change.
+        if self.watchers.load(Ordering::SeqCst) > 0 {
+            self.changed.notify_waiters();
+        }
     }
 }
 

@@ -63,20 +63,20 @@ fn list_done() -> Input {
 }
 
 /// Steps with a cache the input does not use.
-fn step(core: &mut Core, input: Input) -> Vec<Action> {
+fn step(core: &mut Core, input: Input) -> Vec<Command> {
     core.step(input, &mut MapCache::default())
 }
 
 /// Drives a fresh core to the list: `Start`, then `WatchOpened`.
 fn listing(core: &mut Core) {
-    assert_eq!(step(core, Input::Start), [Action::OpenWatch]);
-    assert_eq!(step(core, Input::WatchOpened), [Action::List]);
+    assert_eq!(step(core, Input::Start), [Command::OpenWatch]);
+    assert_eq!(step(core, Input::WatchOpened), [Command::List]);
 }
 
 /// Drives a fresh core to the watch phase with `cache` as the listed containers.
 fn watching(core: &mut Core, cache: &mut MapCache) {
     listing(core);
-    assert_eq!(core.step(list_done(), cache), [Action::CommitRelist]);
+    assert_eq!(core.step(list_done(), cache), [Command::CommitRelist]);
     assert!(matches!(core.state(), State::Watching(_)));
 }
 
@@ -100,7 +100,7 @@ fn pending(core: &Core) -> Vec<String> {
 fn start_opens_the_watch_before_anything_else() {
     let mut core = core();
     assert_eq!(core.status().phase, Phase::Connecting);
-    assert_eq!(step(&mut core, Input::Start), [Action::OpenWatch]);
+    assert_eq!(step(&mut core, Input::Start), [Command::OpenWatch]);
     assert!(matches!(core.state(), State::Connecting));
 }
 
@@ -158,7 +158,7 @@ fn buffered_events_replay_onto_the_list_to_the_net_state() {
     ] {
         core.step(Input::Event(event), &mut listed);
     }
-    assert_eq!(core.step(list_done(), &mut listed), [Action::CommitRelist]);
+    assert_eq!(core.step(list_done(), &mut listed), [Command::CommitRelist]);
     assert_eq!(listed.states(), [("a".to_owned(), Running)]);
 }
 
@@ -171,14 +171,14 @@ fn a_container_created_during_the_list_is_fetched_before_the_commit() {
     core.step(Input::Event(docker("start", "c")), &mut listed);
     assert_eq!(
         core.step(list_done(), &mut listed),
-        [Action::Fetch(ids(&["c"]))]
+        [Command::Fetch(ids(&["c"]))]
     );
     assert!(!core.status().synced, "not ready before the fetch answers");
     let answer = fetched(
         &["c"],
         vec![container("c", Running), container("zz", Running)],
     );
-    assert_eq!(core.step(answer, &mut listed), [Action::CommitRelist]);
+    assert_eq!(core.step(answer, &mut listed), [Command::CommitRelist]);
     assert_eq!(
         listed.states(),
         [("c".to_owned(), Running)],
@@ -197,7 +197,7 @@ fn a_delete_cancels_a_pending_fetch_of_a_listed_container() {
     core.step(Input::Event(k8s("MODIFIED", "a", "Running")), &mut listed);
     // ...unless it is gone.
     core.step(Input::Event(k8s("DELETED", "a", "Succeeded")), &mut listed);
-    assert_eq!(core.step(list_done(), &mut listed), [Action::CommitRelist]);
+    assert_eq!(core.step(list_done(), &mut listed), [Command::CommitRelist]);
     assert!(listed.0.is_empty());
 }
 
@@ -210,7 +210,7 @@ fn a_kubernetes_restart_during_the_list_is_deleted_then_fetched() {
     core.step(Input::Event(k8s("ADDED", "a", "Running")), &mut listed);
     assert_eq!(
         core.step(list_done(), &mut listed),
-        [Action::Fetch(ids(&["a"]))]
+        [Command::Fetch(ids(&["a"]))]
     );
     assert!(listed.0.is_empty(), "the DELETED removed it");
     core.step(fetched(&["a"], vec![container("a", Running)]), &mut listed);
@@ -225,12 +225,12 @@ fn events_during_the_list_fetch_are_replayed_on_top_of_its_answer() {
     core.step(Input::Event(docker("create", "c")), &mut listed);
     assert_eq!(
         core.step(list_done(), &mut listed),
-        [Action::Fetch(ids(&["c"]))]
+        [Command::Fetch(ids(&["c"]))]
     );
     // While the fetch runs, `c` stops: the answer may predate that.
     core.step(Input::Event(docker("die", "c")), &mut listed);
-    let actions = core.step(fetched(&["c"], vec![container("c", Running)]), &mut listed);
-    assert_eq!(actions, [Action::CommitRelist]);
+    let commands = core.step(fetched(&["c"], vec![container("c", Running)]), &mut listed);
+    assert_eq!(commands, [Command::CommitRelist]);
     assert_eq!(listed.states(), [("c".to_owned(), Exited)]);
 }
 
@@ -242,8 +242,11 @@ fn a_container_created_during_the_list_fetch_is_fetched_after_the_commit() {
     core.step(Input::Event(docker("create", "c")), &mut listed);
     core.step(list_done(), &mut listed);
     core.step(Input::Event(docker("create", "d")), &mut listed);
-    let actions = core.step(fetched(&["c"], vec![container("c", Created)]), &mut listed);
-    assert_eq!(actions, [Action::CommitRelist, Action::Fetch(ids(&["d"]))]);
+    let commands = core.step(fetched(&["c"], vec![container("c", Created)]), &mut listed);
+    assert_eq!(
+        commands,
+        [Command::CommitRelist, Command::Fetch(ids(&["d"]))]
+    );
     assert_eq!(listed.states(), [("c".to_owned(), Created)]);
 }
 
@@ -255,7 +258,7 @@ fn a_list_that_fails_while_events_are_buffered_drops_them_and_backs_off() {
     core.step(Input::Event(docker("create", "c")), &mut listed);
     assert_eq!(
         step(&mut core, failure("HTTP: connection reset")),
-        [Action::Sleep(SECOND)]
+        [Command::Sleep(SECOND)]
     );
     assert_eq!(core.status().phase, Phase::Backoff);
     assert_eq!(core.status().failures, 1);
@@ -265,10 +268,10 @@ fn a_list_that_fails_while_events_are_buffered_drops_them_and_backs_off() {
     );
     assert!(!core.status().synced);
     // The next session starts from an empty buffer.
-    assert_eq!(step(&mut core, Input::BackoffDone), [Action::OpenWatch]);
-    assert_eq!(step(&mut core, Input::WatchOpened), [Action::List]);
+    assert_eq!(step(&mut core, Input::BackoffDone), [Command::OpenWatch]);
+    assert_eq!(step(&mut core, Input::WatchOpened), [Command::List]);
     assert_eq!(core.status().reconnects, 1);
-    assert_eq!(core.step(list_done(), &mut listed), [Action::CommitRelist]);
+    assert_eq!(core.step(list_done(), &mut listed), [Command::CommitRelist]);
     assert!(listed.0.is_empty());
 }
 
@@ -279,8 +282,8 @@ fn a_fetch_that_fails_during_the_sync_ends_the_session_without_a_commit() {
     let mut listed = MapCache::default();
     core.step(Input::Event(docker("create", "c")), &mut listed);
     core.step(list_done(), &mut listed);
-    let actions = step(&mut core, failure("list request timed out after 60s"));
-    assert_eq!(actions, [Action::Sleep(SECOND)]);
+    let commands = step(&mut core, failure("list request timed out after 60s"));
+    assert_eq!(commands, [Command::Sleep(SECOND)]);
     assert!(!core.status().synced);
     assert_eq!(core.status().relists, 0);
 }
@@ -292,8 +295,8 @@ fn a_live_event_for_an_unknown_container_is_fetched() {
     let mut core = core();
     let mut cache = MapCache::default();
     watching(&mut core, &mut cache);
-    let actions = core.step(Input::Event(docker("create", "a")), &mut cache);
-    assert_eq!(actions, [Action::Fetch(ids(&["a"]))]);
+    let commands = core.step(Input::Event(docker("create", "a")), &mut cache);
+    assert_eq!(commands, [Command::Fetch(ids(&["a"]))]);
     assert_eq!(core.status().fetches, 1);
     core.step(fetched(&["a"], vec![container("a", Created)]), &mut cache);
     assert_eq!(cache.states(), [("a".to_owned(), Created)]);
@@ -352,11 +355,11 @@ fn a_kubernetes_phase_that_does_not_decide_the_state_is_fetched() {
     let mut cache = MapCache::of([container("a", Running), container("b", Exited)]);
     watching(&mut core, &mut cache);
     // Same phase (a pause, a rename?): fetch.
-    let actions = core.step(Input::Event(k8s("MODIFIED", "a", "Running")), &mut cache);
-    assert_eq!(actions, [Action::Fetch(ids(&["a"]))]);
+    let commands = core.step(Input::Event(k8s("MODIFIED", "a", "Running")), &mut cache);
+    assert_eq!(commands, [Command::Fetch(ids(&["a"]))]);
     // Pending does not say whether created or restarting: fetch.
-    let actions = core.step(Input::Event(k8s("MODIFIED", "b", "Pending")), &mut cache);
-    assert_eq!(actions, [Action::Fetch(ids(&["b"]))]);
+    let commands = core.step(Input::Event(k8s("MODIFIED", "b", "Pending")), &mut cache);
+    assert_eq!(commands, [Command::Fetch(ids(&["b"]))]);
     assert_eq!(core.status().events_applied, 0);
 }
 
@@ -389,8 +392,8 @@ fn a_live_kubernetes_restart_is_a_delete_then_a_fetch() {
             .is_empty()
     );
     assert!(cache.0.is_empty());
-    let actions = core.step(Input::Event(k8s("ADDED", "a", "Running")), &mut cache);
-    assert_eq!(actions, [Action::Fetch(ids(&["a"]))]);
+    let commands = core.step(Input::Event(k8s("ADDED", "a", "Running")), &mut cache);
+    assert_eq!(commands, [Command::Fetch(ids(&["a"]))]);
     core.step(fetched(&["a"], vec![container("a", Running)]), &mut cache);
     assert_eq!(cache.states(), [("a".to_owned(), Running)]);
 }
@@ -401,8 +404,8 @@ fn at_most_four_fetches_run_and_the_next_takes_every_pending_container() {
     let mut cache = MapCache::default();
     watching(&mut core, &mut cache);
     for id in ["a", "b", "c", "d"] {
-        let actions = core.step(Input::Event(docker("create", id)), &mut cache);
-        assert_eq!(actions, [Action::Fetch(ids(&[id]))]);
+        let commands = core.step(Input::Event(docker("create", id)), &mut cache);
+        assert_eq!(commands, [Command::Fetch(ids(&[id]))]);
     }
     for id in ["e", "f"] {
         assert!(
@@ -411,8 +414,8 @@ fn at_most_four_fetches_run_and_the_next_takes_every_pending_container() {
         );
     }
     assert_eq!(pending(&core), ids(&["e", "f"]));
-    let actions = core.step(fetched(&["a"], vec![container("a", Created)]), &mut cache);
-    assert_eq!(actions, [Action::Fetch(ids(&["e", "f"]))]);
+    let commands = core.step(fetched(&["a"], vec![container("a", Created)]), &mut cache);
+    assert_eq!(commands, [Command::Fetch(ids(&["e", "f"]))]);
     assert!(pending(&core).is_empty());
 }
 
@@ -459,8 +462,8 @@ fn a_delete_for_a_pending_container_is_applied_now_and_its_fetch_dropped() {
     assert_eq!(pending(&core), ids(&["e"]));
     core.step(Input::Event(docker("destroy", "e")), &mut cache);
     assert!(pending(&core).is_empty());
-    let actions = core.step(fetched(&["a"], vec![container("a", Created)]), &mut cache);
-    assert!(actions.is_empty(), "nothing left to fetch");
+    let commands = core.step(fetched(&["a"], vec![container("a", Created)]), &mut cache);
+    assert!(commands.is_empty(), "nothing left to fetch");
 }
 
 #[test]
@@ -523,8 +526,8 @@ fn frame_errors_are_counted_and_the_watch_goes_on() {
     let mut core = core();
     let mut cache = MapCache::default();
     watching(&mut core, &mut cache);
-    let actions = step(&mut core, Input::FrameError("not JSON".to_owned()));
-    assert!(actions.is_empty());
+    let commands = step(&mut core, Input::FrameError("not JSON".to_owned()));
+    assert!(commands.is_empty());
     assert_eq!(core.status().decode_errors, 1);
     assert!(matches!(core.state(), State::Watching(_)));
 }
@@ -537,7 +540,7 @@ fn a_relist_tick_lists_again_on_the_same_watch_and_abandons_fetches() {
     let mut cache = MapCache::default();
     watching(&mut core, &mut cache);
     core.step(Input::Event(docker("create", "a")), &mut cache);
-    assert_eq!(step(&mut core, Input::RelistTick), [Action::List]);
+    assert_eq!(step(&mut core, Input::RelistTick), [Command::List]);
     assert_eq!(core.status().phase, Phase::Listing);
     assert!(core.status().synced, "still synced from before");
     // The abandoned fetch's answer, were it to come, changes nothing: the list covers it.
@@ -547,7 +550,7 @@ fn a_relist_tick_lists_again_on_the_same_watch_and_abandons_fetches() {
     );
     assert!(cache.0.is_empty());
     let mut listed = MapCache::of([container("a", Created)]);
-    assert_eq!(core.step(list_done(), &mut listed), [Action::CommitRelist]);
+    assert_eq!(core.step(list_done(), &mut listed), [Command::CommitRelist]);
     assert_eq!(core.status().relists, 2);
     assert_eq!(core.status().reconnects, 0);
 }
@@ -575,7 +578,7 @@ async fn a_relist_turns_what_vanished_into_tombstones() {
     listing(&mut core);
     let mut relist = writer.relist();
     relist.insert(container("a", Exited));
-    assert_eq!(core.step(list_done(), &mut relist), [Action::CommitRelist]);
+    assert_eq!(core.step(list_done(), &mut relist), [Command::CommitRelist]);
     relist.commit().await;
     handle.wait_synced().await.expect("the handler runs");
     assert_eq!(deleted.recv().await, Some(("b".to_owned(), true)));
@@ -590,9 +593,9 @@ fn a_watch_that_cannot_open_backs_off_and_tries_again() {
     step(&mut core, Input::Start);
     assert_eq!(
         step(&mut core, failure("websocket: Connection refused")),
-        [Action::Sleep(SECOND)]
+        [Command::Sleep(SECOND)]
     );
-    assert_eq!(step(&mut core, Input::BackoffDone), [Action::OpenWatch]);
+    assert_eq!(step(&mut core, Input::BackoffDone), [Command::OpenWatch]);
     assert_eq!(core.status().phase, Phase::Connecting);
     assert_eq!(core.status().failures, 1);
 }
@@ -604,7 +607,7 @@ fn the_backoff_doubles_up_to_its_maximum() {
     let mut delays = Vec::new();
     for _ in 0..7 {
         match step(&mut core, failure("refused")).as_slice() {
-            [Action::Sleep(d)] => delays.push(d.as_secs()),
+            [Command::Sleep(d)] => delays.push(d.as_secs()),
             other => panic!("expected a sleep, got {other:?}"),
         }
         step(&mut core, Input::BackoffDone);
@@ -628,7 +631,7 @@ fn a_healthy_session_resets_the_backoff_and_a_short_one_does_not() {
         error: None,
         now: t0 + SECOND,
     };
-    assert_eq!(step(&mut core, short), [Action::Sleep(4 * SECOND)]);
+    assert_eq!(step(&mut core, short), [Command::Sleep(4 * SECOND)]);
     // A session healthy for longer than `reset_after`: back to the first delay.
     step(&mut core, Input::BackoffDone);
     step(&mut core, Input::WatchOpened);
@@ -637,14 +640,14 @@ fn a_healthy_session_resets_the_backoff_and_a_short_one_does_not() {
         error: None,
         now: t0 + Duration::from_secs(121),
     };
-    assert_eq!(step(&mut core, long), [Action::Sleep(SECOND)]);
+    assert_eq!(step(&mut core, long), [Command::Sleep(SECOND)]);
 }
 
 #[test]
 fn an_authentication_failure_waits_the_maximum_and_says_so_until_a_sync() {
     let mut core = core();
     step(&mut core, Input::Start);
-    assert_eq!(step(&mut core, auth_failure()), [Action::Sleep(MAX)]);
+    assert_eq!(step(&mut core, auth_failure()), [Command::Sleep(MAX)]);
     let s = core.status();
     assert!(s.auth_failing);
     assert_eq!((s.failures, s.auth_failures), (1, 1));
@@ -669,7 +672,7 @@ fn a_stream_closed_by_the_server_is_not_a_failure_but_reconnects() {
         error: None,
         now: Instant::now(),
     };
-    assert_eq!(step(&mut core, closed), [Action::Sleep(SECOND)]);
+    assert_eq!(step(&mut core, closed), [Command::Sleep(SECOND)]);
     let s = core.status();
     assert_eq!(s.failures, 0);
     assert!(!s.connected);
@@ -686,12 +689,12 @@ fn a_fetch_failure_ends_the_session_and_the_next_one_starts_clean() {
     core.step(Input::Event(docker("start", "a")), &mut cache);
     assert_eq!(
         step(&mut core, failure("HTTP: reset")),
-        [Action::Sleep(SECOND)]
+        [Command::Sleep(SECOND)]
     );
     step(&mut core, Input::BackoffDone);
     step(&mut core, Input::WatchOpened);
     let mut listed = MapCache::of([container("a", Running)]);
-    assert_eq!(core.step(list_done(), &mut listed), [Action::CommitRelist]);
+    assert_eq!(core.step(list_done(), &mut listed), [Command::CommitRelist]);
     assert_eq!(held(&core), 0);
     assert!(pending(&core).is_empty());
 }
@@ -731,7 +734,7 @@ fn shutdown_stops_from_any_state_and_nothing_restarts_it() {
                 step(&mut core, failure("refused"));
             }
         }
-        assert_eq!(step(&mut core, Input::Shutdown), [Action::Stop]);
+        assert_eq!(step(&mut core, Input::Shutdown), [Command::Stop]);
         assert_eq!(core.status().phase, Phase::Stopped);
         assert!(!core.status().connected);
         assert!(step(&mut core, Input::BackoffDone).is_empty());
@@ -799,9 +802,9 @@ fn a_flood_during_the_list_is_dropped_and_the_list_taken_again() {
             .is_some_and(|e| e.contains("max_buffered_events"))
     );
     // The list cannot be brought up to date: it is not committed, but taken again.
-    assert_eq!(core.step(list_done(), &mut listed), [Action::List]);
+    assert_eq!(core.step(list_done(), &mut listed), [Command::List]);
     assert!(!core.status().synced);
-    assert_eq!(core.step(list_done(), &mut listed), [Action::CommitRelist]);
+    assert_eq!(core.step(list_done(), &mut listed), [Command::CommitRelist]);
     assert!(core.status().synced);
 }
 
@@ -813,13 +816,13 @@ fn a_flood_during_the_lists_fetch_also_lists_again() {
     core.step(Input::Event(docker("create", "a")), &mut listed);
     assert_eq!(
         core.step(list_done(), &mut listed),
-        [Action::Fetch(ids(&["a"]))]
+        [Command::Fetch(ids(&["a"]))]
     );
     for _ in 0..3 {
         core.step(Input::Event(docker("start", "a")), &mut listed);
     }
     let answer = fetched(&["a"], vec![container("a", Running)]);
-    assert_eq!(core.step(answer, &mut listed), [Action::List]);
+    assert_eq!(core.step(answer, &mut listed), [Command::List]);
     assert_eq!(core.status().relists, 0);
 }
 
@@ -831,8 +834,8 @@ fn too_many_events_held_for_fetches_relist_instead() {
     core.step(Input::Event(docker("create", "a")), &mut cache);
     core.step(Input::Event(docker("start", "a")), &mut cache);
     core.step(Input::Event(docker("pause", "a")), &mut cache);
-    let actions = core.step(Input::Event(docker("unpause", "a")), &mut cache);
-    assert_eq!(actions, [Action::List]);
+    let commands = core.step(Input::Event(docker("unpause", "a")), &mut cache);
+    assert_eq!(commands, [Command::List]);
     assert_eq!(core.status().overflows, 1);
     assert_eq!(core.status().phase, Phase::Listing);
 }
@@ -846,7 +849,7 @@ fn too_many_containers_to_fetch_relist_instead() {
     for n in 0..6 {
         last = core.step(Input::Event(docker("create", &format!("c{n}"))), &mut cache);
     }
-    assert_eq!(last, [Action::List]);
+    assert_eq!(last, [Command::List]);
     assert!(
         core.status()
             .last_error
@@ -855,6 +858,69 @@ fn too_many_containers_to_fetch_relist_instead() {
     );
     // The relist's answer covers every container that was to be fetched.
     let mut listed = MapCache::of((0..6).map(|n| container(&format!("c{n}"), Created)));
-    assert_eq!(core.step(list_done(), &mut listed), [Action::CommitRelist]);
+    assert_eq!(core.step(list_done(), &mut listed), [Command::CommitRelist]);
     assert!(pending(&core).is_empty());
+}
+
+// Refresh (`Informer::refresh`): a fetch asked for by the user.
+
+#[test]
+fn a_refresh_while_watching_fetches_the_ids_and_applies_the_answer() {
+    let mut core = core();
+    let mut cache = MapCache::of([container("a", Running), container("b", Running)]);
+    watching(&mut core, &mut cache);
+    assert_eq!(
+        step(&mut core, Input::Refresh(ids(&["a", "b"]))),
+        [Command::Fetch(ids(&["a", "b"]))]
+    );
+    // `a` changed without an event; `b` is gone: the refresh removes it.
+    let commands = core.step(
+        fetched(&["a", "b"], vec![container("a", Exited)]),
+        &mut cache,
+    );
+    assert!(commands.is_empty());
+    assert_eq!(cache.states(), [("a".to_owned(), Exited)]);
+}
+
+#[test]
+fn a_fetch_for_an_event_that_finds_nothing_leaves_the_removal_to_the_stream() {
+    let mut core = core();
+    let mut cache = MapCache::of([container("a", Running)]);
+    watching(&mut core, &mut cache);
+    assert_eq!(
+        core.step(Input::Event(k8s("MODIFIED", "a", "Running")), &mut cache),
+        [Command::Fetch(ids(&["a"]))]
+    );
+    core.step(fetched(&["a"], Vec::new()), &mut cache);
+    assert_eq!(cache.states(), [("a".to_owned(), Running)]);
+}
+
+#[test]
+fn a_refresh_of_a_container_in_flight_fetches_it_again_after_the_answer() {
+    let mut core = core();
+    let mut cache = MapCache::of([container("a", Running)]);
+    watching(&mut core, &mut cache);
+    assert_eq!(
+        core.step(Input::Event(k8s("MODIFIED", "a", "Running")), &mut cache),
+        [Command::Fetch(ids(&["a"]))]
+    );
+    // The fetch in flight may have been answered before the request: not enough.
+    assert!(step(&mut core, Input::Refresh(ids(&["a"]))).is_empty());
+    assert_eq!(pending(&core), ["a"]);
+    let commands = core.step(fetched(&["a"], vec![container("a", Running)]), &mut cache);
+    assert_eq!(commands, [Command::Fetch(ids(&["a"]))]);
+    // Events during the second fetch are held for it, as for any fetch, and replayed
+    // on top of its answer.
+    core.step(Input::Event(docker("unpause", "a")), &mut cache);
+    assert_eq!(held(&core), 1);
+    core.step(fetched(&["a"], vec![container("a", Paused)]), &mut cache);
+    assert_eq!(cache.states(), [("a".to_owned(), Running)]);
+}
+
+#[test]
+fn a_refresh_outside_the_watch_phase_is_left_to_the_coming_list() {
+    let mut core = core();
+    listing(&mut core);
+    assert!(step(&mut core, Input::Refresh(ids(&["a"]))).is_empty());
+    assert!(matches!(core.state(), State::Listing { .. }));
 }

@@ -1,0 +1,269 @@
+//! The controller example's contract (`examples/controller.rs`), run as a binary against
+//! a router on port 0 under churn and dropped connections; and the controller runtime's
+//! metrics in the Prometheus text format.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use hypersh::controller::{Action, Controller, ControllerConfig, Request};
+use hypersh_apirouter::{Router, RouterConfig};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::Command;
+
+use common::{PATIENCE, example};
+
+/// A directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create a temporary directory");
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What DIR must hold: for each running container carrying `tier=frontend`, the JSON
+/// object the contract names.
+fn truth(router: &Router) -> BTreeMap<String, serde_json::Value> {
+    router
+        .runtime()
+        .list(true)
+        .into_iter()
+        .filter(|c| {
+            c.state() == hypersh::ContainerState::Running && c.label("tier") == Some("frontend")
+        })
+        .map(|c| {
+            let labels: serde_json::Map<String, serde_json::Value> = c
+                .labels()
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.into()))
+                .collect();
+            let doc = serde_json::json!({
+                "Id": c.id(),
+                "Name": c.name().unwrap_or_default(),
+                "Image": c.image(),
+                "Labels": labels,
+            });
+            (c.id().to_owned(), doc)
+        })
+        .collect()
+}
+
+/// What DIR holds: file name -> parsed JSON (a file that does not parse fails the test).
+fn files(dir: &Path) -> BTreeMap<String, serde_json::Value> {
+    std::fs::read_dir(dir)
+        .expect("read the directory")
+        .map(|e| {
+            let e = e.expect("a directory entry");
+            let name = e.file_name().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(e.path())
+                .unwrap_or_else(|err| panic!("{name} is not a readable file: {err}"));
+            let doc = serde_json::from_str(&text)
+                .unwrap_or_else(|err| panic!("{name} is not JSON ({err}): {text}"));
+            (name, doc)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_directory_equals_the_router_s_truth_after_churn_drops_and_a_failing_write() {
+    let router = common::router(
+        RouterConfig::default()
+            .containers(40)
+            .seed(17)
+            .churn(40.0)
+            .churn_for(Duration::from_secs(3)),
+    )
+    .await;
+    let out = TempDir::new("controller-out");
+    let ca = out.0.with_extension("ca.pem");
+    std::fs::write(&ca, router.ca_pem().expect("self-signed")).expect("write the CA");
+    // Left by an earlier run: a file for a container that no longer exists.
+    let stale = "f".repeat(64);
+    std::fs::write(out.0.join(&stale), "{}").expect("write a stale file");
+
+    let creds = &router.credentials()[0];
+    let mut child = Command::new(example("controller"))
+        .args(["--addr", &router.addr_string()])
+        .args(["--access-key", creds.access_key()])
+        .args(["--secret-key", creds.secret_key().expose()])
+        .arg("--ca-cert")
+        .arg(&ca)
+        .args(["--label", "tier=frontend", "--run-for", "9"])
+        .arg("--out-dir")
+        .arg(&out.0)
+        .env_remove("HYPER_ACCESS_KEY")
+        .env_remove("HYPER_SECRET_KEY")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the example runs");
+    let started = tokio::time::Instant::now();
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let synced = tokio::time::timeout(PATIENCE, lines.next_line())
+        .await
+        .expect("a first line in time")
+        .expect("read stdout")
+        .unwrap_or_default();
+    assert!(synced.starts_with("synced: "), "{synced}");
+
+    // Connections cut during the churn: the informer relists, the files follow.
+    tokio::time::sleep_until(started + Duration::from_millis(1500)).await;
+    router.faults().drop_connections();
+    tokio::time::sleep_until(started + Duration::from_millis(2500)).await;
+    router.faults().close_connections();
+
+    // After the churn: a container whose file cannot be written for a while (a
+    // directory sits where the temporary file goes).
+    tokio::time::sleep_until(started + Duration::from_secs(4)).await;
+    let labels = [("tier".to_owned(), "frontend".to_owned())].into();
+    let id = router.runtime().create("blocked-1", "nginx", labels);
+    let block = out.0.join(format!(".{id}.tmp"));
+    std::fs::create_dir(&block).expect("block the write");
+    router.runtime().start(&id).expect("starts");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!out.0.join(&id).exists(), "the write is blocked");
+    std::fs::remove_dir(&block).expect("unblock");
+
+    let status = tokio::time::timeout(PATIENCE, child.wait())
+        .await
+        .expect("stops on --run-for")
+        .expect("the example ran");
+    let mut stderr = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut stderr).await;
+    }
+    let mut rest = Vec::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        rest.push(line);
+    }
+    assert!(status.success(), "exit {status:?}: {stderr}");
+    assert!(
+        rest.iter().any(|l| l.starts_with("exit: ")),
+        "{rest:?} {stderr}"
+    );
+    assert!(
+        stderr.contains("reconcile failed; retrying") && stderr.contains(&id),
+        "the blocked write failed and was retried: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let want = truth(&router);
+    let have = files(&out.0);
+    assert!(want.contains_key(&id), "the blocked container still runs");
+    assert!(!have.contains_key(&stale), "the stale file is gone");
+    assert_eq!(
+        have.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "one file per running container carrying the label, no temporary file"
+    );
+    assert_eq!(have, want);
+    let _ = std::fs::remove_file(&ca);
+    router.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_embedded_router_and_a_closed_stdout_it_exits_cleanly() {
+    let out = TempDir::new("controller-closed-stdout");
+    let mut child = Command::new(example("controller"))
+        .args(["--run-for", "2", "--containers", "10"])
+        .arg("--out-dir")
+        .arg(&out.0)
+        .env_remove("HYPER_ACCESS_KEY")
+        .env_remove("HYPER_SECRET_KEY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the example runs");
+    // Nobody reads stdout: the example's writes fail with a broken pipe.
+    drop(child.stdout.take());
+    let out_put = tokio::time::timeout(PATIENCE, child.wait_with_output())
+        .await
+        .expect("stops on --run-for")
+        .expect("the example ran");
+    let stderr = String::from_utf8_lossy(&out_put.stderr);
+    assert!(
+        out_put.status.success(),
+        "exit {:?}: {stderr}",
+        out_put.status
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// The runtime's metrics, as a Prometheus scrape shows them after a short run against
+/// the router (printed: `cargo test --test controller metrics -- --nocapture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_metrics_in_prometheus_text() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let scrape = recorder.handle();
+    metrics::set_global_recorder(recorder).expect("the only recorder of this binary");
+
+    let router = common::router(
+        RouterConfig::default()
+            .containers(20)
+            .seed(3)
+            .churn(20.0)
+            .churn_for(Duration::from_secs(1)),
+    )
+    .await;
+    let informer = hypersh::Informer::builder(common::client_for(&router))
+        .name("test-region")
+        .build()
+        .expect("builds");
+    informer
+        .wait_ready_for(PATIENCE)
+        .await
+        .expect("the informer syncs");
+    let controller = Controller::new(&informer, ControllerConfig::new("demo").concurrency(2));
+    let handle = controller.handle();
+    let task = tokio::spawn(controller.run(|req: Request| async move {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        // Fails once for every exited container: shows the error and retry counters.
+        if req.attempt() == 1
+            && req
+                .container()
+                .is_some_and(|c| c.state() == hypersh::ContainerState::Exited)
+        {
+            return Err("exited containers fail their first try".to_owned());
+        }
+        Ok(Action::Done)
+    }));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    handle.shutdown();
+    let report = task.await.expect("run returns");
+    informer.shutdown().await;
+    router.shutdown().await;
+
+    let text = scrape.render();
+    println!("{text}");
+    println!("{report:?}");
+    for want in [
+        "hypersh_controller_reconciles_total{controller=\"demo\"}",
+        "hypersh_controller_reconcile_errors_total{controller=\"demo\"}",
+        "hypersh_controller_retries_total{controller=\"demo\"}",
+        "hypersh_controller_queue_depth{controller=\"demo\"}",
+        "hypersh_controller_oldest_item_age_seconds{controller=\"demo\"}",
+        "hypersh_controller_reconcile_duration_seconds",
+        "hypersh_reflector_relists_total{informer=\"test-region\"}",
+        "# HELP hypersh_controller_reconciles_total",
+    ] {
+        assert!(text.contains(want), "{want} in\n{text}");
+    }
+}
