@@ -30,16 +30,17 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde::de;
 use smol_str::{SmolStr, format_smolstr};
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::container::{Container, Labels, Phase};
 
 mod action;
 mod text;
+pub(crate) mod utf8;
 mod wire;
 
 pub use action::DockerAction;
-use text::Text;
+use text::{Parts, Strings};
+pub(crate) use utf8::Utf8Frame;
 use wire::{EventSeed, WireEvent};
 
 /// The three kinds of change a watch reports, each carrying the decoded [`Event`].
@@ -61,40 +62,20 @@ impl WatchEvent {
     /// # Errors
     /// [`DecodeError`] when the frame is not JSON, lacks an id, or is not a container event.
     pub fn decode(frame: impl Into<Bytes>) -> Result<Self, DecodeError> {
-        let text = Utf8Bytes::try_from(frame.into()).map_err(|_| DecodeError::NotUtf8)?;
-        let mut event = Self::decode_text(text.as_str())?;
-        event.set_raw(text);
-        Ok(event)
+        let frame = Utf8Frame::try_from(frame.into()).map_err(|_| DecodeError::NotUtf8)?;
+        Self::decode_frame(frame).map_err(|(e, _)| e)
     }
 
-    /// Decodes a frame whose text is already known to be UTF-8 (a websocket text frame).
-    /// The event keeps its strings as places in `text`, and must be given the frame
-    /// itself with [`Self::set_raw`] (moved in, once `text` is no longer borrowed).
-    pub(crate) fn decode_text(text: &str) -> Result<Self, DecodeError> {
-        // serde would read a JSON array as the struct's fields in order: refuse it here.
-        if text.trim_start().starts_with('[') {
-            return Err(DecodeError::NotObject);
-        }
-        let mut de = serde_json::Deserializer::from_str(text);
-        let seed = EventSeed {
-            build: |wire| Event::from_wire(wire, text),
-        };
-        let built = de::DeserializeSeed::deserialize(seed, &mut de).map_err(DecodeError::Json)?;
-        // Trailing characters make the frame bad JSON, whatever the event says.
-        de.end().map_err(DecodeError::Json)?;
-        let (kind, event) = built?;
+    /// Decodes a frame known to be UTF-8 (a websocket text frame). The event is made with
+    /// its frame in one step; on failure the frame comes back with the error.
+    pub(crate) fn decode_frame(frame: Utf8Frame) -> Result<Self, (DecodeError, Utf8Frame)> {
+        let ((kind, fields), strings) = Strings::decode(frame, parse)?;
+        let event = Event::new(strings, fields);
         Ok(match kind {
             Kind::Added => Self::Added(event),
             Kind::Modified => Self::Modified(event),
             Kind::Deleted => Self::Deleted(event),
         })
-    }
-
-    /// Gives the event the frame it was decoded from ([`Event::raw`]).
-    pub(crate) fn set_raw(&mut self, raw: Utf8Bytes) {
-        match self {
-            Self::Added(e) | Self::Modified(e) | Self::Deleted(e) => e.raw = raw,
-        }
     }
 
     /// The event, whatever its kind.
@@ -153,11 +134,8 @@ enum Kind {
 /// [`Event::id`], [`Event::action`], [`Event::image`] and [`Event::name`].
 #[derive(Clone, PartialEq)]
 pub struct Event {
-    raw: Utf8Bytes,
-    id: Text,
-    action: Text,
-    image: Option<Text>,
-    name: Option<Text>,
+    /// The frame, and the id, action, image and name as places in it.
+    strings: Strings,
     /// The shape of the frame this came from.
     pub shape: Shape,
     /// The phase (`Status`) of a Kubernetes-style event.
@@ -176,38 +154,38 @@ impl Event {
     /// The full container id.
     #[must_use]
     pub fn id(&self) -> &str {
-        self.id.get(&self.raw)
+        self.strings.id()
     }
 
     /// The action as sent: a Docker action (`start`, `health_status: healthy`) or
     /// `ADDED`/`MODIFIED`/`DELETED`.
     #[must_use]
     pub fn action(&self) -> &str {
-        self.action.get(&self.raw)
+        self.strings.action()
     }
 
     /// The image, from `from`/`From` or the `image` attribute.
     #[must_use]
     pub fn image(&self) -> Option<&str> {
-        self.image.as_ref().map(|t| t.get(&self.raw))
+        self.strings.image()
     }
 
     /// The container name (without a leading `/`), if the event names it.
     #[must_use]
     pub fn name(&self) -> Option<&str> {
-        self.name.as_ref().map(|t| t.get(&self.raw))
+        self.strings.name()
     }
 
     /// The frame this event was decoded from, as received.
     #[must_use]
     pub fn raw(&self) -> &[u8] {
-        self.raw.as_bytes()
+        self.strings.frame_bytes()
     }
 
     /// The frame as text (frames are checked to be UTF-8 when decoded).
     #[must_use]
     pub fn raw_str(&self) -> &str {
-        self.raw.as_str()
+        self.strings.frame()
     }
 
     /// The actor attributes with string, number or boolean values (numbers and booleans
@@ -343,72 +321,114 @@ pub enum DecodeError {
     MissingAction,
 }
 
+/// Decodes the text of a frame into the event's fields and its strings (borrowed from
+/// the text where it spells them without escapes).
+fn parse(text: &str) -> Result<((Kind, Fields), Parts<'_>), DecodeError> {
+    // serde would read a JSON array as the struct's fields in order: refuse it here.
+    if text.trim_start().starts_with('[') {
+        return Err(DecodeError::NotObject);
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let seed = EventSeed { build: from_wire };
+    let built = de::DeserializeSeed::deserialize(seed, &mut de).map_err(DecodeError::Json)?;
+    // Trailing characters make the frame bad JSON, whatever the event says.
+    de.end().map_err(DecodeError::Json)?;
+    built
+}
+
+/// The fields of an [`Event`] besides its strings, and which [`WatchEvent`] it makes.
+struct Fields {
+    shape: Shape,
+    phase: Option<Phase>,
+    labels: Option<Labels>,
+    exit_code: Option<i64>,
+    time_nano: i64,
+}
+
 impl Event {
-    /// Builds the event from the wire form decoded from `frame`. The event's frame is
-    /// left empty, for the caller to move in.
-    fn from_wire(wire: WireEvent<'_>, frame: &str) -> Result<(Kind, Self), DecodeError> {
-        if !wire.kind.is_empty() && wire.kind != "container" {
-            return Err(DecodeError::NotContainer(wire.kind.into_owned()));
-        }
-        let id = if wire.id.is_empty() {
-            wire.actor.id
-        } else {
-            wire.id
-        };
-        if id.is_empty() {
-            return Err(DecodeError::MissingId);
-        }
-        let action = if wire.action.is_empty() {
-            wire.docker_status
-        } else {
-            wire.action
-        };
-        if action.is_empty() {
-            return Err(DecodeError::MissingAction);
-        }
-        let shape = match &*action {
-            "ADDED" | "MODIFIED" | "DELETED" => Shape::Kubernetes,
-            _ => Shape::Docker,
-        };
-        let kind = match (shape, &*action) {
-            (Shape::Kubernetes, "ADDED") | (Shape::Docker, "create") => Kind::Added,
-            (Shape::Kubernetes, "DELETED") | (Shape::Docker, "destroy") => Kind::Deleted,
-            _ => Kind::Modified,
-        };
-        let mut attributes = wire.actor.attributes;
-        let exit_code = attributes.exit_code();
-        let image = if wire.from.is_empty() {
-            attributes.take_image()
-        } else {
-            Some(wire.from)
-        };
-        let (phase, labels) = match shape {
-            Shape::Kubernetes => (
-                wire.phase,
-                Some(attributes.labels.take().unwrap_or_default()),
-            ),
-            Shape::Docker => (None, None),
-        };
-        let time_nano = if wire.time_nano != 0 {
-            wire.time_nano
-        } else {
-            wire.time.saturating_mul(1_000_000_000)
-        };
-        let text = |value| Text::new(value, frame);
-        let event = Self {
-            raw: Utf8Bytes::from_static(""),
-            id: text(id),
-            action: text(action),
-            image: image.map(text),
-            name: attributes.take_name().map(text),
+    /// The event made of its frame with its strings, and its other fields.
+    fn new(strings: Strings, fields: Fields) -> Self {
+        let Fields {
             shape,
             phase,
             labels,
             exit_code,
             time_nano,
-        };
-        Ok((kind, event))
+        } = fields;
+        Self {
+            strings,
+            shape,
+            phase,
+            labels,
+            exit_code,
+            time_nano,
+        }
     }
+}
+
+/// Reads the event out of its wire form: which kind it is, its fields, and its strings.
+fn from_wire(wire: WireEvent<'_>) -> Result<((Kind, Fields), Parts<'_>), DecodeError> {
+    if !wire.kind.is_empty() && wire.kind != "container" {
+        return Err(DecodeError::NotContainer(wire.kind.into_owned()));
+    }
+    let id = if wire.id.is_empty() {
+        wire.actor.id
+    } else {
+        wire.id
+    };
+    if id.is_empty() {
+        return Err(DecodeError::MissingId);
+    }
+    let action = if wire.action.is_empty() {
+        wire.docker_status
+    } else {
+        wire.action
+    };
+    if action.is_empty() {
+        return Err(DecodeError::MissingAction);
+    }
+    let shape = match &*action {
+        "ADDED" | "MODIFIED" | "DELETED" => Shape::Kubernetes,
+        _ => Shape::Docker,
+    };
+    let kind = match (shape, &*action) {
+        (Shape::Kubernetes, "ADDED") | (Shape::Docker, "create") => Kind::Added,
+        (Shape::Kubernetes, "DELETED") | (Shape::Docker, "destroy") => Kind::Deleted,
+        _ => Kind::Modified,
+    };
+    let mut attributes = wire.actor.attributes;
+    let exit_code = attributes.exit_code();
+    let image = if wire.from.is_empty() {
+        attributes.take_image()
+    } else {
+        Some(wire.from)
+    };
+    let (phase, labels) = match shape {
+        Shape::Kubernetes => (
+            wire.phase,
+            Some(attributes.labels.take().unwrap_or_default()),
+        ),
+        Shape::Docker => (None, None),
+    };
+    let time_nano = if wire.time_nano != 0 {
+        wire.time_nano
+    } else {
+        wire.time.saturating_mul(1_000_000_000)
+    };
+    let fields = Fields {
+        shape,
+        phase,
+        labels,
+        exit_code,
+        time_nano,
+    };
+    let parts = Parts {
+        id,
+        action,
+        image,
+        name: attributes.take_name(),
+    };
+    Ok(((kind, fields), parts))
 }
 
 impl fmt::Debug for Event {

@@ -29,6 +29,9 @@
 //! # }
 //! ```
 #![deny(missing_docs)]
+// One marked place may read a checked frame as text without checking it again
+// (`event::utf8`); nowhere else.
+#![deny(unsafe_code)]
 
 pub mod client;
 pub mod config;
