@@ -43,6 +43,7 @@ impl TryFrom<Bytes> for Utf8Frame {
     }
 }
 
+#[cfg(feature = "client")]
 impl From<tokio_tungstenite::tungstenite::Utf8Bytes> for Utf8Frame {
     /// A websocket text frame: tungstenite checked it, so it is not checked again.
     fn from(text: tokio_tungstenite::tungstenite::Utf8Bytes) -> Self {
@@ -62,6 +63,7 @@ mod tests {
         assert!(Utf8Frame::try_from(Bytes::from_static(b"\xff")).is_err());
     }
 
+    #[cfg(feature = "client")]
     #[test]
     fn a_websocket_text_frame_is_taken_as_it_is() {
         let text = tokio_tungstenite::tungstenite::Utf8Bytes::from_static("{\"id\":\"a\"}");
