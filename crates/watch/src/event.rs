@@ -25,6 +25,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -42,6 +43,7 @@ pub use action::DockerAction;
 use text::{Parts, Strings};
 pub(crate) use utf8::Utf8Frame;
 use wire::{EventSeed, WireEvent};
+pub use wire::{docker, kubernetes};
 
 /// The three kinds of change a watch reports, each carrying the decoded [`Event`].
 #[derive(Clone, Debug, PartialEq)]
@@ -111,14 +113,62 @@ impl WatchEvent {
     }
 }
 
-/// Which wire shape a frame used.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Which wire shape a frame uses (spec section 3): the one enum for both directions, the
+/// shape a decoded event came in and the shape a server writes. It parses from, and
+/// displays as, the CLI spelling `docker` or `k8s`.
+///
+/// ```
+/// use hypersh_watch::event::Shape;
+///
+/// assert_eq!("k8s".parse(), Ok(Shape::Kubernetes));
+/// assert_eq!(Shape::default().to_string(), "docker");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Shape {
-    /// `Action` is a Docker action (`start`, `die`, ...).
+    /// `Action` is a Docker action (`start`, `die`, ...): the published API, and the
+    /// default. Frames are written by [`docker::DockerFrame`].
+    #[default]
     Docker,
-    /// `Action` is `ADDED`, `MODIFIED` or `DELETED` and `Status` a phase.
+    /// `Action` is `ADDED`, `MODIFIED` or `DELETED` and `Status` a phase: the early API
+    /// router. Frames are written by [`kubernetes::KubernetesFrame`].
     Kubernetes,
 }
+
+impl Shape {
+    /// The CLI spelling: `docker` or `k8s`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Docker => "docker",
+            Self::Kubernetes => "k8s",
+        }
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Shape {
+    type Err = UnknownShape;
+
+    /// `docker`, or `k8s` / `kubernetes` (case-insensitive).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "docker" => Ok(Self::Docker),
+            "k8s" | "kubernetes" => Ok(Self::Kubernetes),
+            _ => Err(UnknownShape(s.to_owned())),
+        }
+    }
+}
+
+/// The error of parsing a [`Shape`]: the text is not a shape's name.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown event shape {0:?}: use docker or k8s")]
+#[non_exhaustive]
+pub struct UnknownShape(pub String);
 
 /// Which [`WatchEvent`] a frame makes.
 enum Kind {
@@ -552,6 +602,20 @@ mod tests {
         assert_eq!(ev.clone(), ev);
         let debug = format!("{e:?}");
         assert!(debug.contains(r#"id: "a\"b""#), "{debug}");
+    }
+
+    #[test]
+    fn shapes_parse_and_display_their_cli_spelling() {
+        assert_eq!("docker".parse(), Ok(Shape::Docker));
+        assert_eq!("K8S".parse(), Ok(Shape::Kubernetes));
+        assert_eq!("kubernetes".parse(), Ok(Shape::Kubernetes));
+        let e = "yaml".parse::<Shape>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"unknown event shape "yaml": use docker or k8s"#
+        );
+        assert_eq!(Shape::Kubernetes.to_string(), "k8s");
+        assert_eq!(Shape::default(), Shape::Docker);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! - [`filters`]: Docker-style `filters`, their CLI and JSON forms, and matching.
 //! - [`container`] and [`event`]: the container model of `GET /containers/json` and the
 //!   two event shapes of `/events/ws`, decoded into [`WatchEvent`].
+//! - [`event::docker`] and [`event::kubernetes`]: each frame shape, both ways (the
+//!   decoder's field names and the frame a server writes).
 //! - `Client` (feature `client`, on by default): the signed list call and the signed
 //!   websocket `EventStream`, over one native-tls (OpenSSL) configuration that verifies
 //!   certificates unless told otherwise.
