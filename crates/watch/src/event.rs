@@ -375,7 +375,10 @@ pub enum DecodeError {
 /// the text where it spells them without escapes).
 fn parse(text: &str) -> Result<((Kind, Fields), Parts<'_>), DecodeError> {
     // serde would read a JSON array as the struct's fields in order: refuse it here.
-    if text.trim_start().starts_with('[') {
+    if text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('[')
+    {
         return Err(DecodeError::NotObject);
     }
     let mut de = serde_json::Deserializer::from_str(text);
@@ -616,6 +619,18 @@ mod tests {
         );
         assert_eq!(Shape::Kubernetes.to_string(), "k8s");
         assert_eq!(Shape::default(), Shape::Docker);
+    }
+
+    #[test]
+    fn an_array_is_refused_after_json_whitespace_only() {
+        assert!(matches!(
+            WatchEvent::decode(" \t\r\n[1]"),
+            Err(DecodeError::NotObject)
+        ));
+        assert!(matches!(
+            WatchEvent::decode("\u{a0}[1]"),
+            Err(DecodeError::Json(_))
+        ));
     }
 
     #[test]

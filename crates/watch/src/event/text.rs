@@ -6,6 +6,8 @@
 //! the ranges together and is made in one step ([`Strings::decode`]), which checks every
 //! range against the very frame it keeps; nothing changes either afterwards. So a range
 //! always lies in its frame, on character boundaries, and reading a string cannot fail.
+//! The plain version (owned `String`s, serde derive) is the test oracle in
+//! `crates/watch/tests/oracle/`.
 
 use std::borrow::Cow;
 

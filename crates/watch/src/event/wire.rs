@@ -5,7 +5,8 @@
 //! nothing: strings borrow from the frame (unless they hold escapes), and of the actor's
 //! attributes only those an [`Event`] keeps (name, image, exit code and, in the Kubernetes
 //! shape, the labels) are taken; the rest are checked, skipped, and can be read again
-//! from the frame with [`attributes_of`].
+//! from the frame with [`attributes_of`]. Its plain version, serde derive into owned
+//! types, is the oracle of `crates/watch/tests/differential.rs`.
 //!
 //! [`Event`]: super::Event
 
@@ -260,31 +261,39 @@ pub(super) struct Picked<'a> {
     pub(super) labels: Option<Labels>,
 }
 
-/// One attribute's value, and whether it came under the Docker spelling.
+/// One attribute's value under each spelling; `None` when missing or not a scalar.
 #[derive(Default)]
 struct Slot<'a> {
-    value: Option<Cow<'a, str>>,
-    docker: bool,
+    docker: Option<Cow<'a, str>>,
+    kubernetes: Option<Cow<'a, str>>,
 }
 
 impl<'a> Slot<'a> {
-    /// Keeps `value` unless the Docker spelling already gave one; a later duplicate of
-    /// the same spelling wins, as in a map. No value (a non-scalar) counts as absent.
+    /// Keeps `value` for its spelling: a later duplicate wins, as in a map, even when it
+    /// is no value (a non-scalar).
     fn set(&mut self, value: Option<Cow<'a, str>>, docker: bool) {
-        if value.is_some() && (docker || !self.docker) {
-            self.value = value;
-            self.docker = docker;
+        if docker {
+            self.docker = value;
+        } else {
+            self.kubernetes = value;
         }
     }
 
-    /// The value, `None` when missing or empty.
+    /// The value under the Docker spelling, else the Kubernetes one; `None` when both
+    /// are missing, or the one that wins is empty.
     fn get(&self) -> Option<&str> {
-        self.value.as_deref().filter(|s| !s.is_empty())
+        self.docker
+            .as_deref()
+            .or(self.kubernetes.as_deref())
+            .filter(|s| !s.is_empty())
     }
 
-    /// Takes the value, `None` when missing or empty.
+    /// Takes the value [`Slot::get`] reads.
     fn take(&mut self) -> Option<Cow<'a, str>> {
-        self.value.take().filter(|s| !s.is_empty())
+        self.docker
+            .take()
+            .or_else(|| self.kubernetes.take())
+            .filter(|s| !s.is_empty())
     }
 }
 
@@ -320,9 +329,8 @@ impl<'de> Visitor<'de> for InPlace<'_, Picked<'de>> {
                 docker::EXIT_CODE => (&mut picked.exit_code, true),
                 kubernetes::EXIT_CODE => (&mut picked.exit_code, false),
                 kubernetes::LABELS => {
-                    if let LabelsValue(Some(labels)) = map.next_value()? {
-                        picked.labels = Some(labels);
-                    }
+                    // A later duplicate wins, as in a map, even when it is not labels.
+                    picked.labels = map.next_value::<LabelsValue>()?.0;
                     continue;
                 }
                 _ => {
@@ -331,7 +339,7 @@ impl<'de> Visitor<'de> for InPlace<'_, Picked<'de>> {
                     continue;
                 }
             };
-            // A non-scalar value is no value.
+            // A non-scalar value is no value (`None`).
             slot.set(map.next_value::<Scalar<'de>>()?.0, docker);
         }
         Ok(())
@@ -420,6 +428,20 @@ mod tests {
             "an object is no value"
         );
         assert_eq!(picked.exit_code(), Some(2), "a later duplicate wins");
+    }
+
+    #[test]
+    fn a_later_duplicate_wins_even_when_it_is_no_value() {
+        let frame = r#"{"Actor":{"Attributes":{"Name":"K","name":"d","name":[1],
+            "Labels":{"a":"b"},"Labels":3}}}"#;
+        let mut wire = read(frame);
+        let picked = &mut wire.actor.attributes;
+        assert_eq!(
+            picked.take_name().as_deref(),
+            Some("K"),
+            "the Docker spelling has no value left: the Kubernetes one counts"
+        );
+        assert_eq!(picked.labels, None, "the last Labels is not labels");
     }
 
     #[test]
