@@ -9,7 +9,7 @@ use common::{client_for, config_for, config_with, router};
 use futures_util::StreamExt;
 use hypersh::watch::event::Shape;
 use hypersh::watch::{Client, Credentials, Error, EventStream, Filters, TlsMode, WatchEvent};
-use hypersh_apirouter::{RouterConfig, Shape};
+use hypersh_apirouter::RouterConfig;
 
 /// The next decoded event, skipping nothing: a frame error is returned as is.
 async fn next(stream: &mut EventStream) -> Result<WatchEvent, Error> {
