@@ -389,7 +389,7 @@ fn parse(text: &str) -> Result<((Kind, Fields), Parts<'_>), DecodeError> {
     built
 }
 
-/// The fields of an [`Event`] besides its strings, and which [`WatchEvent`] it makes.
+/// The fields of an [`Event`] besides its strings.
 struct Fields {
     shape: Shape,
     phase: Option<Phase>,
