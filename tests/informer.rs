@@ -12,7 +12,7 @@ use common::{
 };
 use hypersh::Informer;
 use hypersh::watch::{Client, Filters, TlsMode};
-use hypersh_apirouter::{EventShape, RouterConfig};
+use hypersh_apirouter::{RouterConfig, Shape};
 use rand::{Rng, SeedableRng};
 
 /// Churns the router for `duration` at `rate` events/s and waits until it has stopped.
@@ -51,7 +51,7 @@ async fn kubernetes_shape_converges() {
         RouterConfig::default()
             .containers(40)
             .seed(2)
-            .shape(EventShape::Kubernetes),
+            .shape(Shape::Kubernetes),
     )
     .await;
     let (informer, replica) = synced_informer(&router).await;
@@ -472,7 +472,7 @@ async fn a_slow_fetch_does_not_hold_up_other_events() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn churn_with_slow_fetches_converges_in_both_shapes() {
-    for (seed, shape) in [(11, EventShape::Docker), (12, EventShape::Kubernetes)] {
+    for (seed, shape) in [(11, Shape::Docker), (12, Shape::Kubernetes)] {
         let router = router(
             RouterConfig::default()
                 .containers(30)

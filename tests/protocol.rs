@@ -9,7 +9,7 @@ use common::{client_for, config_for, config_with, router};
 use futures_util::StreamExt;
 use hypersh::watch::event::Shape;
 use hypersh::watch::{Client, Credentials, Error, EventStream, Filters, TlsMode, WatchEvent};
-use hypersh_apirouter::{EventShape, RouterConfig};
+use hypersh_apirouter::RouterConfig;
 
 /// The next decoded event, skipping nothing: a frame error is returned as is.
 async fn next(stream: &mut EventStream) -> Result<WatchEvent, Error> {
@@ -61,7 +61,7 @@ async fn events_arrive_and_list_answers() {
 
 #[tokio::test]
 async fn kubernetes_shape_decodes_and_restart_is_deleted_then_added() {
-    let router = router(RouterConfig::default().shape(EventShape::Kubernetes)).await;
+    let router = router(RouterConfig::default().shape(Shape::Kubernetes)).await;
     let rt = router.runtime();
     let id = rt.create("job", "busybox", BTreeMap::new());
     rt.start(&id).unwrap();

@@ -5,9 +5,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use hypersh_watch::credentials::{Credentials, SecretKey};
+use hypersh_watch::event::Shape;
 
 use crate::runtime::Runtime;
-use crate::shape::EventShape;
 
 /// The access key used when no credential is configured (the `hyperb` test vector's).
 pub const DEFAULT_ACCESS_KEY: &str = "ak";
@@ -69,7 +69,7 @@ pub struct RouterConfig {
     pub(crate) churn: f64,
     pub(crate) churn_for: Option<Duration>,
     pub(crate) seed: u64,
-    pub(crate) shape: EventShape,
+    pub(crate) shape: Shape,
     pub(crate) emit: Option<u64>,
     pub(crate) emit_rate: Option<u64>,
     pub(crate) max_watches_per_key: usize,
@@ -87,7 +87,7 @@ impl Default for RouterConfig {
             churn: 0.0,
             churn_for: None,
             seed: DEFAULT_SEED,
-            shape: EventShape::Docker,
+            shape: Shape::Docker,
             emit: None,
             emit_rate: None,
             max_watches_per_key: DEFAULT_MAX_WATCHES_PER_KEY,
@@ -167,9 +167,9 @@ impl RouterConfig {
         self
     }
 
-    /// The shape of event frames (default [`EventShape::Docker`]).
+    /// The shape of event frames (default [`Shape::Docker`]).
     #[must_use]
-    pub fn shape(mut self, shape: EventShape) -> Self {
+    pub fn shape(mut self, shape: Shape) -> Self {
         self.shape = shape;
         self
     }
@@ -220,7 +220,7 @@ mod tests {
         assert!(c.credentials.is_empty());
         assert_eq!(c.region, "us-west-1");
         assert_eq!(c.max_watches_per_key, 16);
-        assert_eq!(c.shape, EventShape::Docker);
+        assert_eq!(c.shape, Shape::Docker);
         let c = c
             .credential("a", "b")
             .credential("c", "d")
@@ -229,7 +229,7 @@ mod tests {
             .churn(2.5)
             .churn_for(Duration::from_secs(4))
             .seed(9)
-            .shape(EventShape::Kubernetes)
+            .shape(Shape::Kubernetes)
             .emit(Some(10))
             .max_watches_per_key(2)
             .with_region("eu-central-1");

@@ -11,10 +11,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
 use hypersh_watch::container::ContainerState;
+use hypersh_watch::event::Shape;
 use hypersh_watch::filters::Filters;
 
 use crate::runtime::{Runtime, RuntimeEvent};
-use crate::shape::{self, EventShape};
+use crate::shape;
 
 /// How many distinct events the pool holds (at most; fewer when N is smaller).
 const POOL_EVENTS: usize = 256;
@@ -47,7 +48,7 @@ pub(crate) struct EmitPool {
 
 impl EmitPool {
     /// Builds the pool from `runtime`'s containers (made-up ones from `seed` when empty).
-    pub(crate) fn build(runtime: &Runtime, shape: EventShape, count: u64, seed: u64) -> Self {
+    pub(crate) fn build(runtime: &Runtime, shape: Shape, count: u64, seed: u64) -> Self {
         let mut containers = runtime.list(true);
         if containers.is_empty() {
             let scratch = Runtime::new(seed);
@@ -144,7 +145,7 @@ mod tests {
 
     #[test]
     fn pool_frames_decode_and_look_realistic() {
-        let pool = EmitPool::build(&Runtime::new(0), EventShape::Docker, 1000, 7);
+        let pool = EmitPool::build(&Runtime::new(0), Shape::Docker, 1000, 7);
         assert_eq!(pool.entries.len(), POOL_EVENTS);
         assert_eq!(pool.count, 1000);
         for (event, frames) in &pool.entries {
@@ -175,7 +176,7 @@ mod tests {
             .into_iter()
             .map(|c| c.id().to_owned())
             .collect();
-        let pool = EmitPool::build(&rt, EventShape::Kubernetes, 5, 0);
+        let pool = EmitPool::build(&rt, Shape::Kubernetes, 5, 0);
         assert_eq!(pool.entries.len(), 5);
         assert!(
             pool.entries

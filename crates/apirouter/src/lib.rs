@@ -8,7 +8,7 @@
 //! - `GET /containers/json` with `all`, `limit` and the list filters (a snapshot of one
 //!   instant, serialised as it is sent when it is long);
 //! - `GET /events/ws`, a websocket pushing the events that match its filters, in the Docker
-//!   or the Kubernetes [`EventShape`], with a per-access-key connection limit (`429`);
+//!   or the Kubernetes [`Shape`], with a per-access-key connection limit (`429`);
 //! - every path also behind a Docker API version prefix (`/v1.23/events/ws`); unknown query
 //!   parameters are ignored.
 //!
@@ -58,6 +58,6 @@ pub use config::{
 };
 pub use error::Error;
 pub use faults::Faults;
+pub use hypersh_watch::event::Shape;
 pub use router::Router;
 pub use runtime::{Runtime, RuntimeError, RuntimeEvent};
-pub use shape::EventShape;

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use hypersh_apirouter::{
-    DEFAULT_MAX_WATCHES_PER_KEY, DEFAULT_REGION, DEFAULT_SEED, EventShape, Router, RouterConfig,
-    ServerTls,
+    DEFAULT_MAX_WATCHES_PER_KEY, DEFAULT_REGION, DEFAULT_SEED, Router, RouterConfig, ServerTls,
+    Shape,
 };
 
 /// The reference Hyper.sh API router: signed container list and /events/ws from a
@@ -57,9 +57,9 @@ struct Args {
     /// Seed of the simulated runtime (ids, names, churn).
     #[arg(long, default_value_t = DEFAULT_SEED)]
     seed: u64,
-    /// Shape of event frames.
-    #[arg(long, value_enum, default_value_t = ShapeArg::Docker)]
-    shape: ShapeArg,
+    /// Shape of event frames: docker or k8s (also kubernetes).
+    #[arg(long, default_value_t = Shape::Docker)]
+    shape: Shape,
     /// Benchmark mode: push N events to each new watch connection as fast as possible,
     /// then close it.
     #[arg(long, value_name = "N")]
@@ -79,15 +79,6 @@ enum TlsArg {
     SelfSigned,
     /// Plain HTTP.
     Off,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum ShapeArg {
-    /// Docker events (`"Action":"start"`).
-    Docker,
-    /// Kubernetes-style events (`"Action":"ADDED"`).
-    #[value(alias = "kubernetes")]
-    K8s,
 }
 
 fn parse_credential(s: &str) -> Result<(String, String), String> {
@@ -120,10 +111,7 @@ fn config(args: &Args) -> Result<RouterConfig, String> {
         .containers(args.containers)
         .churn(args.churn)
         .seed(args.seed)
-        .shape(match args.shape {
-            ShapeArg::Docker => EventShape::Docker,
-            ShapeArg::K8s => EventShape::Kubernetes,
-        })
+        .shape(args.shape)
         .emit(args.emit)
         .emit_rate(args.emit_rate)
         .max_watches_per_key(args.max_watches_per_key);
@@ -243,18 +231,20 @@ mod tests {
             [("a".into(), "b".into()), ("c".into(), "d:e".into())]
         );
         assert!(matches!(args.tls, TlsArg::Off));
-        assert!(matches!(args.shape, ShapeArg::K8s));
+        assert_eq!(args.shape, Shape::Kubernetes);
         assert_eq!((args.containers, args.seed, args.emit), (5, 7, Some(100)));
         assert_eq!(args.emit_rate, Some(20_000));
         assert!(config(&args).is_ok());
 
         let defaults = Args::try_parse_from(["apirouter"]).unwrap();
-        assert!(matches!(defaults.shape, ShapeArg::Docker));
+        assert_eq!(defaults.shape, Shape::Docker);
         assert!(matches!(defaults.tls, TlsArg::SelfSigned));
         assert!(defaults.credentials.is_empty());
 
         assert!(Args::try_parse_from(["apirouter", "--credentials", "nocolon"]).is_err());
         assert!(Args::try_parse_from(["apirouter", "--shape", "yaml"]).is_err());
+        let long = Args::try_parse_from(["apirouter", "--shape", "kubernetes"]).unwrap();
+        assert_eq!(long.shape, Shape::Kubernetes);
         assert!(
             Args::try_parse_from(["apirouter", "--emit-rate", "10"]).is_err(),
             "--emit-rate needs --emit"

@@ -1,5 +1,7 @@
 //! Event encoding: one runtime event as the JSON text frames of `/events/ws`, in the
-//! Docker shape (the published API) or the Kubernetes shape (the early API router).
+//! Docker shape (the published API) or the Kubernetes shape (the early API router). The
+//! frames themselves are `hypersh_watch::event::docker` and `::kubernetes`, the modules
+//! the client decodes with; this module turns a runtime event into them.
 //!
 //! - Docker: `{"status","id","from","Type":"container","Action","Actor":{"ID","Attributes"},
 //!   "time","timeNano"}`; the attributes are the labels flattened beside `image`, `name`
@@ -14,59 +16,14 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
-use hypersh_watch::container::{ContainerState, Labels, PodPhase};
+use hypersh_watch::container::ContainerState;
+use hypersh_watch::event::Shape;
+use hypersh_watch::event::docker::DockerFrame;
+use hypersh_watch::event::kubernetes::KubernetesFrame;
 use hypersh_watch::filters::{EventSubject, Filters};
-use serde::Serialize;
 
 use crate::runtime::RuntimeEvent;
-
-/// The wire shape of event frames.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum EventShape {
-    /// Docker events (`"Action":"start"`), the published API. The default.
-    #[default]
-    Docker,
-    /// Kubernetes-style watch events (`"Action":"ADDED"`), the early API router.
-    Kubernetes,
-}
-
-impl EventShape {
-    /// The CLI spelling: `docker` or `k8s`.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Docker => "docker",
-            Self::Kubernetes => "k8s",
-        }
-    }
-}
-
-impl fmt::Display for EventShape {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The error of parsing an [`EventShape`].
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown event shape {0:?}: expected docker or k8s")]
-pub struct UnknownShape(pub String);
-
-impl FromStr for EventShape {
-    type Err = UnknownShape;
-
-    /// `docker`, or `k8s` / `kubernetes` (case-insensitive).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "docker" => Ok(Self::Docker),
-            "k8s" | "kubernetes" => Ok(Self::Kubernetes),
-            _ => Err(UnknownShape(s.to_owned())),
-        }
-    }
-}
 
 /// What event filters are matched against for this event.
 #[must_use]
@@ -91,42 +48,18 @@ pub fn matches(filters: &Filters, event: &RuntimeEvent) -> bool {
 
 /// The frames for one runtime event: one, or two for a Kubernetes `DELETED`+`ADDED` pair.
 #[must_use]
-pub fn encode(shape: EventShape, event: &RuntimeEvent) -> Vec<String> {
-    let frames = match shape {
-        EventShape::Docker => vec![serde_json::to_string(&docker_frame(event))],
-        EventShape::Kubernetes => k8s_frames(event)
+pub fn encode(shape: Shape, event: &RuntimeEvent) -> Vec<String> {
+    match shape {
+        Shape::Docker => vec![docker_frame(event).encode()],
+        Shape::Kubernetes => k8s_frames(event)
             .iter()
-            .map(serde_json::to_string)
+            .map(KubernetesFrame::encode)
             .collect(),
-    };
-    // Serialising these structs of strings and integers cannot fail.
-    frames.into_iter().filter_map(Result::ok).collect()
+    }
 }
 
-#[derive(Serialize)]
-struct DockerFrame<'a> {
-    status: &'a str,
-    id: &'a str,
-    from: &'a str,
-    #[serde(rename = "Type")]
-    kind: &'static str,
-    #[serde(rename = "Action")]
-    action: &'a str,
-    #[serde(rename = "Actor")]
-    actor: DockerActor<'a>,
-    time: i64,
-    #[serde(rename = "timeNano")]
-    time_nano: i64,
-}
-
-#[derive(Serialize)]
-struct DockerActor<'a> {
-    #[serde(rename = "ID")]
-    id: &'a str,
-    #[serde(rename = "Attributes")]
-    attributes: BTreeMap<&'a str, Cow<'a, str>>,
-}
-
+/// The Docker frame of a runtime event: its labels, and `oldName` on `rename`, as
+/// attributes; `exitCode` on `die` only.
 fn docker_frame(event: &RuntimeEvent) -> DockerFrame<'_> {
     let c = &event.container;
     let mut attributes: BTreeMap<&str, Cow<'_, str>> = c
@@ -134,103 +67,48 @@ fn docker_frame(event: &RuntimeEvent) -> DockerFrame<'_> {
         .iter()
         .map(|(k, v)| (k, Cow::Borrowed(v)))
         .collect();
-    attributes.insert("image", Cow::Borrowed(c.image()));
-    attributes.insert("name", Cow::Borrowed(c.name().unwrap_or_default()));
-    if event.action == "die" {
-        attributes.insert(
-            "exitCode",
-            Cow::Owned(event.exit_code.unwrap_or(0).to_string()),
-        );
-    }
     if let Some(old) = &event.old_name {
         attributes.insert("oldName", Cow::Owned(format!("/{old}")));
     }
     DockerFrame {
-        status: event.action,
-        id: c.id(),
-        from: c.image(),
-        kind: "container",
         action: event.action,
-        actor: DockerActor {
-            id: c.id(),
-            attributes,
-        },
-        time: event.time_nano / 1_000_000_000,
+        id: c.id(),
+        image: c.image(),
+        name: c.name().unwrap_or_default(),
+        exit_code: (event.action == "die").then(|| event.exit_code.unwrap_or(0)),
+        attributes,
         time_nano: event.time_nano,
     }
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct K8sFrame<'a> {
-    action: &'static str,
-    status: &'static str,
-    id: &'a str,
-    from: &'a str,
-    #[serde(rename = "Type")]
-    kind: &'static str,
-    actor: K8sActor<'a>,
-    time: i64,
-    time_nano: i64,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct K8sActor<'a> {
-    id: &'a str,
-    attributes: K8sAttributes<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct K8sAttributes<'a> {
-    exit_code: String,
-    image: &'a str,
-    labels: Option<&'a Labels>,
-    name: &'a str,
-}
-
-fn k8s_frames(event: &RuntimeEvent) -> Vec<K8sFrame<'_>> {
+/// The Kubernetes frames of a runtime event: the action as `ADDED`, `MODIFIED` or
+/// `DELETED` (two frames for a start of an exited container), the phase of the state,
+/// and the exit code while the container is exited.
+fn k8s_frames(event: &RuntimeEvent) -> Vec<KubernetesFrame<'_>> {
     let c = &event.container;
     let code = event.exit_code.unwrap_or(0);
-    let frame = |action: &'static str, phase: PodPhase, exit_code: String| K8sFrame {
-        action,
-        status: phase.as_str(),
-        id: c.id(),
-        from: c.image(),
-        kind: "container",
-        actor: K8sActor {
+    let frame =
+        |action: &'static str, state: ContainerState, exit_code: Option<i64>| KubernetesFrame {
+            action,
+            phase: state.phase(code),
             id: c.id(),
-            attributes: K8sAttributes {
-                exit_code,
-                image: c.image(),
-                labels: (!c.labels().is_empty()).then_some(c.labels()),
-                name: c.name().unwrap_or_default(),
-            },
-        },
-        time: event.time_nano / 1_000_000_000,
-        time_nano: event.time_nano,
-    };
-    let exit_text = if c.state() == ContainerState::Exited {
-        code.to_string()
-    } else {
-        String::new()
-    };
-    let phase = c.state().phase(code);
+            image: c.image(),
+            name: c.name().unwrap_or_default(),
+            exit_code,
+            labels: c.labels(),
+            time_nano: event.time_nano,
+        };
+    let exit_code = (c.state() == ContainerState::Exited).then_some(code);
     match event.action {
-        "create" => vec![frame("ADDED", phase, exit_text)],
-        "destroy" => vec![frame("DELETED", phase, exit_text)],
+        "create" => vec![frame("ADDED", c.state(), exit_code)],
+        "destroy" => vec![frame("DELETED", c.state(), exit_code)],
         // A start with a known exit code is a start of an exited container (a created one
         // has never exited): the original router reported it as a removal and a new object.
         "start" if event.exit_code.is_some() => vec![
-            frame(
-                "DELETED",
-                ContainerState::Exited.phase(code),
-                code.to_string(),
-            ),
-            frame("ADDED", phase, exit_text),
+            frame("DELETED", ContainerState::Exited, Some(code)),
+            frame("ADDED", c.state(), exit_code),
         ],
-        _ => vec![frame("MODIFIED", phase, exit_text)],
+        _ => vec![frame("MODIFIED", c.state(), exit_code)],
     }
 }
 
@@ -238,7 +116,8 @@ fn k8s_frames(event: &RuntimeEvent) -> Vec<K8sFrame<'_>> {
 mod tests {
     use super::*;
     use hypersh_watch::container::Container;
-    use hypersh_watch::event::{Shape, WatchEvent};
+    use hypersh_watch::container::PodPhase;
+    use hypersh_watch::event::WatchEvent;
 
     fn event(action: &'static str, state: ContainerState, exit_code: Option<i64>) -> RuntimeEvent {
         RuntimeEvent {
@@ -260,7 +139,7 @@ mod tests {
     #[test]
     fn docker_frames_match_the_spec_and_decode() {
         let frames = encode(
-            EventShape::Docker,
+            Shape::Docker,
             &event("die", ContainerState::Exited, Some(137)),
         );
         assert_eq!(frames.len(), 1);
@@ -282,7 +161,7 @@ mod tests {
         assert_eq!(decoded.event().shape, Shape::Docker);
 
         let start = encode(
-            EventShape::Docker,
+            Shape::Docker,
             &event("start", ContainerState::Running, Some(1)),
         );
         let v: serde_json::Value = serde_json::from_str(&start[0]).unwrap();
@@ -293,7 +172,7 @@ mod tests {
 
         let mut rename = event("rename", ContainerState::Running, None);
         rename.old_name = Some("old".into());
-        let frames = encode(EventShape::Docker, &rename);
+        let frames = encode(Shape::Docker, &rename);
         let decoded = WatchEvent::decode(frames[0].clone()).unwrap();
         assert_eq!(decoded.event().attributes()["oldName"], "/old");
         assert_eq!(decoded.event().name(), Some("test4"));
@@ -302,7 +181,7 @@ mod tests {
     #[test]
     fn k8s_frames_map_actions_and_decode() {
         let kinds = |ev: &RuntimeEvent| {
-            encode(EventShape::Kubernetes, ev)
+            encode(Shape::Kubernetes, ev)
                 .into_iter()
                 .map(|f| {
                     let d = WatchEvent::decode(f).unwrap();
@@ -344,14 +223,18 @@ mod tests {
     #[test]
     fn k8s_labels_are_an_object_or_null() {
         let ev = event("pause", ContainerState::Paused, None);
-        let frame = &encode(EventShape::Kubernetes, &ev)[0];
+        let frame = &encode(Shape::Kubernetes, &ev)[0];
         let decoded = WatchEvent::decode(frame.clone()).unwrap();
         assert_eq!(decoded.event().labels.as_ref(), Some(ev.container.labels()));
         let c = decoded.event().to_container().unwrap();
         assert_eq!(c.name(), Some("test4"));
         let mut bare = ev.clone();
-        bare.container = bare.container.into_builder().labels(Labels::new()).build();
-        let frame = &encode(EventShape::Kubernetes, &bare)[0];
+        bare.container = bare
+            .container
+            .into_builder()
+            .labels(hypersh_watch::container::Labels::new())
+            .build();
+        let frame = &encode(Shape::Kubernetes, &bare)[0];
         let v: serde_json::Value = serde_json::from_str(frame).unwrap();
         assert!(v["Actor"]["Attributes"]["Labels"].is_null());
         assert_eq!(v["Actor"]["Attributes"]["ExitCode"], "");
@@ -369,14 +252,5 @@ mod tests {
         assert!(matches(&Filters::new().container("test4"), &ev));
         assert!(!matches(&Filters::new().event("stop"), &ev));
         assert!(!matches(&Filters::new().kind("image"), &ev));
-    }
-
-    #[test]
-    fn shapes_parse() {
-        assert_eq!("docker".parse(), Ok(EventShape::Docker));
-        assert_eq!("K8S".parse(), Ok(EventShape::Kubernetes));
-        assert_eq!("kubernetes".parse(), Ok(EventShape::Kubernetes));
-        assert!("yaml".parse::<EventShape>().is_err());
-        assert_eq!(EventShape::default().to_string(), "docker");
     }
 }

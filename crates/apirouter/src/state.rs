@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use hypersh_watch::credentials::SecretKey;
+use hypersh_watch::event::Shape;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -12,7 +13,6 @@ use tokio_util::task::TaskTracker;
 use crate::emit::EmitPool;
 use crate::faults::Faults;
 use crate::runtime::Runtime;
-use crate::shape::EventShape;
 
 /// Shared router state (cheap to clone).
 #[derive(Clone)]
@@ -33,7 +33,7 @@ pub(crate) struct AppParts {
     pub(crate) faults: Faults,
     pub(crate) keys: HashMap<String, SecretKey>,
     pub(crate) region: String,
-    pub(crate) shape: EventShape,
+    pub(crate) shape: Shape,
     pub(crate) emit: Option<Arc<EmitPool>>,
     pub(crate) max_watches_per_key: usize,
     pub(crate) shutdown: CancellationToken,
@@ -121,7 +121,7 @@ mod tests {
             faults: Faults::new(),
             keys: HashMap::new(),
             region: "us-west-1".into(),
-            shape: EventShape::Docker,
+            shape: Shape::Docker,
             emit: None,
             max_watches_per_key: max,
             shutdown: CancellationToken::new(),

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use bytes::Bytes;
+use hypersh_watch::event::Shape;
 use hypersh_watch::filters::Filters;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
@@ -18,7 +19,7 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 use crate::emit::EmitPool;
 use crate::faults::Control;
 use crate::runtime::RuntimeEvent;
-use crate::shape::{self, EventShape};
+use crate::shape;
 use crate::state::WatchSlot;
 
 /// Close code for a client that fell too far behind (policy violation).
@@ -33,7 +34,7 @@ const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(5);
 /// Everything one websocket session needs, gathered before the upgrade completes.
 pub(crate) struct Session {
     pub(crate) filters: Filters,
-    pub(crate) shape: EventShape,
+    pub(crate) shape: Shape,
     pub(crate) events: broadcast::Receiver<RuntimeEvent>,
     pub(crate) control: broadcast::Receiver<Control>,
     pub(crate) stall: watch::Receiver<bool>,
@@ -183,15 +184,15 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
 
 /// The `index`-th garbage frame: text that is not JSON, a JSON array, an event without an
 /// id (in the connection's shape), or a binary frame.
-pub(crate) fn garbage(shape: EventShape, index: usize) -> Message {
+pub(crate) fn garbage(shape: Shape, index: usize) -> Message {
     match index % 4 {
         0 => Message::Text(Utf8Bytes::from_static("this is not JSON {")),
         1 => Message::Text(Utf8Bytes::from_static("[1,2,3]")),
         2 => Message::Text(match shape {
-            EventShape::Docker => Utf8Bytes::from_static(
+            Shape::Docker => Utf8Bytes::from_static(
                 r#"{"status":"start","from":"busybox","Type":"container","Action":"start","Actor":{"Attributes":{"image":"busybox"}},"time":1476375774}"#,
             ),
-            EventShape::Kubernetes => Utf8Bytes::from_static(
+            Shape::Kubernetes => Utf8Bytes::from_static(
                 r#"{"Action":"MODIFIED","Status":"Running","From":"busybox","Type":"container","Actor":{"Attributes":{"Image":"busybox"}},"Time":1476017460}"#,
             ),
         }),
@@ -206,7 +207,7 @@ mod tests {
 
     #[test]
     fn garbage_frames_fail_to_decode_each_their_own_way() {
-        for shape in [EventShape::Docker, EventShape::Kubernetes] {
+        for shape in [Shape::Docker, Shape::Kubernetes] {
             let text = |i| match garbage(shape, i) {
                 Message::Text(t) => t.as_str().to_owned(),
                 other => panic!("expected text, got {other:?}"),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{Client, next_event, next_message};
 use futures_util::{SinkExt, StreamExt};
-use hypersh_apirouter::{EventShape, Router, RouterConfig};
+use hypersh_apirouter::{Router, RouterConfig, Shape};
 use hypersh_watch::event::{DecodeError, WatchEvent};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -64,7 +64,7 @@ async fn close_connections_sends_a_close_frame() {
 
 #[tokio::test]
 async fn malformed_frames_then_normal_events() {
-    for shape in [EventShape::Docker, EventShape::Kubernetes] {
+    for shape in [Shape::Docker, Shape::Kubernetes] {
         let router = Router::start(RouterConfig::default().shape(shape))
             .await
             .unwrap();

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use common::{Client, filters, handshake_status, next_event, next_message};
 use futures_util::SinkExt;
-use hypersh_apirouter::{EventShape, Router, RouterConfig, ServerTls};
+use hypersh_apirouter::{Router, RouterConfig, ServerTls};
 use hypersh_watch::container::PodPhase;
 use hypersh_watch::event::{DockerAction, Shape, WatchEvent};
 use tokio_tungstenite::tungstenite::Message;
@@ -67,7 +67,7 @@ async fn docker_events_arrive_over_wss_and_decode() {
 
 #[tokio::test]
 async fn k8s_events_arrive_and_a_restart_of_an_exited_container_is_deleted_then_added() {
-    let router = Router::start(RouterConfig::default().shape(EventShape::Kubernetes))
+    let router = Router::start(RouterConfig::default().shape(Shape::Kubernetes))
         .await
         .unwrap();
     let client = Client::new(&router);
@@ -317,7 +317,7 @@ async fn a_client_message_larger_than_the_read_buffer_is_read_past() {
 
 #[tokio::test]
 async fn emit_pushes_n_frames_then_closes_normally() {
-    for shape in [EventShape::Docker, EventShape::Kubernetes] {
+    for shape in [Shape::Docker, Shape::Kubernetes] {
         let router = Router::start(
             RouterConfig::default()
                 .emit(Some(1000))

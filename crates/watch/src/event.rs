@@ -25,22 +25,25 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::de;
 use smol_str::{SmolStr, format_smolstr};
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::container::{Container, Labels, PodPhase};
 
 mod action;
 mod text;
+pub(crate) mod utf8;
 mod wire;
 
 pub use action::{DOCKER_CONTAINER_ACTIONS, DockerAction};
-use text::Text;
+use text::{Parts, Strings};
+pub(crate) use utf8::Utf8Frame;
 use wire::{EventSeed, WireEvent};
+pub use wire::{docker, kubernetes};
 
 /// The three kinds of change a watch reports, each carrying the decoded [`Event`].
 #[derive(Clone, Debug, PartialEq)]
@@ -61,40 +64,20 @@ impl WatchEvent {
     /// # Errors
     /// [`DecodeError`] when the frame is not JSON, lacks an id, or is not a container event.
     pub fn decode(frame: impl Into<Bytes>) -> Result<Self, DecodeError> {
-        let text = Utf8Bytes::try_from(frame.into()).map_err(|_| DecodeError::NotUtf8)?;
-        let mut event = Self::decode_text(text.as_str())?;
-        event.set_raw(text);
-        Ok(event)
+        let frame = Utf8Frame::try_from(frame.into()).map_err(|_| DecodeError::NotUtf8)?;
+        Self::decode_frame(frame).map_err(|(e, _)| e)
     }
 
-    /// Decodes a frame whose text is already known to be UTF-8 (a websocket text frame).
-    /// The event keeps its strings as places in `text`, and must be given the frame
-    /// itself with [`Self::set_raw`] (moved in, once `text` is no longer borrowed).
-    pub(crate) fn decode_text(text: &str) -> Result<Self, DecodeError> {
-        // serde would read a JSON array as the struct's fields in order: refuse it here.
-        if text.trim_start().starts_with('[') {
-            return Err(DecodeError::NotObject);
-        }
-        let mut de = serde_json::Deserializer::from_str(text);
-        let seed = EventSeed {
-            build: |wire| Event::from_wire(wire, text),
-        };
-        let built = de::DeserializeSeed::deserialize(seed, &mut de).map_err(DecodeError::Json)?;
-        // Trailing characters make the frame bad JSON, whatever the event says.
-        de.end().map_err(DecodeError::Json)?;
-        let (kind, event) = built?;
+    /// Decodes a frame known to be UTF-8 (a websocket text frame). The event is made with
+    /// its frame in one step; on failure the frame comes back with the error.
+    pub(crate) fn decode_frame(frame: Utf8Frame) -> Result<Self, (DecodeError, Utf8Frame)> {
+        let ((kind, fields), strings) = Strings::decode(frame, parse)?;
+        let event = Event::new(strings, fields);
         Ok(match kind {
             Kind::Added => Self::Added(event),
             Kind::Modified => Self::Modified(event),
             Kind::Deleted => Self::Deleted(event),
         })
-    }
-
-    /// Gives the event the frame it was decoded from ([`Event::raw`]).
-    pub(crate) fn set_raw(&mut self, raw: Utf8Bytes) {
-        match self {
-            Self::Added(e) | Self::Modified(e) | Self::Deleted(e) => e.raw = raw,
-        }
     }
 
     /// The event, whatever its kind.
@@ -130,14 +113,62 @@ impl WatchEvent {
     }
 }
 
-/// Which wire shape a frame used.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Which wire shape a frame uses (spec section 3): the one enum for both directions, the
+/// shape a decoded event came in and the shape a server writes. It parses from, and
+/// displays as, the CLI spelling `docker` or `k8s`.
+///
+/// ```
+/// use hypersh_watch::event::Shape;
+///
+/// assert_eq!("k8s".parse(), Ok(Shape::Kubernetes));
+/// assert_eq!(Shape::default().to_string(), "docker");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Shape {
-    /// `Action` is a Docker action (`start`, `die`, ...).
+    /// `Action` is a Docker action (`start`, `die`, ...): the published API, and the
+    /// default. Frames are written by [`docker::DockerFrame`].
+    #[default]
     Docker,
-    /// `Action` is `ADDED`, `MODIFIED` or `DELETED` and `Status` a phase.
+    /// `Action` is `ADDED`, `MODIFIED` or `DELETED` and `Status` a phase: the early API
+    /// router. Frames are written by [`kubernetes::KubernetesFrame`].
     Kubernetes,
 }
+
+impl Shape {
+    /// The CLI spelling: `docker` or `k8s`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Docker => "docker",
+            Self::Kubernetes => "k8s",
+        }
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Shape {
+    type Err = UnknownShape;
+
+    /// `docker`, or `k8s` / `kubernetes` (case-insensitive).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "docker" => Ok(Self::Docker),
+            "k8s" | "kubernetes" => Ok(Self::Kubernetes),
+            _ => Err(UnknownShape(s.to_owned())),
+        }
+    }
+}
+
+/// The error of parsing a [`Shape`]: the text is not a shape's name.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown event shape {0:?}: use docker or k8s")]
+#[non_exhaustive]
+pub struct UnknownShape(pub String);
 
 /// Which [`WatchEvent`] a frame makes.
 enum Kind {
@@ -153,11 +184,8 @@ enum Kind {
 /// [`Event::id`], [`Event::action`], [`Event::image`] and [`Event::name`].
 #[derive(Clone, PartialEq)]
 pub struct Event {
-    raw: Utf8Bytes,
-    id: Text,
-    action: Text,
-    image: Option<Text>,
-    name: Option<Text>,
+    /// The frame, and the id, action, image and name as places in it.
+    strings: Strings,
     /// The shape of the frame this came from.
     pub shape: Shape,
     /// The phase (`Status`) of a Kubernetes-style event.
@@ -176,38 +204,38 @@ impl Event {
     /// The full container id.
     #[must_use]
     pub fn id(&self) -> &str {
-        self.id.get(&self.raw)
+        self.strings.id()
     }
 
     /// The action as sent: a Docker action (`start`, `health_status: healthy`) or
     /// `ADDED`/`MODIFIED`/`DELETED`.
     #[must_use]
     pub fn action(&self) -> &str {
-        self.action.get(&self.raw)
+        self.strings.action()
     }
 
     /// The image, from `from`/`From` or the `image` attribute.
     #[must_use]
     pub fn image(&self) -> Option<&str> {
-        self.image.as_ref().map(|t| t.get(&self.raw))
+        self.strings.image()
     }
 
     /// The container name (without a leading `/`), if the event names it.
     #[must_use]
     pub fn name(&self) -> Option<&str> {
-        self.name.as_ref().map(|t| t.get(&self.raw))
+        self.strings.name()
     }
 
     /// The frame this event was decoded from, as received.
     #[must_use]
     pub fn raw(&self) -> &[u8] {
-        self.raw.as_bytes()
+        self.strings.frame_bytes()
     }
 
     /// The frame as text (frames are checked to be UTF-8 when decoded).
     #[must_use]
     pub fn raw_str(&self) -> &str {
-        self.raw.as_str()
+        self.strings.frame()
     }
 
     /// The actor attributes with string, number or boolean values (numbers and booleans
@@ -341,72 +369,117 @@ pub enum DecodeError {
     MissingAction,
 }
 
+/// Decodes the text of a frame into the event's fields and its strings (borrowed from
+/// the text where it spells them without escapes).
+fn parse(text: &str) -> Result<((Kind, Fields), Parts<'_>), DecodeError> {
+    // serde would read a JSON array as the struct's fields in order: refuse it here.
+    if text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('[')
+    {
+        return Err(DecodeError::NotObject);
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let seed = EventSeed { build: from_wire };
+    let built = de::DeserializeSeed::deserialize(seed, &mut de).map_err(DecodeError::Json)?;
+    // Trailing characters make the frame bad JSON, whatever the event says.
+    de.end().map_err(DecodeError::Json)?;
+    built
+}
+
+/// The fields of an [`Event`] besides its strings.
+struct Fields {
+    shape: Shape,
+    phase: Option<PodPhase>,
+    labels: Option<Labels>,
+    exit_code: Option<i64>,
+    time_nano: i64,
+}
+
 impl Event {
-    /// Builds the event from the wire form decoded from `frame`. The event's frame is
-    /// left empty, for the caller to move in.
-    fn from_wire(wire: WireEvent<'_>, frame: &str) -> Result<(Kind, Self), DecodeError> {
-        if !wire.kind.is_empty() && wire.kind != "container" {
-            return Err(DecodeError::NotContainer(wire.kind.into_owned()));
-        }
-        let id = if wire.id.is_empty() {
-            wire.actor.id
-        } else {
-            wire.id
-        };
-        if id.is_empty() {
-            return Err(DecodeError::MissingId);
-        }
-        let action = if wire.action.is_empty() {
-            wire.docker_status
-        } else {
-            wire.action
-        };
-        if action.is_empty() {
-            return Err(DecodeError::MissingAction);
-        }
-        let shape = match &*action {
-            "ADDED" | "MODIFIED" | "DELETED" => Shape::Kubernetes,
-            _ => Shape::Docker,
-        };
-        let kind = match (shape, &*action) {
-            (Shape::Kubernetes, "ADDED") | (Shape::Docker, "create") => Kind::Added,
-            (Shape::Kubernetes, "DELETED") | (Shape::Docker, "destroy") => Kind::Deleted,
-            _ => Kind::Modified,
-        };
-        let mut attributes = wire.actor.attributes;
-        let exit_code = attributes.exit_code();
-        let image = if wire.from.is_empty() {
-            attributes.take_image()
-        } else {
-            Some(wire.from)
-        };
-        let (phase, labels) = match shape {
-            Shape::Kubernetes => (
-                wire.phase,
-                Some(attributes.labels.take().unwrap_or_default()),
-            ),
-            Shape::Docker => (None, None),
-        };
-        let time_nano = if wire.time_nano != 0 {
-            wire.time_nano
-        } else {
-            wire.time.saturating_mul(1_000_000_000)
-        };
-        let text = |value| Text::new(value, frame);
-        let event = Self {
-            raw: Utf8Bytes::from_static(""),
-            id: text(id),
-            action: text(action),
-            image: image.map(text),
-            name: attributes.take_name().map(text),
+    /// The event made of its frame with its strings, and its other fields.
+    fn new(strings: Strings, fields: Fields) -> Self {
+        let Fields {
             shape,
             phase,
             labels,
             exit_code,
             time_nano,
-        };
-        Ok((kind, event))
+        } = fields;
+        Self {
+            strings,
+            shape,
+            phase,
+            labels,
+            exit_code,
+            time_nano,
+        }
     }
+}
+
+/// Reads the event out of its wire form: which kind it is, its fields, and its strings.
+fn from_wire(wire: WireEvent<'_>) -> Result<((Kind, Fields), Parts<'_>), DecodeError> {
+    if !wire.kind.is_empty() && wire.kind != "container" {
+        return Err(DecodeError::NotContainer(wire.kind.into_owned()));
+    }
+    let id = if wire.id.is_empty() {
+        wire.actor.id
+    } else {
+        wire.id
+    };
+    if id.is_empty() {
+        return Err(DecodeError::MissingId);
+    }
+    let action = if wire.action.is_empty() {
+        wire.docker_status
+    } else {
+        wire.action
+    };
+    if action.is_empty() {
+        return Err(DecodeError::MissingAction);
+    }
+    let shape = match &*action {
+        "ADDED" | "MODIFIED" | "DELETED" => Shape::Kubernetes,
+        _ => Shape::Docker,
+    };
+    let kind = match (shape, &*action) {
+        (Shape::Kubernetes, "ADDED") | (Shape::Docker, "create") => Kind::Added,
+        (Shape::Kubernetes, "DELETED") | (Shape::Docker, "destroy") => Kind::Deleted,
+        _ => Kind::Modified,
+    };
+    let mut attributes = wire.actor.attributes;
+    let exit_code = attributes.exit_code();
+    let image = if wire.from.is_empty() {
+        attributes.take_image()
+    } else {
+        Some(wire.from)
+    };
+    let (phase, labels) = match shape {
+        Shape::Kubernetes => (
+            wire.phase,
+            Some(attributes.labels.take().unwrap_or_default()),
+        ),
+        Shape::Docker => (None, None),
+    };
+    let time_nano = if wire.time_nano != 0 {
+        wire.time_nano
+    } else {
+        wire.time.saturating_mul(1_000_000_000)
+    };
+    let fields = Fields {
+        shape,
+        phase,
+        labels,
+        exit_code,
+        time_nano,
+    };
+    let parts = Parts {
+        id,
+        action,
+        image,
+        name: attributes.take_name(),
+    };
+    Ok(((kind, fields), parts))
 }
 
 impl fmt::Debug for Event {
@@ -527,6 +600,32 @@ mod tests {
         assert_eq!(ev.clone(), ev);
         let debug = format!("{e:?}");
         assert!(debug.contains(r#"id: "a\"b""#), "{debug}");
+    }
+
+    #[test]
+    fn shapes_parse_and_display_their_cli_spelling() {
+        assert_eq!("docker".parse(), Ok(Shape::Docker));
+        assert_eq!("K8S".parse(), Ok(Shape::Kubernetes));
+        assert_eq!("kubernetes".parse(), Ok(Shape::Kubernetes));
+        let e = "yaml".parse::<Shape>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"unknown event shape "yaml": use docker or k8s"#
+        );
+        assert_eq!(Shape::Kubernetes.to_string(), "k8s");
+        assert_eq!(Shape::default(), Shape::Docker);
+    }
+
+    #[test]
+    fn an_array_is_refused_after_json_whitespace_only() {
+        assert!(matches!(
+            WatchEvent::decode(" \t\r\n[1]"),
+            Err(DecodeError::NotObject)
+        ));
+        assert!(matches!(
+            WatchEvent::decode("\u{a0}[1]"),
+            Err(DecodeError::Json(_))
+        ));
     }
 
     #[test]

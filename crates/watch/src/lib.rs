@@ -4,48 +4,72 @@
 //! - [`filters`]: Docker-style `filters`, their CLI and JSON forms, and matching.
 //! - [`container`] and [`event`]: the container model of `GET /containers/json` and the
 //!   two event shapes of `/events/ws`, decoded into [`WatchEvent`].
-//! - [`Client`]: the signed list call and the signed websocket [`EventStream`], over one
-//!   native-tls (OpenSSL) configuration that verifies certificates unless told otherwise.
+//! - [`event::docker`] and [`event::kubernetes`]: each frame shape, both ways (the
+//!   decoder's field names and the frame a server writes).
+//! - `Client` (feature `client`, on by default): the signed list call and the signed
+//!   websocket `EventStream`, over one native-tls (OpenSSL) configuration that verifies
+//!   certificates unless told otherwise.
+//!
+//! A server needs the protocol without the client's I/O: with `default-features = false`
+//! the crate builds neither reqwest nor the websocket client.
 //!
 //! This crate knows nothing of caching: `hypersh-reflector` ties it to `hypersh-store`.
-//!
-//! ```no_run
-//! use futures_util::StreamExt;
-//! use hypersh_watch::{Client, ClientConfig, Credentials, Filters, TlsMode, WatchEvent};
-//!
-//! # async fn run() -> Result<(), hypersh_watch::Error> {
-//! let config = ClientConfig::new("127.0.0.1:6443", Credentials::new("ak", "sk"))?
-//!     .tls(TlsMode::InsecureSkipVerify);
-//! let client = Client::new(config)?;
-//! let mut events = client.watch(&Filters::parse_cli("label=app=web")?).await?;
-//! while let Some(item) = events.next().await {
-//!     match item {
-//!         Ok(WatchEvent::Deleted(e)) => println!("gone: {}", e.id()),
-//!         Ok(other) => println!("{} {}", other.kind_str(), other.id()),
-//!         Err(e) => eprintln!("{e}"),
-//!     }
-//! }
-//! # Ok(())
-//! # }
-//! ```
-#![deny(missing_docs)]
+#![cfg_attr(
+    feature = "client",
+    doc = r#"
+Watching with the [`Client`] and its [`EventStream`]:
 
+```no_run
+use futures_util::StreamExt;
+use hypersh_watch::{Client, ClientConfig, Credentials, Filters, TlsMode, WatchEvent};
+
+# async fn run() -> Result<(), hypersh_watch::Error> {
+let config = ClientConfig::new("127.0.0.1:6443", Credentials::new("ak", "sk"))?
+    .tls(TlsMode::InsecureSkipVerify);
+let client = Client::new(config)?;
+let mut events = client.watch(&Filters::parse_cli("label=app=web")?).await?;
+while let Some(item) = events.next().await {
+    match item {
+        Ok(WatchEvent::Deleted(e)) => println!("gone: {}", e.id()),
+        Ok(other) => println!("{} {}", other.kind_str(), other.id()),
+        Err(e) => eprintln!("{e}"),
+    }
+}
+# Ok(())
+# }
+```
+"#
+)]
+#![deny(missing_docs)]
+// One marked place may read a checked frame as text without checking it again
+// (`event::utf8`); nowhere else.
+#![deny(unsafe_code)]
+
+#[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "client")]
 pub mod config;
 pub mod container;
 pub mod credentials;
+#[cfg(feature = "client")]
 pub mod error;
 pub mod event;
 pub mod filters;
+#[cfg(feature = "client")]
 mod list;
 pub mod sign4;
+#[cfg(feature = "client")]
 pub mod stream;
 
+#[cfg(feature = "client")]
 pub use client::Client;
+#[cfg(feature = "client")]
 pub use config::{ClientConfig, Endpoint, TlsMode};
 pub use container::{Container, ContainerBuilder, ContainerState, Labels, PodPhase};
 pub use credentials::{Credentials, SecretKey};
+#[cfg(feature = "client")]
 pub use error::Error;
 pub use event::{Event, WatchEvent};
 pub use filters::Filters;
+#[cfg(feature = "client")]
 pub use stream::{CloseHandle, EventStream};

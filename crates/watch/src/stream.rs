@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::error::Error;
-use crate::event::WatchEvent;
+use crate::event::{Utf8Frame, WatchEvent};
 
 /// How long a polite close waits for the server's close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -226,14 +226,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         match msg {
             Message::Text(text) => {
                 // Text frames are UTF-8 already (tungstenite checks): not checked twice.
-                // The event keeps the frame, moved in once decoded.
-                Some(match WatchEvent::decode_text(text.as_str()) {
-                    Ok(mut event) => {
-                        event.set_raw(text);
-                        Ok(event)
-                    }
-                    Err(e) => Err(Error::decode(e, text.as_bytes())),
-                })
+                // The event keeps the frame.
+                Some(
+                    WatchEvent::decode_frame(Utf8Frame::from(text))
+                        .map_err(|(e, frame)| Error::decode(e, frame.as_bytes())),
+                )
             }
             Message::Binary(data) => Some(Err(Error::BinaryFrame(data.len()))),
             Message::Close(frame) => {

@@ -1,7 +1,12 @@
-//! The wire form of an event frame, decoded without copying: strings borrow from the frame
-//! (unless they hold escapes), and of the actor's attributes only those an [`Event`] keeps
-//! (name, image, exit code and, in the Kubernetes shape, the labels) are taken; the rest
-//! are skipped and can be read again from the frame with [`attributes_of`].
+//! The wire form of an event frame. Each shape's names, and its encoder, are in
+//! [`docker`] and [`kubernetes`]; the names both share are here.
+//!
+//! PERFORMANCE: the decoder is hand-written (the visitors below) so that it copies
+//! nothing: strings borrow from the frame (unless they hold escapes), and of the actor's
+//! attributes only those an [`Event`] keeps (name, image, exit code and, in the Kubernetes
+//! shape, the labels) are taken; the rest are checked, skipped, and can be read again
+//! from the frame with [`attributes_of`]. Its plain version, serde derive into owned
+//! types, is the oracle of `crates/watch/tests/differential.rs`.
 //!
 //! [`Event`]: super::Event
 
@@ -11,10 +16,47 @@ use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use crate::container::{Labels, PodPhase, null_as_default};
 
+pub mod docker;
+pub mod kubernetes;
 mod value;
+
+/// `Action`: a Docker action, or `ADDED`, `MODIFIED` or `DELETED`.
+const ACTION: &str = "Action";
+/// `Type`: what the event is about.
+const TYPE: &str = "Type";
+/// The `Type` of a container event.
+const CONTAINER: &str = "container";
+/// `Actor`: the container's id and attributes.
+const ACTOR: &str = "Actor";
+/// `Actor.Attributes`.
+const ATTRIBUTES: &str = "Attributes";
+
+/// An `Actor` object, as a shape spells it.
+struct Actor<'a, A> {
+    /// The name of the id field (`ID` or `Id`).
+    id_key: &'static str,
+    id: &'a str,
+    attributes: A,
+}
+
+impl<A: Serialize> Serialize for Actor<'_, A> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut actor = s.serialize_struct("Actor", 2)?;
+        actor.serialize_field(self.id_key, self.id)?;
+        actor.serialize_field(ATTRIBUTES, &self.attributes)?;
+        actor.end()
+    }
+}
+
+/// The JSON text of a frame. Frames are strings, integers and maps with string keys,
+/// which always serialise.
+fn to_json(frame: &impl Serialize) -> String {
+    serde_json::to_string(frame).unwrap_or_default()
+}
 
 use value::{CowOrNull, CowStr, LabelsValue, LenientSeed, PhaseSeed, Scalar};
 
@@ -101,16 +143,26 @@ where
         let mut seen = Seen::default();
         while let Some(CowStr(key)) = map.next_key()? {
             match &*key {
-                "Action" => wire.action = seen.read(&mut map, 0, "Action", CowOrNull)?,
-                "status" => wire.docker_status = seen.read(&mut map, 1, "status", CowOrNull)?,
-                "Status" => wire.phase = seen.read(&mut map, 2, "Status", PhaseSeed)?,
-                "id" | "Id" => wire.id = seen.read(&mut map, 3, "id", CowOrNull)?,
-                "from" | "From" => wire.from = seen.read(&mut map, 4, "from", CowOrNull)?,
-                "Type" => wire.kind = seen.read(&mut map, 5, "Type", CowOrNull)?,
-                "Actor" => seen.read(&mut map, 6, "Actor", InPlace(&mut wire.actor))?,
-                "time" | "Time" => wire.time = seen.read(&mut map, 7, "time", LenientSeed)?,
-                "timeNano" | "TimeNano" => {
-                    wire.time_nano = seen.read(&mut map, 8, "timeNano", LenientSeed)?
+                ACTION => wire.action = seen.read(&mut map, 0, ACTION, CowOrNull)?,
+                docker::STATUS => {
+                    wire.docker_status = seen.read(&mut map, 1, docker::STATUS, CowOrNull)?
+                }
+                kubernetes::PHASE => {
+                    wire.phase = seen.read(&mut map, 2, kubernetes::PHASE, PhaseSeed)?
+                }
+                docker::ID | kubernetes::ID => {
+                    wire.id = seen.read(&mut map, 3, docker::ID, CowOrNull)?
+                }
+                docker::FROM | kubernetes::FROM => {
+                    wire.from = seen.read(&mut map, 4, docker::FROM, CowOrNull)?
+                }
+                TYPE => wire.kind = seen.read(&mut map, 5, TYPE, CowOrNull)?,
+                ACTOR => seen.read(&mut map, 6, ACTOR, InPlace(&mut wire.actor))?,
+                docker::TIME | kubernetes::TIME => {
+                    wire.time = seen.read(&mut map, 7, docker::TIME, LenientSeed)?
+                }
+                docker::TIME_NANO | kubernetes::TIME_NANO => {
+                    wire.time_nano = seen.read(&mut map, 8, docker::TIME_NANO, LenientSeed)?
                 }
                 _ => {
                     map.next_value::<de::IgnoredAny>()?;
@@ -183,9 +235,11 @@ impl<'de> Visitor<'de> for InPlace<'_, WireActor<'de>> {
         let mut seen = Seen::default();
         while let Some(CowStr(key)) = map.next_key()? {
             match &*key {
-                "ID" | "Id" => self.0.id = seen.read(&mut map, 0, "ID", CowOrNull)?,
-                "Attributes" => {
-                    seen.read(&mut map, 1, "Attributes", InPlace(&mut self.0.attributes))?
+                docker::ACTOR_ID | kubernetes::ACTOR_ID => {
+                    self.0.id = seen.read(&mut map, 0, docker::ACTOR_ID, CowOrNull)?
+                }
+                ATTRIBUTES => {
+                    seen.read(&mut map, 1, ATTRIBUTES, InPlace(&mut self.0.attributes))?
                 }
                 _ => {
                     map.next_value::<de::IgnoredAny>()?;
@@ -207,31 +261,39 @@ pub(super) struct Picked<'a> {
     pub(super) labels: Option<Labels>,
 }
 
-/// One attribute's value, and whether it came under the Docker spelling.
+/// One attribute's value under each spelling; `None` when missing or not a scalar.
 #[derive(Default)]
 struct Slot<'a> {
-    value: Option<Cow<'a, str>>,
-    docker: bool,
+    docker: Option<Cow<'a, str>>,
+    kubernetes: Option<Cow<'a, str>>,
 }
 
 impl<'a> Slot<'a> {
-    /// Keeps `value` unless the Docker spelling already gave one; a later duplicate of
-    /// the same spelling wins, as in a map. No value (a non-scalar) counts as absent.
+    /// Keeps `value` for its spelling: a later duplicate wins, as in a map, even when it
+    /// is no value (a non-scalar).
     fn set(&mut self, value: Option<Cow<'a, str>>, docker: bool) {
-        if value.is_some() && (docker || !self.docker) {
-            self.value = value;
-            self.docker = docker;
+        if docker {
+            self.docker = value;
+        } else {
+            self.kubernetes = value;
         }
     }
 
-    /// The value, `None` when missing or empty.
+    /// The value under the Docker spelling, else the Kubernetes one; `None` when both
+    /// are missing, or the one that wins is empty.
     fn get(&self) -> Option<&str> {
-        self.value.as_deref().filter(|s| !s.is_empty())
+        self.docker
+            .as_deref()
+            .or(self.kubernetes.as_deref())
+            .filter(|s| !s.is_empty())
     }
 
-    /// Takes the value, `None` when missing or empty.
+    /// Takes the value [`Slot::get`] reads.
     fn take(&mut self) -> Option<Cow<'a, str>> {
-        self.value.take().filter(|s| !s.is_empty())
+        self.docker
+            .take()
+            .or_else(|| self.kubernetes.take())
+            .filter(|s| !s.is_empty())
     }
 }
 
@@ -260,16 +322,15 @@ impl<'de> Visitor<'de> for InPlace<'_, Picked<'de>> {
         let picked = self.0;
         while let Some(CowStr(key)) = map.next_key()? {
             let (slot, docker) = match &*key {
-                "name" => (&mut picked.name, true),
-                "Name" => (&mut picked.name, false),
-                "image" => (&mut picked.image, true),
-                "Image" => (&mut picked.image, false),
-                "exitCode" => (&mut picked.exit_code, true),
-                "ExitCode" => (&mut picked.exit_code, false),
-                "Labels" => {
-                    if let LabelsValue(Some(labels)) = map.next_value()? {
-                        picked.labels = Some(labels);
-                    }
+                docker::NAME => (&mut picked.name, true),
+                kubernetes::NAME => (&mut picked.name, false),
+                docker::IMAGE => (&mut picked.image, true),
+                kubernetes::IMAGE => (&mut picked.image, false),
+                docker::EXIT_CODE => (&mut picked.exit_code, true),
+                kubernetes::EXIT_CODE => (&mut picked.exit_code, false),
+                kubernetes::LABELS => {
+                    // A later duplicate wins, as in a map, even when it is not labels.
+                    picked.labels = map.next_value::<LabelsValue>()?.0;
                     continue;
                 }
                 _ => {
@@ -278,7 +339,7 @@ impl<'de> Visitor<'de> for InPlace<'_, Picked<'de>> {
                     continue;
                 }
             };
-            // A non-scalar value is no value.
+            // A non-scalar value is no value (`None`).
             slot.set(map.next_value::<Scalar<'de>>()?.0, docker);
         }
         Ok(())
@@ -367,6 +428,20 @@ mod tests {
             "an object is no value"
         );
         assert_eq!(picked.exit_code(), Some(2), "a later duplicate wins");
+    }
+
+    #[test]
+    fn a_later_duplicate_wins_even_when_it_is_no_value() {
+        let frame = r#"{"Actor":{"Attributes":{"Name":"K","name":"d","name":[1],
+            "Labels":{"a":"b"},"Labels":3}}}"#;
+        let mut wire = read(frame);
+        let picked = &mut wire.actor.attributes;
+        assert_eq!(
+            picked.take_name().as_deref(),
+            Some("K"),
+            "the Docker spelling has no value left: the Kubernetes one counts"
+        );
+        assert_eq!(picked.labels, None, "the last Labels is not labels");
     }
 
     #[test]
