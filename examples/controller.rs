@@ -175,5 +175,5 @@ fn report(informer: &Informer, label: &str, restarts: &AtomicU64) -> String {
 }
 
 fn name(c: &Container) -> &str {
-    c.name().unwrap_or(&c.id())
+    c.name().unwrap_or(c.id())
 }

@@ -133,7 +133,7 @@ async fn run(args: Args) -> Result<(), String> {
     );
     if let Some(path) = &args.dump_cache {
         let mut containers: Vec<&Container> = cached.iter().map(AsRef::as_ref).collect();
-        containers.sort_by(|a, b| a.id().cmp(&b.id()));
+        containers.sort_by(|a, b| a.id().cmp(b.id()));
         let json = serde_json::to_vec_pretty(&containers).map_err(|e| e.to_string())?;
         std::fs::write(path, json).map_err(|e| format!("--dump-cache {}: {e}", path.display()))?;
         eprintln!("cache written to {}", path.display());
@@ -150,7 +150,7 @@ fn describe(c: &Container) -> String {
         c.name().unwrap_or("-"),
         c.image(),
         c.state(),
-        short(&c.id())
+        short(c.id())
     )
 }
 

@@ -97,7 +97,6 @@ impl Container {
     /// assert_eq!(c.names().collect::<Vec<_>>(), ["/web"]);
     /// assert_eq!(c.label("app"), Some("web"));
     /// ```
-    #[must_use]
     pub fn builder(id: &str) -> ContainerBuilder {
         ContainerBuilder::new(id)
     }
@@ -112,7 +111,6 @@ impl Container {
     /// assert_eq!(running.name(), Some("web"));
     /// assert_eq!(running.state(), ContainerState::Running);
     /// ```
-    #[must_use]
     pub fn into_builder(self) -> ContainerBuilder {
         ContainerBuilder::from(self)
     }
