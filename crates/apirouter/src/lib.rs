@@ -39,6 +39,7 @@
 
 mod auth;
 pub mod config;
+mod conn;
 mod emit;
 mod error;
 pub mod faults;
@@ -53,8 +54,9 @@ mod tls;
 mod watch;
 
 pub use config::{
-    DEFAULT_ACCESS_KEY, DEFAULT_MAX_WATCHES_PER_KEY, DEFAULT_REGION, DEFAULT_SECRET_KEY,
-    DEFAULT_SEED, RouterConfig, TlsMode,
+    DEFAULT_ACCESS_KEY, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_WATCHES_PER_KEY, DEFAULT_REGION, DEFAULT_SECRET_KEY, DEFAULT_SEED, RouterConfig,
+    TlsMode,
 };
 pub use error::Error;
 pub use faults::Faults;
