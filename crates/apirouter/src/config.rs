@@ -27,7 +27,7 @@ pub const DEFAULT_LISTEN: SocketAddr =
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the router waits for a request head: from the moment it waits for a request
 /// (a new connection, or the previous response sent on a keep-alive one) until the blank
-/// line that ends the headers.
+/// line that ends the headers. A request body must also arrive within this time.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a plain HTTP connection may move no bytes either way while no request is being
 /// handled (a client that does not read its answer, a keep-alive connection left open)
@@ -36,6 +36,10 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connections (TCP, TLS or not, websockets included) open at once; past it the router
 /// stops accepting until one closes, and new clients wait in the kernel's listen backlog.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// The largest request body accepted (the API has no bodies): a larger `Content-Length`
+/// is answered `413` without reading the body, a longer chunked body `413` when the cap is
+/// passed.
+pub const MAX_REQUEST_BODY: usize = 8 * 1024;
 
 /// How the router speaks TLS.
 #[derive(Clone, Default)]
@@ -215,7 +219,7 @@ impl RouterConfig {
         self
     }
 
-    /// How long a request head may take, counted from when the router starts
+    /// How long a request head (and body) may take, counted from when the router starts
     /// waiting for the request; also the limit for a new or keep-alive connection that
     /// sends nothing (default [`DEFAULT_HEADER_READ_TIMEOUT`]; zero counts as 1 ms).
     #[must_use]

@@ -73,7 +73,7 @@ struct Args {
     /// Open watch connections allowed per access key (429 past it).
     #[arg(long, default_value_t = DEFAULT_MAX_WATCHES_PER_KEY)]
     max_watches_per_key: usize,
-    /// Seconds a client has to send a request head, counted from when the
+    /// Seconds a client has to send a request head (and body), counted from when the
     /// router waits for it; also the limit for a connection that sends nothing.
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_HEADER_READ_TIMEOUT.as_secs_f64())]
     header_read_timeout: f64,

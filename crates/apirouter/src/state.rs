@@ -36,6 +36,8 @@ pub(crate) struct AppParts {
     pub(crate) shape: EventShape,
     pub(crate) emit: Option<Arc<EmitPool>>,
     pub(crate) max_watches_per_key: usize,
+    /// How long an authenticated request's body may take to arrive.
+    pub(crate) body_read_timeout: std::time::Duration,
     pub(crate) shutdown: CancellationToken,
     pub(crate) tracker: TaskTracker,
 }
@@ -124,6 +126,7 @@ mod tests {
             shape: EventShape::Docker,
             emit: None,
             max_watches_per_key: max,
+            body_read_timeout: crate::config::DEFAULT_HEADER_READ_TIMEOUT,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
         })

@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use common::WAIT;
-use hypersh_apirouter::{Router, RouterConfig, TlsMode};
+use hypersh_apirouter::{MAX_REQUEST_BODY, Router, RouterConfig, TlsMode};
 use hypersh_watch::sign4;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -256,5 +256,102 @@ async fn the_connection_cap_holds() {
     drop(first);
     assert_eq!(response(&mut third).await.0, 200);
     assert_eq!(router.open_connections(), 2);
+    router.shutdown().await;
+}
+
+/// Item 6: a body over the cap is refused with 413 before it is read (by its
+/// `Content-Length`, signed or not), a chunked one as soon as it passes the cap; an
+/// unsigned request is refused without waiting for its body; a signed body that does not
+/// arrive in time is 408.
+#[tokio::test]
+async fn bodies_are_capped_and_read_only_after_authentication() {
+    let router = router(
+        RouterConfig::default()
+            .tls(TlsMode::Off)
+            .header_read_timeout(SHORT)
+            .idle_timeout(WAIT * 2),
+    )
+    .await;
+    // 2^62 bytes announced, none sent: the answer does not wait for them.
+    let mut conn = connect(&router).await;
+    let head = signed_head(
+        &router,
+        "POST",
+        "/containers/json",
+        "/containers/json",
+        b"",
+        &["Content-Length: 4611686018427387904"],
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let (status, body) = response(&mut conn).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("8192"), "{body}");
+    closed(&mut conn).await;
+
+    // Unsigned, with a small body that never comes: 401 at once.
+    let mut conn = connect(&router).await;
+    let started = Instant::now();
+    conn.write_all(b"POST /containers/json HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(response(&mut conn).await.0, 401);
+    assert!(started.elapsed() < SHORT, "{:?}", started.elapsed());
+    closed(&mut conn).await;
+
+    // Signed, chunked, longer than the cap: 413 once the cap is passed.
+    let big = vec![b'a'; 4 * MAX_REQUEST_BODY];
+    let mut conn = connect(&router).await;
+    let head = signed_head(
+        &router,
+        "POST",
+        "/containers/json",
+        "/containers/json",
+        &big,
+        &["Transfer-Encoding: chunked"],
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let writer = async {
+        for chunk in big.chunks(1024) {
+            let mut frame = format!("{:x}\r\n", chunk.len()).into_bytes();
+            frame.extend_from_slice(chunk);
+            frame.extend_from_slice(b"\r\n");
+            if conn.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(WAIT, writer).await;
+    assert_eq!(response(&mut conn).await.0, 413);
+
+    // Signed, a small body announced and sent a byte short: 408 after the read timeout.
+    let mut conn = connect(&router).await;
+    let body = b"0123456789";
+    let head = signed_head(
+        &router,
+        "POST",
+        "/containers/json",
+        "/containers/json",
+        body,
+        &["Content-Length: 10"],
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(&body[..9]).await.unwrap();
+    let started = Instant::now();
+    assert_eq!(response(&mut conn).await.0, 408);
+    assert!(started.elapsed() >= SHORT - Duration::from_millis(50));
+
+    // A signed small body that arrives is accepted (the route then refuses the method).
+    let mut conn = connect(&router).await;
+    let head = signed_head(
+        &router,
+        "POST",
+        "/containers/json",
+        "/containers/json",
+        body,
+        &["Content-Length: 10"],
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(body).await.unwrap();
+    assert_eq!(response(&mut conn).await.0, 405);
     router.shutdown().await;
 }
