@@ -36,6 +36,9 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connections (TCP, TLS or not, websockets included) open at once; past it the router
 /// stops accepting until one closes, and new clients wait in the kernel's listen backlog.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// How long one websocket send (a frame written and flushed, or a pong to a client's ping)
+/// may take before the router closes the watch with 1008 (the client is not reading).
+pub const DEFAULT_WATCH_SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// The largest request body accepted (the API has no bodies): a larger `Content-Length`
 /// is answered `413` without reading the body, a longer chunked body `413` when the cap is
 /// passed.
@@ -91,6 +94,7 @@ pub struct RouterConfig {
     pub(crate) header_read_timeout: Duration,
     pub(crate) idle_timeout: Duration,
     pub(crate) max_connections: usize,
+    pub(crate) watch_send_timeout: Duration,
 }
 
 impl Default for RouterConfig {
@@ -112,6 +116,7 @@ impl Default for RouterConfig {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            watch_send_timeout: DEFAULT_WATCH_SEND_TIMEOUT,
         }
     }
 }
@@ -244,6 +249,14 @@ impl RouterConfig {
         self
     }
 
+    /// How long one websocket send may take before the watch is closed with 1008 and its
+    /// slot freed (default [`DEFAULT_WATCH_SEND_TIMEOUT`]; zero counts as 1 ms).
+    #[must_use]
+    pub fn watch_send_timeout(mut self, timeout: Duration) -> Self {
+        self.watch_send_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
     /// Serves this runtime instead of making a new one (to restart a router with the same
     /// state, or to drive it from a test before the router starts).
     #[must_use]
@@ -289,13 +302,16 @@ mod tests {
         assert_eq!(c.header_read_timeout, DEFAULT_HEADER_READ_TIMEOUT);
         assert_eq!(c.idle_timeout, DEFAULT_IDLE_TIMEOUT);
         assert_eq!(c.max_connections, DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(c.watch_send_timeout, DEFAULT_WATCH_SEND_TIMEOUT);
         let c = c
             .header_read_timeout(Duration::ZERO)
             .idle_timeout(Duration::from_secs(2))
-            .max_connections(0);
+            .max_connections(0)
+            .watch_send_timeout(Duration::from_millis(300));
         assert_eq!(c.header_read_timeout, Duration::from_millis(1));
         assert_eq!(c.idle_timeout, Duration::from_secs(2));
         assert_eq!(c.max_connections, 1);
+        assert_eq!(c.watch_send_timeout, Duration::from_millis(300));
     }
 
     #[test]

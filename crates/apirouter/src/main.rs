@@ -5,6 +5,7 @@
 //!   --containers N --churn EVENTS_PER_SEC --churn-for SECS --seed S --shape docker|k8s
 //!   --emit N [--emit-rate PER_SEC] [--cert FILE --key FILE] [--max-watches-per-key N]
 //!   [--header-read-timeout SECS] [--idle-timeout SECS] [--max-connections N]
+//!   [--watch-send-timeout SECS]
 //! ```
 //!
 //! The first stdout line is `listening on https://HOST:PORT` (`http://` with `--tls off`),
@@ -20,8 +21,8 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use hypersh_apirouter::{
     DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_WATCHES_PER_KEY, DEFAULT_REGION, DEFAULT_SEED, EventShape, Router, RouterConfig,
-    TlsMode,
+    DEFAULT_MAX_WATCHES_PER_KEY, DEFAULT_REGION, DEFAULT_SEED, DEFAULT_WATCH_SEND_TIMEOUT,
+    EventShape, Router, RouterConfig, TlsMode,
 };
 
 /// The reference Hyper.sh API router: signed container list and /events/ws from a
@@ -83,6 +84,9 @@ struct Args {
     /// Connections open at once; past it the router stops accepting until one closes.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = positive)]
     max_connections: usize,
+    /// Seconds one websocket send may take before the watch is closed with 1008.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_WATCH_SEND_TIMEOUT.as_secs_f64())]
+    watch_send_timeout: f64,
 }
 
 /// A count of at least 1.
@@ -159,7 +163,8 @@ fn config(args: &Args) -> Result<RouterConfig, String> {
         .max_watches_per_key(args.max_watches_per_key)
         .header_read_timeout(seconds("--header-read-timeout", args.header_read_timeout)?)
         .idle_timeout(seconds("--idle-timeout", args.idle_timeout)?)
-        .max_connections(args.max_connections);
+        .max_connections(args.max_connections)
+        .watch_send_timeout(seconds("--watch-send-timeout", args.watch_send_timeout)?);
     if let Some(duration) = churn_for {
         config = config.churn_for(duration);
     }
@@ -308,6 +313,8 @@ mod tests {
             "7",
             "--max-connections",
             "10",
+            "--watch-send-timeout",
+            "0.5",
         ])
         .unwrap();
         assert_eq!(limits.max_connections, 10);

@@ -86,6 +86,7 @@ impl Router {
             shape: config.shape,
             emit,
             max_watches_per_key: config.max_watches_per_key,
+            watch_send_timeout: config.watch_send_timeout,
             body_read_timeout: config.header_read_timeout,
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),

@@ -7,12 +7,15 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use common::WAIT;
+use common::{Client, WAIT, handshake_status};
+use futures_util::{SinkExt, StreamExt};
 use hypersh_apirouter::{MAX_REQUEST_BODY, Router, RouterConfig, TlsMode};
 use hypersh_watch::sign4;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 /// A connection to the router, TLS or not.
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -354,4 +357,192 @@ async fn bodies_are_capped_and_read_only_after_authentication() {
     conn.write_all(body).await.unwrap();
     assert_eq!(response(&mut conn).await.0, 405);
     router.shutdown().await;
+}
+
+/// A raw TCP websocket to `/events/ws`, with a small receive buffer so that a client that
+/// does not read is found out quickly.
+async fn raw_watch(router: &Router) -> Box<dyn Io> {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(router.local_addr()).await.unwrap();
+    let mut io = wrap(router, tcp).await;
+    let head = signed_head(
+        router,
+        "GET",
+        "/events/ws",
+        "/events/ws",
+        b"",
+        &[
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Version: 13",
+        ],
+    );
+    io.write_all(head.as_bytes()).await.unwrap();
+    assert_eq!(response(&mut io).await.0, 101);
+    io
+}
+
+/// A masked ping frame with a 125-byte payload.
+fn ping_frame() -> Vec<u8> {
+    let mut frame = vec![0x89, 0x80 | 125, 1, 2, 3, 4];
+    frame.extend((0..125u8).map(|i| b'p' ^ [1, 2, 3, 4][usize::from(i % 4)]));
+    frame
+}
+
+/// Item 7: a client that floods pings and never reads is closed (its pongs cannot pile up:
+/// the write buffer is bounded, and an unflushable pong times out) and its slot freed.
+#[tokio::test]
+async fn a_ping_flooding_client_that_never_reads_is_closed() {
+    for tls in [TlsMode::Off, TlsMode::SelfSigned] {
+        let router = router(RouterConfig::default().tls(tls).watch_send_timeout(SHORT)).await;
+        let mut io = raw_watch(&router).await;
+        let frames = ping_frame().repeat(64);
+        let mut sent = 0usize;
+        let flood = async {
+            // Until the router closes the connection, writes fail or stall for good.
+            while tokio::time::timeout(WAIT, io.write_all(&frames))
+                .await
+                .is_ok_and(|r| r.is_ok())
+            {
+                sent += frames.len();
+                if router.active_watches() == 0 {
+                    break;
+                }
+            }
+        };
+        tokio::time::timeout(WAIT * 2, flood)
+            .await
+            .expect("the flood was never stopped");
+        tokio::time::timeout(WAIT, router.wait_for_active_watches(0))
+            .await
+            .expect("the flooding watch still holds its slot");
+        wait_open(&router, 0).await;
+        // What the router took in before it gave up is what the kernel buffers hold plus a
+        // bounded write buffer, not the flood's length.
+        assert!(sent < 64 << 20, "{sent} bytes of pings accepted");
+        router.shutdown().await;
+    }
+}
+
+/// Item 7: clients send only control frames; a message over the limit ends the watch.
+#[tokio::test]
+async fn a_large_client_message_ends_the_watch() {
+    let router = router(RouterConfig::default().tls(TlsMode::Off)).await;
+    let client = Client::new(&router);
+    let mut ws = client.watch("").await;
+    let _ = ws.send(Message::Binary(vec![0u8; 64 * 1024].into())).await;
+    let end = tokio::time::timeout(WAIT, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    });
+    end.await.expect("the watch was not ended");
+    tokio::time::timeout(WAIT, router.wait_for_active_watches(0))
+        .await
+        .unwrap();
+    router.shutdown().await;
+}
+
+/// Item 8: a watch client that stops reading is closed with 1008 once a send times out,
+/// and its slot is freed within a few seconds: a new watch for the key then gets 101.
+#[tokio::test]
+async fn a_non_reading_watch_client_is_closed_with_1008_and_its_slot_freed() {
+    for tls in [TlsMode::Off, TlsMode::SelfSigned] {
+        let router = router(
+            RouterConfig::default()
+                .tls(tls)
+                .max_watches_per_key(1)
+                .watch_send_timeout(SHORT),
+        )
+        .await;
+        let client = Client::new(&router);
+        let mut stuck = raw_watch(&router).await;
+        assert_eq!(handshake_status(client.ws("/events/ws").await).0, 429);
+        // Events until the router gives up on the client (it never reads meanwhile).
+        let rt = router.runtime().clone();
+        let started = Instant::now();
+        let labels = std::collections::BTreeMap::from([("pad".to_owned(), "x".repeat(2000))]);
+        let id = rt.create("n", "busybox", labels);
+        tokio::time::timeout(WAIT, async {
+            let mut i = 0u64;
+            while router.active_watches() > 0 {
+                for _ in 0..50 {
+                    i += 1;
+                    rt.rename(&id, &format!("n{i}")).unwrap();
+                }
+                tokio::task::yield_now().await;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the non-reading watch was never closed");
+        let freed_after = started.elapsed();
+        assert!(freed_after < WAIT, "{freed_after:?}");
+        // The slot is free: a new watch for the key is accepted.
+        let mut fresh = client.watch("").await;
+        // The stuck client, reading at last, finds a 1008 close behind the queued events.
+        let code = tokio::time::timeout(WAIT, async {
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut stream = Vec::new();
+            loop {
+                let n = stuck.read(&mut buf).await.unwrap_or(0);
+                if n == 0 {
+                    return close_code(&stream);
+                }
+                stream.extend_from_slice(&buf[..n]);
+                if let Some(code) = close_code(&stream) {
+                    return Some(code);
+                }
+            }
+        })
+        .await
+        .expect("no end on the stuck client");
+        assert_eq!(code, Some(1008));
+        fresh.close(None).await.unwrap();
+        router.shutdown().await;
+    }
+}
+
+/// The code of the first close frame in a stream of unmasked server frames, if complete.
+fn close_code(mut stream: &[u8]) -> Option<u16> {
+    loop {
+        let [b0, b1, rest @ ..] = stream else {
+            return None;
+        };
+        let (len, rest) = match b1 & 0x7f {
+            126 => {
+                let [a, b, rest @ ..] = rest else { return None };
+                (usize::from(u16::from_be_bytes([*a, *b])), rest)
+            }
+            127 => {
+                let (len, rest) = rest.split_at_checked(8)?;
+                (
+                    usize::try_from(u64::from_be_bytes(len.try_into().ok()?)).ok()?,
+                    rest,
+                )
+            }
+            n => (usize::from(n), rest),
+        };
+        let (payload, rest) = rest.split_at_checked(len)?;
+        if b0 & 0x0f == 0x8 {
+            let [a, b, ..] = payload else { return None };
+            return Some(u16::from_be_bytes([*a, *b]));
+        }
+        stream = rest;
+    }
+}
+
+/// A close code check of the helper itself.
+#[test]
+fn close_codes_are_found_behind_other_frames() {
+    let mut stream = vec![0x81, 3, b'a', b'b', b'c'];
+    assert_eq!(close_code(&stream), None);
+    stream.extend_from_slice(&[0x88, 2, 0x03, 0xF0]);
+    assert_eq!(close_code(&stream), Some(1008));
+    assert_eq!(CloseCode::Policy, CloseCode::from(1008));
 }
