@@ -44,6 +44,7 @@ mod emit;
 mod error;
 pub mod faults;
 mod json_array;
+mod request_line;
 mod router;
 mod routes;
 pub mod runtime;

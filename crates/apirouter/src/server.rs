@@ -25,6 +25,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{RouterConfig, TLS_HANDSHAKE_TIMEOUT};
 use crate::conn::{Activity, Counted, Tracked};
+use crate::request_line::RawTarget;
 
 /// Pause after a failed accept (out of file descriptors, ...) before trying again.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
@@ -168,7 +169,7 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let activity = Activity::new();
-    let io = Tracked::new(io, activity.clone(), held);
+    let io = Tracked::new(RawTarget::new(io), activity.clone(), held);
     let service = Counted::new(TowerToHyperService::new(app), activity.clone());
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

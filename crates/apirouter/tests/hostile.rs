@@ -537,6 +537,61 @@ fn close_code(mut stream: &[u8]) -> Option<u16> {
     }
 }
 
+/// Item 9: raw JSON in the request target (as `curl -g` and Go clients send it) is
+/// accepted, over plain TCP and TLS, on every request of a keep-alive connection, for the
+/// list and for the websocket; the signature made over the encoded form verifies.
+#[tokio::test]
+async fn raw_json_in_the_query_is_accepted() {
+    for tls in [TlsMode::Off, TlsMode::SelfSigned] {
+        let router = router(RouterConfig::default().tls(tls)).await;
+        let rt = router.runtime();
+        let labels = std::collections::BTreeMap::from([("app".to_owned(), "web".to_owned())]);
+        let web = rt.create("web", "nginx", labels);
+        rt.create("db", "postgres", std::collections::BTreeMap::new());
+        let json = r#"{"label":["app=web"]}"#;
+        let raw = format!("/containers/json?all=1&filters={json}");
+        let encoded = format!("/containers/json?all=1&{}", common::filters(json));
+        let mut conn = connect(&router).await;
+        for _ in 0..2 {
+            let head = signed_head(&router, "GET", &encoded, &raw, b"", &[]);
+            conn.write_all(head.as_bytes()).await.unwrap();
+            let (status, body) = response(&mut conn).await;
+            assert_eq!(status, 200, "{body}");
+            let list: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+            assert_eq!(list.len(), 1, "{body}");
+            assert_eq!(list[0]["Id"], web.as_str());
+        }
+        // `<`, `>` and `"` in a value, raw, on the same connection.
+        let json = r#"{"name":["<x>"]}"#;
+        let raw = format!("/containers/json?filters={json}");
+        let encoded = format!("/containers/json?{}", common::filters(json));
+        let head = signed_head(&router, "GET", &encoded, &raw, b"", &[]);
+        conn.write_all(head.as_bytes()).await.unwrap();
+        assert_eq!(response(&mut conn).await, (200, "[]".to_owned()));
+
+        // The websocket with raw filters.
+        let mut ws = connect(&router).await;
+        let json = r#"{"event":["start"]}"#;
+        let head = signed_head(
+            &router,
+            "GET",
+            &format!("/events/ws?{}", common::filters(json)),
+            &format!("/events/ws?filters={json}"),
+            b"",
+            &[
+                "Upgrade: websocket",
+                "Connection: Upgrade",
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                "Sec-WebSocket-Version: 13",
+            ],
+        );
+        ws.write_all(head.as_bytes()).await.unwrap();
+        assert_eq!(response(&mut ws).await.0, 101);
+        drop(ws);
+        router.shutdown().await;
+    }
+}
+
 /// A close code check of the helper itself.
 #[test]
 fn close_codes_are_found_behind_other_frames() {
