@@ -1,6 +1,15 @@
 //! Sign4 verification of every request, before anything else (including the websocket
 //! upgrade), plus the stall and reject-auth faults, which act even earlier.
 //!
+//! The headers are authenticated before any of the body is read: the signature covers the
+//! body hash the request claims (`X-Hyper-Content-Sha256`, or the empty body's hash when
+//! the header is absent), so a request that fails is answered without reading its body,
+//! and hyper then closes the connection instead of draining it. The API has no bodies: a
+//! `Content-Length` over [`MAX_REQUEST_BODY`] is answered `413` before anything else, a
+//! longer chunked body `413` as soon as it passes the cap, and a body must arrive within
+//! the header-read timeout (`408` otherwise). A body that does not match the claimed hash
+//! is `403`.
+//!
 //! Answers: `401` when the `Authorization` header is missing or malformed, `403` for every
 //! other failure, each with a JSON `{"message": ...}`. The message is generic, except for
 //! a date outside the allowed window, which says so to help users fix their clock. The
@@ -8,19 +17,19 @@
 
 use std::time::SystemTime;
 
+use sha2::{Digest, Sha256};
+
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::StatusCode;
-use http::header::AUTHORIZATION;
+use http::header::{AUTHORIZATION, CONTENT_LENGTH};
 use hypersh_watch::sign4::{self, Authorization, VerifyError};
 
+use crate::config::MAX_REQUEST_BODY;
 use crate::routes::json_error;
 use crate::state::AppState;
-
-/// The largest request body read for signature checking.
-const MAX_BODY: usize = 1 << 20;
 
 /// The 401 message.
 pub(crate) const UNAUTHENTICATED: &str =
@@ -47,28 +56,62 @@ pub(crate) async fn authenticate(
         return json_error(StatusCode::FORBIDDEN, FORBIDDEN);
     }
     let (mut parts, body) = req.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
-        return json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
-    };
-    let verified = sign4::verify(
+    if declared_length(&parts.headers).is_some_and(|n| n > MAX_REQUEST_BODY as u64) {
+        return body_too_large();
+    }
+    let claimed = sign4::claimed_body_hash(&parts.headers);
+    let verified = sign4::verify_body_hash(
         &parts.method,
         &parts.uri,
         &parts.headers,
-        &body,
+        &claimed,
         &app.keys,
         SystemTime::now(),
     )
     .and_then(|access_key| check_region(&parts.headers, &app.region).map(|()| access_key));
-    match verified {
-        Ok(access_key) => {
-            parts.extensions.insert(AccessKey(access_key));
-            next.run(Request::from_parts(parts, Body::from(body))).await
-        }
+    let access_key = match verified {
+        Ok(access_key) => access_key,
         Err(error) => {
             tracing::debug!(%error, method = %parts.method, uri = %parts.uri, "request failed Sign4 verification");
-            rejection(&error).into_response()
+            return rejection(&error);
         }
+    };
+    // Authenticated: now the body, bounded in size and time.
+    let read = axum::body::to_bytes(body, MAX_REQUEST_BODY);
+    let body = match tokio::time::timeout(app.body_read_timeout, read).await {
+        Ok(Ok(body)) => body,
+        // Over the cap (or a broken chunked encoding: the connection ends either way).
+        Ok(Err(_)) => return body_too_large(),
+        Err(_) => {
+            return json_error(
+                StatusCode::REQUEST_TIMEOUT,
+                "request body not received in time",
+            );
+        }
+    };
+    if !hex::encode(Sha256::digest(&body)).eq_ignore_ascii_case(&claimed) {
+        tracing::debug!(method = %parts.method, uri = %parts.uri, "request body does not match its signed hash");
+        return rejection(&VerifyError::BodyHashMismatch);
     }
+    parts.extensions.insert(AccessKey(access_key));
+    next.run(Request::from_parts(parts, Body::from(body))).await
+}
+
+/// The `Content-Length` a request declares, if any (hyper has already refused a malformed
+/// one).
+fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The `413` answer.
+fn body_too_large() -> Response {
+    json_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("request body larger than {MAX_REQUEST_BODY} bytes (the API takes no bodies)"),
+    )
 }
 
 /// The credential scope must name the router's region.

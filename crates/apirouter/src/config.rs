@@ -25,6 +25,24 @@ pub const DEFAULT_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
 /// How long a client may take to complete the TLS handshake.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the router waits for a request head: from the moment it waits for a request
+/// (a new connection, or the previous response sent on a keep-alive one) until the blank
+/// line that ends the headers. A request body must also arrive within this time.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a plain HTTP connection may move no bytes either way while no request is being
+/// handled (a client that does not read its answer, a keep-alive connection left open)
+/// before the router closes it. Websockets have their own limits.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections (TCP, TLS or not, websockets included) open at once; past it the router
+/// stops accepting until one closes, and new clients wait in the kernel's listen backlog.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// How long one websocket send (a frame written and flushed, or a pong to a client's ping)
+/// may take before the router closes the watch with 1008 (the client is not reading).
+pub const DEFAULT_WATCH_SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest request body accepted (the API has no bodies): a larger `Content-Length`
+/// is answered `413` without reading the body, a longer chunked body `413` when the cap is
+/// passed.
+pub const MAX_REQUEST_BODY: usize = 8 * 1024;
 
 /// The router's own TLS: its certificate, or none. (A client's way of checking a server
 /// certificate is `hypersh_watch::TlsMode`.)
@@ -74,6 +92,10 @@ pub struct RouterConfig {
     pub(crate) emit_rate: Option<u64>,
     pub(crate) max_watches_per_key: usize,
     pub(crate) runtime: Option<Runtime>,
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) max_connections: usize,
+    pub(crate) watch_send_timeout: Duration,
 }
 
 impl Default for RouterConfig {
@@ -92,6 +114,10 @@ impl Default for RouterConfig {
             emit_rate: None,
             max_watches_per_key: DEFAULT_MAX_WATCHES_PER_KEY,
             runtime: None,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            watch_send_timeout: DEFAULT_WATCH_SEND_TIMEOUT,
         }
     }
 }
@@ -199,6 +225,39 @@ impl RouterConfig {
         self
     }
 
+    /// How long a request head (and body) may take, counted from when the router starts
+    /// waiting for the request; also the limit for a new or keep-alive connection that
+    /// sends nothing (default [`DEFAULT_HEADER_READ_TIMEOUT`]; zero counts as 1 ms).
+    #[must_use]
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long an HTTP connection may move no bytes while no request is being handled
+    /// (default [`DEFAULT_IDLE_TIMEOUT`]; zero counts as 1 ms).
+    #[must_use]
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Connections open at once; past it the router stops accepting until one closes
+    /// (default [`DEFAULT_MAX_CONNECTIONS`]; zero counts as 1).
+    #[must_use]
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// How long one websocket send may take before the watch is closed with 1008 and its
+    /// slot freed (default [`DEFAULT_WATCH_SEND_TIMEOUT`]; zero counts as 1 ms).
+    #[must_use]
+    pub fn watch_send_timeout(mut self, timeout: Duration) -> Self {
+        self.watch_send_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
     /// Serves this runtime instead of making a new one (to restart a router with the same
     /// state, or to drive it from a test before the router starts).
     #[must_use]
@@ -241,6 +300,19 @@ mod tests {
         );
         assert_eq!(c.churn_for, Some(Duration::from_secs(4)));
         assert_eq!(c.region, "eu-central-1");
+        assert_eq!(c.header_read_timeout, DEFAULT_HEADER_READ_TIMEOUT);
+        assert_eq!(c.idle_timeout, DEFAULT_IDLE_TIMEOUT);
+        assert_eq!(c.max_connections, DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(c.watch_send_timeout, DEFAULT_WATCH_SEND_TIMEOUT);
+        let c = c
+            .header_read_timeout(Duration::ZERO)
+            .idle_timeout(Duration::from_secs(2))
+            .max_connections(0)
+            .watch_send_timeout(Duration::from_millis(300));
+        assert_eq!(c.header_read_timeout, Duration::from_millis(1));
+        assert_eq!(c.idle_timeout, Duration::from_secs(2));
+        assert_eq!(c.max_connections, 1);
+        assert_eq!(c.watch_send_timeout, Duration::from_millis(300));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! few made-up ones), alternating realistic actions, and shared: sending one is a reference
 //! count increment, not an allocation or a serialisation.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
@@ -93,13 +93,15 @@ impl EmitPool {
     }
 
     /// Sends the frames matching `filters` (cycling through the pool until `count` frames
-    /// are sent; none when nothing matches), flushes, and sends a normal close frame.
-    /// Returns early when the socket fails.
+    /// are sent; none when nothing matches) and flushes. Returns early when the socket
+    /// fails, or when one write or flush takes longer than `limit` (the client does not
+    /// read).
     pub(crate) async fn send(
         &self,
         socket: &mut WebSocket,
         filters: &Filters,
-    ) -> Result<(), axum::Error> {
+        limit: Duration,
+    ) -> Result<(), SendError> {
         let matching: Vec<&Utf8Bytes> = self
             .entries
             .iter()
@@ -113,9 +115,9 @@ impl EmitPool {
         let mut frames = matching.iter().cycle().take(count);
         let Some(rate) = self.rate else {
             for frame in frames {
-                socket.feed(Message::Text((*frame).clone())).await?;
+                bounded(limit, socket.feed(Message::Text((*frame).clone()))).await?;
             }
-            return socket.flush().await;
+            return bounded(limit, socket.flush()).await;
         };
         // Paced: every millisecond, whatever is due by now (so a late tick catches up).
         let started = tokio::time::Instant::now();
@@ -127,14 +129,36 @@ impl EmitPool {
             let due = (started.elapsed().as_secs_f64() * rate as f64) as usize;
             while sent < due.min(count) {
                 let Some(frame) = frames.next() else {
-                    return socket.flush().await;
+                    return bounded(limit, socket.flush()).await;
                 };
-                socket.feed(Message::Text((*frame).clone())).await?;
+                bounded(limit, socket.feed(Message::Text((*frame).clone()))).await?;
                 sent += 1;
             }
-            socket.flush().await?;
+            bounded(limit, socket.flush()).await?;
         }
         Ok(())
+    }
+}
+
+/// Why [`EmitPool::send`] stopped early.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SendError {
+    /// A write or flush did not complete in time: the client is not reading.
+    #[error("send timed out")]
+    TimedOut,
+    /// The socket failed.
+    #[error(transparent)]
+    Socket(#[from] axum::Error),
+}
+
+/// One socket operation within `limit`.
+async fn bounded(
+    limit: Duration,
+    operation: impl std::future::Future<Output = Result<(), axum::Error>>,
+) -> Result<(), SendError> {
+    match tokio::time::timeout(limit, operation).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(SendError::TimedOut),
     }
 }
 

@@ -39,10 +39,12 @@
 
 mod auth;
 pub mod config;
+mod conn;
 mod emit;
 mod error;
 pub mod faults;
 mod json_array;
+mod request_line;
 mod router;
 mod routes;
 pub mod runtime;
@@ -53,8 +55,9 @@ mod tls;
 mod watch;
 
 pub use config::{
-    DEFAULT_ACCESS_KEY, DEFAULT_MAX_WATCHES_PER_KEY, DEFAULT_REGION, DEFAULT_SECRET_KEY,
-    DEFAULT_SEED, RouterConfig, ServerTls,
+    DEFAULT_ACCESS_KEY, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_WATCHES_PER_KEY, DEFAULT_REGION, DEFAULT_SECRET_KEY, DEFAULT_SEED,
+    DEFAULT_WATCH_SEND_TIMEOUT, MAX_REQUEST_BODY, RouterConfig, ServerTls,
 };
 pub use error::Error;
 pub use faults::Faults;

@@ -4,6 +4,8 @@
 //! apirouter --listen ADDR --tls self-signed|off --credentials AK:SK (repeatable) --region R
 //!   --containers N --churn EVENTS_PER_SEC --churn-for SECS --seed S --shape docker|k8s
 //!   --emit N [--emit-rate PER_SEC] [--cert FILE --key FILE] [--max-watches-per-key N]
+//!   [--header-read-timeout SECS] [--idle-timeout SECS] [--max-connections N]
+//!   [--watch-send-timeout SECS]
 //! ```
 //!
 //! The first stdout line is `listening on https://HOST:PORT` (`http://` with `--tls off`),
@@ -18,8 +20,9 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use hypersh_apirouter::{
-    DEFAULT_MAX_WATCHES_PER_KEY, DEFAULT_REGION, DEFAULT_SEED, Router, RouterConfig, ServerTls,
-    Shape,
+    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_WATCHES_PER_KEY, DEFAULT_REGION, DEFAULT_SEED, DEFAULT_WATCH_SEND_TIMEOUT, Router,
+    RouterConfig, ServerTls, Shape,
 };
 
 /// The reference Hyper.sh API router: signed container list and /events/ws from a
@@ -71,6 +74,37 @@ struct Args {
     /// Open watch connections allowed per access key (429 past it).
     #[arg(long, default_value_t = DEFAULT_MAX_WATCHES_PER_KEY)]
     max_watches_per_key: usize,
+    /// Seconds a client has to send a request head (and body), counted from when the
+    /// router waits for it; also the limit for a connection that sends nothing.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_HEADER_READ_TIMEOUT.as_secs_f64())]
+    header_read_timeout: f64,
+    /// Seconds an HTTP connection may move no bytes while no request is being handled.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs_f64())]
+    idle_timeout: f64,
+    /// Connections open at once; past it the router stops accepting until one closes.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = positive)]
+    max_connections: usize,
+    /// Seconds one websocket send may take before the watch is closed with 1008.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_WATCH_SEND_TIMEOUT.as_secs_f64())]
+    watch_send_timeout: f64,
+}
+
+/// A count of at least 1.
+fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A positive number of seconds as a duration.
+fn seconds(flag: &str, secs: f64) -> Result<Duration, String> {
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err(format!("{flag} must be more than 0")),
+        Err(e) => Err(format!("{flag} {secs}: {e}")),
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -114,7 +148,11 @@ fn config(args: &Args) -> Result<RouterConfig, String> {
         .shape(args.shape)
         .emit(args.emit)
         .emit_rate(args.emit_rate)
-        .max_watches_per_key(args.max_watches_per_key);
+        .max_watches_per_key(args.max_watches_per_key)
+        .header_read_timeout(seconds("--header-read-timeout", args.header_read_timeout)?)
+        .idle_timeout(seconds("--idle-timeout", args.idle_timeout)?)
+        .max_connections(args.max_connections)
+        .watch_send_timeout(seconds("--watch-send-timeout", args.watch_send_timeout)?);
     if let Some(duration) = churn_for {
         config = config.churn_for(duration);
     }
@@ -256,5 +294,27 @@ mod tests {
         );
         let negative = Args::try_parse_from(["apirouter", "--churn-for=-1"]).unwrap();
         assert!(config(&negative).is_err());
+
+        let limits = Args::try_parse_from([
+            "apirouter",
+            "--header-read-timeout",
+            "2.5",
+            "--idle-timeout",
+            "7",
+            "--max-connections",
+            "10",
+            "--watch-send-timeout",
+            "0.5",
+        ])
+        .unwrap();
+        assert_eq!(limits.max_connections, 10);
+        assert!(config(&limits).is_ok());
+        assert_eq!(
+            defaults.header_read_timeout,
+            DEFAULT_HEADER_READ_TIMEOUT.as_secs_f64()
+        );
+        let zero = Args::try_parse_from(["apirouter", "--idle-timeout", "0"]).unwrap();
+        assert!(config(&zero).is_err());
+        assert!(Args::try_parse_from(["apirouter", "--max-connections", "0"]).is_err());
     }
 }

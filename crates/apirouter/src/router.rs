@@ -31,6 +31,7 @@ pub struct Router {
     shutdown: CancellationToken,
     tracker: TaskTracker,
     churn: Option<JoinHandle<()>>,
+    open: server::ConnCount,
 }
 
 impl Router {
@@ -85,6 +86,8 @@ impl Router {
             shape: config.shape,
             emit,
             max_watches_per_key: config.max_watches_per_key,
+            watch_send_timeout: config.watch_send_timeout,
+            body_read_timeout: config.header_read_timeout,
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
         });
@@ -93,10 +96,13 @@ impl Router {
             None => (None, None),
         };
         let is_tls = acceptor.is_some();
+        let open = tokio::sync::watch::channel(0).0;
         tracker.spawn(server::serve(
             listener,
             acceptor,
             routes::app(app.clone()),
+            server::Limits::of(&config),
+            open.clone(),
             shutdown.clone(),
             tracker.clone(),
         ));
@@ -114,6 +120,7 @@ impl Router {
             shutdown,
             tracker,
             churn,
+            open,
         })
     }
 
@@ -186,6 +193,20 @@ impl Router {
         let mut count = self.app.watch_count();
         // The sender lives in `self.app`, so this cannot fail while `self` is borrowed.
         let _ = count.wait_for(|active| *active == n).await;
+    }
+
+    /// Open connections: accepted and not yet closed, websockets included (at most
+    /// [`RouterConfig::max_connections`]).
+    #[must_use]
+    pub fn open_connections(&self) -> usize {
+        *self.open.borrow()
+    }
+
+    /// Waits until exactly `n` connections are open (wrap it in a timeout).
+    pub async fn wait_for_open_connections(&self, n: usize) {
+        let mut count = self.open.subscribe();
+        // The sender lives in `self`, so this cannot fail while `self` is borrowed.
+        let _ = count.wait_for(|open| *open == n).await;
     }
 
     /// Stops accepting, drops every connection, stops the churn this router started, and

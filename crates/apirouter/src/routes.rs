@@ -35,6 +35,16 @@ const STATUS_VALUES: &[&str] = &[
 /// free space on every read attempt, which a session makes once per event it pushes: a
 /// buffer of the default 128 KiB would be zeroed for every event.
 const CLIENT_FRAMES_BUFFER: usize = 4 * 1024;
+/// The largest frame and message a watch client may send: it sends only control frames
+/// (at most 125 bytes of payload) and a close; anything larger ends the connection.
+pub(crate) const MAX_CLIENT_MESSAGE: usize = 4 * 1024;
+/// Bytes of outgoing frames gathered before they are written to the connection (every
+/// event is flushed at once anyway; this batches `--emit` bursts).
+pub(crate) const WRITE_BUFFER: usize = 64 * 1024;
+/// The most outgoing bytes a watch connection may hold beyond what the kernel took: past
+/// it, sends wait (and then time out), and queued pongs replace each other instead of
+/// piling up.
+pub(crate) const MAX_WRITE_BUFFER: usize = 256 * 1024;
 
 /// The query parameters, in order, as sent.
 type Params = Vec<(String, String)>;
@@ -288,9 +298,14 @@ async fn events(
         shutdown: app.shutdown.clone(),
         tracked: app.tracker.token(),
         slot,
+        send_timeout: app.watch_send_timeout,
     };
     upgrade
         .read_buffer_size(CLIENT_FRAMES_BUFFER)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
         .on_failed_upgrade(|error| tracing::debug!(%error, "websocket upgrade failed"))
         .on_upgrade(move |socket| session.run(socket))
 }

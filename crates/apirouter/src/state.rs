@@ -36,6 +36,10 @@ pub(crate) struct AppParts {
     pub(crate) shape: Shape,
     pub(crate) emit: Option<Arc<EmitPool>>,
     pub(crate) max_watches_per_key: usize,
+    /// How long one websocket send may take before the watch is closed with 1008.
+    pub(crate) watch_send_timeout: std::time::Duration,
+    /// How long an authenticated request's body may take to arrive.
+    pub(crate) body_read_timeout: std::time::Duration,
     pub(crate) shutdown: CancellationToken,
     pub(crate) tracker: TaskTracker,
 }
@@ -124,6 +128,8 @@ mod tests {
             shape: Shape::Docker,
             emit: None,
             max_watches_per_key: max,
+            watch_send_timeout: crate::config::DEFAULT_WATCH_SEND_TIMEOUT,
+            body_read_timeout: crate::config::DEFAULT_HEADER_READ_TIMEOUT,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
         })

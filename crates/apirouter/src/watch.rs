@@ -1,6 +1,11 @@
 //! One `/events/ws` connection: pushes the runtime's events that match the connection's
 //! filters, answers pings (by reading), and obeys the fault handles.
 //!
+//! Every send (an event, garbage, a pong queued by a client's ping) must complete within
+//! the send timeout: a client that does not read is closed with 1008, like one that fell
+//! behind the broadcast, and its slot is freed at that moment, before the (bounded) attempt
+//! to deliver the close frame.
+//!
 //! Everything a session listens to (runtime events, fault commands, the drop token) is
 //! taken in the upgrade handler, before the `101` answer, so nothing that happens after a
 //! client's connect returns is missed.
@@ -10,6 +15,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use bytes::Bytes;
+use futures_util::SinkExt;
 use hypersh_watch::event::Shape;
 use hypersh_watch::filters::Filters;
 use tokio::sync::{broadcast, watch};
@@ -28,7 +34,7 @@ pub(crate) const CLOSE_LAGGED: u16 = 1008;
 pub(crate) const CLOSE_GOING_AWAY: u16 = 1001;
 /// Close code at the end of an `--emit` burst (normal closure).
 pub(crate) const CLOSE_NORMAL: u16 = 1000;
-/// How long to wait for the client's close frame after sending ours.
+/// How long to try to send our close frame, and then how long to wait for the client's.
 const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(5);
 
 /// Everything one websocket session needs, gathered before the upgrade completes.
@@ -47,6 +53,8 @@ pub(crate) struct Session {
     pub(crate) tracked: TaskTrackerToken,
     /// Counts this connection against its access key until the session ends.
     pub(crate) slot: WatchSlot,
+    /// How long one send may take before the client is closed with 1008.
+    pub(crate) send_timeout: Duration,
 }
 
 impl Session {
@@ -72,12 +80,17 @@ impl Session {
             mut stall,
             emit,
             tracked: _tracked,
-            slot: _slot,
+            slot,
+            send_timeout,
             ..
         } = self;
         if let Some(pool) = emit {
-            if pool.send(&mut socket, &filters).await.is_ok() {
-                close(&mut socket, CLOSE_NORMAL, "emit done").await;
+            match pool.send(&mut socket, &filters, send_timeout).await {
+                Ok(()) => close(&mut socket, CLOSE_NORMAL, "emit done").await,
+                Err(crate::emit::SendError::TimedOut) => {
+                    not_reading(&mut socket, slot).await;
+                }
+                Err(crate::emit::SendError::Socket(_)) => {}
             }
             return;
         }
@@ -97,8 +110,10 @@ impl Session {
                 continue;
             }
             while garbage_due > 0 {
-                if socket.send(garbage(shape, garbage_sent)).await.is_err() {
-                    return;
+                match send(&mut socket, garbage(shape, garbage_sent), send_timeout).await {
+                    Sent::Ok => {}
+                    Sent::Failed => return,
+                    Sent::TimedOut => return not_reading(&mut socket, slot).await,
                 }
                 garbage_due -= 1;
                 garbage_sent += 1;
@@ -113,8 +128,17 @@ impl Session {
                     Fault::Gone => return,
                 },
                 incoming = socket.recv() => match incoming {
-                    // Pings are answered by the socket itself while it is read; a close frame
-                    // is answered at the next read, which then ends the stream.
+                    // A ping queues a pong, which the socket writes at the next read or
+                    // send; flush it now so that a client that pings and never reads is
+                    // found out by the send timeout instead of pinging for ever. A close
+                    // frame is answered at the next read, which then ends the stream.
+                    Some(Ok(Message::Ping(_))) => {
+                        match tokio::time::timeout(send_timeout, socket.flush()).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(_)) => return,
+                            Err(_) => return not_reading(&mut socket, slot).await,
+                        }
+                    }
                     Some(Ok(_)) => {}
                     None | Some(Err(_)) => return,
                 },
@@ -122,14 +146,17 @@ impl Session {
                     Ok(event) => {
                         if shape::matches(&filters, &event) {
                             for frame in shape::encode(shape, &event) {
-                                if socket.send(Message::Text(frame.into())).await.is_err() {
-                                    return;
+                                match send(&mut socket, Message::Text(frame.into()), send_timeout).await {
+                                    Sent::Ok => {}
+                                    Sent::Failed => return,
+                                    Sent::TimedOut => return not_reading(&mut socket, slot).await,
                                 }
                             }
                         }
                     }
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
                         tracing::info!(missed, "closing a watch client that fell behind");
+                        drop(slot);
                         let reason = format!("watch client too slow: {missed} events missed, relist");
                         close(&mut socket, CLOSE_LAGGED, &reason).await;
                         return;
@@ -162,18 +189,51 @@ impl From<Result<Control, broadcast::error::RecvError>> for Fault {
     }
 }
 
+/// How one send ended.
+enum Sent {
+    Ok,
+    /// The connection is broken.
+    Failed,
+    /// The send did not complete within the send timeout: the client is not reading.
+    TimedOut,
+}
+
+/// Sends (writes and flushes) one message within `limit`.
+async fn send(socket: &mut WebSocket, message: Message, limit: Duration) -> Sent {
+    match tokio::time::timeout(limit, socket.send(message)).await {
+        Ok(Ok(())) => Sent::Ok,
+        Ok(Err(_)) => Sent::Failed,
+        Err(_) => Sent::TimedOut,
+    }
+}
+
+/// Ends the watch of a client that does not read: frees its slot at once, then tries
+/// (for a bounded time) to deliver a 1008 close frame behind what is already queued.
+async fn not_reading(socket: &mut WebSocket, slot: WatchSlot) {
+    tracing::info!("closing a watch client that does not read (send timed out)");
+    drop(slot);
+    close(
+        socket,
+        CLOSE_LAGGED,
+        "watch client not reading: send timed out, relist",
+    )
+    .await;
+}
+
 /// Closes with "going away": the router closes the watch (fault injection or shutdown).
 async fn close_going_away(socket: &mut WebSocket) {
     close(socket, CLOSE_GOING_AWAY, "server closing the watch").await;
 }
 
-/// Sends a close frame, then waits (a little) for the client's close frame.
+/// Sends a close frame, then waits (a little) for the client's close frame; each step
+/// takes at most [`CLOSE_REPLY_WAIT`].
 async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
     let frame = CloseFrame {
         code,
         reason: Utf8Bytes::from(reason),
     };
-    if socket.send(Message::Close(Some(frame))).await.is_err() {
+    let sent = tokio::time::timeout(CLOSE_REPLY_WAIT, socket.send(Message::Close(Some(frame))));
+    if !matches!(sent.await, Ok(Ok(()))) {
         return;
     }
     let _ = tokio::time::timeout(CLOSE_REPLY_WAIT, async {

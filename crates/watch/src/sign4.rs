@@ -183,6 +183,42 @@ pub fn verify(
     keys: &impl KeyStore,
     now: SystemTime,
 ) -> Result<String, VerifyError> {
+    verify_body_hash(
+        method,
+        uri,
+        headers,
+        &hex::encode(Sha256::digest(body)),
+        keys,
+        now,
+    )
+}
+
+/// The body hash a request claims: the `X-Hyper-Content-Sha256` value when the header is
+/// present and is valid text, else [`EMPTY_BODY_SHA256`] (a request without the header is
+/// taken to have no body). With [`verify_body_hash`], a server authenticates a request's
+/// headers before it reads any of the body, then compares the body's hash with this.
+#[must_use]
+pub fn claimed_body_hash(headers: &HeaderMap) -> String {
+    headers
+        .get(CONTENT_SHA256_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(|| EMPTY_BODY_SHA256.to_owned(), str::to_ascii_lowercase)
+}
+
+/// [`verify`] with the body given by its hex SHA-256 instead of its bytes, so that the
+/// headers can be authenticated before the body is read (pass [`claimed_body_hash`], then
+/// check the body against it). Same checks, in the same order, as [`verify`].
+///
+/// # Errors
+/// As [`verify`].
+pub fn verify_body_hash(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body_hash: &str,
+    keys: &impl KeyStore,
+    now: SystemTime,
+) -> Result<String, VerifyError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let value = values.next().ok_or(VerifyError::MissingAuthorization)?;
     if values.next().is_some() {
@@ -233,7 +269,6 @@ pub fn verify(
         .secret_for(auth.access_key)
         .ok_or(VerifyError::UnknownAccessKey)?;
 
-    let body_hash = hex::encode(Sha256::digest(body));
     if auth.signed_headers.contains(&CONTENT_SHA256_HEADER)
         && !header_value(headers, CONTENT_SHA256_HEADER).eq_ignore_ascii_case(body_hash.as_bytes())
     {
@@ -246,7 +281,7 @@ pub fn verify(
         uri.query().unwrap_or(""),
         headers,
         &auth.signed_headers,
-        &body_hash,
+        body_hash,
     );
     let scope = format!("{}/{}/{SERVICE}/{REQUEST}", auth.date, auth.region);
     let expected = signature(&secret, auth.date, auth.region, date, &scope, &canonical)
@@ -394,5 +429,39 @@ mod tests {
         assert_eq!(err, VerifyError::SignatureMismatch);
         let rendered = format!("{err} {err:?}");
         assert!(!rendered.contains(secret) && !rendered.contains("other-secret"));
+    }
+
+    #[test]
+    fn headers_verify_before_the_body_against_the_claimed_hash() {
+        let mut keys = HashMap::new();
+        keys.insert("ak".to_owned(), SecretKey::new("sk"));
+        let uri: Uri = "https://us-west-1.hyper.sh/v1.23/containers/json"
+            .parse()
+            .unwrap();
+        let target: Uri = "/v1.23/containers/json".parse().unwrap();
+        let now = at("20170729T230845Z");
+        let creds = Credentials::new("ak", "sk");
+        let mut headers = HeaderMap::new();
+        sign(&Method::POST, &uri, &mut headers, b"abc", &creds, "x", now).unwrap();
+        let claimed = claimed_body_hash(&headers);
+        assert_eq!(claimed, hex::encode(Sha256::digest(b"abc")));
+        let check = |headers: &HeaderMap, hash: &str| {
+            verify_body_hash(&Method::POST, &target, headers, hash, &keys, now)
+        };
+        assert_eq!(check(&headers, &claimed), Ok("ak".to_owned()));
+        assert_eq!(
+            verify(&Method::POST, &target, &headers, b"abc", &keys, now),
+            Ok("ak".to_owned())
+        );
+        // Another hash than the signed one is a mismatch, as a body that differs.
+        assert_eq!(
+            check(&headers, EMPTY_BODY_SHA256),
+            Err(VerifyError::BodyHashMismatch)
+        );
+        // Without the header, the request is taken to have no body.
+        let mut unsigned = HeaderMap::new();
+        sign(&Method::GET, &uri, &mut unsigned, b"", &creds, "x", now).unwrap();
+        unsigned.remove(CONTENT_SHA256_HEADER);
+        assert_eq!(claimed_body_hash(&unsigned), EMPTY_BODY_SHA256);
     }
 }
