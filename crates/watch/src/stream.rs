@@ -171,7 +171,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for Connection<S> {
             }
             match this.ws.poll_next_unpin(cx) {
                 Poll::Ready(Some(Ok(msg))) => {
-                    this.fresh = true;
+                    // Only data, or a pong to our ping, proves the connection alive: a
+                    // server's own pings do not (it may send them and read nothing).
+                    if !matches!(msg, Message::Ping(_)) {
+                        this.fresh = true;
+                    }
                     match this.on_message(msg) {
                         Some(item) => return Poll::Ready(Some(item)),
                         None => continue,
@@ -383,6 +387,26 @@ mod tests {
         events.close().await;
         let pings = server_task.await.unwrap();
         assert_eq!(pings, 9, "one ping every 10 s for 95 s");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn server_pings_do_not_keep_a_connection_alive_that_answers_none_of_ours() {
+        let (mut events, mut server) = pair(Duration::from_secs(10), Duration::from_secs(30)).await;
+        // A server that pings every second and never reads: our pings go unanswered.
+        let server_task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if server.send(Message::Ping(Bytes::new())).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let started = Instant::now();
+        let item = events.next().await;
+        assert!(matches!(item, Some(Err(Error::Idle(_)))), "{item:?}");
+        assert_eq!(started.elapsed(), Duration::from_secs(30));
+        server_task.abort();
     }
 
     #[tokio::test(start_paused = true)]
