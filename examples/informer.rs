@@ -6,6 +6,9 @@
 //! cargo run --release --example informer -- --addr HOST:PORT --access-key AK --secret-key SK
 //!     [--insecure | --ca-cert F] [--filter label=app=web] [--run-for SECS] [--dump-cache FILE]
 //! ```
+//! With `--docker [URL]` it runs on a Docker Engine instead (`unix:///var/run/docker.sock`
+//! or `tcp://HOST:PORT`; without a URL, `DOCKER_HOST`, then the default socket):
+//! `cargo run --release --example informer -- --docker --run-for 10 --dump-cache cache.json`.
 //! Without `--addr` it starts the reference router in-process (self-signed TLS, churning
 //! containers; `--drop-every SECS` also drops the websocket now and then, to show the
 //! reconnect and relist). Events go to stdout, one line each; the live summary goes to
@@ -22,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use hypersh::docker::DockerSource;
 use hypersh::watch::{Client, Container, Filters};
 use hypersh::{Deleted, Informer};
 
@@ -45,6 +49,10 @@ struct Args {
     /// Do not print each event, only the summary.
     #[arg(long)]
     quiet: bool,
+    /// Run on a Docker Engine: unix:///PATH or tcp://HOST:PORT (without a value:
+    /// DOCKER_HOST, then unix:///var/run/docker.sock). The connection flags are ignored.
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
+    docker: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -56,13 +64,18 @@ async fn run(args: Args) -> Result<(), String> {
     let run_for = common::optional_seconds("--run-for", args.run_for)?;
     let drop_every = common::optional_seconds("--drop-every", args.drop_every)?;
     let filters = Filters::parse_cli(&args.filter.join(",")).map_err(|e| e.to_string())?;
-    let (config, router) = args.conn.connect().await?;
-    eprintln!("informer on {}", config.endpoint().http_url(""));
-    let client = Client::new(config).map_err(|e| e.to_string())?;
-    let informer = Informer::builder(client)
-        .filters(filters)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let (informer, router) = if let Some(url) = &args.docker {
+        (docker_informer(url, filters).await?, None)
+    } else {
+        let (config, router) = args.conn.connect().await?;
+        eprintln!("informer on {}", config.endpoint().http_url(""));
+        let client = Client::new(config).map_err(|e| e.to_string())?;
+        let informer = Informer::builder(client)
+            .filters(filters)
+            .build()
+            .map_err(|e| e.to_string())?;
+        (informer, router)
+    };
 
     if !args.quiet {
         informer.on_add(|c: &Arc<Container>| println!("ADDED     {}", describe(c)));
@@ -142,6 +155,25 @@ async fn run(args: Args) -> Result<(), String> {
         router.shutdown().await;
     }
     Ok(())
+}
+
+/// An informer on the Docker Engine at `url` (empty: `DOCKER_HOST`, then the default socket).
+async fn docker_informer(url: &str, filters: Filters) -> Result<Informer, String> {
+    let source = if url.is_empty() {
+        DockerSource::from_env().await
+    } else {
+        DockerSource::connect(url).await
+    }
+    .map_err(|e| e.to_string())?;
+    eprintln!(
+        "informer on {} (Docker API {})",
+        source.host(),
+        source.api_version()
+    );
+    Informer::builder(source)
+        .filters(filters)
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 fn describe(c: &Container) -> String {
