@@ -269,3 +269,49 @@ fn error_message(body: &[u8]) -> String {
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transport(host: &str) -> Transport {
+        let host = DockerHost::parse(host).unwrap();
+        Transport {
+            endpoint: host.to_string(),
+            host,
+            connect_timeout: Duration::from_secs(1),
+        }
+    }
+
+    /// Root may open any socket, so this mapping is checked here rather than on a daemon.
+    #[test]
+    fn connect_errors_say_what_to_do() {
+        let unix = transport("unix:///var/run/docker.sock");
+        let denied = unix.connect_error(io::Error::from(io::ErrorKind::PermissionDenied));
+        assert_eq!(
+            denied.to_string(),
+            "permission denied on /var/run/docker.sock: run as root or join the docker group"
+        );
+        let missing = unix.connect_error(io::Error::from(io::ErrorKind::NotFound));
+        assert!(
+            missing.to_string().starts_with(
+                "cannot connect to the Docker daemon at unix:///var/run/docker.sock: is dockerd running?"
+            ),
+            "{missing}"
+        );
+        let tcp = transport("tcp://127.0.0.1:2375");
+        let refused = tcp.connect_error(io::Error::from(io::ErrorKind::ConnectionRefused));
+        assert!(matches!(refused, DockerError::NotRunning { .. }));
+        let other = tcp.connect_error(io::Error::from(io::ErrorKind::PermissionDenied));
+        assert!(matches!(other, DockerError::Connect { .. }));
+    }
+
+    #[test]
+    fn error_bodies_give_their_message() {
+        assert_eq!(
+            error_message(br#"{"message":"no such container"}"#),
+            "no such container"
+        );
+        assert_eq!(error_message(b"  plain text\n"), "plain text");
+    }
+}
