@@ -120,12 +120,13 @@ async fn watch_docker(url: &str, filters: &Filters, args: &Args) -> Result<(), S
         DockerSource::connect(url).await
     }
     .map_err(|e| e.to_string())?;
+    let mut events = source.watch(filters).await.map_err(|e| e.to_string())?;
+    // Said once the stream is open: what follows on stdout is every event from now on.
     eprintln!(
         "watching {} (GET /v{}/events)",
         source.host(),
         source.api_version()
     );
-    let mut events = source.watch(filters).await.map_err(|e| e.to_string())?;
     let started = Instant::now();
     let mut decoded: u64 = 0;
     let stdout = std::io::stdout();
