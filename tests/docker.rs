@@ -41,7 +41,12 @@ fn informer_docker_dump_equals_the_engine_list() {
     let Some(engine) = engine_or_skip("informer --docker contract") else {
         return;
     };
-    run(&engine, "ca", &["contract=1", "tier=web"], &["sleep", "600"]);
+    run(
+        &engine,
+        "ca",
+        &["contract=1", "tier=web"],
+        &["sleep", "600"],
+    );
     run(&engine, "cb", &["contract="], &["true"]);
     run(&engine, "cc", &["other=1"], &["sleep", "600"]);
     engine.must(&["pause", "ca"]);

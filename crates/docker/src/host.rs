@@ -61,12 +61,23 @@ impl DockerHost {
     /// `DOCKER_HOST` when it is set and not empty, else [`DEFAULT_HOST`].
     ///
     /// # Errors
-    /// As [`parse`](Self::parse), for a `DOCKER_HOST` it cannot read.
+    /// As [`parse`](Self::parse), for a `DOCKER_HOST` it cannot read; and for a TCP
+    /// address when `DOCKER_TLS_VERIFY` is set (TLS is not supported: plain HTTP to a TLS
+    /// port would only fail later, less clearly).
     pub fn from_env() -> Result<Self, DockerError> {
-        match std::env::var("DOCKER_HOST") {
-            Ok(v) if !v.trim().is_empty() => Self::parse(&v),
-            _ => Self::parse(DEFAULT_HOST),
+        let host = match std::env::var("DOCKER_HOST") {
+            Ok(v) if !v.trim().is_empty() => Self::parse(&v)?,
+            _ => Self::parse(DEFAULT_HOST)?,
+        };
+        let tls = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty());
+        if tls && matches!(host, Self::Tcp(_)) {
+            return Err(DockerError::InvalidHost {
+                url: host.to_string(),
+                reason: "DOCKER_TLS_VERIFY is set, and TLS is not supported: use the Unix socket"
+                    .to_owned(),
+            });
         }
+        Ok(host)
     }
 
     /// The value of the `Host` header.

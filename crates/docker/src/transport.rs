@@ -135,7 +135,7 @@ impl Transport {
         match &self.host {
             DockerHost::Unix(path) => {
                 let stream = self
-                    .within(self.connect_timeout, "connect", async {
+                    .within(self.connect_timeout, "a connection", async {
                         UnixStream::connect(path)
                             .await
                             .map_err(|e| self.connect_error(e))
@@ -145,7 +145,7 @@ impl Transport {
             }
             DockerHost::Tcp(addr) => {
                 let stream = self
-                    .within(self.connect_timeout, "connect", async {
+                    .within(self.connect_timeout, "a connection", async {
                         TcpStream::connect(addr.as_str())
                             .await
                             .map_err(|e| self.connect_error(e))
