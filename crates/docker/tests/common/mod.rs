@@ -73,13 +73,10 @@ fn missing_tools() -> Vec<String> {
     if dynamic {
         missing.push("`busybox` is not statically linked (install busybox-static)".to_owned());
     }
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false);
-    if !root {
-        missing.push("dockerd needs root".to_owned());
+    match Command::new("id").arg("-u").output() {
+        Ok(o) if String::from_utf8_lossy(&o.stdout).trim() == "0" => {}
+        Ok(_) => missing.push("dockerd needs root".to_owned()),
+        Err(e) => missing.push(format!("cannot run `id -u` to check for root: {e}")),
     }
     missing
 }
