@@ -6,6 +6,9 @@
 //! cargo run --release --example informer -- --addr HOST:PORT --access-key AK --secret-key SK
 //!     [--insecure | --ca-cert F] [--filter label=app=web] [--run-for SECS] [--dump-cache FILE]
 //! ```
+//! With `--docker [URL]` it runs on a Docker Engine instead (`unix:///var/run/docker.sock`
+//! or `tcp://HOST:PORT`; without a URL, `DOCKER_HOST`, then the default socket):
+//! `cargo run --release --example informer -- --docker --run-for 10 --dump-cache cache.json`.
 //! Without `--addr` it starts the reference router in-process (self-signed TLS, churning
 //! containers; `--drop-every SECS` also drops the websocket now and then, to show the
 //! reconnect and relist). Events go to stdout, one line each; the summary goes to stderr
@@ -26,7 +29,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use hypersh::watch::{Client, Container};
+use hypersh::docker::DockerSource;
+use hypersh::watch::{Client, Container, Filters};
 use hypersh::{Deleted, Informer};
 
 #[derive(Parser, Debug)]
@@ -49,6 +53,10 @@ struct Args {
     /// Do not print each event, only the summary.
     #[arg(long)]
     quiet: bool,
+    /// Run on a Docker Engine: unix:///PATH or tcp://HOST:PORT (without a value:
+    /// DOCKER_HOST, then unix:///var/run/docker.sock). The connection flags are ignored.
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
+    docker: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -61,16 +69,21 @@ async fn run(args: Args) -> Result<(), String> {
     let run_for = common::optional_seconds("--run-for", args.run_for)?;
     let drop_every = common::optional_seconds("--drop-every", args.drop_every)?;
     let filters = common::parse_filters(&args.filter, hypersh::reflector::SELECTOR_KEYS)?;
-    let (config, router) = args.conn.connect().await?;
-    common::stderr_line(format_args!(
-        "informer on {}",
-        config.endpoint().http_url("")
-    ));
-    let client = Client::new(config).map_err(|e| e.to_string())?;
-    let informer = Informer::builder(client)
-        .filters(filters)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let (informer, router) = if let Some(url) = &args.docker {
+        (docker_informer(url, filters).await?, None)
+    } else {
+        let (config, router) = args.conn.connect().await?;
+        common::stderr_line(format_args!(
+            "informer on {}",
+            config.endpoint().http_url("")
+        ));
+        let client = Client::new(config).map_err(|e| e.to_string())?;
+        let informer = Informer::builder(client)
+            .filters(filters)
+            .build()
+            .map_err(|e| e.to_string())?;
+        (informer, router)
+    };
 
     let out = common::Stdout::default();
     if !args.quiet {
@@ -161,6 +174,25 @@ async fn run(args: Args) -> Result<(), String> {
         Some(error) => Err(error),
         None => Ok(()),
     }
+}
+
+/// An informer on the Docker Engine at `url` (empty: `DOCKER_HOST`, then the default socket).
+async fn docker_informer(url: &str, filters: Filters) -> Result<Informer, String> {
+    let source = if url.is_empty() {
+        DockerSource::from_env().await
+    } else {
+        DockerSource::connect(url).await
+    }
+    .map_err(|e| e.to_string())?;
+    common::stderr_line(format_args!(
+        "informer on {} (Docker API {})",
+        source.host(),
+        source.api_version()
+    ));
+    Informer::builder(source)
+        .filters(filters)
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 fn describe(c: &Container) -> String {

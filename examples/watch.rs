@@ -6,6 +6,9 @@
 //!     [--filter container=x,image=y,label=k=v,event=start] [--pretty] [--insecure]
 //!     [--ca-cert F] [--max-events N] [--count]
 //! ```
+//! With `--docker [URL]` it prints a Docker Engine's container events from `GET /events`
+//! instead (`unix:///var/run/docker.sock` or `tcp://HOST:PORT`; without a URL,
+//! `DOCKER_HOST`, then the default socket), each line as received.
 //! Without `--addr` it starts the reference router in-process (self-signed TLS, churn) and
 //! watches that. Output contract: `connecting to wss://...` on stderr; each event frame's
 //! JSON on its own stdout line and nothing else on stdout; decode errors on stderr;
@@ -23,7 +26,8 @@ use std::time::Instant;
 
 use clap::Parser;
 use futures_util::StreamExt;
-use hypersh::watch::{Client, filters};
+use hypersh::docker::DockerSource;
+use hypersh::watch::{Client, Filters, filters};
 
 #[derive(Parser, Debug)]
 #[command(about = "Print Hyper.sh container events from /events/ws")]
@@ -42,6 +46,10 @@ struct Args {
     /// Decode every event but print only a final `events=N seconds=S rate=R/s` line.
     #[arg(long)]
     count: bool,
+    /// Watch a Docker Engine: unix:///PATH or tcp://HOST:PORT (without a value:
+    /// DOCKER_HOST, then unix:///var/run/docker.sock). The connection flags are ignored.
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
+    docker: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -52,6 +60,9 @@ fn main() -> ExitCode {
 async fn run(args: Args) -> Result<(), String> {
     let mut signals = common::Signals::new()?;
     let filters = common::parse_filters(&args.filter, filters::CLI_KEYS)?;
+    if let Some(url) = &args.docker {
+        return watch_docker(url, &filters, &args, &mut signals).await;
+    }
 
     // Keep the embedded router (if any) alive for the whole run.
     let (config, _router) = args.conn.connect().await?;
@@ -96,6 +107,77 @@ async fn run(args: Args) -> Result<(), String> {
         }
     }
     out.flush().map_err(|e| format!("stdout: {e}"))?;
+    drop(out);
+    if args.count {
+        let seconds = started.elapsed().as_secs_f64();
+        let rate = if seconds > 0.0 {
+            decoded as f64 / seconds
+        } else {
+            0.0
+        };
+        common::Stdout::default().line(format_args!(
+            "events={decoded} seconds={seconds:.3} rate={rate:.0}/s"
+        ));
+    }
+    Ok(())
+}
+
+/// `--docker`: prints the container events of `GET /events` as they arrive.
+async fn watch_docker(
+    url: &str,
+    filters: &Filters,
+    args: &Args,
+    signals: &mut common::Signals,
+) -> Result<(), String> {
+    use hypersh::reflector::Source;
+
+    let source = if url.is_empty() {
+        DockerSource::from_env().await
+    } else {
+        DockerSource::connect(url).await
+    }
+    .map_err(|e| e.to_string())?;
+    let mut events = source.watch(filters).await.map_err(|e| e.to_string())?;
+    // Said once the stream is open: what follows on stdout is every event from now on.
+    common::stderr_line(format_args!(
+        "watching {} (GET /v{}/events)",
+        source.host(),
+        source.api_version()
+    ));
+    let started = Instant::now();
+    let mut decoded: u64 = 0;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    loop {
+        let item = tokio::select! {
+            _ = signals.recv() => break,
+            item = events.next() => item,
+        };
+        match item {
+            Some(Ok(event)) => {
+                decoded += 1;
+                if !args.count {
+                    match print_event(&mut out, event.event().raw_str(), args.pretty) {
+                        Ok(()) => {}
+                        // The reader went away (`| head`): the run is over.
+                        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                        Err(e) => return Err(format!("stdout: {e}")),
+                    }
+                }
+                if args.max_events.is_some_and(|max| decoded >= max) {
+                    break;
+                }
+            }
+            Some(Err(e)) if e.is_frame_error() => common::stderr_line(&e),
+            Some(Err(e)) => return Err(e.to_string()),
+            None => break,
+        }
+    }
+    match out.flush() {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+        Err(e) => return Err(format!("stdout: {e}")),
+    }
     drop(out);
     if args.count {
         let seconds = started.elapsed().as_secs_f64();

@@ -1,10 +1,12 @@
 //! A Kubernetes-style informer for the Hyper.sh container event API.
 //!
-//! This facade re-exports the three library crates:
+//! This facade re-exports the four library crates:
 //! - [`watch`] (`hypersh-watch`): Sign4 signing, filters, the container and event
 //!   model, the signed list call and the `/events/ws` stream;
 //! - [`store`] (`hypersh-store`): the concurrent cache with indexes and handlers;
-//! - [`reflector`] (`hypersh-reflector`): the list-then-watch loop and the [`Informer`].
+//! - [`reflector`] (`hypersh-reflector`): the list-then-watch loop and the [`Informer`];
+//! - [`docker`] (`hypersh-docker`): the same informer on a Docker Engine
+//!   ([`docker::DockerSource`], over its Unix socket or TCP).
 //!
 //! ```no_run
 //! use hypersh::{Client, ClientConfig, Credentials, Filters, Informer, TlsMode};
@@ -38,6 +40,7 @@
 //!   architecture, the protocol and operations.
 #![deny(missing_docs)]
 
+pub use hypersh_docker as docker;
 pub use hypersh_reflector as reflector;
 pub use hypersh_store as store;
 pub use hypersh_watch as watch;

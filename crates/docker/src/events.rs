@@ -1,0 +1,209 @@
+//! [`DockerWatch`]: the newline-delimited JSON body of `GET /events`, split into lines and
+//! decoded into [`WatchEvent`]s, with a `/_ping` on a second connection when it is idle.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures_util::Stream;
+use hyper::body::{Body, Incoming};
+use hypersh_watch::WatchEvent;
+use hypersh_watch::event::DecodeError;
+use tokio::time::{Instant, Sleep};
+
+use crate::error::DockerError;
+use crate::transport::{AbortOnDrop, Transport};
+
+type PingFuture = Pin<Box<dyn Future<Output = Result<(), DockerError>> + Send>>;
+
+/// The container events of one `GET /events` response.
+///
+/// Each item is one line of the response decoded with [`WatchEvent::decode`] (the event
+/// keeps the line: [`Event::raw`](hypersh_watch::Event::raw)). Blank lines and events of
+/// other types (`network`, `image`, ...) are skipped. A line that does not decode is a
+/// [`DockerError::Frame`] and the stream goes on; a line longer than the limit, a broken
+/// connection, the end of the response, or a daemon that does not answer `GET /_ping`
+/// after the stream was idle ends the stream with an error (then `None`).
+pub struct DockerWatch {
+    body: Incoming,
+    _conn: AbortOnDrop,
+    /// Bytes received and not yet handed out: the start of the next line(s).
+    buf: BytesMut,
+    /// How much of `buf` is known to hold no newline.
+    scanned: usize,
+    max_line: usize,
+    transport: Transport,
+    ping_interval: Duration,
+    ping_timeout: Duration,
+    /// When the body last gave data.
+    last_data: Instant,
+    /// Fires at `last_data + ping_interval` or earlier (then it is pushed back).
+    idle: Pin<Box<Sleep>>,
+    ping: Option<PingFuture>,
+    done: bool,
+}
+
+impl std::fmt::Debug for DockerWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DockerWatch")
+            .field("endpoint", &self.transport.endpoint)
+            .field("buffered", &self.buf.len())
+            .field("pinging", &self.ping.is_some())
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The limits and timers of a watch.
+pub(crate) struct WatchConfig {
+    pub(crate) max_line: usize,
+    pub(crate) ping_interval: Duration,
+    pub(crate) ping_timeout: Duration,
+}
+
+impl DockerWatch {
+    pub(crate) fn new(
+        body: Incoming,
+        conn: AbortOnDrop,
+        transport: Transport,
+        config: &WatchConfig,
+    ) -> Self {
+        let now = Instant::now();
+        Self {
+            body,
+            _conn: conn,
+            buf: BytesMut::with_capacity(8 * 1024),
+            scanned: 0,
+            max_line: config.max_line,
+            transport,
+            ping_interval: config.ping_interval,
+            ping_timeout: config.ping_timeout,
+            last_data: now,
+            idle: Box::pin(tokio::time::sleep_until(now + config.ping_interval)),
+            ping: None,
+            done: false,
+        }
+    }
+
+    /// The next event among the complete lines received, if any.
+    fn next_event(&mut self) -> Option<Result<WatchEvent, DockerError>> {
+        while let Some(n) = memchr::memchr(b'\n', &self.buf[self.scanned..]) {
+            let end = self.scanned + n;
+            let line = self.buf.split_to(end + 1).freeze();
+            self.scanned = 0;
+            let mut len = end;
+            while len > 0 && matches!(line[len - 1], b'\r' | b' ' | b'\t') {
+                len -= 1;
+            }
+            if len > self.max_line {
+                return Some(Err(self.fail(DockerError::LineTooLong {
+                    limit: self.max_line,
+                })));
+            }
+            if line[..len].iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match WatchEvent::decode(line.slice(..len)) {
+                Ok(event) => return Some(Ok(event)),
+                // Network, image, volume, daemon events: not ours (the `type` filter
+                // normally keeps them out).
+                Err(DecodeError::NotContainer(_)) => {}
+                Err(e) => return Some(Err(DockerError::Frame(e))),
+            }
+        }
+        self.scanned = self.buf.len();
+        if self.buf.len() > self.max_line {
+            return Some(Err(self.fail(DockerError::LineTooLong {
+                limit: self.max_line,
+            })));
+        }
+        None
+    }
+
+    fn fail(&mut self, e: DockerError) -> DockerError {
+        self.done = true;
+        self.ping = None;
+        self.buf = BytesMut::new();
+        e
+    }
+
+    fn start_ping(&self) -> PingFuture {
+        let transport = self.transport.clone();
+        let timeout = self.ping_timeout;
+        Box::pin(async move { transport.get_body("/_ping", timeout, 1024).await.map(drop) })
+    }
+
+    /// Checks the daemon when the stream has been idle; an error when it is dead.
+    fn poll_liveness(&mut self, cx: &mut Context<'_>) -> Poll<DockerError> {
+        loop {
+            if let Some(ping) = self.ping.as_mut() {
+                match ping.as_mut().poll(cx) {
+                    Poll::Ready(Ok(())) => {
+                        self.ping = None;
+                        self.last_data = Instant::now();
+                    }
+                    Poll::Ready(Err(e)) => {
+                        let endpoint = self.transport.endpoint.clone();
+                        return Poll::Ready(self.fail(DockerError::Unresponsive {
+                            endpoint,
+                            source: Box::new(e),
+                        }));
+                    }
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            let due = self.last_data + self.ping_interval;
+            if self.idle.deadline() != due {
+                self.idle.as_mut().reset(due);
+            }
+            match self.idle.as_mut().poll(cx) {
+                Poll::Ready(()) => self.ping = Some(self.start_ping()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl Stream for DockerWatch {
+    type Item = Result<WatchEvent, DockerError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            if let Some(item) = this.next_event() {
+                return Poll::Ready(Some(item));
+            }
+            match Pin::new(&mut this.body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        this.buf.extend_from_slice(&data);
+                        this.last_data = Instant::now();
+                    }
+                }
+                Poll::Ready(Some(Err(source))) => {
+                    let endpoint = this.transport.endpoint.clone();
+                    return Poll::Ready(Some(Err(
+                        this.fail(DockerError::Http { endpoint, source })
+                    )));
+                }
+                Poll::Ready(None) => {
+                    let endpoint = this.transport.endpoint.clone();
+                    return Poll::Ready(Some(
+                        Err(this.fail(DockerError::StreamEnded { endpoint })),
+                    ));
+                }
+                Poll::Pending => {
+                    return match this.poll_liveness(cx) {
+                        Poll::Ready(e) => Poll::Ready(Some(Err(e))),
+                        Poll::Pending => Poll::Pending,
+                    };
+                }
+            }
+        }
+    }
+}

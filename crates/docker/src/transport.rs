@@ -1,0 +1,317 @@
+//! HTTP/1.1 requests to the daemon, one connection each, with hyper's low-level client over
+//! a `tokio` Unix or TCP stream.
+
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{Request, StatusCode, header};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpStream, UnixStream};
+use tokio::task::JoinHandle;
+
+use crate::error::DockerError;
+use crate::host::DockerHost;
+
+/// How much of an error answer is read for its message.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Where and how to send requests.
+#[derive(Clone, Debug)]
+pub(crate) struct Transport {
+    pub(crate) host: DockerHost,
+    pub(crate) endpoint: String,
+    pub(crate) connect_timeout: Duration,
+}
+
+/// A response whose body is still arriving, with the task that drives its connection
+/// (aborted when this is dropped).
+pub(crate) struct Response {
+    pub(crate) headers: http::HeaderMap,
+    pub(crate) body: Incoming,
+    pub(crate) conn: AbortOnDrop,
+}
+
+/// Aborts a task when dropped.
+#[derive(Debug)]
+pub(crate) struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Transport {
+    /// Sends `GET path_and_query` on a new connection and waits (at most `timeout`, the
+    /// connection included) for a success status and the headers.
+    pub(crate) async fn get(
+        &self,
+        path_and_query: &str,
+        timeout: Duration,
+    ) -> Result<Response, DockerError> {
+        let what = what(path_and_query);
+        let response = self
+            .within(timeout, &what, self.exchange(path_and_query))
+            .await?;
+        let status = response.status;
+        if status.is_success() {
+            return Ok(Response {
+                headers: response.headers,
+                body: response.body,
+                conn: response.conn,
+            });
+        }
+        let body = self
+            .within(timeout, &what, async {
+                read_body(response.body, MAX_ERROR_BODY, &self.endpoint, &what, true).await
+            })
+            .await
+            .unwrap_or_default();
+        let message = error_message(&body);
+        Err(match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => DockerError::Auth {
+                endpoint: self.endpoint.clone(),
+                status: status.as_u16(),
+                message,
+            },
+            _ => DockerError::Status {
+                endpoint: self.endpoint.clone(),
+                what,
+                status: status.as_u16(),
+                message,
+            },
+        })
+    }
+
+    /// `GET`s and reads the whole body, at most `limit` bytes, within `timeout`.
+    pub(crate) async fn get_body(
+        &self,
+        path_and_query: &str,
+        timeout: Duration,
+        limit: usize,
+    ) -> Result<(http::HeaderMap, Bytes), DockerError> {
+        let what = what(path_and_query);
+        self.within(timeout, &what, async {
+            let response = self.get(path_and_query, timeout).await?;
+            let body = read_body(response.body, limit, &self.endpoint, &what, false).await?;
+            drop(response.conn);
+            Ok((response.headers, body))
+        })
+        .await
+    }
+
+    /// Runs `fut`, or fails with [`DockerError::Timeout`] after `limit`.
+    pub(crate) async fn within<T>(
+        &self,
+        limit: Duration,
+        what: &str,
+        fut: impl Future<Output = Result<T, DockerError>>,
+    ) -> Result<T, DockerError> {
+        tokio::time::timeout(limit, fut).await.unwrap_or_else(|_| {
+            Err(DockerError::Timeout {
+                what: what.to_owned(),
+                endpoint: self.endpoint.clone(),
+                after: limit,
+            })
+        })
+    }
+
+    async fn exchange(&self, path_and_query: &str) -> Result<RawResponse, DockerError> {
+        let request = Request::get(path_and_query)
+            .header(header::HOST, self.host.authority())
+            .header(
+                header::USER_AGENT,
+                concat!("hypersh-docker/", env!("CARGO_PKG_VERSION")),
+            )
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| DockerError::InvalidHost {
+                url: self.endpoint.clone(),
+                reason: format!("cannot build a request for {path_and_query:?}: {e}"),
+            })?;
+        match &self.host {
+            DockerHost::Unix(path) => {
+                let stream = self
+                    .within(self.connect_timeout, "a connection", async {
+                        UnixStream::connect(path)
+                            .await
+                            .map_err(|e| self.connect_error(e))
+                    })
+                    .await?;
+                self.send(TokioIo::new(stream), request).await
+            }
+            DockerHost::Tcp(addr) => {
+                let stream = self
+                    .within(self.connect_timeout, "a connection", async {
+                        TcpStream::connect(addr.as_str())
+                            .await
+                            .map_err(|e| self.connect_error(e))
+                    })
+                    .await?;
+                // Small requests and event lines: do not wait to fill packets.
+                let _ = stream.set_nodelay(true);
+                self.send(TokioIo::new(stream), request).await
+            }
+        }
+    }
+
+    async fn send<T>(
+        &self,
+        io: T,
+        request: Request<Empty<Bytes>>,
+    ) -> Result<RawResponse, DockerError>
+    where
+        T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let http = |source| DockerError::Http {
+            endpoint: self.endpoint.clone(),
+            source,
+        };
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(http)?;
+        let conn = AbortOnDrop(tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "docker connection ended");
+            }
+        }));
+        let response = sender.send_request(request).await.map_err(http)?;
+        let (parts, body) = response.into_parts();
+        Ok(RawResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+            conn,
+        })
+    }
+
+    fn connect_error(&self, e: io::Error) -> DockerError {
+        match (e.kind(), &self.host) {
+            (io::ErrorKind::PermissionDenied, DockerHost::Unix(path)) => {
+                DockerError::PermissionDenied { path: path.clone() }
+            }
+            (io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused, _) => {
+                DockerError::NotRunning {
+                    endpoint: self.endpoint.clone(),
+                    source: e,
+                }
+            }
+            _ => DockerError::Connect {
+                endpoint: self.endpoint.clone(),
+                source: e,
+            },
+        }
+    }
+}
+
+struct RawResponse {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: Incoming,
+    conn: AbortOnDrop,
+}
+
+/// `GET /path` without the query, for messages.
+fn what(path_and_query: &str) -> String {
+    let path = path_and_query.split('?').next().unwrap_or(path_and_query);
+    format!("GET {path}")
+}
+
+/// Reads a body up to `limit` bytes; past it, an error, or (with `truncate`) the first
+/// `limit` bytes.
+async fn read_body(
+    mut body: Incoming,
+    limit: usize,
+    endpoint: &str,
+    what: &str,
+    truncate: bool,
+) -> Result<Bytes, DockerError> {
+    let mut out = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|source| DockerError::Http {
+            endpoint: endpoint.to_owned(),
+            source,
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if out.len() + data.len() > limit {
+            if truncate {
+                let room = limit - out.len();
+                out.extend_from_slice(&data[..room]);
+                break;
+            }
+            return Err(DockerError::BodyTooLarge {
+                what: what.to_owned(),
+                limit,
+            });
+        }
+        out.extend_from_slice(&data);
+    }
+    Ok(out.freeze())
+}
+
+/// The `message` of Docker's `{"message": "..."}` error body, else its text.
+fn error_message(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Message {
+        message: String,
+    }
+    match serde_json::from_slice::<Message>(body) {
+        Ok(m) => m.message,
+        Err(_) => String::from_utf8_lossy(body)
+            .trim()
+            .chars()
+            .take(512)
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transport(host: &str) -> Transport {
+        let host = DockerHost::parse(host).unwrap();
+        Transport {
+            endpoint: host.to_string(),
+            host,
+            connect_timeout: Duration::from_secs(1),
+        }
+    }
+
+    /// Root may open any socket, so this mapping is checked here rather than on a daemon.
+    #[test]
+    fn connect_errors_say_what_to_do() {
+        let unix = transport("unix:///var/run/docker.sock");
+        let denied = unix.connect_error(io::Error::from(io::ErrorKind::PermissionDenied));
+        assert_eq!(
+            denied.to_string(),
+            "permission denied on /var/run/docker.sock: run as root or join the docker group"
+        );
+        let missing = unix.connect_error(io::Error::from(io::ErrorKind::NotFound));
+        assert!(
+            missing.to_string().starts_with(
+                "cannot connect to the Docker daemon at unix:///var/run/docker.sock: is dockerd running?"
+            ),
+            "{missing}"
+        );
+        let tcp = transport("tcp://127.0.0.1:2375");
+        let refused = tcp.connect_error(io::Error::from(io::ErrorKind::ConnectionRefused));
+        assert!(matches!(refused, DockerError::NotRunning { .. }));
+        let other = tcp.connect_error(io::Error::from(io::ErrorKind::PermissionDenied));
+        assert!(matches!(other, DockerError::Connect { .. }));
+    }
+
+    #[test]
+    fn error_bodies_give_their_message() {
+        assert_eq!(
+            error_message(br#"{"message":"no such container"}"#),
+            "no such container"
+        );
+        assert_eq!(error_message(b"  plain text\n"), "plain text");
+    }
+}

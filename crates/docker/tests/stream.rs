@@ -1,0 +1,462 @@
+//! The Docker source against a scripted daemon on a Unix socket (no dockerd needed):
+//! version negotiation, errors, the events line splitter and its limits, liveness pings,
+//! and every container action a real engine sends going through an informer untouched.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use hypersh_docker::{ApiVersion, DockerError, DockerHost, DockerSource};
+use hypersh_reflector::{Informer, Source};
+use hypersh_watch::{ContainerState, Filters, WatchEvent};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+
+const ID: &str = "c4140a06f79139a667976a4a7a218dc44383098bd6741b912a6c19a003ded487";
+
+/// What the scripted daemon answers.
+#[derive(Default)]
+struct Script {
+    api_version: Option<&'static str>,
+    /// The body of `/version` (when `/_ping` has no `Api-Version`).
+    version_body: &'static str,
+    list: String,
+    list_status: u16,
+    /// Chunks of the events body, then the body ends (`end`) or stays open.
+    events: Vec<Vec<u8>>,
+    end: bool,
+    /// `/_ping` hangs instead of answering.
+    frozen: AtomicBool,
+    pings: AtomicU32,
+    /// The query strings of the requests, in order.
+    requests: Mutex<Vec<String>>,
+}
+
+struct Daemon {
+    dir: PathBuf,
+    socket: PathBuf,
+    script: Arc<Script>,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Daemon {
+    fn start(script: Script) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "hdf-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("d.sock");
+        let listener = UnixListener::bind(&socket).unwrap();
+        let script = Arc::new(script);
+        let s = script.clone();
+        tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                tokio::spawn(serve(conn, s.clone()));
+            }
+        });
+        Self {
+            dir,
+            socket,
+            script,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    async fn source(&self) -> Result<DockerSource, DockerError> {
+        DockerSource::builder(DockerHost::parse(&self.url())?)
+            .ping_interval(Duration::from_millis(200))
+            .ping_timeout(Duration::from_millis(200))
+            .max_line(4096)
+            .connect()
+            .await
+    }
+}
+
+async fn serve(mut conn: UnixStream, script: Arc<Script>) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match conn.read(&mut byte).await {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let target = head.split(' ').nth(1).unwrap_or("").to_owned();
+    script.requests.lock().unwrap().push(target.clone());
+    let path = target.split('?').next().unwrap_or("");
+    let version = script
+        .api_version
+        .map(|v| format!("Api-Version: {v}\r\n"))
+        .unwrap_or_default();
+    let reply = |status: u16, body: &str| {
+        format!(
+            "HTTP/1.1 {status} X\r\n{version}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    if path == "/_ping" {
+        script.pings.fetch_add(1, Ordering::Relaxed);
+        if script.frozen.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        let _ = conn.write_all(reply(200, "OK").as_bytes()).await;
+    } else if path == "/version" {
+        let _ = conn
+            .write_all(reply(200, script.version_body).as_bytes())
+            .await;
+    } else if path.ends_with("/containers/json") {
+        let status = if script.list_status == 0 {
+            200
+        } else {
+            script.list_status
+        };
+        let _ = conn.write_all(reply(status, &script.list).as_bytes()).await;
+    } else if path.ends_with("/events") {
+        let head = format!(
+            "HTTP/1.1 200 OK\r\n{version}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
+        if conn.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        for chunk in &script.events {
+            let mut out = format!("{:x}\r\n", chunk.len()).into_bytes();
+            out.extend_from_slice(chunk);
+            out.extend_from_slice(b"\r\n");
+            if conn.write_all(&out).await.is_err() {
+                return;
+            }
+        }
+        if script.end {
+            let _ = conn.write_all(b"0\r\n\r\n").await;
+        } else {
+            let mut sink = [0u8; 64];
+            while let Ok(n) = conn.read(&mut sink).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+    } else {
+        let _ = conn
+            .write_all(reply(404, r#"{"message":"page not found"}"#).as_bytes())
+            .await;
+    }
+}
+
+/// One container event of `action`, labels mixed into the attributes as Docker does.
+fn frame(action: &str, extra: &str) -> String {
+    format!(
+        r#"{{"status":"{action}","id":"{ID}","from":"localbb:1","Type":"container","Action":"{action}","Actor":{{"ID":"{ID}","Attributes":{{"app":"web","image":"localbb:1","name":"h1"{extra}}}}},"scope":"local","time":1796462788,"timeNano":1796462788031704372}}"#
+    )
+}
+
+/// Every container action a 20.10 engine sends (docker.md), and a network event.
+fn real_engine_lines() -> Vec<String> {
+    let mut lines = vec![frame("create", "")];
+    lines.push(r#"{"Type":"network","Action":"connect","Actor":{"ID":"dd2b","Attributes":{"container":"c414","name":"none","type":"null"}},"scope":"local","time":1796462788,"timeNano":1796462788037865205}"#.to_owned());
+    for (action, extra) in [
+        ("attach", ""),
+        ("start", ""),
+        ("resize", r#","height":"24","width":"80""#),
+        ("exec_create: /bin/sh -c true", r#","execID":"8ba4""#),
+        ("exec_start: /bin/sh -c true", r#","execID":"8ba4""#),
+        ("exec_die", r#","execID":"8ba4","exitCode":"0""#),
+        ("health_status: healthy", ""),
+        ("top", ""),
+        ("update", ""),
+        ("commit", ""),
+        ("export", ""),
+        ("rename", r#","oldName":"/h0""#),
+        ("kill", r#","signal":"15""#),
+        ("oom", ""),
+        ("die", r#","exitCode":"137""#),
+        ("stop", ""),
+        ("some_future_action", ""),
+    ] {
+        lines.push(frame(action, extra));
+    }
+    lines
+}
+
+fn list_of(state: &str) -> String {
+    format!(
+        r#"[{{"Id":"{ID}","Names":["/h1"],"Image":"localbb:1","ImageID":"sha256:65","Command":"true","Created":1796462791,"Ports":[],"Labels":{{"app":"web"}},"State":"{state}","Status":"Up","HostConfig":{{"NetworkMode":"none"}},"NetworkSettings":{{"Networks":{{}}}},"Mounts":[]}}]"#
+    )
+}
+
+/// The stream's items until it ends or `n` were read.
+async fn take(
+    watch: &mut hypersh_docker::DockerWatch,
+    n: usize,
+) -> Vec<Result<WatchEvent, DockerError>> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        match tokio::time::timeout(Duration::from_secs(5), watch.next()).await {
+            Ok(Some(item)) => out.push(item),
+            Ok(None) => break,
+            Err(_) => panic!("no item within 5 s after {} items", out.len()),
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn negotiates_the_version_and_uses_it_as_the_path_prefix() {
+    let daemon = Daemon::start(Script {
+        api_version: Some("1.41"),
+        list: "[]".to_owned(),
+        ..Script::default()
+    });
+    let source = daemon.source().await.unwrap();
+    assert_eq!(source.api_version(), ApiVersion::new(1, 41));
+    source
+        .list(&Filters::new().label("app=web"), |_| {})
+        .await
+        .unwrap();
+    let requests = daemon.script.requests.lock().unwrap().clone();
+    assert_eq!(
+        requests.last().map(String::as_str),
+        Some("/v1.41/containers/json?all=1&filters=%7B%22label%22%3A%5B%22app%3Dweb%22%5D%7D")
+    );
+
+    // No Api-Version header: /version says it.
+    let daemon = Daemon::start(Script {
+        version_body: r#"{"Version":"26.1.0","ApiVersion":"1.45","MinAPIVersion":"1.24"}"#,
+        ..Script::default()
+    });
+    assert_eq!(
+        daemon.source().await.unwrap().api_version(),
+        ApiVersion::new(1, 45)
+    );
+
+    // Too old, and not a Docker daemon.
+    let daemon = Daemon::start(Script {
+        api_version: Some("1.19"),
+        ..Script::default()
+    });
+    let e = daemon.source().await.unwrap_err();
+    assert!(matches!(e, DockerError::ApiTooOld { .. }), "{e}");
+    assert!(
+        e.to_string().contains("1.19") && e.to_string().contains("1.24"),
+        "{e}"
+    );
+    let daemon = Daemon::start(Script {
+        version_body: "<html>",
+        ..Script::default()
+    });
+    let e = daemon.source().await.unwrap_err();
+    assert!(matches!(e, DockerError::BadVersion { .. }), "{e}");
+}
+
+#[tokio::test]
+async fn says_clearly_when_nothing_listens() {
+    let e = DockerSource::connect("unix:///nonexistent/hde/docker.sock")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string().split(" (").next().unwrap(),
+        "cannot connect to the Docker daemon at unix:///nonexistent/hde/docker.sock: is dockerd running?"
+    );
+    // A port nothing listens on.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let e = DockerSource::connect(&format!("tcp://127.0.0.1:{port}"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, DockerError::NotRunning { .. }), "{e}");
+    let e = DockerSource::connect("ssh://me@host").await.unwrap_err();
+    assert!(matches!(e, DockerError::InvalidHost { .. }), "{e}");
+}
+
+#[tokio::test]
+async fn error_statuses_carry_the_daemon_message() {
+    let daemon = Daemon::start(Script {
+        api_version: Some("1.41"),
+        list: r#"{"message":"proxy says no"}"#.to_owned(),
+        list_status: 403,
+        ..Script::default()
+    });
+    let source = daemon.source().await.unwrap();
+    let e = source.list(&Filters::new(), |_| {}).await.unwrap_err();
+    assert!(e.is_auth(), "{e}");
+    assert!(e.to_string().contains("proxy says no"), "{e}");
+
+    let daemon = Daemon::start(Script {
+        api_version: Some("1.41"),
+        list: r#"{"message":"invalid filter"}"#.to_owned(),
+        list_status: 400,
+        ..Script::default()
+    });
+    let e = daemon
+        .source()
+        .await
+        .unwrap()
+        .list(&Filters::new(), |_| {})
+        .await
+        .unwrap_err();
+    assert!(!e.is_auth());
+    assert!(e.to_string().contains("HTTP 400: invalid filter"), "{e}");
+}
+
+#[tokio::test]
+async fn every_line_a_real_engine_sends_decodes_however_it_is_cut() {
+    let lines = real_engine_lines();
+    let body: Vec<u8> = lines
+        .iter()
+        .flat_map(|l| format!("{l}\n").into_bytes())
+        .collect();
+    for size in [1, 7, 100, 4096] {
+        let daemon = Daemon::start(Script {
+            api_version: Some("1.41"),
+            events: body.chunks(size).map(<[u8]>::to_vec).collect(),
+            end: true,
+            ..Script::default()
+        });
+        let source = daemon.source().await.unwrap();
+        let mut watch = source.watch(&Filters::new().label("app")).await.unwrap();
+        let items = take(&mut watch, 100).await;
+        let (last, events) = items.split_last().unwrap();
+        let events: Vec<WatchEvent> = events
+            .iter()
+            .map(|r| match r {
+                Ok(e) => Ok(e.clone()),
+                Err(e) => Err(e.to_string()),
+            })
+            .collect::<Result<_, _>>()
+            .unwrap();
+        // The network event is skipped; every container line is an event.
+        assert_eq!(events.len(), lines.len() - 1, "chunks of {size}");
+        assert!(matches!(events[0], WatchEvent::Added(_)));
+        assert!(
+            events[1..]
+                .iter()
+                .all(|e| matches!(e, WatchEvent::Modified(_)))
+        );
+        assert!(events.iter().all(|e| e.id() == ID));
+        assert_eq!(
+            events[0].event().raw_str(),
+            lines[0],
+            "the line, without its newline"
+        );
+        assert!(
+            matches!(last, Err(DockerError::StreamEnded { .. })),
+            "{last:?}"
+        );
+        assert!(watch.next().await.is_none());
+        let requests = daemon.script.requests.lock().unwrap().clone();
+        assert!(
+            requests.iter().any(|r| r
+                == "/v1.41/events?filters=%7B%22label%22%3A%5B%22app%22%5D%2C%22type%22%3A%5B%22container%22%5D%7D"),
+            "{requests:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_bad_line_is_a_frame_error_and_a_long_one_ends_the_stream() {
+    let mut body = format!(
+        "{}\n\r\nnot json\n{}\n",
+        frame("start", ""),
+        frame("die", "")
+    );
+    body.push_str(&"x".repeat(5000));
+    let daemon = Daemon::start(Script {
+        api_version: Some("1.41"),
+        events: vec![body.into_bytes()],
+        ..Script::default()
+    });
+    let source = daemon.source().await.unwrap();
+    let mut watch = source.watch(&Filters::new()).await.unwrap();
+    let items = take(&mut watch, 10).await;
+    assert_eq!(items.len(), 4, "{items:?}");
+    assert!(items[0].is_ok());
+    assert!(
+        matches!(&items[1], Err(e) if e.is_frame_error()),
+        "{:?}",
+        items[1]
+    );
+    assert!(items[2].is_ok());
+    assert!(
+        matches!(&items[3], Err(DockerError::LineTooLong { limit: 4096 })),
+        "{:?}",
+        items[3]
+    );
+}
+
+#[tokio::test]
+async fn an_idle_stream_pings_and_ends_when_the_daemon_stops_answering() {
+    let daemon = Daemon::start(Script {
+        api_version: Some("1.41"),
+        ..Script::default()
+    });
+    let source = daemon.source().await.unwrap();
+    let mut watch = source.watch(&Filters::new()).await.unwrap();
+    // Alive: silence is not an error.
+    let quiet = tokio::time::timeout(Duration::from_millis(1000), watch.next()).await;
+    assert!(quiet.is_err(), "{quiet:?}");
+    let pings = daemon.script.pings.load(Ordering::Relaxed);
+    assert!(pings >= 3, "pings while idle: {pings}");
+    // Frozen: the next ping times out and ends the watch.
+    daemon.script.frozen.store(true, Ordering::Relaxed);
+    let item = tokio::time::timeout(Duration::from_secs(2), watch.next())
+        .await
+        .expect("the dead daemon is noticed within ping_interval + ping_timeout");
+    let e = item.unwrap().unwrap_err();
+    assert!(matches!(e, DockerError::Unresponsive { .. }), "{e}");
+    assert!(e.to_string().contains("stopped answering /_ping"), "{e}");
+    assert!(watch.next().await.is_none());
+}
+
+#[tokio::test]
+async fn an_informer_takes_every_action_without_a_decode_error() {
+    let lines = real_engine_lines();
+    let body: Vec<u8> = lines
+        .iter()
+        .flat_map(|l| format!("{l}\n").into_bytes())
+        .collect();
+    let daemon = Daemon::start(Script {
+        api_version: Some("1.41"),
+        list: list_of("running"),
+        events: vec![body],
+        ..Script::default()
+    });
+    let informer = Informer::builder(daemon.source().await.unwrap())
+        .build()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), informer.wait_until_ready())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while informer.status().events_received < (lines.len() - 1) as u64 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:#?}",
+            informer.status()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = informer.status();
+    assert_eq!(status.decode_errors, 0, "{status:#?}");
+    assert_eq!(status.failures, 0, "{status:#?}");
+    let c = informer.store().get(ID).expect("cached");
+    assert_eq!(c.state(), ContainerState::Exited, "die, then stop");
+    assert_eq!(c.name(), Some("h1"));
+    assert_eq!(c.label("app"), Some("web"));
+    informer.shutdown().await;
+}
