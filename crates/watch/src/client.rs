@@ -17,6 +17,7 @@ use crate::filters::Filters;
 use crate::list::ArraySplitter;
 use crate::sign4;
 use crate::stream::EventStream;
+use serde::de::Error as _;
 
 /// Characters left as they are in a query value: the unreserved set of RFC 3986.
 const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
@@ -24,6 +25,9 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'.')
     .remove(b'~');
+
+/// How much of an error response's body is read, for its message.
+const ERROR_BODY_MAX: usize = 64 * 1024;
 
 /// A streaming list logs its progress every this many containers...
 const LIST_PROGRESS_EVERY: usize = 10_000;
@@ -61,7 +65,8 @@ pub struct Client {
 
 struct Inner {
     config: ClientConfig,
-    http: reqwest::Client,
+    /// Renewed by [`Client::reset_connections`].
+    http: std::sync::RwLock<reqwest::Client>,
     tls: native_tls::TlsConnector,
 }
 
@@ -100,12 +105,7 @@ impl Client {
             }
         }
         let tls = tls.build().map_err(Error::Tls)?;
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls.clone())
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
-            .build()
-            .map_err(Error::Http)?;
+        let http = std::sync::RwLock::new(build_http(&config, &tls)?);
         Ok(Self {
             inner: Arc::new(Inner { config, http, tls }),
         })
@@ -121,12 +121,11 @@ impl Client {
     /// `label`, `status`, `exited`, `ancestor`).
     ///
     /// # Errors
-    /// [`Error::Auth`] for 401/403, [`Error::Status`] for other error statuses,
-    /// [`Error::Timeout`], [`Error::Http`] for transport failures, [`Error::ListDecode`]
-    /// when the body is not a JSON array of containers.
+    /// As [`Client::list_containers_into`].
     pub async fn list_containers(&self, filters: &Filters) -> Result<Vec<Container>, Error> {
-        let body = self.list_containers_raw(filters).await?;
-        serde_json::from_slice(&body).map_err(Error::ListDecode)
+        let mut out = Vec::new();
+        self.list_containers_into(filters, |c| out.push(c)).await?;
+        Ok(out)
     }
 
     /// Like [`Client::list_containers`], but decodes the body as it arrives and hands each
@@ -135,28 +134,37 @@ impl Client {
     /// hold a second copy of it. Logs progress at info every 10 000 containers or 2 s.
     /// Returns how many containers were listed.
     ///
+    /// The response is bounded: no bytes for [`ClientConfig::list_progress_timeout`]
+    /// fail it, as do more than [`ClientConfig::max_list_containers`] containers or one
+    /// larger than [`ClientConfig::max_frame_size`].
+    ///
     /// When it fails, `each` may already have been called for the containers before the
     /// failure.
     ///
     /// # Errors
-    /// As [`Client::list_containers`].
+    /// [`Error::Auth`] for 401/403, [`Error::Redirect`] for 3xx, [`Error::Status`] for
+    /// other error statuses, [`Error::Timeout`] (overall or without progress),
+    /// [`Error::Http`] for transport failures, [`Error::ListDecode`] when the body is not
+    /// a JSON array of containers, [`Error::ListTooLarge`].
     pub async fn list_containers_into(
         &self,
         filters: &Filters,
         mut each: impl FnMut(Container),
     ) -> Result<usize, Error> {
+        let cfg = &self.inner.config;
         let mut response = self.send_list(filters).await?;
-        let mut splitter = ArraySplitter::new();
+        let mut splitter = ArraySplitter::new(cfg.max_frame_size);
         let mut count = 0usize;
         let started = Instant::now();
         let mut logged = started;
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| self.transport_error(e))?
-        {
+        let mut too_many = false;
+        while let Some(chunk) = self.progress(response.chunk()).await? {
             splitter
                 .feed(&chunk, |element| {
+                    if count >= cfg.max_list_containers {
+                        too_many = true;
+                        return Err(serde_json::Error::custom("too many containers"));
+                    }
                     each(serde_json::from_slice(element)?);
                     count += 1;
                     if count.is_multiple_of(LIST_PROGRESS_EVERY)
@@ -167,23 +175,59 @@ impl Client {
                     }
                     Ok(())
                 })
-                .map_err(Error::ListDecode)?;
+                .map_err(|e| {
+                    if too_many {
+                        Error::ListTooLarge {
+                            limit: cfg.max_list_containers,
+                        }
+                    } else {
+                        Error::ListDecode(e)
+                    }
+                })?;
         }
         splitter.finish().map_err(Error::ListDecode)?;
         Ok(count)
     }
 
-    /// Like [`Client::list_containers`] but returns the body undecoded, for callers that
-    /// decode it their own way.
-    ///
-    /// # Errors
-    /// As [`Client::list_containers`], without [`Error::ListDecode`].
-    pub async fn list_containers_raw(&self, filters: &Filters) -> Result<bytes::Bytes, Error> {
-        self.send_list(filters)
-            .await?
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(e))
+    /// Forgets every pooled HTTP connection: the next request opens a new one. The
+    /// reflector calls it after a failed session, so that a list is never sent on a
+    /// connection from before the failure, which may be half dead.
+    pub fn reset_connections(&self) {
+        match build_http(&self.inner.config, &self.inner.tls) {
+            Ok(http) => {
+                *self
+                    .inner
+                    .http
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = http;
+            }
+            // The same settings built the first one: this does not happen in practice.
+            Err(e) => tracing::warn!(error = %e, "could not renew the HTTP connections"),
+        }
+    }
+
+    /// The HTTP client (and its pool) of the moment.
+    fn http(&self) -> reqwest::Client {
+        self.inner
+            .http
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Waits for `step` of a list response, at most the progress timeout.
+    async fn progress<T>(
+        &self,
+        step: impl Future<Output = Result<T, reqwest::Error>>,
+    ) -> Result<T, Error> {
+        let after = self.inner.config.list_progress_timeout;
+        match tokio::time::timeout(after, step).await {
+            Ok(r) => r.map_err(|e| self.transport_error(e)),
+            Err(_) => Err(Error::Timeout {
+                what: "list response (no progress)",
+                after,
+            }),
+        }
     }
 
     /// Sends the signed list request; an error status is read and returned as an error.
@@ -198,22 +242,39 @@ impl Client {
         let url = cfg.endpoint.http_url(&path);
         let headers = self.signed_headers(&Method::GET, &url)?;
         let response = self
-            .inner
-            .http
-            .get(&url)
-            .headers(headers)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(e))?;
+            .progress(self.http().get(&url).headers(headers).send())
+            .await?;
         let status = response.status();
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(http::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            return Err(Error::Redirect {
+                status: status.as_u16(),
+                location,
+            });
+        }
         if !status.is_success() {
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| self.transport_error(e))?;
+            let body = self.error_body(response).await?;
             return Err(Error::from_status(status.as_u16(), &body));
         }
         Ok(response)
+    }
+
+    /// The start of an error response's body (at most [`ERROR_BODY_MAX`] bytes).
+    async fn error_body(&self, mut response: reqwest::Response) -> Result<Vec<u8>, Error> {
+        let mut body = Vec::new();
+        while body.len() < ERROR_BODY_MAX {
+            match self.progress(response.chunk()).await? {
+                Some(chunk) => body.extend_from_slice(&chunk),
+                None => break,
+            }
+        }
+        body.truncate(ERROR_BODY_MAX);
+        Ok(body)
     }
 
     /// Opens the signed websocket `/events/ws?filters=...` and returns the stream of
@@ -247,12 +308,25 @@ impl Client {
         } else {
             Connector::Plain
         };
-        let connect = tokio_tungstenite::connect_async_tls_with_config(
-            request,
-            Some(ws_config),
-            true,
-            Some(connector),
-        );
+        let addr = cfg.endpoint.socket_addr();
+        let keepalive = cfg.tcp_keepalive;
+        let connect = async move {
+            let tcp = tokio::net::TcpStream::connect(&addr)
+                .await
+                .map_err(tokio_tungstenite::tungstenite::Error::Io)?;
+            tcp.set_nodelay(true)
+                .map_err(tokio_tungstenite::tungstenite::Error::Io)?;
+            socket2::SockRef::from(&tcp)
+                .set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(keepalive))
+                .map_err(tokio_tungstenite::tungstenite::Error::Io)?;
+            tokio_tungstenite::client_async_tls_with_config(
+                request,
+                tcp,
+                Some(ws_config),
+                Some(connector),
+            )
+            .await
+        };
         let (ws, _response) = match tokio::time::timeout(cfg.connect_timeout, connect).await {
             Err(_) => {
                 return Err(Error::Timeout {
@@ -304,6 +378,22 @@ impl Client {
             Error::Http(e)
         }
     }
+}
+
+/// The HTTP client of the list calls: no redirects (a signed API does not redirect),
+/// TCP keepalive, the connect and overall timeouts.
+fn build_http(
+    config: &ClientConfig,
+    tls: &native_tls::TlsConnector,
+) -> Result<reqwest::Client, Error> {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls.clone())
+        .connect_timeout(config.connect_timeout)
+        .timeout(config.request_timeout)
+        .tcp_keepalive(Some(config.tcp_keepalive))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(Error::Http)
 }
 
 #[cfg(test)]

@@ -23,6 +23,15 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest accepted event frame. Events are a few hundred bytes; a container with
 /// Docker's maximum label set stays far below 1 MiB.
 pub const DEFAULT_MAX_FRAME_SIZE: usize = 1 << 20;
+/// No bytes of a list response for this long fail the list (besides its overall
+/// [`DEFAULT_REQUEST_TIMEOUT`]): a stalled connection is noticed in seconds.
+pub const DEFAULT_LIST_PROGRESS_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most containers one list may hold: twice the largest account this client is
+/// benchmarked with (a million), so a server that sends an endless list is stopped.
+pub const DEFAULT_MAX_LIST_CONTAINERS: usize = 2_000_000;
+/// TCP keepalive probes start after this long without traffic, on every connection: a
+/// peer that vanished without closing is found by the kernel too.
+pub const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 
 /// How the server's certificate is checked.
 #[derive(Clone, Default)]
@@ -99,6 +108,17 @@ impl Endpoint {
         &self.authority
     }
 
+    /// `host:port` to connect to: the authority, with the scheme's port when it has none.
+    pub(crate) fn socket_addr(&self) -> String {
+        let host_end = self.authority.rfind(']').map_or(0, |i| i + 1);
+        if self.authority[host_end..].contains(':') {
+            self.authority.clone()
+        } else {
+            let port = if self.secure { 443 } else { 80 };
+            format!("{}:{port}", self.authority)
+        }
+    }
+
     /// The URL of an HTTP path (`/containers/json`) on this endpoint.
     #[must_use]
     pub fn http_url(&self, path_and_query: &str) -> String {
@@ -146,6 +166,9 @@ pub struct ClientConfig {
     pub(crate) connect_timeout: Duration,
     pub(crate) request_timeout: Duration,
     pub(crate) max_frame_size: usize,
+    pub(crate) list_progress_timeout: Duration,
+    pub(crate) max_list_containers: usize,
+    pub(crate) tcp_keepalive: Duration,
 }
 
 impl ClientConfig {
@@ -166,6 +189,9 @@ impl ClientConfig {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            list_progress_timeout: DEFAULT_LIST_PROGRESS_TIMEOUT,
+            max_list_containers: DEFAULT_MAX_LIST_CONTAINERS,
+            tcp_keepalive: DEFAULT_TCP_KEEPALIVE,
         })
     }
 
@@ -250,10 +276,33 @@ impl ClientConfig {
         self
     }
 
-    /// Sets the largest accepted frame ([`DEFAULT_MAX_FRAME_SIZE`]).
+    /// Sets the largest accepted frame ([`DEFAULT_MAX_FRAME_SIZE`]); it also bounds one
+    /// container of a list response.
     #[must_use]
     pub fn max_frame_size(mut self, bytes: usize) -> Self {
         self.max_frame_size = bytes;
+        self
+    }
+
+    /// Sets how long a list response may send no bytes
+    /// ([`DEFAULT_LIST_PROGRESS_TIMEOUT`]).
+    #[must_use]
+    pub fn list_progress_timeout(mut self, after: Duration) -> Self {
+        self.list_progress_timeout = after;
+        self
+    }
+
+    /// Sets the most containers one list may hold ([`DEFAULT_MAX_LIST_CONTAINERS`]).
+    #[must_use]
+    pub fn max_list_containers(mut self, n: usize) -> Self {
+        self.max_list_containers = n;
+        self
+    }
+
+    /// Sets when TCP keepalive probes start ([`DEFAULT_TCP_KEEPALIVE`]).
+    #[must_use]
+    pub fn tcp_keepalive(mut self, after: Duration) -> Self {
+        self.tcp_keepalive = after;
         self
     }
 

@@ -468,7 +468,7 @@ mod tests {
         );
 
         let mut read = Vec::new();
-        let mut splitter = crate::list::ArraySplitter::new();
+        let mut splitter = crate::list::ArraySplitter::new(usize::MAX);
         for chunk in dump.chunks(7) {
             splitter
                 .feed(chunk, |element| {

@@ -65,6 +65,28 @@ pub enum Error {
     /// A binary frame arrived where text frames are expected. The stream goes on.
     #[error("unexpected binary frame of {0} bytes")]
     BinaryFrame(usize),
+    /// The server answered with a redirect. A signed API does not redirect, and the
+    /// signature would not cover the other host: check the endpoint.
+    #[error(
+        "HTTP {status} redirect to {location:?} refused: a signed API does not redirect; check the endpoint"
+    )]
+    Redirect {
+        /// The 3xx status.
+        status: u16,
+        /// The `Location` the server gave (or empty).
+        location: String,
+    },
+    /// The list holds more containers than [`ClientConfig::max_list_containers`]
+    /// allows (an account that large, or a server that never ends its list).
+    ///
+    /// [`ClientConfig::max_list_containers`]: crate::ClientConfig::max_list_containers
+    #[error(
+        "the list holds more than {limit} containers: raise ClientConfig::max_list_containers if the account is that large"
+    )]
+    ListTooLarge {
+        /// The limit.
+        limit: usize,
+    },
     /// The list response is not a JSON array of containers.
     #[error("could not decode the container list: {0}")]
     ListDecode(#[source] serde_json::Error),

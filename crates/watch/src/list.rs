@@ -33,11 +33,15 @@ pub(crate) struct ArraySplitter {
     escaped: bool,
     /// A comma was read: another element must follow before `]`.
     want_element: bool,
+    /// The largest element accepted, in bytes.
+    max_element: usize,
 }
 
 impl ArraySplitter {
-    pub(crate) fn new() -> Self {
+    /// A splitter that refuses elements larger than `max_element` bytes.
+    pub(crate) fn new(max_element: usize) -> Self {
         Self {
+            max_element,
             buf: Vec::new(),
             started: false,
             place: Place::Before,
@@ -132,6 +136,12 @@ impl ArraySplitter {
         let keep = start.unwrap_or(self.buf.len());
         self.buf.drain(..keep);
         self.started = start.is_some();
+        if self.buf.len() > self.max_element {
+            return Err(serde_json::Error::custom(format_args!(
+                "a list element is larger than {} bytes (ClientConfig::max_frame_size)",
+                self.max_element
+            )));
+        }
         Ok(())
     }
 
@@ -156,7 +166,7 @@ mod tests {
 
     /// Splits `body` fed in chunks of `size` bytes.
     fn split(body: &str, size: usize) -> Result<Vec<String>, serde_json::Error> {
-        let mut splitter = ArraySplitter::new();
+        let mut splitter = ArraySplitter::new(usize::MAX);
         let mut out = Vec::new();
         for chunk in body.as_bytes().chunks(size.max(1)) {
             splitter.feed(chunk, |e| {
@@ -216,8 +226,19 @@ mod tests {
     }
 
     #[test]
+    fn an_element_over_the_limit_is_an_error_that_names_the_setting() {
+        let mut splitter = ArraySplitter::new(100);
+        splitter.feed(br#"[{"Id":""#, |_| Ok(())).unwrap();
+        let err = (0..10)
+            .find_map(|_| splitter.feed(&[b'a'; 40], |_| Ok(())).err())
+            .expect("refused");
+        assert!(err.to_string().contains("max_frame_size"), "{err}");
+        assert!(splitter.buf.len() <= 140, "the buffer stays near the limit");
+    }
+
+    #[test]
     fn the_buffer_holds_one_element_at_most() {
-        let mut splitter = ArraySplitter::new();
+        let mut splitter = ArraySplitter::new(usize::MAX);
         let mut seen = 0;
         splitter
             .feed(b"[{\"Id\":\"a\"},{\"Id\":", |_| {
