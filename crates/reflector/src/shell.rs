@@ -197,6 +197,7 @@ impl<S: Source> Reflector<S> {
                 },
                 Some(Command::Sleep(delay)) => {
                     stream = None;
+                    self.source.reset();
                     self.back_off(delay, &shutdown).await
                 }
                 Some(Command::Stop) => {

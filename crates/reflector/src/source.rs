@@ -56,6 +56,11 @@ pub trait Source: Clone + Send + Sync + 'static {
         ids: &[String],
     ) -> impl Future<Output = Result<Vec<Container>, Self::Error>> + Send;
 
+    /// Called after a failed session, before the backoff: forget pooled connections, so
+    /// the next session cannot reuse one from before the failure (it may be half dead).
+    /// The default does nothing.
+    fn reset(&self) {}
+
     /// Ends a watch politely (a websocket close frame). The default drops nothing and
     /// returns at once: the reflector drops the stream afterwards anyway.
     fn close(watch: &mut Self::Watch) -> impl Future<Output = ()> + Send {
@@ -120,6 +125,10 @@ impl Source for Client {
             );
         }
         Ok(out)
+    }
+
+    fn reset(&self) {
+        self.reset_connections();
     }
 
     async fn close(watch: &mut EventStream) {

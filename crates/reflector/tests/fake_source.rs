@@ -352,3 +352,27 @@ async fn one_handler_sees_each_containers_changes_in_order() {
     assert!(log.len() > 100, "the handler saw the churn: {}", log.len());
     informer.shutdown().await;
 }
+
+/// A list that stalls while the watch floods events: the buffer stays at its bound, the
+/// flooded list is taken again, and the cache converges once the list goes through.
+#[tokio::test(start_paused = true)]
+async fn a_flood_during_a_stalled_list_stays_bounded_and_the_list_is_taken_again() {
+    let source = FakeSource::new();
+    source.hold_lists();
+    let informer = Informer::builder(source.clone())
+        .limits(hypersh_reflector::Limits::default().max_buffered_events(100))
+        .build()
+        .expect("builds");
+    until("the watch to open", || source.open_watches() == 1).await;
+    for n in 0..1_000 {
+        source.add(running(&format!("c{n}")));
+    }
+    until("the overflow", || informer.status().overflows >= 1).await;
+    assert!(!informer.store().has_synced());
+    source.release_lists();
+    informer.wait_until_ready().await;
+    assert!(informer.status().relists >= 1);
+    until("convergence", || states_of(&informer) == truth(&source)).await;
+    assert_eq!(informer.store().len(), 1_000);
+    informer.shutdown().await;
+}
