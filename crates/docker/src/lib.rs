@@ -19,9 +19,10 @@
 //!   reflector backs off and relists.
 //!
 //! ```no_run
-//! use hypersh_docker::DockerSource;
-//! use hypersh_reflector::Informer;
-//! use hypersh_watch::Filters;
+//! # mod hypersh { pub mod docker { pub use hypersh_docker::*; } pub mod reflector { pub use hypersh_reflector::*; } pub mod watch { pub use hypersh_watch::*; } }
+//! use hypersh::docker::DockerSource;
+//! use hypersh::reflector::Informer;
+//! use hypersh::watch::Filters;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let source = DockerSource::connect("unix:///var/run/docker.sock").await?;

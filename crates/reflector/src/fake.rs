@@ -2,8 +2,9 @@
 //! tests, without a server (client-go's `FakeControllerSource`).
 //!
 //! ```
-//! use hypersh_reflector::{FakeSource, Informer};
-//! use hypersh_watch::{Container, ContainerState};
+//! # mod hypersh { pub mod reflector { pub use hypersh_reflector::*; } pub mod watch { pub use hypersh_watch::*; } pub mod store { pub use hypersh_store::*; } }
+//! use hypersh::reflector::{FakeSource, Informer};
+//! use hypersh::watch::{Container, ContainerState};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {

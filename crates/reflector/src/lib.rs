@@ -14,8 +14,9 @@
 //! priorities, graceful shutdown): see the [`controller`] module.
 //!
 //! ```no_run
-//! use hypersh_reflector::Informer;
-//! use hypersh_watch::{Client, ClientConfig, Credentials};
+//! # mod hypersh { pub mod reflector { pub use hypersh_reflector::*; } pub mod watch { pub use hypersh_watch::*; } pub mod store { pub use hypersh_store::*; } }
+//! use hypersh::reflector::Informer;
+//! use hypersh::watch::{Client, ClientConfig, Credentials};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = Client::new(ClientConfig::new("127.0.0.1:6443", Credentials::new("ak", "sk"))?)?;

@@ -13,10 +13,11 @@ pub const DEFAULT_MAX_PENDING_FETCHES: usize = 10_000;
 /// How much the reflector may hold; past a bound it relists rather than grow.
 ///
 /// ```
-/// use hypersh_reflector::Limits;
+/// # mod hypersh { pub mod reflector { pub use hypersh_reflector::*; } pub mod watch { pub use hypersh_watch::*; } pub mod store { pub use hypersh_store::*; } }
+/// use hypersh::reflector::Limits;
 ///
 /// let limits = Limits::default().max_buffered_events(200_000);
-/// assert_eq!(limits.max_pending_fetches, hypersh_reflector::limits::DEFAULT_MAX_PENDING_FETCHES);
+/// assert_eq!(limits.max_pending_fetches, hypersh::reflector::limits::DEFAULT_MAX_PENDING_FETCHES);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

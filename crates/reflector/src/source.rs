@@ -19,7 +19,8 @@ const FETCH_BATCH: usize = 50;
 /// Implementations are cheap to clone (the reflector clones the source into each fetch).
 ///
 /// ```
-/// use hypersh_reflector::{FakeSource, Source};
+/// # mod hypersh { pub mod reflector { pub use hypersh_reflector::*; } pub mod watch { pub use hypersh_watch::*; } pub mod store { pub use hypersh_store::*; } }
+/// use hypersh::reflector::{FakeSource, Source};
 ///
 /// fn endpoint_of(source: &impl Source) -> String {
 ///     source.endpoint()

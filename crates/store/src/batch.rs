@@ -25,7 +25,8 @@ use crate::{Change, Deleted, Keyed, Writer};
 /// notifications: the writer's next call delivers them first, as for a cancelled `apply`.
 ///
 /// ```
-/// use hypersh_store::{Change, Keyed, StoreConfig, store};
+/// # mod hypersh { pub mod store { pub use hypersh_store::*; } }
+/// use hypersh::store::{Change, Keyed, StoreConfig, store};
 ///
 /// #[derive(Debug, Clone, PartialEq)]
 /// struct Job(String, u32);
@@ -82,7 +83,8 @@ impl<T: Keyed + PartialEq + Send + Sync + 'static> Batch<'_, T> {
     /// keep `f` short, and do not use the store from it.
     ///
     /// ```
-    /// use hypersh_store::{Change, Keyed, StoreConfig, store};
+    /// # mod hypersh { pub mod store { pub use hypersh_store::*; } }
+    /// use hypersh::store::{Change, Keyed, StoreConfig, store};
     ///
     /// #[derive(Debug, Clone, PartialEq)]
     /// struct Job(String, u32);

@@ -47,8 +47,9 @@
 //! # Example
 //!
 //! ```
+//! # mod hypersh { pub mod store { pub use hypersh_store::*; } }
 //! use std::sync::Arc;
-//! use hypersh_store::{Change, Keyed, StoreConfig, store};
+//! use hypersh::store::{Change, Keyed, StoreConfig, store};
 //!
 //! #[derive(Debug, Clone, PartialEq)]
 //! struct Container {

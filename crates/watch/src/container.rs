@@ -33,7 +33,8 @@ pub use labels::Labels;
 /// reference counts: its texts and labels are shared between versions.
 ///
 /// ```
-/// use hypersh_watch::container::{Container, ContainerState};
+/// # mod hypersh { pub mod watch { pub use hypersh_watch::*; } }
+/// use hypersh::watch::container::{Container, ContainerState};
 ///
 /// let c: Container = serde_json::from_str(
 ///     r#"{"Id":"7275e762","Names":["/web"],"Image":"nginx","State":"running","Created":1.5e9}"#,
@@ -87,7 +88,8 @@ impl Container {
     /// fake sources.
     ///
     /// ```
-    /// use hypersh_watch::{Container, ContainerState};
+    /// # mod hypersh { pub mod watch { pub use hypersh_watch::*; } }
+    /// use hypersh::watch::{Container, ContainerState};
     ///
     /// let c = Container::builder("7275e762")
     ///     .name("web")
@@ -107,7 +109,8 @@ impl Container {
     /// A builder that starts from this container, to make a changed copy of it.
     ///
     /// ```
-    /// use hypersh_watch::{Container, ContainerState};
+    /// # mod hypersh { pub mod watch { pub use hypersh_watch::*; } }
+    /// use hypersh::watch::{Container, ContainerState};
     ///
     /// let created = Container::builder("c1").name("web").build();
     /// let running = created.clone().into_builder().state(ContainerState::Running).build();

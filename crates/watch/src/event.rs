@@ -11,7 +11,8 @@
 //!   [`WatchEvent::Modified`].
 //!
 //! ```
-//! use hypersh_watch::event::{DockerAction, WatchEvent};
+//! # mod hypersh { pub mod watch { pub use hypersh_watch::*; } }
+//! use hypersh::watch::event::{DockerAction, WatchEvent};
 //!
 //! let frame = r#"{"status":"start","id":"f29698ca","from":"busybox","Type":"container",
 //!   "Action":"start","Actor":{"ID":"f29698ca","Attributes":{"image":"busybox","name":"test4"}},
@@ -118,7 +119,8 @@ impl WatchEvent {
 /// displays as, the CLI spelling `docker` or `k8s`.
 ///
 /// ```
-/// use hypersh_watch::event::Shape;
+/// # mod hypersh { pub mod watch { pub use hypersh_watch::*; } }
+/// use hypersh::watch::event::Shape;
 ///
 /// assert_eq!("k8s".parse(), Ok(Shape::Kubernetes));
 /// assert_eq!(Shape::default().to_string(), "docker");
@@ -290,7 +292,8 @@ impl Event {
     /// decided first, and the container is copied only when one changes.
     ///
     /// ```
-    /// use hypersh_watch::{Container, ContainerState, WatchEvent};
+    /// # mod hypersh { pub mod watch { pub use hypersh_watch::*; } }
+    /// use hypersh::watch::{Container, ContainerState, WatchEvent};
     ///
     /// let event = WatchEvent::decode(r#"{"status":"start","id":"c1","Type":"container"}"#)?;
     /// let stopped = Container::builder("c1").state(ContainerState::Exited).build();

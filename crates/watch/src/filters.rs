@@ -8,7 +8,8 @@
 //! - A key with no values matches everything.
 //!
 //! ```
-//! use hypersh_watch::filters::Filters;
+//! # mod hypersh { pub mod watch { pub use hypersh_watch::*; } }
+//! use hypersh::watch::filters::Filters;
 //!
 //! let f = Filters::new().container("web").label("app=api");
 //! assert_eq!(f.to_json(), r#"{"container":{"web":true},"label":{"app=api":true}}"#);

@@ -47,10 +47,11 @@
 //! # Example
 //!
 //! ```no_run
+//! # mod hypersh { pub mod reflector { pub use hypersh_reflector::*; } pub mod watch { pub use hypersh_watch::*; } pub mod store { pub use hypersh_store::*; } }
 //! use std::time::Duration;
-//! use hypersh_reflector::controller::{Action, Controller, ControllerConfig, Request};
-//! use hypersh_reflector::Informer;
-//! use hypersh_watch::{Client, ClientConfig, Credentials};
+//! use hypersh::reflector::controller::{Action, Controller, ControllerConfig, Request};
+//! use hypersh::reflector::Informer;
+//! use hypersh::watch::{Client, ClientConfig, Credentials};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = Client::new(ClientConfig::new("127.0.0.1:6443", Credentials::new("ak", "sk"))?)?;

@@ -12,7 +12,8 @@ use super::{Container, ContainerState, Labels};
 /// [`Unknown`](ContainerState::Unknown).
 ///
 /// ```
-/// use hypersh_watch::{Container, ContainerState};
+/// # mod hypersh { pub mod watch { pub use hypersh_watch::*; } }
+/// use hypersh::watch::{Container, ContainerState};
 ///
 /// let c = Container::builder("7275e762")
 ///     .name("web")

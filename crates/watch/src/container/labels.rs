@@ -16,7 +16,8 @@ use smol_str::SmolStr;
 /// key and value up to 23 bytes long is stored inline without an allocation of its own.
 ///
 /// ```
-/// use hypersh_watch::container::Labels;
+/// # mod hypersh { pub mod watch { pub use hypersh_watch::*; } }
+/// use hypersh::watch::container::Labels;
 ///
 /// let labels: Labels = [("app", "web"), ("tier", "front")].into_iter().collect();
 /// assert_eq!(labels.get("app"), Some("web"));

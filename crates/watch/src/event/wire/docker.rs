@@ -40,7 +40,8 @@ pub(super) const EXIT_CODE: &str = "exitCode";
 /// One Docker-style event frame, to encode ([`DockerFrame::encode`]).
 ///
 /// ```
-/// use hypersh_watch::event::{WatchEvent, docker::DockerFrame};
+/// # mod hypersh { pub mod watch { pub use hypersh_watch::*; } }
+/// use hypersh::watch::event::{WatchEvent, docker::DockerFrame};
 ///
 /// let frame = DockerFrame {
 ///     action: "die",

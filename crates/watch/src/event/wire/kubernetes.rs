@@ -40,8 +40,9 @@ pub(super) const LABELS: &str = "Labels";
 /// One Kubernetes-style event frame, to encode ([`KubernetesFrame::encode`]).
 ///
 /// ```
-/// use hypersh_watch::container::{Labels, PodPhase};
-/// use hypersh_watch::event::{WatchEvent, kubernetes::KubernetesFrame};
+/// # mod hypersh { pub mod watch { pub use hypersh_watch::*; } }
+/// use hypersh::watch::container::{Labels, PodPhase};
+/// use hypersh::watch::event::{WatchEvent, kubernetes::KubernetesFrame};
 ///
 /// let labels = Labels::new();
 /// let frame = KubernetesFrame {
