@@ -7,6 +7,7 @@
 //! cargo run --example controller -- --out-dir DIR                 # embedded router, churn
 //! cargo run --example controller -- --addr HOST:PORT --access-key AK --secret-key SK
 //!     [--insecure | --ca-cert F] --label KEY=VALUE --out-dir DIR [--run-for SECS]
+//! cargo run --example controller -- --docker [unix:///PATH | tcp://HOST:PORT] --label KEY --out-dir DIR
 //! ```
 //!
 //! The contract (tools outside the repository rely on it):
@@ -32,6 +33,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use hypersh::controller::{Action, Controller, ControllerConfig, Request};
+use hypersh::docker::DockerSource;
 use hypersh::{Client, Container, ContainerState, Filters, Informer};
 
 #[derive(Parser, Debug)]
@@ -51,6 +53,10 @@ struct Args {
     /// Files written at once.
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
+    /// Run on a Docker Engine: unix:///PATH or tcp://HOST:PORT (without a value:
+    /// DOCKER_HOST, then unix:///var/run/docker.sock). The connection flags are ignored.
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
+    docker: Option<String>,
 }
 
 /// The longest wait between two tries of a failing write: a directory that is writable
@@ -210,16 +216,33 @@ async fn run(args: Args) -> Result<(), String> {
     let selector = Selector::parse(&args.label)?;
     std::fs::create_dir_all(&args.out_dir)
         .map_err(|e| format!("--out-dir {}: {e}", args.out_dir.display()))?;
-    let (config, router) = args.conn.connect().await?;
-    tracing::info!(endpoint = %config.endpoint().http_url(""), "controller starting");
-
     // The server narrows the cache to the label; the controller checks it again (and the
     // state) for every request.
-    let informer = Informer::builder(Client::new(config).map_err(|e| e.to_string())?)
-        .name("controller")
-        .filters(Filters::new().label(args.label.clone()))
-        .build()
+    let filters = Filters::new().label(args.label.clone());
+    let (informer, router) = if let Some(url) = &args.docker {
+        let source = if url.is_empty() {
+            DockerSource::from_env().await
+        } else {
+            DockerSource::connect(url).await
+        }
         .map_err(|e| e.to_string())?;
+        tracing::info!(host = %source.host(), "controller starting on Docker Engine");
+        let informer = Informer::builder(source)
+            .name("controller")
+            .filters(filters)
+            .build()
+            .map_err(|e| e.to_string())?;
+        (informer, None)
+    } else {
+        let (config, router) = args.conn.connect().await?;
+        tracing::info!(endpoint = %config.endpoint().http_url(""), "controller starting");
+        let informer = Informer::builder(Client::new(config).map_err(|e| e.to_string())?)
+            .name("controller")
+            .filters(filters)
+            .build()
+            .map_err(|e| e.to_string())?;
+        (informer, router)
+    };
     let controller = Controller::new(
         &informer,
         ControllerConfig::new("proxy-files")

@@ -143,3 +143,46 @@ fn watch_docker_prints_each_event_line() {
         .collect();
     assert_eq!(actions, ["create", "start", "die"], "{stdout}");
 }
+
+/// `controller --docker unix:///PATH --label KEY --out-dir DIR --run-for SECS`: DIR holds
+/// one file per running container carrying the label, named by its full id.
+#[test]
+fn controller_docker_writes_one_file_per_running_labelled_container() {
+    let Some(engine) = engine_or_skip("controller --docker contract") else {
+        return;
+    };
+    let web = run(&engine, "p1", &["proxy=web"], &["sleep", "600"]);
+    run(&engine, "p2", &["proxy=api"], &["true"]);
+    run(&engine, "p3", &["other=1"], &["sleep", "600"]);
+    let dir = engine.dir.join("proxy-files");
+    let out = Command::new(example("controller"))
+        .args(["--docker", &engine.url()])
+        .args(["--label", "proxy", "--run-for", "2"])
+        .arg("--out-dir")
+        .arg(&dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("controller runs");
+    assert!(
+        out.status.success(),
+        "controller --docker failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .expect("the directory exists")
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    files.sort();
+    // p2 exited at once: only p1 runs with the label.
+    assert_eq!(files, [web.trim().to_owned()]);
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(web.trim())).expect("the file"))
+            .expect("JSON");
+    assert_eq!(doc["Name"], "p1");
+    assert_eq!(doc["Labels"]["proxy"], "web");
+}
