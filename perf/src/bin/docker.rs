@@ -118,8 +118,8 @@ async fn latency(host: &str, actions: usize) -> Result<(), String> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let watched = id.clone();
     informer.on_update(move |old, new| {
-        if new.id() == watched && old.state != new.state {
-            let _ = tx.send((new.state, Instant::now(), SystemTime::now()));
+        if new.id() == watched && old.state() != new.state() {
+            let _ = tx.send((new.state(), Instant::now(), SystemTime::now()));
         }
     });
     informer.wait_until_ready().await;
