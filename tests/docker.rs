@@ -14,26 +14,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::example;
-use engine::{IMAGE, Seen, engine_or_skip};
+use engine::{Seen, engine_or_skip};
 use hypersh::watch::Container;
 
+/// `docker run -d` of a labelled container running `cmd`; its id.
 fn run(engine: &engine::Engine, name: &str, labels: &[&str], cmd: &[&str]) -> String {
-    let mut args = vec![
-        "run",
-        "-d",
-        "--network",
-        "none",
-        "--stop-timeout",
-        "1",
-        "--name",
-        name,
-    ];
-    for l in labels {
-        args.extend(["--label", l]);
-    }
-    args.push(IMAGE);
-    args.extend(cmd);
-    engine.must(&args)
+    engine.must(&engine::run_args(name, labels, cmd))
 }
 
 #[test]
@@ -68,23 +54,7 @@ fn informer_docker_dump_equals_the_engine_list() {
     let cached: Vec<Container> =
         serde_json::from_slice(&std::fs::read(&dump).expect("the dump is written"))
             .expect("a list");
-    let got: BTreeMap<String, Seen> = cached
-        .iter()
-        .map(|c| {
-            (
-                c.id().to_owned(),
-                Seen {
-                    state: c.state().as_str().to_owned(),
-                    labels: c
-                        .labels()
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .collect(),
-                    name: c.name().unwrap_or_default().to_owned(),
-                },
-            )
-        })
-        .collect();
+    let got: BTreeMap<String, Seen> = cached.iter().map(engine::seen).collect();
     let want = engine.containers(Some("contract")).expect("docker inspect");
     assert_eq!(got, want);
     assert_eq!(got.len(), 2);

@@ -72,24 +72,7 @@ fn sh(engine: &Engine, args: &[&str]) -> String {
 
 /// `docker run -d` of a labelled container running `cmd`; its id.
 fn run(engine: &Engine, name: &str, labels: &[&str], cmd: &[&str]) -> String {
-    // A short stop timeout: `sleep` as pid 1 ignores SIGTERM, and the daemon's own stop
-    // waits for its containers.
-    let mut args = vec![
-        "run",
-        "-d",
-        "--network",
-        "none",
-        "--stop-timeout",
-        "1",
-        "--name",
-        name,
-    ];
-    for l in labels {
-        args.extend(["--label", l]);
-    }
-    args.push(IMAGE);
-    args.extend(cmd);
-    sh(engine, &args)
+    sh(engine, &common::run_args(name, labels, cmd))
 }
 
 /// Polls until the cache equals the engine's list (ids, state, labels, name); panics at

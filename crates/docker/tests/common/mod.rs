@@ -317,25 +317,45 @@ pub struct Seen {
     pub name: String,
 }
 
+/// A container in the form the engine's list is compared in: its id, and what is seen.
+pub fn seen(c: &hypersh_watch::Container) -> (String, Seen) {
+    (
+        c.id().to_owned(),
+        Seen {
+            state: c.state().as_str().to_owned(),
+            labels: c
+                .labels()
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            name: c.name().unwrap_or_default().to_owned(),
+        },
+    )
+}
+
 /// The informer's cache in the same form.
 pub fn cached(informer: &hypersh_reflector::Informer) -> BTreeMap<String, Seen> {
-    informer
-        .store()
-        .list()
-        .iter()
-        .map(|c| {
-            (
-                c.id().to_owned(),
-                Seen {
-                    state: c.state().as_str().to_owned(),
-                    labels: c
-                        .labels()
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .collect(),
-                    name: c.name().unwrap_or_default().to_owned(),
-                },
-            )
-        })
-        .collect()
+    informer.store().list().iter().map(|c| seen(c)).collect()
+}
+
+/// The `docker run -d` arguments of a labelled container running `cmd` with no network.
+/// A short stop timeout: `sleep` as pid 1 ignores SIGTERM, and the daemon's own stop
+/// waits for its containers.
+pub fn run_args<'a>(name: &'a str, labels: &[&'a str], cmd: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--stop-timeout",
+        "1",
+        "--name",
+        name,
+    ];
+    for l in labels {
+        args.extend(["--label", l]);
+    }
+    args.push(IMAGE);
+    args.extend(cmd);
+    args
 }
