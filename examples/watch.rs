@@ -27,6 +27,7 @@ use std::time::Instant;
 use clap::Parser;
 use futures_util::StreamExt;
 use hypersh::docker::DockerSource;
+use hypersh::reflector::{Source, SourceError};
 use hypersh::watch::{Client, Filters, filters};
 
 #[derive(Parser, Debug)]
@@ -71,55 +72,7 @@ async fn run(args: Args) -> Result<(), String> {
     common::stderr_line(format_args!("connecting to {url}"));
     let client = Client::new(config).map_err(|e| e.to_string())?;
     let mut events = client.watch(&filters).await.map_err(|e| with_hint(&e))?;
-
-    let closer = events.close_handle();
-    tokio::spawn(async move {
-        signals.recv().await;
-        closer.close();
-    });
-
-    let started = Instant::now();
-    let mut decoded: u64 = 0;
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    while let Some(item) = events.next().await {
-        match item {
-            Ok(event) => {
-                decoded += 1;
-                if !args.count {
-                    match print_event(&mut out, event.event().raw_str(), args.pretty) {
-                        Ok(()) => {}
-                        // The reader went away (`| head`): the run is over.
-                        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                            events.close().await;
-                            return Ok(());
-                        }
-                        Err(e) => return Err(format!("stdout: {e}")),
-                    }
-                }
-                if args.max_events.is_some_and(|max| decoded >= max) {
-                    events.close().await;
-                    break;
-                }
-            }
-            Err(e) if e.is_frame_error() => common::stderr_line(&e),
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-    out.flush().map_err(|e| format!("stdout: {e}"))?;
-    drop(out);
-    if args.count {
-        let seconds = started.elapsed().as_secs_f64();
-        let rate = if seconds > 0.0 {
-            decoded as f64 / seconds
-        } else {
-            0.0
-        };
-        common::Stdout::default().line(format_args!(
-            "events={decoded} seconds={seconds:.3} rate={rate:.0}/s"
-        ));
-    }
-    Ok(())
+    print_events::<Client>(&mut events, &args, &mut signals).await
 }
 
 /// `--docker`: prints the container events of `GET /events` as they arrive.
@@ -129,8 +82,6 @@ async fn watch_docker(
     args: &Args,
     signals: &mut common::Signals,
 ) -> Result<(), String> {
-    use hypersh::reflector::Source;
-
     let source = if url.is_empty() {
         DockerSource::from_env().await
     } else {
@@ -144,6 +95,17 @@ async fn watch_docker(
         source.host(),
         source.api_version()
     ));
+    print_events::<DockerSource>(&mut events, args, signals).await
+}
+
+/// Prints each event's frame as received until the stream ends, `--max-events`, a
+/// signal or a closed stdout; then closes the watch politely and, with `--count`, prints
+/// the summary.
+async fn print_events<S: Source>(
+    events: &mut S::Watch,
+    args: &Args,
+    signals: &mut common::Signals,
+) -> Result<(), String> {
     let started = Instant::now();
     let mut decoded: u64 = 0;
     let stdout = std::io::stdout();
@@ -160,7 +122,10 @@ async fn watch_docker(
                     match print_event(&mut out, event.event().raw_str(), args.pretty) {
                         Ok(()) => {}
                         // The reader went away (`| head`): the run is over.
-                        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                            S::close(events).await;
+                            return Ok(());
+                        }
                         Err(e) => return Err(format!("stdout: {e}")),
                     }
                 }
@@ -173,6 +138,7 @@ async fn watch_docker(
             None => break,
         }
     }
+    S::close(events).await;
     match out.flush() {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
