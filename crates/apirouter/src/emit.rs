@@ -17,8 +17,14 @@ use hypersh_watch::filters::Filters;
 use crate::runtime::{Runtime, RuntimeEvent};
 use crate::shape;
 
-/// How many distinct events the pool holds (at most; fewer when N is smaller).
+/// How many distinct events the pool holds at least (fewer when N is smaller).
 const POOL_EVENTS: usize = 256;
+/// How many of the runtime's containers the events are about, at most: taken evenly
+/// over the whole list, so with a large runtime the events touch containers all over the
+/// informer's cache rather than the same few.
+const POOL_CONTAINERS: usize = 4_095;
+/// Events per container when the pool is about more than `POOL_EVENTS / 4` containers.
+const EVENTS_PER_CONTAINER: usize = 4;
 /// How often a paced emit sends what is due.
 const PACE_TICK: std::time::Duration = std::time::Duration::from_millis(1);
 /// How many made-up containers back the pool when the runtime has none.
@@ -49,7 +55,13 @@ pub(crate) struct EmitPool {
 impl EmitPool {
     /// Builds the pool from `runtime`'s containers (made-up ones from `seed` when empty).
     pub(crate) fn build(runtime: &Runtime, shape: Shape, count: u64, seed: u64) -> Self {
-        let mut containers = runtime.list(true);
+        let mut containers = runtime.list_spread(POOL_CONTAINERS);
+        // Container `c` gets the events `c`, `c + len`, ... of the pool: with a length
+        // that is not a multiple of the 8 actions, its successive events are different
+        // actions, so each one changes it.
+        if containers.len() > 1 && containers.len().is_multiple_of(ACTIONS.len()) {
+            containers.pop();
+        }
         if containers.is_empty() {
             let scratch = Runtime::new(seed);
             scratch.populate(SYNTHETIC_CONTAINERS);
@@ -60,7 +72,7 @@ impl EmitPool {
             .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
         let size = usize::try_from(count)
             .unwrap_or(usize::MAX)
-            .clamp(1, POOL_EVENTS);
+            .clamp(1, POOL_EVENTS.max(containers.len() * EVENTS_PER_CONTAINER));
         let entries = (0..size)
             .zip(ACTIONS.iter().cycle())
             .zip(containers.iter().cycle())
