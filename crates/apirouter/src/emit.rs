@@ -50,6 +50,8 @@ pub(crate) struct EmitPool {
     count: u64,
     /// Frames per second, or as fast as the socket takes them.
     rate: Option<u64>,
+    /// How long a connection waits before its first frame.
+    delay: Duration,
 }
 
 impl EmitPool {
@@ -96,12 +98,18 @@ impl EmitPool {
             entries,
             count,
             rate: None,
+            delay: Duration::ZERO,
         }
     }
 
     /// Sends at `rate` frames per second (`None`: as fast as possible).
     pub(crate) fn paced(self, rate: Option<u64>) -> Self {
         Self { rate, ..self }
+    }
+
+    /// Waits `delay` on each connection before the first frame.
+    pub(crate) fn delayed(self, delay: Duration) -> Self {
+        Self { delay, ..self }
     }
 
     /// Sends the frames matching `filters` (cycling through the pool until `count` frames
@@ -122,6 +130,9 @@ impl EmitPool {
             .collect();
         if matching.is_empty() {
             return Ok(());
+        }
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
         }
         let count = usize::try_from(self.count).unwrap_or(usize::MAX);
         let mut frames = matching.iter().cycle().take(count);
