@@ -23,8 +23,6 @@ const POOL_EVENTS: usize = 256;
 /// over the whole list, so with a large runtime the events touch containers all over the
 /// informer's cache rather than the same few.
 const POOL_CONTAINERS: usize = 4_095;
-/// Events per container when the pool is about more than `POOL_EVENTS / 4` containers.
-const EVENTS_PER_CONTAINER: usize = 4;
 /// How often a paced emit sends what is due.
 const PACE_TICK: std::time::Duration = std::time::Duration::from_millis(1);
 /// How many made-up containers back the pool when the runtime has none.
@@ -58,11 +56,13 @@ impl EmitPool {
     /// Builds the pool from `runtime`'s containers (made-up ones from `seed` when empty).
     pub(crate) fn build(runtime: &Runtime, shape: Shape, count: u64, seed: u64) -> Self {
         let mut containers = runtime.list_spread(POOL_CONTAINERS);
-        // Container `c` gets the events `c`, `c + len`, ... of the pool: with a length
-        // that is not a multiple of the 8 actions, its successive events are different
-        // actions, so each one changes it.
-        if containers.len() > 1 && containers.len().is_multiple_of(ACTIONS.len()) {
-            containers.pop();
+        // Container `c` gets the events `c`, `c + len`, `c + 2 len`, ... of the pool, and
+        // event `i` is action `i mod 8`. With `len` 7 modulo 8 (as 31 is), each container
+        // goes through the 8 actions in the same order however many containers there are.
+        let actions = ACTIONS.len();
+        if containers.len() > actions {
+            let keep = containers.len() - (containers.len() + 1) % actions;
+            containers.truncate(keep);
         }
         if containers.is_empty() {
             let scratch = Runtime::new(seed);
@@ -74,7 +74,7 @@ impl EmitPool {
             .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
         let size = usize::try_from(count)
             .unwrap_or(usize::MAX)
-            .clamp(1, POOL_EVENTS.max(containers.len() * EVENTS_PER_CONTAINER));
+            .clamp(1, POOL_EVENTS.max(containers.len() * actions));
         let entries = (0..size)
             .zip(ACTIONS.iter().cycle())
             .zip(containers.iter().cycle())
