@@ -94,6 +94,11 @@ impl Stopwatch {
         }
     }
 
+    /// Wall-clock seconds since the start.
+    pub fn elapsed_seconds(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
     /// The report for `events` processed by `client`.
     pub fn report(&self, client: &str, events: u64) -> Report {
         Report {

@@ -17,8 +17,12 @@ use hypersh_watch::filters::Filters;
 use crate::runtime::{Runtime, RuntimeEvent};
 use crate::shape;
 
-/// How many distinct events the pool holds (at most; fewer when N is smaller).
+/// How many distinct events the pool holds at least (fewer when N is smaller).
 const POOL_EVENTS: usize = 256;
+/// How many of the runtime's containers the events are about, at most: taken evenly
+/// over the whole list, so with a large runtime the events touch containers all over the
+/// informer's cache rather than the same few.
+const POOL_CONTAINERS: usize = 4_095;
 /// How often a paced emit sends what is due.
 const PACE_TICK: std::time::Duration = std::time::Duration::from_millis(1);
 /// How many made-up containers back the pool when the runtime has none.
@@ -44,12 +48,22 @@ pub(crate) struct EmitPool {
     count: u64,
     /// Frames per second, or as fast as the socket takes them.
     rate: Option<u64>,
+    /// How long a connection waits before its first frame.
+    delay: Duration,
 }
 
 impl EmitPool {
     /// Builds the pool from `runtime`'s containers (made-up ones from `seed` when empty).
     pub(crate) fn build(runtime: &Runtime, shape: Shape, count: u64, seed: u64) -> Self {
-        let mut containers = runtime.list(true);
+        let mut containers = runtime.list_spread(POOL_CONTAINERS);
+        // Container `c` gets the events `c`, `c + len`, `c + 2 len`, ... of the pool, and
+        // event `i` is action `i mod 8`. With `len` 7 modulo 8 (as 31 is), each container
+        // goes through the 8 actions in the same order however many containers there are.
+        let actions = ACTIONS.len();
+        if containers.len() > actions {
+            let keep = containers.len() - (containers.len() + 1) % actions;
+            containers.truncate(keep);
+        }
         if containers.is_empty() {
             let scratch = Runtime::new(seed);
             scratch.populate(SYNTHETIC_CONTAINERS);
@@ -60,7 +74,7 @@ impl EmitPool {
             .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
         let size = usize::try_from(count)
             .unwrap_or(usize::MAX)
-            .clamp(1, POOL_EVENTS);
+            .clamp(1, POOL_EVENTS.max(containers.len() * actions));
         let entries = (0..size)
             .zip(ACTIONS.iter().cycle())
             .zip(containers.iter().cycle())
@@ -84,12 +98,18 @@ impl EmitPool {
             entries,
             count,
             rate: None,
+            delay: Duration::ZERO,
         }
     }
 
     /// Sends at `rate` frames per second (`None`: as fast as possible).
     pub(crate) fn paced(self, rate: Option<u64>) -> Self {
         Self { rate, ..self }
+    }
+
+    /// Waits `delay` on each connection before the first frame.
+    pub(crate) fn delayed(self, delay: Duration) -> Self {
+        Self { delay, ..self }
     }
 
     /// Sends the frames matching `filters` (cycling through the pool until `count` frames
@@ -110,6 +130,9 @@ impl EmitPool {
             .collect();
         if matching.is_empty() {
             return Ok(());
+        }
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
         }
         let count = usize::try_from(self.count).unwrap_or(usize::MAX);
         let mut frames = matching.iter().cycle().take(count);

@@ -3,7 +3,7 @@
 //! ```text
 //! apirouter --listen ADDR --tls self-signed|off --credentials AK:SK (repeatable) --region R
 //!   --containers N --churn EVENTS_PER_SEC --churn-for SECS --seed S --shape docker|k8s
-//!   --emit N [--emit-rate PER_SEC] [--cert FILE --key FILE] [--max-watches-per-key N]
+//!   --emit N [--emit-rate PER_SEC] [--emit-delay SECS] [--cert FILE --key FILE] [--max-watches-per-key N]
 //!   [--header-read-timeout SECS] [--idle-timeout SECS] [--max-connections N]
 //!   [--watch-send-timeout SECS]
 //! ```
@@ -71,6 +71,10 @@ struct Args {
     /// possible.
     #[arg(long, value_name = "PER_SEC", requires = "emit", value_parser = clap::value_parser!(u64).range(1..))]
     emit_rate: Option<u64>,
+    /// With --emit: wait this many seconds on each new watch connection before sending
+    /// the events (so a client's first list ends before they arrive).
+    #[arg(long, value_name = "SECS", requires = "emit")]
+    emit_delay: Option<f64>,
     /// Open watch connections allowed per access key (429 past it).
     #[arg(long, default_value_t = DEFAULT_MAX_WATCHES_PER_KEY)]
     max_watches_per_key: usize,
@@ -155,6 +159,9 @@ fn config(args: &Args) -> Result<RouterConfig, String> {
         .watch_send_timeout(seconds("--watch-send-timeout", args.watch_send_timeout)?);
     if let Some(duration) = churn_for {
         config = config.churn_for(duration);
+    }
+    if let Some(secs) = args.emit_delay {
+        config = config.emit_delay(seconds("--emit-delay", secs)?);
     }
     for (ak, sk) in &args.credentials {
         config = config.credential(ak.clone(), sk.clone());
@@ -288,6 +295,15 @@ mod tests {
             "--emit-rate needs --emit"
         );
         assert!(Args::try_parse_from(["apirouter", "--emit", "1", "--emit-rate", "0"]).is_err());
+        assert!(
+            Args::try_parse_from(["apirouter", "--emit-delay", "1"]).is_err(),
+            "--emit-delay needs --emit"
+        );
+        let delayed =
+            Args::try_parse_from(["apirouter", "--emit", "1", "--emit-delay", "2.5"]).unwrap();
+        assert!(config(&delayed).is_ok());
+        let zero = Args::try_parse_from(["apirouter", "--emit", "1", "--emit-delay", "0"]).unwrap();
+        assert!(config(&zero).is_err());
         assert!(
             Args::try_parse_from(["apirouter", "--cert", "c.pem"]).is_err(),
             "--cert needs --key"

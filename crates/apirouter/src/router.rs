@@ -76,7 +76,7 @@ impl Router {
         let tracker = TaskTracker::new();
         let emit = config.emit.map(|n| {
             let pool = EmitPool::build(&runtime, config.shape, n, config.seed);
-            Arc::new(pool.paced(config.emit_rate))
+            Arc::new(pool.paced(config.emit_rate).delayed(config.emit_delay))
         });
         let app = AppState::new(AppParts {
             runtime: runtime.clone(),

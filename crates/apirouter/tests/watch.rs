@@ -394,6 +394,31 @@ async fn a_paced_emit_is_no_faster_than_its_rate() {
 }
 
 #[tokio::test]
+async fn a_delayed_emit_waits_before_its_first_frame() {
+    let router = Router::start(
+        RouterConfig::default()
+            .emit(Some(10))
+            .emit_delay(std::time::Duration::from_millis(300))
+            .containers(5),
+    )
+    .await
+    .unwrap();
+    let client = Client::new(&router);
+    let started = std::time::Instant::now();
+    let mut ws = client.watch("").await;
+    assert!(matches!(
+        next_message(&mut ws).await,
+        Some(Ok(Message::Text(_)))
+    ));
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(300),
+        "delayed: {:?}",
+        started.elapsed()
+    );
+    router.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_lagging_client_is_closed_with_a_reason() {
     let router = Router::start(RouterConfig::default().tls(ServerTls::Off))
         .await

@@ -7,6 +7,7 @@
 //! bench store   --bins DIR --runs R --out FILE
 //! bench relist  --bins DIR --containers N --runs R --out FILE
 //! bench latency --bins DIR --rate R --seconds S --runs R --out FILE
+//! bench scale   --bins DIR --sizes 10000,100000,300000,1000000 --events E --runs R --out FILE
 //! ```
 
 use std::io::{BufRead, BufReader};
@@ -54,6 +55,21 @@ enum What {
         #[arg(long, default_value_t = 100_000)]
         containers: usize,
     },
+    /// Costs against the number of containers N: router start, the informer's first list
+    /// and relist (seconds, peak and steady heap), heap per cached container, and events/s
+    /// with N cached (against 31 cached).
+    Scale {
+        /// Container counts.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "10000,100000,300000,1000000"
+        )]
+        sizes: Vec<usize>,
+        /// Events per events/s measurement.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+    },
     /// Frame-to-handler latency at a fixed event rate.
     Latency {
         #[arg(long, default_value_t = 20_000)]
@@ -70,10 +86,13 @@ type MakeCommand<'a> = Box<dyn Fn() -> Command + 'a>;
 struct Router {
     child: Child,
     url: String,
+    /// Seconds from spawning it to its `listening on` line (its containers made).
+    started_in: f64,
 }
 
 impl Router {
     fn start(bins: &Path, extra: &[String]) -> Result<Self, String> {
+        let spawned = std::time::Instant::now();
         let mut child = Command::new(bins.join("apirouter"))
             .args([
                 "--listen",
@@ -99,7 +118,25 @@ impl Router {
             .strip_prefix("listening on ")
             .ok_or_else(|| format!("unexpected router output {line:?}"))?
             .to_owned();
-        Ok(Self { child, url })
+        let started_in = spawned.elapsed().as_secs_f64();
+        Ok(Self {
+            child,
+            url,
+            started_in,
+        })
+    }
+
+    /// The router's resident memory in MB (from /proc), NaN when unknown.
+    fn rss_mb(&self) -> f64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            })
+            .map_or(f64::NAN, |kb| kb / 1e3)
     }
 
     /// CPU seconds the router has used so far (from /proc).
@@ -390,6 +427,9 @@ fn main() {
         What::Relist { containers } => {
             relist(&args, *containers).and_then(|v| save(&args.out, "relist", v))
         }
+        What::Scale { sizes, events } => {
+            scale(&args, sizes, *events).and_then(|v| save(&args.out, "scale", v))
+        }
         What::Latency { rate, seconds } => {
             latency(&args, *rate, *seconds).and_then(|v| save(&args.out, "latency", v))
         }
@@ -448,4 +488,167 @@ fn latency(args: &Args, rate: u64, seconds: u64) -> Result<Value, String> {
         "all": runs,
         "paced": {"median": medians(&paced_runs), "all": paced_runs},
     }))
+}
+
+/// The `scale` benchmark: for each N, one router with N containers for the relist client
+/// (first list and relist, RUNS times), then one with N containers and `--emit` for the
+/// informer client (events/s after the sync). Events/s with 31 containers cached, from a
+/// router kept for the whole benchmark, is measured in the same runs, alternated with the
+/// N-cached ones, and each run's ratio taken (machine noise hits both alike).
+fn scale(args: &Args, sizes: &[usize], events: u64) -> Result<Value, String> {
+    let reference = EmitRouter::start(args, 31, events)?;
+    let mut points = Vec::new();
+    for &n in sizes {
+        let router = Router::start(
+            &args.bins,
+            &[
+                "--containers".into(),
+                n.to_string(),
+                "--churn".into(),
+                "0".into(),
+            ],
+        )?;
+        let (router_start, router_rss) = (router.started_in, router.rss_mb());
+        eprintln!("N={n}: router ready in {router_start:.2} s, {router_rss:.0} MB");
+        let runs = repeat(args, "relist", &["--url".into(), router.url.clone()])?;
+        drop(router);
+        // The client's default limits let the whole list through.
+        if let Some(bad) = runs
+            .iter()
+            .find(|r| r["containers"].as_u64() != Some(n as u64))
+        {
+            return Err(format!(
+                "N={n}: the informer cached {} containers",
+                bad["containers"]
+            ));
+        }
+        let m = medians(&runs);
+        let f = |section: &str, key: &str| m[section][key].as_f64().unwrap_or(f64::NAN);
+        let heap_per_container =
+            (f("empty", "steady_mb") - m["base_mb"].as_f64().unwrap_or(0.0)) * 1e6 / n as f64;
+
+        let cached = EmitRouter::start(args, n, events)?;
+        let (mut rates, mut cpus, mut rate_ratios, mut cpu_ratios) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut reference_rates, mut reference_cpus) = (Vec::new(), Vec::new());
+        let mut event_runs = Vec::new();
+        for run in 0..args.runs {
+            let (r_rate, r_cpu, _) = reference.run(run)?;
+            let (rate, cpu, report) = cached.run(run)?;
+            rate_ratios.push(rate / r_rate);
+            cpu_ratios.push(cpu / r_cpu);
+            rates.push(rate);
+            cpus.push(cpu);
+            reference_rates.push(r_rate);
+            reference_cpus.push(r_cpu);
+            event_runs.push(report);
+        }
+        drop(cached);
+        let point = json!({
+            "containers": n,
+            "router_start_seconds": round(router_start, 3),
+            "router_rss_mb": round(router_rss, 1),
+            "first_list_seconds": round(f("empty", "seconds"), 3),
+            "first_list_peak_mb": round(f("empty", "peak_mb"), 1),
+            "first_list_steady_mb": round(f("empty", "steady_mb"), 1),
+            "first_list_peak_over_steady": round(f("empty", "peak_over_steady"), 3),
+            "relist_seconds": round(f("full", "seconds"), 3),
+            "relist_peak_mb": round(f("full", "peak_mb"), 1),
+            "relist_steady_mb": round(f("full", "steady_mb"), 1),
+            "relist_peak_over_steady": round(f("full", "peak_over_steady"), 3),
+            "heap_bytes_per_container": round(heap_per_container, 0),
+            "events_per_sec": round(median(rates), 0),
+            "cpu_us_per_event": round(median(cpus), 3),
+            "reference_31_cached": {
+                "events_per_sec": round(median(reference_rates), 0),
+                "cpu_us_per_event": round(median(reference_cpus), 3),
+            },
+            "events_per_sec_over_31_cached": round(median(rate_ratios.clone()), 3),
+            "cpu_per_event_over_31_cached": round(median(cpu_ratios.clone()), 3),
+            "runs_events_per_sec_over_31_cached":
+                rate_ratios.iter().map(|r| round(*r, 3)).collect::<Vec<_>>(),
+            "runs_cpu_per_event_over_31_cached":
+                cpu_ratios.iter().map(|r| round(*r, 3)).collect::<Vec<_>>(),
+            "relist_runs": runs,
+            "events_runs": event_runs,
+        });
+        eprintln!("N={n}: {point}");
+        points.push(point);
+    }
+    Ok(json!({
+        "runs": args.runs,
+        "events_per_run": events,
+        "points": points,
+    }))
+}
+
+/// A router with `n` containers and `--emit`, for the informer client: the frames are held
+/// back until the client's first list is surely done, so they reach a synced cache.
+struct EmitRouter<'a> {
+    args: &'a Args,
+    router: Router,
+    n: usize,
+    events: u64,
+}
+
+impl<'a> EmitRouter<'a> {
+    fn start(args: &'a Args, n: usize, events: u64) -> Result<Self, String> {
+        // The list of a million takes about 5 s here; the delay leaves room for a busy
+        // machine (the client reports events that came before its sync, and that fails).
+        let delay = 2.0 + 12.0 * n as f64 / 1e6;
+        let router = Router::start(
+            &args.bins,
+            &[
+                "--containers".into(),
+                n.to_string(),
+                "--churn".into(),
+                "0".into(),
+                "--emit".into(),
+                events.to_string(),
+                "--emit-delay".into(),
+                format!("{delay:.1}"),
+                "--shape".into(),
+                "docker".into(),
+            ],
+        )?;
+        Ok(Self {
+            args,
+            router,
+            n,
+            events,
+        })
+    }
+
+    /// One informer client run: events/s and CPU µs per event after the sync, the report.
+    fn run(&self, run: usize) -> Result<(f64, f64, Value), String> {
+        let n = self.n;
+        let mut cmd = Command::new(self.args.bins.join("informerc"));
+        cmd.args([
+            "--url",
+            &self.router.url,
+            "--events",
+            &self.events.to_string(),
+        ]);
+        let report = run_client(cmd)?;
+        let early = report
+            .extra
+            .get("events_before_sync")
+            .and_then(Value::as_u64);
+        if early != Some(0) {
+            return Err(format!(
+                "N={n}: {early:?} events arrived before the cache synced: raise the delay"
+            ));
+        }
+        let get = |key: &str| {
+            report
+                .extra
+                .get(key)
+                .and_then(Value::as_f64)
+                .unwrap_or(f64::NAN)
+        };
+        let (rate, cpu_us) = (get("synced_events_per_sec"), get("synced_cpu_us_per_event"));
+        eprintln!("run {run} N={n}: {rate:.0} events/s, {cpu_us:.3} µs CPU/event with {n} cached");
+        let report = serde_json::to_value(&report).map_err(|e| e.to_string())?;
+        Ok((rate, cpu_us, report))
+    }
 }

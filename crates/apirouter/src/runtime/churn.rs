@@ -33,10 +33,7 @@ impl Runtime {
             let name = unique_name(&mut st, &raw_name);
             let image = generate::image(&mut st.rng);
             let labels = generate::labels(&mut st.rng);
-            let Ok(id) = self.create_locked(&mut st, &name, image, labels) else {
-                continue;
-            };
-            let Some(seq) = st.ids.get(&id).copied() else {
+            let Ok((_, seq)) = self.create_locked(&mut st, &name, image, labels) else {
                 continue;
             };
             let ops: Vec<Op> = match st.rng.random_range(0..20) {
@@ -84,12 +81,11 @@ impl Runtime {
                 .ok()
                 .map(|_| "create");
         }
+        // A random container through the slot vector: constant time, where walking the
+        // records to the index took time linear in their number on every action.
         let index = st.rng.random_range(0..n);
-        let (seq, state) = st
-            .records
-            .iter()
-            .nth(index)
-            .map(|(seq, r)| (*seq, r.container.state()))?;
+        let seq = st.slots.get(index).copied()?;
+        let state = st.records.get(&seq).map(|r| r.container.state())?;
         let op = if roll < create_w + destroy_w {
             Op::Destroy
         } else {

@@ -1,7 +1,8 @@
 //! The runtime's state machine: the locked state, the life-cycle transitions, and event
 //! emission under the lock.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, btree_map, hash_map};
+use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -25,10 +26,21 @@ pub(super) struct State {
     pub(super) rng: StdRng,
     /// Containers by creation sequence number (oldest first).
     pub(super) records: BTreeMap<u64, Record>,
-    /// Sequence number by full id.
-    pub(super) ids: HashMap<String, u64>,
+    /// Sequence number by full id, ordered so that the ids with a given prefix are one
+    /// range of it (a lookup by id prefix does not go through every id).
+    pub(super) ids: BTreeMap<String, u64>,
     /// Sequence number by name (without `/`).
     pub(super) names: HashMap<String, u64>,
+    /// Every container's sequence number, in no particular order, so churn can pick a
+    /// random container in constant time; a record's `slot` is its index here.
+    pub(super) slots: Vec<u64>,
+    /// For each name that has been asked for while taken: the next suffix to try
+    /// (`name_2`, `name_3`, ...). Suffixes only go up, so making a unique name skips each
+    /// taken candidate once instead of probing from `_2` every time.
+    pub(super) next_suffix: HashMap<String, u64>,
+    /// Image id by image name: a SHA-256 each, computed once per image rather than once
+    /// per container.
+    pub(super) image_ids: HashMap<String, String>,
     pub(super) next_seq: u64,
     /// The population churn steers towards.
     pub(super) target: Option<usize>,
@@ -40,6 +52,8 @@ pub(super) struct Record {
     /// When the container last started (running, paused) or finished (exited).
     pub(super) since: SystemTime,
     pub(super) exit_code: Option<i64>,
+    /// Index of this container's sequence number in [`State::slots`].
+    pub(super) slot: usize,
 }
 
 impl Record {
@@ -109,8 +123,11 @@ impl Inner {
             state: Mutex::new(State {
                 rng: StdRng::seed_from_u64(seed),
                 records: BTreeMap::new(),
-                ids: HashMap::new(),
+                ids: BTreeMap::new(),
                 names: HashMap::new(),
+                slots: Vec::new(),
+                next_suffix: HashMap::new(),
+                image_ids: HashMap::new(),
                 next_seq: 0,
                 target: None,
             }),
@@ -128,31 +145,49 @@ impl Runtime {
         self.apply(&mut st, seq, op, SystemTime::now())
     }
 
+    /// Creates a container named exactly `name`; returns its id and sequence number.
     pub(super) fn create_locked(
         &self,
         st: &mut State,
         name: &str,
         image: &str,
         labels: BTreeMap<String, String>,
-    ) -> Result<String, RuntimeError> {
+    ) -> Result<(String, u64), RuntimeError> {
         if !valid_name(name) {
             return Err(RuntimeError::InvalidName(name.to_owned()));
         }
-        if st.names.contains_key(name) {
-            return Err(RuntimeError::NameInUse(name.to_owned()));
-        }
-        let mut id = generate::id(&mut st.rng);
-        while st.ids.contains_key(&id) {
-            id = generate::id(&mut st.rng);
-        }
-        let now = SystemTime::now();
+        // One search of each index: the name's slot is taken (or refused) and a fresh id
+        // drawn until one is free, before anything else changes (nothing after fails).
         let seq = st.next_seq;
+        match st.names.entry(name.to_owned()) {
+            hash_map::Entry::Occupied(_) => {
+                return Err(RuntimeError::NameInUse(name.to_owned()));
+            }
+            hash_map::Entry::Vacant(slot) => {
+                slot.insert(seq);
+            }
+        }
+        let id = loop {
+            if let btree_map::Entry::Vacant(slot) = st.ids.entry(generate::id(&mut st.rng)) {
+                let id = slot.key().clone();
+                slot.insert(seq);
+                break id;
+            }
+        };
         st.next_seq += 1;
+        let now = SystemTime::now();
+        let image_id = if let Some(image_id) = st.image_ids.get(image) {
+            image_id.clone()
+        } else {
+            let image_id = generate::image_id(image);
+            st.image_ids.insert(image.to_owned(), image_id.clone());
+            image_id
+        };
         let record = Record {
             container: Container::builder(&id)
                 .name(name)
                 .image(image)
-                .image_id(&generate::image_id(image))
+                .image_id(&image_id)
                 .command(generate::command(image))
                 .created(unix_secs(now))
                 .labels(labels.into_iter().collect())
@@ -160,12 +195,12 @@ impl Runtime {
                 .build(),
             since: now,
             exit_code: None,
+            slot: st.slots.len(),
         };
         self.emit("create", &record, None, now);
-        st.ids.insert(id.clone(), seq);
-        st.names.insert(name.to_owned(), seq);
+        st.slots.push(seq);
         st.records.insert(seq, record);
-        Ok(id)
+        Ok((id, seq))
     }
 
     /// Applies `op` to the container `seq` (which exists), emitting its events.
@@ -226,9 +261,17 @@ impl Runtime {
                 self.emit("destroy", rec, None, now);
                 let name = rec.container.name().unwrap_or_default().to_owned();
                 let id = rec.container.id().to_owned();
+                let slot = rec.slot;
                 st.records.remove(&seq);
                 st.ids.remove(&id);
                 st.names.remove(&name);
+                // The last slot moves into the freed one.
+                st.slots.swap_remove(slot);
+                if let Some(moved) = st.slots.get(slot).copied()
+                    && let Some(moved) = st.records.get_mut(&moved)
+                {
+                    moved.slot = slot;
+                }
             }
             _ => {
                 return Err(RuntimeError::InvalidTransition {
@@ -272,6 +315,11 @@ impl Runtime {
     /// Broadcasts one event. Called with the state lock held.
     fn emit(&self, action: &'static str, rec: &Record, old_name: Option<String>, now: SystemTime) {
         self.inner.event_count.fetch_add(1, Ordering::SeqCst);
+        // Nobody is watching (populating a runtime before the router serves it): the
+        // event would be dropped, so its copy of the container is not made.
+        if self.inner.events.receiver_count() == 0 {
+            return;
+        }
         // No receiver is not an error: nobody is watching.
         let _ = self.inner.events.send(RuntimeEvent {
             action,
@@ -301,7 +349,14 @@ fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
 }
 
-/// `name` itself when free (a random name when empty), else `name_2`, `name_3`, ...
+/// `name` itself when free (a random `adjective_surname` when empty or invalid), else the
+/// first free `name_K` from the name's next suffix on (`name_2` the first time).
+///
+/// Amortised O(1): the suffix counter of a name only goes up, so each taken candidate is
+/// skipped once, however many containers share the name. (Probing from `_2` every time
+/// made populating N containers from a few hundred generated names quadratic.) A suffix
+/// freed by a destroy or a rename is not handed out again for that name, which Docker does
+/// not promise either.
 pub(super) fn unique_name(st: &mut State, name: &str) -> String {
     let mut base = name.trim_start_matches('/').to_owned();
     if !valid_name(&base) {
@@ -310,13 +365,20 @@ pub(super) fn unique_name(st: &mut State, name: &str) -> String {
     if !st.names.contains_key(&base) {
         return base;
     }
-    (2..)
-        .map(|n| format!("{base}_{n}"))
-        .find(|candidate| !st.names.contains_key(candidate))
-        .unwrap_or(base)
+    let next = st.next_suffix.entry(base.clone()).or_insert(2);
+    loop {
+        let candidate = format!("{base}_{next}");
+        *next += 1;
+        if !st.names.contains_key(&candidate) {
+            return candidate;
+        }
+    }
 }
 
 /// Finds a container by full id, name (with or without `/`), or unique id prefix.
+///
+/// A prefix is looked up in the ordered id index: the ids starting with it are the range
+/// from it on, so two steps tell a unique prefix from an ambiguous one (O(log n)).
 pub(super) fn resolve(st: &State, id: &str) -> Result<u64, RuntimeError> {
     if let Some(seq) = st.ids.get(id) {
         return Ok(*seq);
@@ -324,10 +386,13 @@ pub(super) fn resolve(st: &State, id: &str) -> Result<u64, RuntimeError> {
     if let Some(seq) = st.names.get(id.trim_start_matches('/')) {
         return Ok(*seq);
     }
+    if id.is_empty() {
+        return Err(RuntimeError::NotFound(id.to_owned()));
+    }
     let mut matches = st
         .ids
-        .iter()
-        .filter(|(full, _)| !id.is_empty() && full.starts_with(id));
+        .range::<str, _>((Bound::Included(id), Bound::Unbounded))
+        .take_while(|(full, _)| full.starts_with(id));
     match (matches.next(), matches.next()) {
         (Some((_, seq)), None) => Ok(*seq),
         _ => Err(RuntimeError::NotFound(id.to_owned())),
