@@ -168,3 +168,19 @@ pub fn runtime() -> tokio::runtime::Runtime {
         }
     }
 }
+
+/// The results JSON at `path`; `tool` names the program in the message when it cannot be
+/// read, and the program exits with 1.
+#[must_use]
+pub fn read_results(path: &std::path::Path, tool: &str) -> serde_json::Value {
+    match std::fs::read_to_string(path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+    {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("{tool}: {}: {e}", path.display());
+            std::process::exit(1);
+        }
+    }
+}

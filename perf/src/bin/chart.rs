@@ -77,16 +77,7 @@ fn human(v: f64) -> String {
 
 fn main() {
     let args = Args::parse();
-    let results: Value = match std::fs::read_to_string(&args.results)
-        .map_err(|e| e.to_string())
-        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
-    {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("chart: {}: {e}", args.results.display());
-            std::process::exit(1);
-        }
-    };
+    let results: Value = hypersh_perf::read_results(&args.results, "chart");
     let mut watch_bars: Vec<Bar> = Vec::new();
     for (name, colour) in [
         ("read-only", REFERENCE),

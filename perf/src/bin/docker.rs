@@ -95,16 +95,31 @@ async fn docker(host: &str, args: &[&str]) -> Result<String, String> {
 
 async fn latency(host: &str, actions: usize) -> Result<(), String> {
     let image = docker(host, &["images", "-q"]).await?;
-    let image = image.lines().next().ok_or("the daemon has no image")?.to_owned();
+    let image = image
+        .lines()
+        .next()
+        .ok_or("the daemon has no image")?
+        .to_owned();
     let id = docker(
         host,
         &[
-            "run", "-d", "--network", "none", "--stop-timeout", "1", "--label", "perf=latency",
-            &image, "sleep", "3600",
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--stop-timeout",
+            "1",
+            "--label",
+            "perf=latency",
+            &image,
+            "sleep",
+            "3600",
         ],
     )
     .await?;
-    let source = DockerSource::connect(host).await.map_err(|e| e.to_string())?;
+    let source = DockerSource::connect(host)
+        .await
+        .map_err(|e| e.to_string())?;
     // A second, raw watch of the container gives each event's own timestamp (`timeNano`,
     // the daemon's clock on this machine).
     let mut raw = source
@@ -198,8 +213,14 @@ fn lines(n: usize) -> Vec<u8> {
     let actions = [
         ("start", ""),
         ("die", r#","exitCode":"137""#),
-        ("exec_create: /bin/sh -c true", r#","execID":"8ba43afa25b54e44f3afdb0616fc99e941fb24e8d492596bf695e6d86c2528e1""#),
-        ("exec_die", r#","execID":"8ba43afa25b54e44f3afdb0616fc99e941fb24e8d492596bf695e6d86c2528e1","exitCode":"0""#),
+        (
+            "exec_create: /bin/sh -c true",
+            r#","execID":"8ba43afa25b54e44f3afdb0616fc99e941fb24e8d492596bf695e6d86c2528e1""#,
+        ),
+        (
+            "exec_die",
+            r#","execID":"8ba43afa25b54e44f3afdb0616fc99e941fb24e8d492596bf695e6d86c2528e1","exitCode":"0""#,
+        ),
         ("health_status: healthy", ""),
         ("kill", r#","signal":"15""#),
         ("rename", r#","oldName":"/h1""#),
@@ -281,7 +302,9 @@ struct NaiveActor {
 }
 
 async fn naive(socket: &PathBuf, value: bool) -> Result<usize, String> {
-    let mut conn = UnixStream::connect(socket).await.map_err(|e| e.to_string())?;
+    let mut conn = UnixStream::connect(socket)
+        .await
+        .map_err(|e| e.to_string())?;
     conn.write_all(b"GET /v1.41/events HTTP/1.1\r\nHost: docker\r\n\r\n")
         .await
         .map_err(|e| e.to_string())?;
@@ -289,7 +312,10 @@ async fn naive(socket: &PathBuf, value: bool) -> Result<usize, String> {
     let mut line = String::new();
     loop {
         line.clear();
-        reader.read_line(&mut line).await.map_err(|e| e.to_string())?;
+        reader
+            .read_line(&mut line)
+            .await
+            .map_err(|e| e.to_string())?;
         if line == "\r\n" || line.is_empty() {
             break;
         }
@@ -297,7 +323,12 @@ async fn naive(socket: &PathBuf, value: bool) -> Result<usize, String> {
     let mut n = 0;
     loop {
         line.clear();
-        if reader.read_line(&mut line).await.map_err(|e| e.to_string())? == 0 {
+        if reader
+            .read_line(&mut line)
+            .await
+            .map_err(|e| e.to_string())?
+            == 0
+        {
             return Ok(n);
         }
         if value {
@@ -315,7 +346,10 @@ async fn naive(socket: &PathBuf, value: bool) -> Result<usize, String> {
 }
 
 async fn ours(source: &DockerSource) -> Result<usize, String> {
-    let mut watch = source.watch(&Filters::new()).await.map_err(|e| e.to_string())?;
+    let mut watch = source
+        .watch(&Filters::new())
+        .await
+        .map_err(|e| e.to_string())?;
     let mut n = 0;
     while let Some(item) = watch.next().await {
         match item {
@@ -349,7 +383,8 @@ async fn decode(events: usize, runs: usize) -> Result<(), String> {
             serve(listener, server_body).await;
         });
     });
-    let host = DockerHost::parse(&format!("unix://{}", socket.display())).map_err(|e| e.to_string())?;
+    let host =
+        DockerHost::parse(&format!("unix://{}", socket.display())).map_err(|e| e.to_string())?;
     let source = DockerSource::builder(host)
         .api_version(ApiVersion::new(1, 41))
         .connect()
@@ -412,13 +447,13 @@ async fn decode(events: usize, runs: usize) -> Result<(), String> {
             for &(a, b) in &spans {
                 let ok = if which == 0 {
                     hypersh_watch::WatchEvent::decode(all.slice(a..b))
-                        .map(|e| std::hint::black_box(e))
+                        .map(std::hint::black_box)
                         .is_ok()
                 } else {
                     std::str::from_utf8(&all[a..b])
                         .ok()
                         .and_then(|l| serde_json::from_str::<NaiveEvent>(l).ok())
-                        .map(|e| std::hint::black_box(e))
+                        .map(std::hint::black_box)
                         .is_some()
                 };
                 n += usize::from(ok);

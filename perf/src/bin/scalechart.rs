@@ -207,16 +207,7 @@ fn rate_panel(
 
 fn main() {
     let args = Args::parse();
-    let results: Value = match std::fs::read_to_string(&args.results)
-        .map_err(|e| e.to_string())
-        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
-    {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("scalechart: {}: {e}", args.results.display());
-            std::process::exit(1);
-        }
-    };
+    let results: Value = hypersh_perf::read_results(&args.results, "scalechart");
     let seconds: Vec<Series> = vec![
         (
             "router start",
