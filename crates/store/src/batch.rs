@@ -116,8 +116,8 @@ impl<T: Keyed + PartialEq + Send + Sync + 'static> Batch<'_, T> {
         true
     }
 
-    /// [`update`](Self::update) where the change replaces the cached object under the
-    /// same key allocation: done under one entry lock. Anything else is handed back.
+    /// [`update`](Self::update) where the change is a new version of the cached object:
+    /// read and replaced under one hold of the state lock. Anything else is handed back.
     fn replace_in_place(
         &mut self,
         key: &str,
@@ -128,29 +128,26 @@ impl<T: Keyed + PartialEq + Send + Sync + 'static> Batch<'_, T> {
         if transform {
             // The transform runs outside the store's locks, as in `apply`.
             let change = match shared.map.get(key) {
-                Some(entry) => f(Some(entry.value())),
+                Some(entry) => f(Some(entry.key().object())),
                 None => f(None),
             };
             return change.map_or(Updated::Done(false), Updated::Apply);
         }
         let mut state = shared.state.write();
-        let Some(mut entry) = shared.map.get_mut(key) else {
-            return f(None).map_or(Updated::Done(false), Updated::Apply);
+        // The entry's shard lock is released at the end of this statement, before the
+        // upsert takes it again.
+        let change = match shared.map.get(key) {
+            Some(entry) => f(Some(entry.key().object())).map(|c| (c, true)),
+            None => f(None).map(|c| (c, false)),
         };
-        let new = match f(Some(entry.value())) {
+        let new = match change {
             None => return Updated::Done(false),
-            Some(Change::Upsert(new)) if can_keep_key(entry.key(), &new) => Arc::new(new),
-            // Another key, or the same one held by `new` in another allocation (which the
-            // map should keep instead); or a delete.
-            Some(other) => return Updated::Apply(other),
+            Some((Change::Upsert(new), true)) if new.key() == key => Arc::new(new),
+            // Not cached, another key, or a delete.
+            Some((other, _)) => return Updated::Apply(other),
         };
-        let old = std::mem::replace(entry.value_mut(), Arc::clone(&new));
-        if !state.indexes.is_empty() {
-            state.indexes.update(entry.key(), Some(&old), Some(&new));
-        }
-        drop(entry);
-        shared.signal_changed();
-        let unsent = queue(shared, outbox, &state, Notification::Update(old, new));
+        let note = shared.upsert_locked(&mut state, new);
+        let unsent = queue(shared, outbox, &state, note);
         // What no handler takes is dropped after the state lock, not under it.
         drop(state);
         drop(unsent);
@@ -187,7 +184,7 @@ pub(crate) fn stage<T: Keyed + Send + Sync + 'static>(
     let note = match change {
         Change::Upsert(obj) => shared.upsert_locked(state, Arc::new(obj)),
         Change::Delete(key) => match shared.remove_locked(state, &key) {
-            Some((_, old)) => Notification::Delete(Deleted::Known(old)),
+            Some(old) => Notification::Delete(Deleted::Known(old)),
             None => return None,
         },
     };
@@ -208,18 +205,6 @@ fn queue<T: Send + Sync + 'static>(
         shared.undelivered.store(true, Ordering::Relaxed);
     }
     unsent
-}
-
-/// Whether the map can keep `key` for `new`: it is `new`'s key, and `new` holds this very
-/// allocation of it or none at all (its shared key is a fresh copy). Otherwise the map
-/// should take `new`'s own allocation, as an upsert does.
-fn can_keep_key<T: Keyed>(key: &Arc<str>, new: &T) -> bool {
-    let own = new.key();
-    if std::ptr::eq(own, &**key) {
-        // The same bytes: `new` holds this allocation (no reference count to check).
-        return true;
-    }
-    own == &**key && Arc::strong_count(&new.shared_key()) == 1
 }
 
 /// What [`Batch::replace_in_place`] did: all of it (and whether it changed anything), or
@@ -309,7 +294,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn update_runs_the_transform_and_keeps_an_object_s_own_key() {
+    async fn update_runs_the_transform_and_caches_the_new_version_itself() {
         #[derive(Debug, PartialEq)]
         struct Named(Arc<str>, u32);
 
@@ -333,24 +318,32 @@ mod tests {
         assert_eq!(s.get("a").map(|n| n.1), Some(110), "transformed");
 
         let (mut w, s) = store::<Named>(StoreConfig::default());
-        let map_key = |w: &crate::Writer<Named>| w.shared.map.get("a").map(|e| Arc::clone(e.key()));
         w.apply(Change::Upsert(Named("a".into(), 1))).await;
-        let first = map_key(&w);
+        let first = s.get("a");
         let mut batch = w.batch().await;
-        // Derived from the cached version: the same key allocation, kept.
         assert!(batch.update("a", |n| {
             n.map(|n| Change::Upsert(Named(Arc::clone(&n.0), 2)))
         }));
         batch.commit().await;
-        assert_eq!(s.get("a").map(|n| n.1), Some(2));
-        assert!(first.is_some_and(|k| map_key(&w).is_some_and(|now| Arc::ptr_eq(&k, &now))));
-        // A new allocation of the key: the map takes it, as an upsert does.
+        let second = s.get("a");
+        assert_eq!(second.as_ref().map(|n| n.1), Some(2));
+        // The map holds the new version as its key, and lets the old one go.
+        assert!(first.is_some_and(|first| Arc::strong_count(&first) == 1));
+        // A new allocation of the key: the map holds it too.
         let fresh: Arc<str> = Arc::from("a");
         let mut batch = w.batch().await;
         assert!(batch.update("a", |_| Some(Change::Upsert(Named(Arc::clone(&fresh), 3)))));
         batch.commit().await;
-        assert_eq!(s.get("a").map(|n| n.1), Some(3));
-        assert!(map_key(&w).is_some_and(|k| Arc::ptr_eq(&k, &fresh)));
+        assert!(
+            s.get("a")
+                .is_some_and(|n| n.1 == 3 && Arc::ptr_eq(&n.0, &fresh))
+        );
+        assert!(second.is_some_and(|second| Arc::strong_count(&second) == 1));
+        // Under another key it is an upsert of that key, and the cached one stays.
+        let mut batch = w.batch().await;
+        assert!(batch.update("a", |_| Some(Change::Upsert(Named("b".into(), 4)))));
+        batch.commit().await;
+        assert_eq!(s.keys(), ["a", "b"]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -11,11 +11,13 @@ pub trait Keyed {
     /// The object's unique key.
     fn key(&self) -> &str;
 
-    /// The key as a shared string, which the store keeps as the object's map key.
+    /// The key as a shared string, which the store's indexes and a
+    /// [`Relist`](crate::Relist) keep for each object they track (the store's map keys
+    /// each object by the object itself).
     ///
     /// The default copies [`key`](Self::key) into a new allocation. An object that already
-    /// holds its key in an `Arc<str>` should return a clone of it, so that each cached
-    /// object does not pay for its key twice.
+    /// holds its key in an `Arc<str>` should return a clone of it, so that those keys
+    /// cost no allocation.
     fn shared_key(&self) -> Arc<str> {
         Arc::from(self.key())
     }

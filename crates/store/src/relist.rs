@@ -69,9 +69,10 @@ impl<'w, T: Keyed + PartialEq + Send + Sync + 'static> Relist<'w, T> {
     pub fn insert(&mut self, obj: T) {
         let mut obj = self.writer.transformed(obj);
         let cached = self.writer.shared.map.get(obj.key()).map(|e| {
-            obj.share_unchanged(e.value());
-            let same = **e.value() == obj;
-            (Arc::clone(e.key()), same)
+            let cached = e.key().object();
+            obj.share_unchanged(cached);
+            let same = **cached == obj;
+            (cached.shared_key(), same)
         });
         let (key, same) = match cached {
             Some((key, same)) => (key, same),
@@ -117,7 +118,7 @@ impl<'w, T: Keyed + PartialEq + Send + Sync + 'static> Relist<'w, T> {
             .shared
             .map
             .get(key)
-            .map(|e| Arc::clone(e.value()))
+            .map(|e| Arc::clone(e.key().object()))
     }
 
     /// Forgets a listed key: if cached, the commit removes it (a tombstone).
@@ -157,13 +158,14 @@ impl<'w, T: Keyed + PartialEq + Send + Sync + 'static> Relist<'w, T> {
         let _turn = shared.dispatch.lock().await;
         writer.outbox.flush(&shared).await;
 
-        let mut vanished: Vec<Arc<str>> = shared
+        // The vanished objects themselves: their keys are borrowed from them.
+        let mut vanished: Vec<Arc<T>> = shared
             .map
             .iter()
-            .filter(|e| !listed.contains_key(e.key()))
-            .map(|e| Arc::clone(e.key()))
+            .filter(|e| !listed.contains_key(e.key().object().key()))
+            .map(|e| Arc::clone(e.key().object()))
             .collect();
-        vanished.sort_unstable();
+        vanished.sort_unstable_by(|a, b| a.key().cmp(b.key()));
         drop(listed);
         {
             let mut state = shared.state.write();
@@ -172,8 +174,8 @@ impl<'w, T: Keyed + PartialEq + Send + Sync + 'static> Relist<'w, T> {
                 let note = shared.upsert_locked(state, new);
                 writer.outbox.push(note, &state.subscribers);
             }
-            for key in vanished {
-                if let Some((_, last)) = shared.remove_locked(state, &key) {
+            for gone in vanished {
+                if let Some(last) = shared.remove_locked(state, gone.key()) {
                     let tombstone = Deleted::FinalStateUnknown(last);
                     writer
                         .outbox

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::Keyed;
 use crate::control::Control;
 use crate::event::Notification;
 use crate::shared::Shared;
@@ -27,7 +28,7 @@ pub(crate) struct ResyncPlan<T> {
     pub(crate) control: Arc<Control>,
 }
 
-impl<T: Send + Sync + 'static> ResyncPlan<T> {
+impl<T: Keyed + Send + Sync + 'static> ResyncPlan<T> {
     /// Every period: take the dispatch turn (so the snapshot sits exactly between the
     /// notifications before and after it), snapshot the map, and enqueue it without waiting.
     /// A full queue skips this resync: a resync must never make the writer wait, and a handler

@@ -26,7 +26,7 @@ impl<T> Clone for Store<T> {
     }
 }
 
-impl<T> fmt::Debug for Store<T> {
+impl<T: Keyed> fmt::Debug for Store<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Store")
             .field("len", &self.shared.map.len())
@@ -38,7 +38,10 @@ impl<T> fmt::Debug for Store<T> {
 impl<T: Keyed + Send + Sync + 'static> Store<T> {
     /// The cached object with this key.
     pub fn get(&self, key: &str) -> Option<Arc<T>> {
-        self.shared.map.get(key).map(|e| Arc::clone(e.value()))
+        self.shared
+            .map
+            .get(key)
+            .map(|e| Arc::clone(e.key().object()))
     }
 
     /// Calls `f` with the cached object with this key, borrowed: no reference count
@@ -58,7 +61,7 @@ impl<T: Keyed + Send + Sync + 'static> Store<T> {
     /// ```
     pub fn with<R>(&self, key: &str, f: impl FnOnce(Option<&T>) -> R) -> R {
         match self.shared.map.get(key) {
-            Some(entry) => f(Some(entry.value())),
+            Some(entry) => f(Some(entry.key().object())),
             None => f(None),
         }
     }
@@ -76,7 +79,7 @@ impl<T: Keyed + Send + Sync + 'static> Store<T> {
             self.shared
                 .map
                 .iter()
-                .map(|e| e.key().to_string())
+                .map(|e| e.key().object().key().to_owned())
                 .collect()
         };
         keys.sort_unstable();
@@ -114,7 +117,7 @@ impl<T: Keyed + Send + Sync + 'static> Store<T> {
             self.shared
                 .map
                 .iter()
-                .map(|e| (Arc::clone(e.key()), Arc::clone(e.value()))),
+                .map(|e| (e.key().object().shared_key(), Arc::clone(e.key().object()))),
         );
     }
 
@@ -127,7 +130,12 @@ impl<T: Keyed + Send + Sync + 'static> Store<T> {
         Ok(state
             .indexes
             .keys(name, value)?
-            .filter_map(|key| self.shared.map.get(&**key).map(|e| Arc::clone(e.value())))
+            .filter_map(|key| {
+                self.shared
+                    .map
+                    .get(&**key)
+                    .map(|e| Arc::clone(e.key().object()))
+            })
             .collect())
     }
 

@@ -126,7 +126,7 @@ impl<T: Keyed + PartialEq + Send + Sync + 'static> Writer<T> {
     }
 }
 
-impl<T> fmt::Debug for Writer<T> {
+impl<T: Keyed> fmt::Debug for Writer<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Writer")
             .field("len", &self.shared.map.len())
