@@ -12,8 +12,8 @@
 # `scale` (not part of `all`: it takes several minutes and a few GB of memory at 1M)
 # measures, for N containers (SIZES, default 10000,100000,300000,1000000): router start,
 # the informer's first list and relist (seconds, peak and steady heap), heap per cached
-# container and events/s with N cached against 31 cached (SCALE_EVENTS events a run,
-# default 1000000). It writes perf/results/scale.json and draws docs/scale.svg.
+# container and events/s with N cached against 31 cached, without and with transparent
+# huge pages for the client's heap (SCALE_EVENTS events a run, default 1000000). It writes perf/results/scale.json and draws docs/scale.svg.
 #
 # Environment: CARGO_TARGET_DIR (default: target/), EVENTS (watch, default 2000000),
 # CONTAINERS (relist, default 100000), RATE and SECONDS_MEASURED (latency, default 20000 and 10).

@@ -494,7 +494,8 @@ fn latency(args: &Args, rate: u64, seconds: u64) -> Result<Value, String> {
 /// (first list and relist, RUNS times), then one with N containers and `--emit` for the
 /// informer client (events/s after the sync). Events/s with 31 containers cached, from a
 /// router kept for the whole benchmark, is measured in the same runs, alternated with the
-/// N-cached ones, and each run's ratio taken (machine noise hits both alike).
+/// N-cached ones, and each run's ratio taken (machine noise hits both alike); each run
+/// also measures the N-cached client with its heap on transparent huge pages.
 fn scale(args: &Args, sizes: &[usize], events: u64) -> Result<Value, String> {
     let reference = EmitRouter::start(args, 31, events)?;
     let mut points = Vec::new();
@@ -531,12 +532,16 @@ fn scale(args: &Args, sizes: &[usize], events: u64) -> Result<Value, String> {
         let (mut rates, mut cpus, mut rate_ratios, mut cpu_ratios) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut reference_rates, mut reference_cpus) = (Vec::new(), Vec::new());
+        let (mut huge_rate_ratios, mut huge_cpu_ratios) = (Vec::new(), Vec::new());
         let mut event_runs = Vec::new();
         for run in 0..args.runs {
-            let (r_rate, r_cpu, _) = reference.run(run)?;
-            let (rate, cpu, report) = cached.run(run)?;
+            let (r_rate, r_cpu, _) = reference.run(run, false)?;
+            let (rate, cpu, report) = cached.run(run, false)?;
+            let (h_rate, h_cpu, _) = cached.run(run, true)?;
             rate_ratios.push(rate / r_rate);
             cpu_ratios.push(cpu / r_cpu);
+            huge_rate_ratios.push(h_rate / r_rate);
+            huge_cpu_ratios.push(h_cpu / r_cpu);
             rates.push(rate);
             cpus.push(cpu);
             reference_rates.push(r_rate);
@@ -569,6 +574,12 @@ fn scale(args: &Args, sizes: &[usize], events: u64) -> Result<Value, String> {
                 rate_ratios.iter().map(|r| round(*r, 3)).collect::<Vec<_>>(),
             "runs_cpu_per_event_over_31_cached":
                 cpu_ratios.iter().map(|r| round(*r, 3)).collect::<Vec<_>>(),
+            // The same N-cached client with glibc's heap on transparent huge pages
+            // (docs/operations.md, "Memory and large caches"), against the same reference.
+            "huge_pages_events_per_sec_over_31_cached": round(median(huge_rate_ratios.clone()), 3),
+            "huge_pages_cpu_per_event_over_31_cached": round(median(huge_cpu_ratios.clone()), 3),
+            "runs_huge_pages_events_per_sec_over_31_cached":
+                huge_rate_ratios.iter().map(|r| round(*r, 3)).collect::<Vec<_>>(),
             "relist_runs": runs,
             "events_runs": event_runs,
         });
@@ -620,9 +631,13 @@ impl<'a> EmitRouter<'a> {
     }
 
     /// One informer client run: events/s and CPU µs per event after the sync, the report.
-    fn run(&self, run: usize) -> Result<(f64, f64, Value), String> {
+    /// With `huge_pages`, glibc puts the client's heap on transparent huge pages.
+    fn run(&self, run: usize, huge_pages: bool) -> Result<(f64, f64, Value), String> {
         let n = self.n;
         let mut cmd = Command::new(self.args.bins.join("informerc"));
+        if huge_pages {
+            cmd.env("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1");
+        }
         cmd.args([
             "--url",
             &self.router.url,
@@ -647,7 +662,10 @@ impl<'a> EmitRouter<'a> {
                 .unwrap_or(f64::NAN)
         };
         let (rate, cpu_us) = (get("synced_events_per_sec"), get("synced_cpu_us_per_event"));
-        eprintln!("run {run} N={n}: {rate:.0} events/s, {cpu_us:.3} µs CPU/event with {n} cached");
+        let pages = if huge_pages { ", huge pages" } else { "" };
+        eprintln!(
+            "run {run} N={n}: {rate:.0} events/s, {cpu_us:.3} µs CPU/event with {n} cached{pages}"
+        );
         let report = serde_json::to_value(&report).map_err(|e| e.to_string())?;
         Ok((rate, cpu_us, report))
     }

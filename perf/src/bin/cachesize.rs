@@ -7,7 +7,7 @@
 //! taken evenly over the cache (8 actions each, as the router's `--emit` does), then
 //! applies `--events M` of them the way the reflector does (`Batch::update` with
 //! `Event::changes`, a commit every 64, one handler counting its calls). Prints one JSON
-//! line: `ns_per_event` (wall) and `cpu_ns_per_event`.
+//! line: `ns_per_event` (wall), `cpu_ns_per_event` and `peak_rss_mb`.
 //!
 //! `cachesize --cached 1000000 --touched 4095` against `--cached 31 --touched 31` is the
 //! scale benchmark's comparison; `--cached 4095 --touched 4095` separates the cost of the
@@ -103,6 +103,14 @@ fn frame(id: &str, action: &str, n: usize) -> String {
     .to_string()
 }
 
+/// The process's peak resident set (`VmHWM`), in MB: what huge pages add, if anything.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some((kib / 1024.0).round())
+}
+
 fn main() {
     let args = Args::parse();
     let cached = args.cached.max(1);
@@ -154,6 +162,7 @@ fn main() {
             "changed": changed,
             "ns_per_event": (seconds / applied as f64 * 1e9).round(),
             "cpu_ns_per_event": (cpu / applied as f64 * 1e9).round(),
+            "peak_rss_mb": peak_rss_mb(),
         }))
     });
     match result {
