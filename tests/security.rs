@@ -61,7 +61,20 @@ fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
-    (captured, tracing::subscriber::set_default(subscriber))
+    // `tracing` caches each callsite's interest for the whole process the first time the
+    // callsite runs, asking the subscriber of the thread that ran it: a sibling test's
+    // thread with no subscriber would cache "never" and this capture would miss the event
+    // for good. A global subscriber that wants everything and does nothing (a bare
+    // `Registry`) keeps every thread's answer "yes"; the cache is rebuilt once this
+    // thread's subscriber is in place.
+    static ANCHOR: std::sync::Once = std::sync::Once::new();
+    ANCHOR.call_once(|| {
+        // Fails only if a global subscriber is set already, which serves as well.
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+    });
+    let guard = tracing::subscriber::set_default(subscriber);
+    tracing::callsite::rebuild_interest_cache();
+    (captured, guard)
 }
 
 fn assert_no_secret(what: &str, text: &str) {

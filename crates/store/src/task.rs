@@ -188,7 +188,7 @@ mod tests {
             .with_ansi(false)
             .finish();
         // Current-thread runtime: the handler task runs on this thread, under this subscriber.
-        let _log_guard = tracing::subscriber::set_default(subscriber);
+        let _log_guard = crate::testutil::capture_logs(subscriber);
 
         let (mut w, s) = store::<Obj>(StoreConfig::default());
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();

@@ -152,3 +152,25 @@ impl Handler<Obj> for Stalled {
         let _ = self.out.send(Ev::Add(o.id.clone(), o.v));
     }
 }
+
+/// Sends this thread's logs to `subscriber` until the guard is dropped, reliably under the
+/// parallel test harness.
+///
+/// `tracing` caches each callsite's interest for the whole process the first time the
+/// callsite runs, asking the subscriber of the thread that ran it: a sibling test's
+/// thread with no subscriber would cache "never", and the capture would miss that event
+/// for good. A global subscriber that wants everything and does nothing (a bare
+/// `Registry`) keeps every thread's answer "yes"; the interest cache is rebuilt once this
+/// thread's subscriber is in place.
+pub(crate) fn capture_logs(
+    subscriber: impl tracing::Subscriber + Send + Sync + 'static,
+) -> tracing::subscriber::DefaultGuard {
+    static ANCHOR: std::sync::Once = std::sync::Once::new();
+    ANCHOR.call_once(|| {
+        // Fails only if a global subscriber is set already, which serves as well.
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+    });
+    let guard = tracing::subscriber::set_default(subscriber);
+    tracing::callsite::rebuild_interest_cache();
+    guard
+}
