@@ -65,6 +65,7 @@ pub struct RuntimeEvent {
 
 /// Why a runtime operation was refused. The state is unchanged when one is returned.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RuntimeError {
     /// No container has this id, id prefix or name.
     #[error("no such container: {0}")]

@@ -351,6 +351,7 @@ fn has_only_name(c: &Container, name: &str) -> bool {
 
 /// Why a frame could not be decoded.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The frame is not valid UTF-8.
     #[error("frame is not valid UTF-8")]

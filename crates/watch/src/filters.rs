@@ -39,6 +39,7 @@ pub struct Filters {
 
 /// Why filters could not be parsed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FilterError {
     /// A CLI item has no `=` (`container` instead of `container=x`).
     #[error("bad filter {item:?}: expected NAME=VALUE")]

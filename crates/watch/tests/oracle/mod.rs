@@ -43,6 +43,10 @@ pub enum Refused {
     MissingId,
     NotContainer(String),
     MissingAction,
+    /// A refusal the oracle does not know yet (`DecodeError` is `#[non_exhaustive]`):
+    /// never equal to the oracle's own, so a new kind fails the comparison until the
+    /// oracle learns it.
+    Unknown(String),
 }
 
 /// The fast decoder's refusal, as a [`Refused`].
@@ -54,6 +58,7 @@ pub fn refusal(e: &DecodeError) -> Refused {
         DecodeError::MissingId => Refused::MissingId,
         DecodeError::NotContainer(kind) => Refused::NotContainer(kind.clone()),
         DecodeError::MissingAction => Refused::MissingAction,
+        other => Refused::Unknown(other.to_string()),
     }
 }
 
