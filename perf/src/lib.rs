@@ -184,3 +184,29 @@ pub fn read_results(path: &std::path::Path, tool: &str) -> serde_json::Value {
         }
     }
 }
+
+/// A handler that counts every call it gets, for the clients that wait until the cache's
+/// changes have all reached a handler.
+pub struct CountCalls(pub std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl CountCalls {
+    fn count(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl hypersh_store::Handler<hypersh_watch::Container> for CountCalls {
+    fn on_add(&mut self, _: &std::sync::Arc<hypersh_watch::Container>) {
+        self.count();
+    }
+    fn on_update(
+        &mut self,
+        _: &std::sync::Arc<hypersh_watch::Container>,
+        _: &std::sync::Arc<hypersh_watch::Container>,
+    ) {
+        self.count();
+    }
+    fn on_delete(&mut self, _: &hypersh_store::Deleted<hypersh_watch::Container>) {
+        self.count();
+    }
+}

@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use hypersh_perf::{cpu_seconds, runtime};
-use hypersh_store::{Change, Deleted, Handler, HandlerOptions, StoreConfig, store};
+use hypersh_perf::{CountCalls, cpu_seconds, runtime};
+use hypersh_store::{Change, HandlerOptions, StoreConfig, store};
 use hypersh_watch::event::WatchEvent;
 use hypersh_watch::{Container, ContainerState};
 use serde_json::json;
@@ -44,21 +44,6 @@ const RUN: usize = 64;
 const ACTIONS: &[&str] = &[
     "create", "start", "pause", "unpause", "kill", "die", "restart", "stop",
 ];
-
-/// Counts every call.
-struct Count(Arc<AtomicU64>);
-
-impl Handler<Container> for Count {
-    fn on_add(&mut self, _: &Arc<Container>) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-    fn on_update(&mut self, _: &Arc<Container>, _: &Arc<Container>) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-    fn on_delete(&mut self, _: &Deleted<Container>) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-}
 
 /// Container `i`'s id: 64 hex characters spread over the hash space like real ids.
 fn id(i: usize) -> String {
@@ -118,7 +103,7 @@ fn main() {
     let result = runtime().block_on(async {
         let (mut writer, reader) = store::<Container>(StoreConfig::default());
         let calls = Arc::new(AtomicU64::new(0));
-        let _handle = reader.register(Count(Arc::clone(&calls)), HandlerOptions::default());
+        let _handle = reader.register(CountCalls(Arc::clone(&calls)), HandlerOptions::default());
         writer.replace((0..cached).map(container)).await;
         // As the router's emit pool: the touched containers (one fewer when their count
         // is a multiple of 8, so that each goes through every action), 8 events each.

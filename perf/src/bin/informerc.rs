@@ -12,30 +12,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use hypersh_perf::{Stopwatch, Target, cpu_seconds, runtime};
+use hypersh_perf::{CountCalls, Stopwatch, Target, cpu_seconds, runtime};
 use hypersh_reflector::Informer;
-use hypersh_store::{Deleted, Handler};
-use hypersh_watch::{Client, Container};
+use hypersh_watch::Client;
 
 #[derive(Parser)]
 struct Args {
     #[command(flatten)]
     target: Target,
-}
-
-/// Counts every call.
-struct Count(Arc<AtomicU64>);
-
-impl Handler<Container> for Count {
-    fn on_add(&mut self, _: &Arc<Container>) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-    fn on_update(&mut self, _: &Arc<Container>, _: &Arc<Container>) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-    fn on_delete(&mut self, _: &Deleted<Container>) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
 }
 
 fn main() {
@@ -47,7 +31,7 @@ fn main() {
             .build()
             .map_err(|e| e.to_string())?;
         let calls = Arc::new(AtomicU64::new(0));
-        informer.register(Count(Arc::clone(&calls)));
+        informer.register(CountCalls(Arc::clone(&calls)));
         informer.wait_until_ready().await;
         let synced_seconds = watch.elapsed_seconds();
         let cached = informer.store().len() as u64;
