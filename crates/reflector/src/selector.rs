@@ -44,6 +44,12 @@ impl Selector {
         &self.list
     }
 
+    /// Whether every container belongs in the cache (no filters): the listed ones need no
+    /// check then.
+    pub(crate) fn admits_all(&self) -> bool {
+        self.watch.is_empty()
+    }
+
     /// Whether a listed container belongs in the cache, by the event semantics.
     pub(crate) fn admits(&self, c: &Container) -> bool {
         self.watch.is_empty()
@@ -101,5 +107,7 @@ mod tests {
         assert!(!s.admits(&container("abc", "db", "nginx", &[("tier", "front")])));
         assert!(!s.admits(&container("abc", "web", "nginx", &[])));
         assert!(Selector::default().admits(&container("a", "b", "c", &[])));
+        assert!(Selector::default().admits_all());
+        assert!(!s.admits_all());
     }
 }

@@ -340,7 +340,10 @@ impl<S: Source> Reflector<S> {
             return commands;
         };
         commands.remove(0);
-        relist.retain(|c| core.selector().admits(c));
+        // Without filters every listed container is kept: no need to look at each.
+        if !core.selector().admits_all() {
+            relist.retain(|c| core.selector().admits(c));
+        }
         // Committing may wait for busy handlers (backpressure): not past a shutdown.
         if unless_shutdown(relist.commit(), shutdown).await.is_none() {
             let commands = core.step(Input::Shutdown, &mut NoCache);
