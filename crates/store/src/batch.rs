@@ -73,14 +73,14 @@ impl<T: Keyed + PartialEq + Send + Sync + 'static> Batch<'_, T> {
         drop(stage(shared, outbox, change));
     }
 
-    /// Changes the object cached under `key` as `f` decides from it, with one look-up
-    /// of the key: `f` sees the cached object (`None` when the key is not cached) and
-    /// returns the change to apply, if any. Returns whether `f` returned a change, which
-    /// is applied as by [`apply`](Self::apply).
+    /// Changes the object cached under `key` as `f` decides from it: `f` sees the cached
+    /// object (`None` when the key is not cached), borrowed, and returns the change to
+    /// apply, if any. Returns whether `f` returned a change, which is applied as by
+    /// [`apply`](Self::apply).
     ///
     /// This is for a writer that derives each new version from the cached one, as the
-    /// reflector does for each event. The entry stays locked from the read to the write:
-    /// keep `f` short, and do not use the store from it.
+    /// reflector does for each event, without a reference count per read. The entry is
+    /// read-locked while `f` runs: keep `f` short, and do not use the store from it.
     ///
     /// ```
     /// # mod hypersh { pub mod store { pub use hypersh_store::*; } }
@@ -108,50 +108,17 @@ impl<T: Keyed + PartialEq + Send + Sync + 'static> Batch<'_, T> {
     /// # }
     /// ```
     pub fn update(&mut self, key: &str, f: impl FnOnce(Option<&T>) -> Option<Change<T>>) -> bool {
-        let change = match self.replace_in_place(key, f) {
-            Updated::Done(changed) => return changed,
-            Updated::Apply(change) => change,
+        // The entry's shard lock is released at the end of this statement, before the
+        // change takes it again.
+        let change = match self.writer.shared.map.get(key) {
+            Some(entry) => f(Some(entry.key().object())),
+            None => f(None),
+        };
+        let Some(change) = change else {
+            return false;
         };
         self.apply(change);
         true
-    }
-
-    /// [`update`](Self::update) where the change is a new version of the cached object:
-    /// read and replaced under one hold of the state lock. Anything else is handed back.
-    fn replace_in_place(
-        &mut self,
-        key: &str,
-        f: impl FnOnce(Option<&T>) -> Option<Change<T>>,
-    ) -> Updated<T> {
-        let transform = self.writer.has_transform();
-        let Writer { shared, outbox, .. } = &mut *self.writer;
-        if transform {
-            // The transform runs outside the store's locks, as in `apply`.
-            let change = match shared.map.get(key) {
-                Some(entry) => f(Some(entry.key().object())),
-                None => f(None),
-            };
-            return change.map_or(Updated::Done(false), Updated::Apply);
-        }
-        let mut state = shared.state.write();
-        // The entry's shard lock is released at the end of this statement, before the
-        // upsert takes it again.
-        let change = match shared.map.get(key) {
-            Some(entry) => f(Some(entry.key().object())).map(|c| (c, true)),
-            None => f(None).map(|c| (c, false)),
-        };
-        let new = match change {
-            None => return Updated::Done(false),
-            Some((Change::Upsert(new), true)) if new.key() == key => Arc::new(new),
-            // Not cached, another key, or a delete.
-            Some((other, _)) => return Updated::Apply(other),
-        };
-        let note = shared.upsert_locked(&mut state, new);
-        let unsent = queue(shared, outbox, &state, note);
-        // What no handler takes is dropped after the state lock, not under it.
-        drop(state);
-        drop(unsent);
-        Updated::Done(true)
     }
 
     /// Delivers the batch's notifications and ends it. With
@@ -205,13 +172,6 @@ fn queue<T: Send + Sync + 'static>(
         shared.undelivered.store(true, Ordering::Relaxed);
     }
     unsent
-}
-
-/// What [`Batch::replace_in_place`] did: all of it (and whether it changed anything), or
-/// nothing but decide the change.
-enum Updated<T> {
-    Done(bool),
-    Apply(Change<T>),
 }
 
 #[cfg(test)]

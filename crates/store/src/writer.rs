@@ -45,11 +45,6 @@ impl<T: Keyed + PartialEq + Send + Sync + 'static> Writer<T> {
         }
     }
 
-    /// Whether a transform is set.
-    pub(crate) fn has_transform(&self) -> bool {
-        self.transform.is_some()
-    }
-
     pub(crate) fn transformed_change(&self, change: Change<T>) -> Change<T> {
         match change {
             Change::Upsert(obj) => Change::Upsert(self.transformed(obj)),
