@@ -37,6 +37,9 @@ struct Args {
     events: usize,
 }
 
+/// How long the handler may take to see the first list, and to catch up at the end.
+const PATIENCE: Duration = Duration::from_secs(120);
+
 /// The reflector applies runs of this many events in one batch.
 const RUN: usize = 64;
 
@@ -119,9 +122,14 @@ fn main() {
             })
             .collect::<Result<_, _>>()?;
         // The handler sees the first list before the clock starts.
-        while calls.load(Ordering::Relaxed) < cached as u64 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        let first_list = async {
+            while calls.load(Ordering::Relaxed) < cached as u64 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        tokio::time::timeout(PATIENCE, first_list)
+            .await
+            .map_err(|_| format!("the handler did not see the first list in {PATIENCE:?}"))?;
         let (start, cpu) = (Instant::now(), cpu_seconds());
         let (mut changed, mut applied) = (0u64, 0usize);
         let mut events = pool.iter().cycle();
@@ -136,9 +144,14 @@ fn main() {
             batch.commit().await;
             applied += RUN;
         }
-        while calls.load(Ordering::Relaxed) < cached as u64 + changed {
-            tokio::task::yield_now().await;
-        }
+        let caught_up = async {
+            while calls.load(Ordering::Relaxed) < cached as u64 + changed {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(PATIENCE, caught_up)
+            .await
+            .map_err(|_| format!("the handler did not see every change in {PATIENCE:?}"))?;
         let (seconds, cpu) = (start.elapsed().as_secs_f64(), cpu_seconds() - cpu);
         Ok::<_, String>(json!({
             "cached": cached,

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use plotters::coord::Shift;
-use plotters::coord::combinators::IntoLogRange;
+use plotters::coord::combinators::{IntoLogRange, LogCoord};
 use plotters::prelude::*;
 use serde_json::Value;
 
@@ -71,6 +71,43 @@ fn dashes(a: (f64, f64), b: (f64, f64), count: usize) -> Vec<Vec<(f64, f64)>> {
 }
 
 /// One log–log panel of `series`, each with its dashed linear reference when `linear`.
+/// A chart over N on a log axis (events/s or costs on the other).
+type Chart<'a, 'b, Y> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<LogCoord<f64>, Y>>;
+
+/// Each series as a line with its points, labelled for the legend.
+fn draw_lines<Y: Ranged<ValueType = f64>>(
+    chart: &mut Chart<'_, '_, Y>,
+    series: &[Series],
+) -> Result<(), String> {
+    for (name, colour, pts) in series {
+        let style = ShapeStyle::from(colour).stroke_width(2);
+        chart
+            .draw_series(std::iter::once(PathElement::new(pts.clone(), style)))
+            .map_err(|e| e.to_string())?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
+        chart
+            .draw_series(pts.iter().map(|p| Circle::new(*p, 3, colour.filled())))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// The legend, at `position`.
+fn draw_legend<'a, 'b: 'a, Y: Ranged<ValueType = f64>>(
+    chart: &mut Chart<'a, 'b, Y>,
+    position: SeriesLabelPosition,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.8))
+        .border_style(GREY)
+        .label_font(("sans-serif", 12))
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
 fn panel(
     area: &DrawingArea<SVGBackend<'_>, Shift>,
     title: &str,
@@ -115,16 +152,8 @@ fn panel(
         .y_label_formatter(&|v| human(*v))
         .draw()
         .map_err(|e| e.to_string())?;
-    for (name, colour, pts) in series {
-        let style = ShapeStyle::from(colour).stroke_width(2);
-        chart
-            .draw_series(std::iter::once(PathElement::new(pts.clone(), style)))
-            .map_err(|e| e.to_string())?
-            .label(*name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
-        chart
-            .draw_series(pts.iter().map(|p| Circle::new(*p, 3, colour.filled())))
-            .map_err(|e| e.to_string())?;
+    draw_lines(&mut chart, series)?;
+    for (_, colour, pts) in series {
         if linear && let (Some(first), Some(last)) = (pts.first(), pts.last()) {
             let end = (last.0, first.1 * last.0 / first.0);
             chart
@@ -146,14 +175,7 @@ fn panel(
             .label("dashed: linear (∝ N)")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], GREY.stroke_width(1)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.8))
-        .border_style(GREY)
-        .label_font(("sans-serif", 12))
-        .draw()
-        .map_err(|e| e.to_string())
+    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)
 }
 
 /// The events/s panel: N on a log axis, events/s on a linear one from zero.
@@ -184,25 +206,8 @@ fn rate_panel(
         .y_label_formatter(&|v| human(*v))
         .draw()
         .map_err(|e| e.to_string())?;
-    for (name, colour, pts) in series {
-        let style = ShapeStyle::from(colour).stroke_width(2);
-        chart
-            .draw_series(std::iter::once(PathElement::new(pts.clone(), style)))
-            .map_err(|e| e.to_string())?
-            .label(*name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
-        chart
-            .draw_series(pts.iter().map(|p| Circle::new(*p, 3, colour.filled())))
-            .map_err(|e| e.to_string())?;
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(GREY)
-        .label_font(("sans-serif", 12))
-        .draw()
-        .map_err(|e| e.to_string())
+    draw_lines(&mut chart, series)?;
+    draw_legend(&mut chart, SeriesLabelPosition::LowerRight)
 }
 
 fn main() {
