@@ -277,8 +277,8 @@ impl Core {
         vec![Command::List]
     }
 
-    /// One event. In the watch phase this is the hot path: one look-up of the container
-    /// through `cache`, and a command only when a fetch can start.
+    /// One event. In the watch phase this is the hot path: the container read and
+    /// changed through `cache`, and a command only when a fetch can start.
     pub(crate) fn event<C: Cache>(&mut self, event: WatchEvent, cache: &mut C) -> Option<Command> {
         self.status.events_received += 1;
         let max = self.limits.max_buffered_events;
