@@ -732,6 +732,13 @@ impl Shell {
     }
 }
 
+impl Drop for Shell {
+    /// The elector's task ends (stopped, or aborted with the elector): its calls end too.
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
+
 async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
