@@ -6,7 +6,7 @@
 //! retry period *while it campaigns* (a campaign that outlives its lease would otherwise
 //! return to a replica whose key is gone). A returned campaign is checked with `Leader`:
 //! the election's leader key must be this replica's key, created at the revision the
-//! campaign returned — that revision is the term's [`FencingToken`](crate::FencingToken).
+//! campaign returned — that revision is the term's [`FencingToken`].
 //!
 //! ```no_run
 //! use hypersh_election::ElectionConfig;

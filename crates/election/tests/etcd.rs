@@ -302,7 +302,25 @@ async fn a_resign_hands_over_in_under_three_seconds_and_standbys_keep_their_leas
     let (j, _) = wait_leader(&live, Duration::from_secs(3)).await;
     let took = t0.elapsed();
     assert!(took < Duration::from_secs(3), "{took:?}");
-    assert!(live[j].leadership.current().unwrap().token() > old);
+    let new = live[j].leadership.current().unwrap().token();
+    assert!(new > old);
+    // The other standby sees the new leader through `Observe`.
+    let other = live.iter().find(|r| !r.leadership.is_leader()).unwrap();
+    let start = Instant::now();
+    while other
+        .leadership
+        .status()
+        .leader
+        .map(|l| (l.identity, l.token))
+        != Some((live[j].identity.clone(), new))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            other.leadership.status()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let samples = sampler.finish();
     check(&samples);
     eprintln!("resign handover: {took:?}");
@@ -504,8 +522,31 @@ async fn etcd_with_authentication_refuses_no_credentials_clearly_and_accepts_goo
             .unwrap()
             .credentials("root", "pw-1"),
     );
-    let (k, _) = wait_leader(&[&anonymous, &wrong, &root], Duration::from_secs(10)).await;
-    assert_eq!(k, 2, "only the replica with good credentials leads");
+    // A user without access to the election's keys.
+    let limited = Replica::start(
+        "auth-test",
+        "limited",
+        EtcdConfig::new([etcd.url()])
+            .unwrap()
+            .credentials("limited", "pw-1"),
+    );
+    let (k, _) = wait_leader(
+        &[&anonymous, &wrong, &limited, &root],
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(k, 3, "only the replica with good credentials leads");
+    let start = Instant::now();
+    loop {
+        let s = limited.leadership.status();
+        if let Some(err) = &s.last_error {
+            assert!(matches!(err, ElectionError::PermissionDenied(_)), "{err:?}");
+            assert!(err.to_string().contains("grant the user"), "{err}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{s:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let s = wrong.leadership.status();
     assert!(
         matches!(s.last_error, Some(ElectionError::Unauthenticated(_))),

@@ -216,13 +216,26 @@ impl Etcd {
         Ok(response)
     }
 
-    /// Turns authentication on with a `root` user of password `password`.
+    /// Turns authentication on with a `root` user of password `password`, and a user
+    /// `limited` (same password) that may only use keys under `other/`.
     pub fn enable_auth(&self, password: &str) -> Result<(), String> {
-        self.post(
-            "/v3/auth/user/add",
-            &format!(r#"{{"name":"root","password":"{password}"}}"#),
-        )?;
+        for user in ["root", "limited"] {
+            self.post(
+                "/v3/auth/user/add",
+                &format!(r#"{{"name":"{user}","password":"{password}"}}"#),
+            )?;
+        }
         self.post("/v3/auth/user/grant", r#"{"user":"root","role":"root"}"#)?;
+        self.post("/v3/auth/role/add", r#"{"name":"other"}"#)?;
+        // Keys are base64 in the JSON gateway: "other/" to "other0".
+        self.post(
+            "/v3/auth/role/grant",
+            r#"{"name":"other","perm":{"permType":"READWRITE","key":"b3RoZXIv","range_end":"b3RoZXIw"}}"#,
+        )?;
+        self.post(
+            "/v3/auth/user/grant",
+            r#"{"user":"limited","role":"other"}"#,
+        )?;
         self.post("/v3/auth/enable", "{}")?;
         Ok(())
     }
