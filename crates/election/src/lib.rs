@@ -10,7 +10,7 @@
 //!
 //! The decisions are a state machine without I/O (lease granted, keep-alive answered or
 //! failed, campaign won, leader observed, deadlines), driven by scripted inputs in its
-//! tests; the I/O is a thin shell over etcd's election API and leases, in [`etcd`] behind
+//! tests; the I/O is a thin shell over etcd's election API and leases, in the `etcd` module behind
 //! the `etcd` cargo feature (its client needs `protoc` to build). [`FakeElection`] drives
 //! the same machine from a test, without a server.
 //!
