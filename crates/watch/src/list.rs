@@ -1,12 +1,42 @@
-//! Splitting a JSON array that arrives in chunks into its elements, so a list response can
-//! be decoded one container at a time while the body is still arriving (see
-//! [`Client::list_containers_into`](crate::Client::list_containers_into)): memory holds one
-//! chunk and one element, never the whole body nor a `Vec` of every container.
+//! Splitting a JSON array that arrives in chunks into its elements, so a container list can
+//! be decoded one container at a time while the body is still arriving: memory holds one
+//! chunk and one element, never the whole body nor a `Vec` of every container. Both list
+//! calls use it: the Hyper.sh client's (`Client::list_containers_into`, feature `client`)
+//! and the Docker source's (`hypersh-docker`), so it lives here, outside the client.
 //!
 //! The splitter only tracks strings (and their escapes) and bracket depth to find the commas
 //! between top-level elements; each element is then decoded (and so validated) by serde.
-
-use serde::de::Error as _;
+//! Two bounds in bytes: one element ([`ArraySplitter::new`]) and the whole list
+//! ([`ArraySplitter::max_bytes`]).
+//!
+//! ```
+//! use hypersh_watch::Container;
+//! use hypersh_watch::list::{ArraySplitter, SplitError};
+//!
+//! #[derive(Debug)]
+//! enum ListError {
+//!     Split(SplitError),
+//!     Decode(serde_json::Error),
+//! }
+//! impl From<SplitError> for ListError {
+//!     fn from(e: SplitError) -> Self {
+//!         Self::Split(e)
+//!     }
+//! }
+//!
+//! let mut splitter = ArraySplitter::new(1024 * 1024).max_bytes(64 * 1024 * 1024);
+//! let mut names = Vec::new();
+//! for chunk in [&br#"[{"Id":"a","Names":["/web"]},{"Id""#[..], br#":"b"}]"#] {
+//!     splitter.feed(chunk, |element| {
+//!         let c: Container = serde_json::from_slice(element).map_err(ListError::Decode)?;
+//!         names.push(c.id().to_owned());
+//!         Ok::<_, ListError>(())
+//!     })?;
+//! }
+//! splitter.finish()?;
+//! assert_eq!(names, ["a", "b"]);
+//! # Ok::<(), ListError>(())
+//! ```
 
 /// Where the splitter is in the body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,9 +49,34 @@ enum Place {
     After,
 }
 
-/// Finds the top-level elements of a JSON array fed in chunks.
+/// Why a list body is refused before its elements are decoded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SplitError {
+    /// The body is not one JSON array (what is wrong is said).
+    #[error("the list is not a JSON array: {reason}")]
+    Malformed {
+        /// What is wrong: `the list is not a JSON array`, `a list element is missing`, ...
+        reason: &'static str,
+    },
+    /// One element is larger than the splitter's `max_element`.
+    #[error("a list element is larger than {limit} bytes")]
+    ElementTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The whole body is larger than the splitter's [`max_bytes`](ArraySplitter::max_bytes).
+    #[error("the list is larger than {limit} bytes")]
+    ListTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+}
+
+/// Finds the top-level elements of a JSON array fed in chunks, within two bounds in bytes:
+/// one element, and the whole body.
 #[derive(Debug)]
-pub(crate) struct ArraySplitter {
+pub struct ArraySplitter {
     /// Bytes not yet handed out: the element being read (from index 0 when it has begun).
     buf: Vec<u8>,
     /// Whether `buf[0]` starts an element.
@@ -35,13 +90,21 @@ pub(crate) struct ArraySplitter {
     want_element: bool,
     /// The largest element accepted, in bytes.
     max_element: usize,
+    /// The largest body accepted, in bytes.
+    max_bytes: usize,
+    /// Bytes fed so far.
+    fed: usize,
 }
 
 impl ArraySplitter {
-    /// A splitter that refuses elements larger than `max_element` bytes.
-    pub(crate) fn new(max_element: usize) -> Self {
+    /// A splitter that refuses elements larger than `max_element` bytes (and no limit on
+    /// the whole body until [`max_bytes`](Self::max_bytes) sets one).
+    #[must_use]
+    pub fn new(max_element: usize) -> Self {
         Self {
             max_element,
+            max_bytes: usize::MAX,
+            fed: 0,
             buf: Vec::new(),
             started: false,
             place: Place::Before,
@@ -52,16 +115,33 @@ impl ArraySplitter {
         }
     }
 
-    /// Scans `chunk` and calls `element` with each top-level element completed by it.
+    /// Refuses a body larger than `bytes` in all.
+    #[must_use]
+    pub fn max_bytes(mut self, bytes: usize) -> Self {
+        self.max_bytes = bytes;
+        self
+    }
+
+    /// Scans `chunk` and calls `element` with each top-level element completed by it (its
+    /// bytes, surrounding blanks excluded).
     ///
     /// # Errors
-    /// A JSON error when the body is not an array (or has something after it), or the first
-    /// error `element` returns.
-    pub(crate) fn feed(
+    /// A [`SplitError`] when the body is not an array (or has something after it), or passes
+    /// a bound; else the first error `element` returns. After an error the splitter is
+    /// of no further use.
+    pub fn feed<E: From<SplitError>>(
         &mut self,
         chunk: &[u8],
-        mut element: impl FnMut(&[u8]) -> Result<(), serde_json::Error>,
-    ) -> Result<(), serde_json::Error> {
+        mut element: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.fed = self.fed.saturating_add(chunk.len());
+        if self.fed > self.max_bytes {
+            return Err(SplitError::ListTooLarge {
+                limit: self.max_bytes,
+            }
+            .into());
+        }
+        let malformed = |reason| E::from(SplitError::Malformed { reason });
         let mut i = self.buf.len();
         self.buf.extend_from_slice(chunk);
         // Start of the element being read, in `buf`.
@@ -89,17 +169,23 @@ impl ArraySplitter {
             match self.place {
                 Place::Before if blank => {}
                 Place::Before if b == b'[' => self.place = Place::Inside,
-                Place::Before => {
-                    return Err(serde_json::Error::custom("the list is not a JSON array"));
-                }
+                Place::Before => return Err(malformed("the list is not a JSON array")),
                 Place::Inside if self.depth == 0 && (b == b',' || b == b']') => {
                     match start.take() {
                         Some(s) => {
+                            // An element completed within one chunk was never checked
+                            // against the bound below.
+                            if i - s > self.max_element {
+                                return Err(SplitError::ElementTooLarge {
+                                    limit: self.max_element,
+                                }
+                                .into());
+                            }
                             element(&self.buf[s..i])?;
                             self.want_element = false;
                         }
                         None if b == b']' && !self.want_element => {}
-                        None => return Err(serde_json::Error::custom("a list element is missing")),
+                        None => return Err(malformed("a list element is missing")),
                     }
                     if b == b',' {
                         self.want_element = true;
@@ -116,19 +202,16 @@ impl ArraySplitter {
                         b'"' => self.in_string = true,
                         b'{' | b'[' => self.depth += 1,
                         b'}' | b']' => {
-                            self.depth = self.depth.checked_sub(1).ok_or_else(|| {
-                                serde_json::Error::custom("unbalanced brackets in the list")
-                            })?;
+                            self.depth = self
+                                .depth
+                                .checked_sub(1)
+                                .ok_or_else(|| malformed("unbalanced brackets in the list"))?;
                         }
                         _ => {}
                     }
                 }
                 Place::After if blank => {}
-                Place::After => {
-                    return Err(serde_json::Error::custom(
-                        "trailing characters after the list",
-                    ));
-                }
+                Place::After => return Err(malformed("trailing characters after the list")),
             }
             i += 1;
         }
@@ -137,10 +220,10 @@ impl ArraySplitter {
         self.buf.drain(..keep);
         self.started = start.is_some();
         if self.buf.len() > self.max_element {
-            return Err(serde_json::Error::custom(format_args!(
-                "a list element is larger than {} bytes (ClientConfig::max_frame_size)",
-                self.max_element
-            )));
+            return Err(SplitError::ElementTooLarge {
+                limit: self.max_element,
+            }
+            .into());
         }
         Ok(())
     }
@@ -148,14 +231,14 @@ impl ArraySplitter {
     /// Checks that the array was closed.
     ///
     /// # Errors
-    /// A JSON error when the body ended inside the array (or before it).
-    pub(crate) fn finish(&self) -> Result<(), serde_json::Error> {
+    /// [`SplitError::Malformed`] when the body ended inside the array (or before it).
+    pub fn finish(&self) -> Result<(), SplitError> {
         if self.place == Place::After {
             Ok(())
         } else {
-            Err(serde_json::Error::custom(
-                "the list ends before its array does",
-            ))
+            Err(SplitError::Malformed {
+                reason: "the list ends before its array does",
+            })
         }
     }
 }
@@ -165,13 +248,13 @@ mod tests {
     use super::*;
 
     /// Splits `body` fed in chunks of `size` bytes.
-    fn split(body: &str, size: usize) -> Result<Vec<String>, serde_json::Error> {
+    fn split(body: &str, size: usize) -> Result<Vec<String>, SplitError> {
         let mut splitter = ArraySplitter::new(usize::MAX);
         let mut out = Vec::new();
         for chunk in body.as_bytes().chunks(size.max(1)) {
             splitter.feed(chunk, |e| {
                 out.push(String::from_utf8_lossy(e).trim().to_owned());
-                Ok(())
+                Ok::<_, SplitError>(())
             })?;
         }
         splitter.finish()?;
@@ -225,15 +308,78 @@ mod tests {
         }
     }
 
+    /// Feeds one chunk, ignoring elements.
+    fn feed(splitter: &mut ArraySplitter, chunk: &[u8]) -> Result<(), SplitError> {
+        splitter.feed(chunk, |_| Ok::<_, SplitError>(()))
+    }
+
     #[test]
-    fn an_element_over_the_limit_is_an_error_that_names_the_setting() {
+    fn an_element_over_the_limit_is_an_error_that_names_the_limit() {
         let mut splitter = ArraySplitter::new(100);
-        splitter.feed(br#"[{"Id":""#, |_| Ok(())).unwrap();
+        feed(&mut splitter, br#"[{"Id":""#).unwrap();
         let err = (0..10)
-            .find_map(|_| splitter.feed(&[b'a'; 40], |_| Ok(())).err())
+            .find_map(|_| feed(&mut splitter, &[b'a'; 40]).err())
             .expect("refused");
-        assert!(err.to_string().contains("max_frame_size"), "{err}");
+        assert_eq!(err, SplitError::ElementTooLarge { limit: 100 });
+        assert_eq!(err.to_string(), "a list element is larger than 100 bytes");
         assert!(splitter.buf.len() <= 140, "the buffer stays near the limit");
+    }
+
+    #[test]
+    fn an_element_over_the_limit_within_one_chunk_is_refused_too() {
+        let big = format!(r#"[{{"Id":"{}"}},{{"Id":"b"}}]"#, "a".repeat(200));
+        let mut splitter = ArraySplitter::new(100);
+        let mut seen = 0;
+        let err = splitter
+            .feed(big.as_bytes(), |_| {
+                seen += 1;
+                Ok::<_, SplitError>(())
+            })
+            .unwrap_err();
+        assert_eq!(err, SplitError::ElementTooLarge { limit: 100 });
+        assert_eq!(seen, 0, "the large element was not handed out");
+        // Exactly at the limit is accepted.
+        let exact = format!(r#"[{{"Id":"{}"}}]"#, "a".repeat(100 - 9));
+        let mut splitter = ArraySplitter::new(100);
+        feed(&mut splitter, exact.as_bytes()).unwrap();
+        splitter.finish().unwrap();
+    }
+
+    #[test]
+    fn a_body_over_the_list_limit_is_refused_before_it_is_scanned() {
+        let mut splitter = ArraySplitter::new(usize::MAX).max_bytes(10);
+        feed(&mut splitter, b"[1,2,").unwrap();
+        feed(&mut splitter, b"3,4,").unwrap();
+        let err = feed(&mut splitter, b"5]").unwrap_err();
+        assert_eq!(err, SplitError::ListTooLarge { limit: 10 });
+        assert_eq!(err.to_string(), "the list is larger than 10 bytes");
+        let mut splitter = ArraySplitter::new(usize::MAX).max_bytes(10);
+        feed(&mut splitter, b"[1,2,3,4]\n").unwrap();
+        splitter.finish().unwrap();
+    }
+
+    #[test]
+    fn the_callback_error_is_returned_as_it_is() {
+        #[derive(Debug, PartialEq)]
+        enum Mine {
+            Split(SplitError),
+            Stop,
+        }
+        impl From<SplitError> for Mine {
+            fn from(e: SplitError) -> Self {
+                Self::Split(e)
+            }
+        }
+        let mut splitter = ArraySplitter::new(usize::MAX);
+        assert_eq!(
+            splitter.feed(b"[1,2]", |_| Err(Mine::Stop)),
+            Err(Mine::Stop)
+        );
+        let mut splitter = ArraySplitter::new(usize::MAX);
+        assert!(matches!(
+            splitter.feed(b"{}", |_| Ok(())),
+            Err(Mine::Split(SplitError::Malformed { .. }))
+        ));
     }
 
     #[test]
@@ -243,12 +389,12 @@ mod tests {
         splitter
             .feed(b"[{\"Id\":\"a\"},{\"Id\":", |_| {
                 seen += 1;
-                Ok(())
+                Ok::<_, SplitError>(())
             })
             .unwrap();
         assert_eq!(seen, 1);
         assert_eq!(splitter.buf, b"{\"Id\":");
-        splitter.feed(b"\"b\"}]", |_| Ok(())).unwrap();
+        feed(&mut splitter, b"\"b\"}]").unwrap();
         assert!(splitter.buf.is_empty());
         splitter.finish().unwrap();
     }
