@@ -49,6 +49,17 @@ enum Place {
     After,
 }
 
+/// The bytes that change the state inside an element, outside its strings.
+static BRACKETS_AND_QUOTE: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b'"' as usize] = true;
+    table[b'{' as usize] = true;
+    table[b'}' as usize] = true;
+    table[b'[' as usize] = true;
+    table[b']' as usize] = true;
+    table
+};
+
 /// Why a list body is refused before its elements are decoded.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -77,10 +88,9 @@ pub enum SplitError {
 /// one element, and the whole body.
 #[derive(Debug)]
 pub struct ArraySplitter {
-    /// Bytes not yet handed out: the element being read (from index 0 when it has begun).
+    /// The start of an element that earlier chunks began and did not complete (empty
+    /// between elements: an element never starts with a blank).
     buf: Vec<u8>,
-    /// Whether `buf[0]` starts an element.
-    started: bool,
     place: Place,
     /// Open brackets and braces inside the current element.
     depth: usize,
@@ -106,7 +116,6 @@ impl ArraySplitter {
             max_bytes: usize::MAX,
             fed: 0,
             buf: Vec::new(),
-            started: false,
             place: Place::Before,
             depth: 0,
             in_string: false,
@@ -142,12 +151,31 @@ impl ArraySplitter {
             .into());
         }
         let malformed = |reason| E::from(SplitError::Malformed { reason });
-        let mut i = self.buf.len();
-        self.buf.extend_from_slice(chunk);
-        // Start of the element being read, in `buf`.
-        let mut start = self.started.then_some(0);
-        while i < self.buf.len() {
-            let b = self.buf[i];
+        let too_large = || {
+            E::from(SplitError::ElementTooLarge {
+                limit: self.max_element,
+            })
+        };
+        // The chunk is scanned where it is: only the start of an element that it does not
+        // complete is copied (into `buf`), not every byte.
+        // An element began in an earlier chunk and goes on from `chunk[0]`.
+        let mut pending = !self.buf.is_empty();
+        // Start, in `chunk`, of an element that began in it.
+        let mut start: Option<usize> = None;
+        let mut i = 0;
+        while i < chunk.len() {
+            if self.depth > 0 && !self.in_string {
+                // Within an element's brackets only quotes and brackets matter: skip the
+                // rest (keys' colons, commas, numbers, blanks) without the state machine.
+                match chunk[i..]
+                    .iter()
+                    .position(|&b| BRACKETS_AND_QUOTE[usize::from(b)])
+                {
+                    Some(n) => i += n,
+                    None => break,
+                }
+            }
+            let b = chunk[i];
             if self.in_string {
                 if self.escaped {
                     self.escaped = false;
@@ -158,34 +186,36 @@ impl ArraySplitter {
                 } else {
                     // Most of a list is inside strings (ids, names, labels): jump to the
                     // next quote or backslash.
-                    i = memchr::memchr2(b'"', b'\\', &self.buf[i..])
-                        .map_or(self.buf.len(), |n| i + n);
+                    i = memchr::memchr2(b'"', b'\\', &chunk[i..]).map_or(chunk.len(), |n| i + n);
                     continue;
                 }
                 i += 1;
                 continue;
             }
             let blank = matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+            let reading = pending || start.is_some();
             match self.place {
                 Place::Before if blank => {}
                 Place::Before if b == b'[' => self.place = Place::Inside,
                 Place::Before => return Err(malformed("the list is not a JSON array")),
                 Place::Inside if self.depth == 0 && (b == b',' || b == b']') => {
-                    match start.take() {
-                        Some(s) => {
-                            // An element completed within one chunk was never checked
-                            // against the bound below.
-                            if i - s > self.max_element {
-                                return Err(SplitError::ElementTooLarge {
-                                    limit: self.max_element,
-                                }
-                                .into());
-                            }
-                            element(&self.buf[s..i])?;
-                            self.want_element = false;
+                    if pending {
+                        if self.buf.len() + i > self.max_element {
+                            return Err(too_large());
                         }
-                        None if b == b']' && !self.want_element => {}
-                        None => return Err(malformed("a list element is missing")),
+                        self.buf.extend_from_slice(&chunk[..i]);
+                        element(&self.buf)?;
+                        self.buf.clear();
+                        pending = false;
+                        self.want_element = false;
+                    } else if let Some(s) = start.take() {
+                        if i - s > self.max_element {
+                            return Err(too_large());
+                        }
+                        element(&chunk[s..i])?;
+                        self.want_element = false;
+                    } else if b == b',' || self.want_element {
+                        return Err(malformed("a list element is missing"));
                     }
                     if b == b',' {
                         self.want_element = true;
@@ -193,9 +223,9 @@ impl ArraySplitter {
                         self.place = Place::After;
                     }
                 }
-                Place::Inside if blank && start.is_none() => {}
+                Place::Inside if blank && !reading => {}
                 Place::Inside => {
-                    if start.is_none() {
+                    if !reading {
                         start = Some(i);
                     }
                     match b {
@@ -215,15 +245,14 @@ impl ArraySplitter {
             }
             i += 1;
         }
-        // Keep only the element being read.
-        let keep = start.unwrap_or(self.buf.len());
-        self.buf.drain(..keep);
-        self.started = start.is_some();
+        // Keep the start of the element being read.
+        if pending {
+            self.buf.extend_from_slice(chunk);
+        } else if let Some(s) = start {
+            self.buf.extend_from_slice(&chunk[s..]);
+        }
         if self.buf.len() > self.max_element {
-            return Err(SplitError::ElementTooLarge {
-                limit: self.max_element,
-            }
-            .into());
+            return Err(too_large());
         }
         Ok(())
     }
