@@ -7,8 +7,9 @@
 //! cargo bench -p hypersh-docker --bench list -- [--containers 30000] [--runs 5]
 //! ```
 //!
-//! Prints, for each run and as medians: the wall time of the list, containers/s, and the
-//! peak heap the list itself held above what was allocated before it (sampled in the sink,
+//! Prints, for each run and as medians: the wall time of the list, containers/s, the CPU
+//! time of the thread that reads it (`/proc/thread-self/schedstat`; the serving thread is
+//! another), and the peak heap the list itself held above what was allocated before it (sampled in the sink,
 //! with a counting global allocator): the body buffered whole, or one chunk and one
 //! container when it is decoded as it arrives.
 
@@ -72,12 +73,13 @@ fn main() -> Result<(), String> {
             "list of {containers} containers, {:.1} MB body, {runs} runs",
             body.len() as f64 / 1e6
         );
-        let (mut walls, mut peaks) = (Vec::new(), Vec::new());
+        let (mut walls, mut cpus, mut peaks) = (Vec::new(), Vec::new(), Vec::new());
         for run in 0..runs {
             let before = ALLOCATOR.allocated();
             let peak = AtomicUsize::new(0);
             let mut seen = 0usize;
             let started = Instant::now();
+            let cpu_before = thread_cpu_seconds();
             source
                 .list(&Filters::new(), |c| {
                     seen += 1;
@@ -87,28 +89,39 @@ fn main() -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             let wall = started.elapsed().as_secs_f64();
+            let cpu = thread_cpu_seconds() - cpu_before;
             if seen != containers {
                 return Err(format!("listed {seen} of {containers}"));
             }
             let peak = peak.load(Ordering::Relaxed).saturating_sub(before);
             println!(
-                "run {run}: {wall:.3} s, {:.0} containers/s, peak heap {:.2} MB",
+                "run {run}: {wall:.3} s, {:.0} containers/s, cpu {cpu:.3} s, peak heap {:.2} MB",
                 containers as f64 / wall,
                 peak as f64 / 1e6
             );
             walls.push(wall);
+            cpus.push(cpu);
             peaks.push(peak as f64);
         }
         let wall = median(&mut walls);
         println!(
-            "median: {wall:.3} s, {:.0} containers/s, peak heap {:.2} MB",
+            "median: {wall:.3} s, {:.0} containers/s, cpu {:.3} s, peak heap {:.2} MB",
             containers as f64 / wall,
+            median(&mut cpus),
             median(&mut peaks) / 1e6
         );
         Ok(())
     });
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// CPU time of the calling thread, from the first field of its schedstat (nanoseconds).
+fn thread_cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |ns| ns / 1e9)
 }
 
 fn median(v: &mut [f64]) -> f64 {

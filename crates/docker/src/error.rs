@@ -114,6 +114,13 @@ pub enum DockerError {
         /// The limit, in bytes.
         limit: usize,
     },
+    /// One container of the list is larger than the limit (see the builder's `max_line`,
+    /// which bounds one listed container as it bounds one event line).
+    #[error("a container in the list is larger than {limit} bytes (raise max_line)")]
+    ContainerTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The container list is not the JSON array of containers Docker sends.
     #[error("cannot decode the container list: {0}")]
     List(#[source] serde_json::Error),

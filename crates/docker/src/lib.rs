@@ -10,7 +10,9 @@
 //!   most [`ApiVersion::MAXIMUM`]; daemons older than [`ApiVersion::MINIMUM`] (1.24) are
 //!   refused with [`DockerError::ApiTooOld`].
 //! - List: `GET /containers/json?all=1&filters=...`, decoded into
-//!   [`Container`](hypersh_watch::Container)s.
+//!   [`Container`](hypersh_watch::Container)s as the body arrives (through
+//!   [`hypersh_watch::list::ArraySplitter`], as the Hyper.sh client's list), one
+//!   container in memory at a time.
 //! - Watch: `GET /events?filters={"type":["container"],...}`, newline-delimited JSON
 //!   decoded with [`WatchEvent::decode`](hypersh_watch::WatchEvent::decode)
 //!   ([`DockerWatch`]). The stream is silent when nothing happens, so after
@@ -43,6 +45,7 @@
 mod error;
 mod events;
 mod host;
+mod list;
 mod source;
 mod transport;
 mod version;

@@ -8,12 +8,11 @@ use std::time::Duration;
 use hypersh_reflector::Source;
 use hypersh_watch::{Container, Filters};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-use serde::Deserializer as _;
-use serde::de::{SeqAccess, Visitor};
 
 use crate::error::DockerError;
 use crate::events::{DockerWatch, WatchConfig};
 use crate::host::DockerHost;
+use crate::list::{self, ListLimits};
 use crate::transport::Transport;
 use crate::version::ApiVersion;
 
@@ -121,22 +120,26 @@ impl DockerSource {
         path
     }
 
-    /// Lists into `sink` (see [`Source::list`]).
+    /// Lists into `sink` (see [`Source::list`]), decoding the body as it arrives; the
+    /// whole list within the request timeout.
     async fn list_into(
         &self,
         filters: &Filters,
         sink: impl FnMut(Container) + Send,
     ) -> Result<(), DockerError> {
-        let (_, body) = self
-            .inner
-            .transport
-            .get_body(
-                &self.list_path(filters),
-                self.inner.request_timeout,
-                self.inner.max_body,
-            )
-            .await?;
-        decode_list(&body, sink).map_err(DockerError::List)
+        let transport = &self.inner.transport;
+        let path = self.list_path(filters);
+        let what = format!("GET {}/containers/json", self.inner.prefix);
+        let limits = ListLimits {
+            max_body: self.inner.max_body,
+            max_container: self.inner.watch.max_line,
+        };
+        transport
+            .within(self.inner.request_timeout, &what, async {
+                let response = transport.get(&path, self.inner.request_timeout).await?;
+                list::read(response.body, &what, &transport.endpoint, limits, sink).await
+            })
+            .await
     }
 }
 
@@ -249,14 +252,16 @@ impl DockerSourceBuilder {
         self
     }
 
-    /// The largest container list body accepted, in bytes (default 64 MiB).
+    /// The largest container list body accepted, in bytes (default 64 MiB). The list is
+    /// decoded as it arrives, so this bounds what a daemon may send, not what is held.
     pub fn max_body(mut self, bytes: usize) -> Self {
         self.max_body = bytes;
         self
     }
 
     /// The longest events line accepted, in bytes (default 1 MiB); a longer one ends
-    /// the watch with [`DockerError::LineTooLong`].
+    /// the watch with [`DockerError::LineTooLong`]. It bounds one container of a list
+    /// too ([`DockerError::ContainerTooLarge`]).
     pub fn max_line(mut self, bytes: usize) -> Self {
         self.max_line = bytes;
         self
@@ -343,27 +348,6 @@ fn query_filters(filters: &Filters, extra: Option<(&str, &str)>) -> String {
     utf8_percent_encode(&json, NON_ALPHANUMERIC).to_string()
 }
 
-/// Decodes a JSON array of containers, handing each to `sink` as it is decoded (no
-/// `Vec` of them all).
-fn decode_list(body: &[u8], sink: impl FnMut(Container)) -> Result<(), serde_json::Error> {
-    struct Each<F>(F);
-    impl<'de, F: FnMut(Container)> Visitor<'de> for Each<F> {
-        type Value = ();
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a JSON array of containers")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
-            while let Some(c) = seq.next_element::<Container>()? {
-                (self.0)(c);
-            }
-            Ok(())
-        }
-    }
-    let mut de = serde_json::Deserializer::from_slice(body);
-    (&mut de).deserialize_seq(Each(sink))?;
-    de.end()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,18 +364,5 @@ mod tests {
             r#"{"label":["app=web","tier"],"type":["container"]}"#
         );
         assert!(!q.contains('"') && !q.contains('{'));
-    }
-
-    #[test]
-    fn the_list_decodes_one_container_at_a_time() {
-        let body = br#"[{"Id":"a","Names":["/x"],"State":"running","Labels":{"k":"v"}},
-            {"Id":"b","State":"exited","Labels":{}}]"#;
-        let mut got = Vec::new();
-        decode_list(body, |c| got.push(c)).unwrap();
-        assert_eq!(got.len(), 2);
-        assert_eq!(got[0].label("k"), Some("v"));
-        assert!(decode_list(b"{}", |_| {}).is_err());
-        assert!(decode_list(b"[1]", |_| {}).is_err());
-        assert!(decode_list(b"[] x", |_| {}).is_err());
     }
 }
