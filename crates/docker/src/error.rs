@@ -7,6 +7,7 @@ use std::time::Duration;
 use hypersh_reflector::SourceError;
 use hypersh_watch::event::DecodeError;
 
+use crate::tls::TlsProblem;
 use crate::version::ApiVersion;
 
 /// An error of the Docker source.
@@ -47,6 +48,34 @@ pub enum DockerError {
         /// The connect error.
         #[source]
         source: std::io::Error,
+    },
+    /// TLS with a `tcp://` daemon failed: the problem says what to do, the detail is
+    /// OpenSSL's own text.
+    #[error("TLS with the Docker daemon at {endpoint} failed: {problem}: {detail}")]
+    Tls {
+        /// The daemon address.
+        endpoint: String,
+        /// What went wrong.
+        problem: TlsProblem,
+        /// OpenSSL's error text.
+        detail: String,
+    },
+    /// A TLS file (CA, client certificate or key) cannot be used.
+    #[error("cannot use the TLS file {}: {reason}", path.display())]
+    TlsFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// TLS was asked for (`DOCKER_TLS_VERIFY`, or the builder's `tls`) and this build has
+    /// no TLS support.
+    #[error(
+        "TLS to the Docker daemon at {endpoint} was asked for (DOCKER_TLS_VERIFY), and this build has none: enable the docker-tls feature of hypersh (tls of hypersh-docker)"
+    )]
+    TlsNotBuilt {
+        /// The daemon address.
+        endpoint: String,
     },
     /// A step took longer than its limit (see the builder's timeouts).
     #[error("timed out after {after:?} waiting for {what} from the Docker daemon at {endpoint}")]
@@ -153,10 +182,18 @@ pub enum DockerError {
 }
 
 impl DockerError {
-    /// Whether this is an authentication failure (HTTP 401/403 from a proxy).
+    /// Whether this is an authentication failure: HTTP 401/403 from a proxy, or the daemon
+    /// refusing (or wanting) a TLS client certificate.
     #[must_use]
     pub fn is_auth(&self) -> bool {
-        matches!(self, Self::Auth { .. })
+        matches!(
+            self,
+            Self::Auth { .. }
+                | Self::Tls {
+                    problem: TlsProblem::ClientCertRequired | TlsProblem::ClientCertRefused { .. },
+                    ..
+                }
+        )
     }
 
     /// Whether the error concerns one event line only (the stream goes on).

@@ -14,7 +14,8 @@ pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 pub enum DockerHost {
     /// A Unix socket path (`unix:///var/run/docker.sock`).
     Unix(PathBuf),
-    /// A plain TCP address, `host:port` (`tcp://127.0.0.1:2375`). No TLS.
+    /// A TCP address, `host:port` (`tcp://127.0.0.1:2375`); TLS is the source's setting
+    /// (`DOCKER_TLS_VERIFY`, [`DockerTls`](crate::DockerTls)), as for the `docker` CLI.
     Tcp(String),
 }
 
@@ -23,8 +24,9 @@ impl DockerHost {
     /// absolute path (a socket).
     ///
     /// # Errors
-    /// [`DockerError::InvalidHost`] for another scheme (`https://`, `ssh://`, `npipe://`:
-    /// not supported), an empty path, or a TCP address without a port.
+    /// [`DockerError::InvalidHost`] for another scheme (`https://`: use `tcp://` with TLS
+    /// settings, as the `docker` CLI; `npipe://`: not supported), an empty path, or a TCP
+    /// address without a port.
     pub fn parse(url: &str) -> Result<Self, DockerError> {
         let url = url.trim();
         let invalid = |reason: &str| DockerError::InvalidHost {
@@ -40,12 +42,17 @@ impl DockerHost {
         if url.starts_with('/') {
             return Ok(Self::Unix(PathBuf::from(url)));
         }
+        if url.starts_with("https://") {
+            return Err(invalid(
+                "for TLS use tcp://host:port with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH, as the docker CLI",
+            ));
+        }
         let Some(rest) = url
             .strip_prefix("tcp://")
             .or_else(|| url.strip_prefix("http://"))
         else {
             return Err(invalid(
-                "expected unix:///path or tcp://host:port (TLS, ssh and npipe are not supported)",
+                "expected unix:///path or tcp://host:port (npipe is not supported)",
             ));
         };
         let authority = rest.trim_end_matches('/');
@@ -58,26 +65,16 @@ impl DockerHost {
         Ok(Self::Tcp(authority.to_owned()))
     }
 
-    /// `DOCKER_HOST` when it is set and not empty, else [`DEFAULT_HOST`].
+    /// `DOCKER_HOST` when it is set and not empty, else [`DEFAULT_HOST`]. (TLS is read
+    /// apart: [`DockerTls::from_env`](crate::DockerTls::from_env).)
     ///
     /// # Errors
-    /// As [`parse`](Self::parse), for a `DOCKER_HOST` it cannot read; and for a TCP
-    /// address when `DOCKER_TLS_VERIFY` is set (TLS is not supported: plain HTTP to a TLS
-    /// port would only fail later, less clearly).
+    /// As [`parse`](Self::parse), for a `DOCKER_HOST` it cannot read.
     pub fn from_env() -> Result<Self, DockerError> {
-        let host = match std::env::var("DOCKER_HOST") {
-            Ok(v) if !v.trim().is_empty() => Self::parse(&v)?,
-            _ => Self::parse(DEFAULT_HOST)?,
-        };
-        let tls = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty());
-        if tls && matches!(host, Self::Tcp(_)) {
-            return Err(DockerError::InvalidHost {
-                url: host.to_string(),
-                reason: "DOCKER_TLS_VERIFY is set, and TLS is not supported: use the Unix socket"
-                    .to_owned(),
-            });
+        match std::env::var("DOCKER_HOST") {
+            Ok(v) if !v.trim().is_empty() => Self::parse(&v),
+            _ => Self::parse(DEFAULT_HOST),
         }
-        Ok(host)
     }
 
     /// The value of the `Host` header.

@@ -47,6 +47,7 @@ mod events;
 mod host;
 mod list;
 mod source;
+mod tls;
 mod transport;
 mod version;
 
@@ -57,4 +58,5 @@ pub use source::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_MAX_LINE, DEFAULT_PING_INTERVAL,
     DEFAULT_PING_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DockerSource, DockerSourceBuilder,
 };
+pub use tls::{DockerTls, TlsProblem};
 pub use version::ApiVersion;

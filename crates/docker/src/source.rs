@@ -13,7 +13,8 @@ use crate::error::DockerError;
 use crate::events::{DockerWatch, WatchConfig};
 use crate::host::DockerHost;
 use crate::list::{self, ListLimits};
-use crate::transport::Transport;
+use crate::tls::DockerTls;
+use crate::transport::{RemoteSettings, Transport};
 use crate::version::ApiVersion;
 
 /// How many ids one fetch asks for in one list call (they go into the query string).
@@ -64,13 +65,20 @@ impl fmt::Debug for DockerSource {
 
 impl DockerSource {
     /// Connects to the daemon at `url` (`unix:///var/run/docker.sock`, `tcp://host:2375`)
-    /// with the default settings and negotiates the API version.
+    /// with the default settings and negotiates the API version. As the `docker` CLI with
+    /// `-H url`, a `tcp://` URL speaks TLS when `DOCKER_TLS_VERIFY` is set, with the files
+    /// of `DOCKER_CERT_PATH` ([`DockerTls::from_env`]).
     ///
     /// # Errors
     /// A bad URL, no daemon ([`DockerError::NotRunning`]), no permission
-    /// ([`DockerError::PermissionDenied`]), or a daemon too old ([`DockerError::ApiTooOld`]).
+    /// ([`DockerError::PermissionDenied`]), TLS refused or misconfigured
+    /// ([`DockerError::Tls`], [`DockerError::TlsFile`]), or a daemon too old
+    /// ([`DockerError::ApiTooOld`]).
     pub async fn connect(url: &str) -> Result<Self, DockerError> {
-        Self::builder(DockerHost::parse(url)?).connect().await
+        Self::builder(DockerHost::parse(url)?)
+            .tls_from_env()
+            .connect()
+            .await
     }
 
     /// As [`connect`](Self::connect), to `DOCKER_HOST` when it is set, else to
@@ -79,7 +87,10 @@ impl DockerSource {
     /// # Errors
     /// As [`connect`](Self::connect).
     pub async fn from_env() -> Result<Self, DockerError> {
-        Self::builder(DockerHost::from_env()?).connect().await
+        Self::builder(DockerHost::from_env()?)
+            .tls_from_env()
+            .connect()
+            .await
     }
 
     /// A builder for a source on `host`, to change the timeouts and limits.
@@ -209,6 +220,7 @@ pub struct DockerSourceBuilder {
     max_body: usize,
     max_line: usize,
     api_version: Option<ApiVersion>,
+    remote: RemoteSettings,
 }
 
 impl DockerSourceBuilder {
@@ -222,7 +234,26 @@ impl DockerSourceBuilder {
             max_body: DEFAULT_MAX_BODY,
             max_line: DEFAULT_MAX_LINE,
             api_version: None,
+            remote: RemoteSettings::default(),
         }
+    }
+
+    /// Speaks TLS to a `tcp://` daemon with these settings (ignored for a Unix socket).
+    /// The builder starts without TLS; [`tls_from_env`](Self::tls_from_env) reads the
+    /// `docker` CLI's environment.
+    pub fn tls(mut self, tls: DockerTls) -> Self {
+        self.remote.tls = Some(tls);
+        self
+    }
+
+    /// TLS as the `docker` CLI's environment says: [`DockerTls::from_env`]
+    /// (`DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`); no change when `DOCKER_TLS_VERIFY` is
+    /// not set.
+    pub fn tls_from_env(mut self) -> Self {
+        if let Some(tls) = DockerTls::from_env() {
+            self.remote.tls = Some(tls);
+        }
+        self
     }
 
     /// How long opening a connection may take (default 5 s).
@@ -274,16 +305,14 @@ impl DockerSourceBuilder {
         self
     }
 
-    /// Negotiates the API version (unless one was set) and makes the source.
+    /// Loads the TLS files (when TLS is set), negotiates the API version (unless one was
+    /// set) and makes the source.
     ///
     /// # Errors
-    /// No daemon, no permission, a daemon too old, or one that does not say its version.
+    /// A TLS file that cannot be used, no daemon, no permission, TLS refused, a daemon too
+    /// old, or one that does not say its version.
     pub async fn connect(self) -> Result<DockerSource, DockerError> {
-        let transport = Transport {
-            endpoint: self.host.to_string(),
-            host: self.host,
-            connect_timeout: self.connect_timeout,
-        };
+        let transport = Transport::new(self.host, self.connect_timeout, &self.remote)?;
         let version = match self.api_version {
             Some(v) => v,
             None => ApiVersion::negotiate(server_version(&transport, self.request_timeout).await?)?,

@@ -1,5 +1,5 @@
 //! HTTP/1.1 requests to the daemon, one connection each, with hyper's low-level client over
-//! a `tokio` Unix or TCP stream.
+//! a `tokio` Unix or TCP stream, TLS on TCP (`tls`).
 
 use std::future::Future;
 use std::io;
@@ -15,6 +15,10 @@ use tokio::task::JoinHandle;
 
 use crate::error::DockerError;
 use crate::host::DockerHost;
+use crate::tls::{DockerTls, TlsConnector, TlsProblem};
+
+/// How long a failed request waits for its connection's own error.
+const CONN_ERROR_WAIT: Duration = Duration::from_secs(1);
 
 /// How much of an error answer is read for its message.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -25,6 +29,15 @@ pub(crate) struct Transport {
     pub(crate) host: DockerHost,
     pub(crate) endpoint: String,
     pub(crate) connect_timeout: Duration,
+    /// TLS on a `tcp://` host, its files loaded.
+    tls: Option<TlsConnector>,
+}
+
+/// How to reach a daemon beyond its address: the builder's TLS settings.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RemoteSettings {
+    /// TLS for a `tcp://` host (ignored for a socket).
+    pub(crate) tls: Option<DockerTls>,
 }
 
 /// A response whose body is still arriving, with the task that drives its connection
@@ -46,6 +59,33 @@ impl Drop for AbortOnDrop {
 }
 
 impl Transport {
+    /// A transport to `host`; loads the TLS files (a `tcp://` host with TLS settings).
+    ///
+    /// # Errors
+    /// [`DockerError::TlsFile`] for a file that cannot be used, [`DockerError::TlsNotBuilt`]
+    /// without the `tls` feature.
+    pub(crate) fn new(
+        host: DockerHost,
+        connect_timeout: Duration,
+        remote: &RemoteSettings,
+    ) -> Result<Self, DockerError> {
+        let endpoint = host.to_string();
+        let tls = match (&host, &remote.tls) {
+            (DockerHost::Tcp(_), Some(settings)) => Some(TlsConnector::new(settings, &endpoint)?),
+            (_, Some(_)) => {
+                tracing::debug!(%endpoint, "TLS settings ignored: not a tcp:// host");
+                None
+            }
+            (_, None) => None,
+        };
+        Ok(Self {
+            host,
+            endpoint,
+            connect_timeout,
+            tls,
+        })
+    }
+
     /// Sends `GET path_and_query` on a new connection and waits (at most `timeout`, the
     /// connection included) for a success status and the headers.
     pub(crate) async fn get(
@@ -73,6 +113,14 @@ impl Transport {
             .unwrap_or_default();
         let message = error_message(&body);
         Err(match status {
+            // Go's answer to plain HTTP on a TLS port.
+            StatusCode::BAD_REQUEST if message.contains("HTTP request to an HTTPS server") => {
+                DockerError::Tls {
+                    endpoint: self.endpoint.clone(),
+                    problem: TlsProblem::TlsRequired,
+                    detail: message,
+                }
+            }
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => DockerError::Auth {
                 endpoint: self.endpoint.clone(),
                 status: status.as_u16(),
@@ -153,7 +201,20 @@ impl Transport {
                     .await?;
                 // Small requests and event lines: do not wait to fill packets.
                 let _ = stream.set_nodelay(true);
-                self.send(TokioIo::new(stream), request).await
+                let Some(tls) = &self.tls else {
+                    return self.send(TokioIo::new(stream), request).await;
+                };
+                let host = host_of(addr);
+                let stream = self
+                    .within(
+                        self.connect_timeout,
+                        "a TLS handshake",
+                        tls.handshake(host, stream, &self.endpoint),
+                    )
+                    .await?;
+                self.send(TokioIo::new(stream), request)
+                    .await
+                    .map_err(|e| tls.explain(e, host))
             }
         }
     }
@@ -173,12 +234,26 @@ impl Transport {
         let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
             .await
             .map_err(http)?;
+        let (failed, why) = tokio::sync::oneshot::channel();
         let conn = AbortOnDrop(tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "docker connection ended");
+                let _ = failed.send(e);
             }
         }));
-        let response = sender.send_request(request).await.map_err(http)?;
+        let response = match sender.send_request(request).await {
+            Ok(response) => response,
+            Err(e) => {
+                // When the connection failed first (a TLS alert read before the request
+                // went out), the request only says "not ready": the connection's own
+                // error says why.
+                let e = match tokio::time::timeout(CONN_ERROR_WAIT, why).await {
+                    Ok(Ok(conn_error)) => conn_error,
+                    _ => e,
+                };
+                return Err(http(e));
+            }
+        };
         let (parts, body) = response.into_parts();
         Ok(RawResponse {
             status: parts.status,
@@ -212,6 +287,17 @@ struct RawResponse {
     headers: http::HeaderMap,
     body: Incoming,
     conn: AbortOnDrop,
+}
+
+/// The host of `host:port` (`[::1]:2376` gives `::1`), which the daemon's certificate must
+/// name.
+fn host_of(authority: &str) -> &str {
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host);
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
 }
 
 /// `GET /path` without the query, for messages.
@@ -276,11 +362,14 @@ mod tests {
 
     fn transport(host: &str) -> Transport {
         let host = DockerHost::parse(host).unwrap();
-        Transport {
-            endpoint: host.to_string(),
-            host,
-            connect_timeout: Duration::from_secs(1),
-        }
+        Transport::new(host, Duration::from_secs(1), &RemoteSettings::default()).unwrap()
+    }
+
+    #[test]
+    fn the_certificate_is_checked_for_the_host_of_the_address() {
+        assert_eq!(host_of("127.0.0.1:2376"), "127.0.0.1");
+        assert_eq!(host_of("docker.example.com:2376"), "docker.example.com");
+        assert_eq!(host_of("[::1]:2376"), "::1");
     }
 
     /// Root may open any socket, so this mapping is checked here rather than on a daemon.
