@@ -7,6 +7,7 @@ use std::time::Duration;
 use hypersh_reflector::SourceError;
 use hypersh_watch::event::DecodeError;
 
+use crate::ssh::SshProblem;
 use crate::tls::TlsProblem;
 use crate::version::ApiVersion;
 
@@ -76,6 +77,17 @@ pub enum DockerError {
     TlsNotBuilt {
         /// The daemon address.
         endpoint: String,
+    },
+    /// The `ssh` process of an `ssh://` host failed: the problem says what to do, `stderr`
+    /// is what ssh said (its last 4 KiB).
+    #[error("ssh to the Docker host {endpoint} failed: {problem}{}", said(stderr))]
+    Ssh {
+        /// The daemon address (`ssh://user@host:port`).
+        endpoint: String,
+        /// What went wrong.
+        problem: SshProblem,
+        /// ssh's stderr (or why it did not start).
+        stderr: String,
     },
     /// A step took longer than its limit (see the builder's timeouts).
     #[error("timed out after {after:?} waiting for {what} from the Docker daemon at {endpoint}")]
@@ -182,8 +194,9 @@ pub enum DockerError {
 }
 
 impl DockerError {
-    /// Whether this is an authentication failure: HTTP 401/403 from a proxy, or the daemon
-    /// refusing (or wanting) a TLS client certificate.
+    /// Whether this is an authentication failure: HTTP 401/403 from a proxy, the daemon
+    /// refusing (or wanting) a TLS client certificate, or ssh refusing the login or the
+    /// host's key.
     #[must_use]
     pub fn is_auth(&self) -> bool {
         matches!(
@@ -193,6 +206,10 @@ impl DockerError {
                     problem: TlsProblem::ClientCertRequired | TlsProblem::ClientCertRefused { .. },
                     ..
                 }
+                | Self::Ssh {
+                    problem: SshProblem::AuthRefused | SshProblem::HostKeyRefused,
+                    ..
+                }
         )
     }
 
@@ -200,6 +217,15 @@ impl DockerError {
     #[must_use]
     pub fn is_frame_error(&self) -> bool {
         matches!(self, Self::Frame(_))
+    }
+}
+
+/// `: ssh said: ...` when ssh said something.
+fn said(stderr: &str) -> String {
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        format!("; ssh said: {stderr}")
     }
 }
 

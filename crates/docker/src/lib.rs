@@ -47,16 +47,18 @@ mod events;
 mod host;
 mod list;
 mod source;
+mod ssh;
 mod tls;
 mod transport;
 mod version;
 
 pub use error::DockerError;
 pub use events::DockerWatch;
-pub use host::{DEFAULT_HOST, DockerHost};
+pub use host::{DEFAULT_HOST, DockerHost, SshHost};
 pub use source::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_MAX_LINE, DEFAULT_PING_INTERVAL,
     DEFAULT_PING_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DockerSource, DockerSourceBuilder,
 };
+pub use ssh::SshProblem;
 pub use tls::{DockerTls, TlsProblem};
 pub use version::ApiVersion;

@@ -246,6 +246,19 @@ impl DockerSourceBuilder {
         self
     }
 
+    /// More arguments for `ssh` on an `ssh://` host, before its own (`-i KEY`,
+    /// `-F CONFIG`, `-o UserKnownHostsFile=FILE`...), as the `docker` CLI's ssh flags:
+    /// the user's win over the defaults this source adds (`ConnectTimeout` from the
+    /// connect timeout, `BatchMode=yes`).
+    pub fn ssh_args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.remote.ssh_args = args.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// TLS as the `docker` CLI's environment says: [`DockerTls::from_env`]
     /// (`DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`); no change when `DOCKER_TLS_VERIFY` is
     /// not set.

@@ -1,5 +1,6 @@
 //! HTTP/1.1 requests to the daemon, one connection each, with hyper's low-level client over
-//! a `tokio` Unix or TCP stream, TLS on TCP (`tls`).
+//! a `tokio` Unix or TCP stream, TLS on TCP (`tls`), or the stdin and stdout of an
+//! `ssh ... docker system dial-stdio` process (`ssh`).
 
 use std::future::Future;
 use std::io;
@@ -15,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::DockerError;
 use crate::host::DockerHost;
+use crate::ssh::SshCommand;
 use crate::tls::{DockerTls, TlsConnector, TlsProblem};
 
 /// How long a failed request waits for its connection's own error.
@@ -29,15 +31,29 @@ pub(crate) struct Transport {
     pub(crate) host: DockerHost,
     pub(crate) endpoint: String,
     pub(crate) connect_timeout: Duration,
-    /// TLS on a `tcp://` host, its files loaded.
-    tls: Option<TlsConnector>,
+    dial: Dial,
 }
 
-/// How to reach a daemon beyond its address: the builder's TLS settings.
+/// How a connection is opened.
+#[derive(Clone, Debug)]
+enum Dial {
+    Unix(std::path::PathBuf),
+    /// With TLS when it is set, its files loaded.
+    Tcp {
+        addr: String,
+        tls: Option<TlsConnector>,
+    },
+    /// One ssh process per connection.
+    Ssh(SshCommand),
+}
+
+/// How to reach a daemon beyond its address: the builder's TLS and ssh settings.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct RemoteSettings {
-    /// TLS for a `tcp://` host (ignored for a socket).
+    /// TLS for a `tcp://` host (ignored for the others).
     pub(crate) tls: Option<DockerTls>,
+    /// Arguments for `ssh` before its own (an `ssh://` host).
+    pub(crate) ssh_args: Vec<String>,
 }
 
 /// A response whose body is still arriving, with the task that drives its connection
@@ -70,19 +86,27 @@ impl Transport {
         remote: &RemoteSettings,
     ) -> Result<Self, DockerError> {
         let endpoint = host.to_string();
-        let tls = match (&host, &remote.tls) {
-            (DockerHost::Tcp(_), Some(settings)) => Some(TlsConnector::new(settings, &endpoint)?),
-            (_, Some(_)) => {
-                tracing::debug!(%endpoint, "TLS settings ignored: not a tcp:// host");
-                None
+        let dial = match &host {
+            DockerHost::Tcp(addr) => Dial::Tcp {
+                addr: addr.clone(),
+                tls: match &remote.tls {
+                    Some(settings) => Some(TlsConnector::new(settings, &endpoint)?),
+                    None => None,
+                },
+            },
+            DockerHost::Unix(path) => Dial::Unix(path.clone()),
+            DockerHost::Ssh(ssh) => {
+                Dial::Ssh(SshCommand::new(ssh, &remote.ssh_args, connect_timeout))
             }
-            (_, None) => None,
         };
+        if remote.tls.is_some() && !matches!(dial, Dial::Tcp { .. }) {
+            tracing::debug!(%endpoint, "TLS settings ignored: not a tcp:// host");
+        }
         Ok(Self {
             host,
             endpoint,
             connect_timeout,
-            tls,
+            dial,
         })
     }
 
@@ -180,8 +204,8 @@ impl Transport {
                 url: self.endpoint.clone(),
                 reason: format!("cannot build a request for {path_and_query:?}: {e}"),
             })?;
-        match &self.host {
-            DockerHost::Unix(path) => {
+        match &self.dial {
+            Dial::Unix(path) => {
                 let stream = self
                     .within(self.connect_timeout, "a connection", async {
                         UnixStream::connect(path)
@@ -191,7 +215,7 @@ impl Transport {
                     .await?;
                 self.send(TokioIo::new(stream), request).await
             }
-            DockerHost::Tcp(addr) => {
+            Dial::Tcp { addr, tls } => {
                 let stream = self
                     .within(self.connect_timeout, "a connection", async {
                         TcpStream::connect(addr.as_str())
@@ -201,7 +225,7 @@ impl Transport {
                     .await?;
                 // Small requests and event lines: do not wait to fill packets.
                 let _ = stream.set_nodelay(true);
-                let Some(tls) = &self.tls else {
+                let Some(tls) = tls else {
                     return self.send(TokioIo::new(stream), request).await;
                 };
                 let host = host_of(addr);
@@ -215,6 +239,13 @@ impl Transport {
                 self.send(TokioIo::new(stream), request)
                     .await
                     .map_err(|e| tls.explain(e, host))
+            }
+            Dial::Ssh(ssh) => {
+                let (stream, stderr) = ssh.spawn(&self.endpoint)?;
+                match self.send(TokioIo::new(stream), request).await {
+                    Ok(response) => Ok(response),
+                    Err(e) => Err(stderr.explain(e, &self.endpoint).await),
+                }
             }
         }
     }

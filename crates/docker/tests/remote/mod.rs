@@ -179,3 +179,215 @@ impl Pki {
 fn path(p: &Path) -> String {
     p.display().to_string()
 }
+
+/// How long sshd may take to answer after it is started.
+const SSHD_START: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A private sshd on 127.0.0.1 (its own host key, config, authorized keys and pid file),
+/// logging in as root with keys only (`UsePAM no`); stopped on drop. The keys of its
+/// `authorized_keys`, each a login with its own environment:
+/// - `good`: `DOCKER_HOST` is the private daemon, so `docker system dial-stdio` reaches it;
+/// - `nodocker`: `PATH` has no `docker`;
+/// - `nodaemon`: `DOCKER_HOST` is a socket nobody listens on;
+/// - `stranger` is not authorized.
+pub struct Sshd {
+    pub dir: TempDir,
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+/// A private sshd for `test` relaying to the daemon at `docker_host`, or `None` (with a
+/// message) when this machine cannot run one and `CI` is not set.
+pub fn sshd_or_skip(test: &str, docker_host: &str) -> Option<Sshd> {
+    let ci = std::env::var_os("CI").is_some();
+    let missing: Vec<&str> = ["/usr/sbin/sshd", "/usr/bin/ssh", "/usr/bin/ssh-keygen"]
+        .into_iter()
+        .filter(|p| !Path::new(p).exists())
+        .collect();
+    if !missing.is_empty() {
+        let msg = format!(
+            "{test}: cannot run sshd here: missing {}",
+            missing.join(", ")
+        );
+        assert!(
+            !ci,
+            "{msg} (CI is set: .ci/run installs openssh-server and openssh-client)"
+        );
+        eprintln!("skipping {msg}");
+        return None;
+    }
+    match Sshd::start(docker_host) {
+        Ok(sshd) => Some(sshd),
+        Err(e) => {
+            assert!(!ci, "{test}: the private sshd did not start: {e}");
+            eprintln!("skipping {test}: the private sshd did not start: {e}");
+            None
+        }
+    }
+}
+
+fn run(cmd: &mut std::process::Command) -> Result<(), String> {
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("{cmd:?}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// `ssh-keygen` of an ed25519 key without a passphrase at `path`; its public line.
+fn keygen(path: &Path) -> Result<String, String> {
+    run(std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "hypersh-test", "-f"])
+        .arg(path))?;
+    let public = std::fs::read_to_string(path.with_extension("pub")).map_err(|e| e.to_string())?;
+    Ok(public.trim().to_owned())
+}
+
+impl Sshd {
+    /// Starts sshd on a free port of 127.0.0.1 and waits for its banner.
+    pub fn start(docker_host: &str) -> Result<Self, String> {
+        let dir = TempDir::new("hdssh");
+        let d = |name: &str| dir.0.join(name);
+        let host_key = keygen(&d("host_ed25519"))?;
+        let mut authorized = String::new();
+        for (name, environment) in [
+            ("good", format!("DOCKER_HOST={docker_host}")),
+            ("nodocker", "PATH=/nonexistent".to_owned()),
+            (
+                "nodaemon",
+                format!("DOCKER_HOST=unix://{}", d("nobody.sock").display()),
+            ),
+        ] {
+            let public = keygen(&d(name))?;
+            authorized.push_str(&format!("environment=\"{environment}\" {public}\n"));
+        }
+        keygen(&d("stranger"))?;
+        std::fs::write(d("authorized_keys"), authorized).map_err(|e| e.to_string())?;
+        let port = free_port("127.0.0.1");
+        // The server's key, as a client that has seen it before knows it.
+        let key_fields: Vec<&str> = host_key.split_whitespace().take(2).collect();
+        std::fs::write(
+            d("known_hosts"),
+            format!("[127.0.0.1]:{port} {}\n", key_fields.join(" ")),
+        )
+        .map_err(|e| e.to_string())?;
+        std::fs::write(d("empty_known_hosts"), "").map_err(|e| e.to_string())?;
+        let config = format!(
+            "Port {port}\n\
+             ListenAddress 127.0.0.1\n\
+             HostKey {host}\n\
+             PidFile {pid}\n\
+             AuthorizedKeysFile {auth}\n\
+             PermitRootLogin prohibit-password\n\
+             PubkeyAuthentication yes\n\
+             PasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\n\
+             UsePAM no\n\
+             StrictModes no\n\
+             PermitUserEnvironment yes\n\
+             LogLevel VERBOSE\n",
+            host = d("host_ed25519").display(),
+            pid = d("sshd.pid").display(),
+            auth = d("authorized_keys").display(),
+        );
+        std::fs::write(d("sshd_config"), config).map_err(|e| e.to_string())?;
+        // Debian's sshd wants its privilege separation directory, which its service
+        // creates at boot; a machine that never ran the service has none.
+        std::fs::create_dir_all("/run/sshd").map_err(|e| format!("/run/sshd: {e}"))?;
+        let log = std::fs::File::create(d("sshd.log")).map_err(|e| e.to_string())?;
+        let child = std::process::Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(d("sshd_config"))
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot run sshd: {e}"))?;
+        let mut sshd = Self {
+            dir,
+            port,
+            child: Some(child),
+        };
+        sshd.wait_for_banner()?;
+        Ok(sshd)
+    }
+
+    fn wait_for_banner(&mut self) -> Result<(), String> {
+        use std::io::Read;
+        let deadline = std::time::Instant::now() + SSHD_START;
+        loop {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(std::process::Child::try_wait) {
+                self.child = None;
+                return Err(format!("sshd exited ({status}): {}", self.log()));
+            }
+            if let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+                let mut banner = [0u8; 4];
+                if conn.read_exact(&mut banner).is_ok() && &banner == b"SSH-" {
+                    return Ok(());
+                }
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!(
+                    "sshd did not answer within {SSHD_START:?}: {}",
+                    self.log()
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// sshd's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.0.join("sshd.log")).unwrap_or_default()
+    }
+
+    /// `ssh://root@127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("ssh://root@127.0.0.1:{}", self.port)
+    }
+
+    /// The ssh arguments of a client with key `key` (`good`, `nodocker`, `nodaemon`,
+    /// `stranger`) that knows this server's host key when `known`: no user or system
+    /// ssh configuration, no agent, strict host key checking.
+    pub fn ssh_args(&self, key: &str, known: bool) -> Vec<String> {
+        let known_hosts = self.dir.0.join(if known {
+            "known_hosts"
+        } else {
+            "empty_known_hosts"
+        });
+        [
+            "-F".to_owned(),
+            "/dev/null".to_owned(),
+            "-i".to_owned(),
+            path(&self.dir.0.join(key)),
+            "-o".to_owned(),
+            "IdentitiesOnly=yes".to_owned(),
+            "-o".to_owned(),
+            "IdentityAgent=none".to_owned(),
+            "-o".to_owned(),
+            format!("UserKnownHostsFile={}", path(&known_hosts)),
+            "-o".to_owned(),
+            "GlobalKnownHostsFile=/dev/null".to_owned(),
+            "-o".to_owned(),
+            "StrictHostKeyChecking=yes".to_owned(),
+        ]
+        .to_vec()
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
