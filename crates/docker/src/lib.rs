@@ -3,9 +3,12 @@
 //! net-change merge, tombstones for what vanished while disconnected, backoff and relist),
 //! on the engine that runs the machine's containers.
 //!
-//! - Transport: HTTP/1.1 with hyper's low-level client over a Unix socket
-//!   (`unix:///var/run/docker.sock`, the default; `DOCKER_HOST` honoured) or plain TCP
-//!   (`tcp://host:2375`). TLS is not supported.
+//! - Transport: HTTP/1.1 with hyper's low-level client, one connection per request, over
+//!   a Unix socket (`unix:///var/run/docker.sock`, the default; `DOCKER_HOST` honoured),
+//!   TCP (`tcp://host:2375`), TCP with mutual TLS as the `docker` CLI
+//!   (`DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`: [`DockerTls`]; feature `tls`, on by
+//!   default), or ssh (`ssh://user@host`: `ssh ... docker system dial-stdio`, one process
+//!   per connection, [`DockerSourceBuilder::ssh_args`]).
 //! - Version: `GET /_ping`'s `Api-Version` (else `/version`) picks the path prefix, at
 //!   most [`ApiVersion::MAXIMUM`]; daemons older than [`ApiVersion::MINIMUM`] (1.24) are
 //!   refused with [`DockerError::ApiTooOld`].
