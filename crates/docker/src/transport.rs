@@ -396,6 +396,26 @@ mod tests {
         Transport::new(host, Duration::from_secs(1), &RemoteSettings::default()).unwrap()
     }
 
+    /// Without the `tls` feature, asking for TLS is an error that names the feature; the
+    /// settings are ignored for a socket, as with the feature.
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn tls_without_the_feature_says_which_feature() {
+        let remote = RemoteSettings {
+            tls: Some(DockerTls::new()),
+            ..RemoteSettings::default()
+        };
+        let tcp = DockerHost::parse("tcp://127.0.0.1:2376").unwrap();
+        match Transport::new(tcp, Duration::from_secs(1), &remote) {
+            Err(e @ DockerError::TlsNotBuilt { .. }) => {
+                assert!(e.to_string().contains("docker-tls feature"), "{e}");
+            }
+            other => panic!("{:?}", other.map(drop)),
+        }
+        let unix = DockerHost::parse("unix:///run/docker.sock").unwrap();
+        assert!(Transport::new(unix, Duration::from_secs(1), &remote).is_ok());
+    }
+
     #[test]
     fn the_certificate_is_checked_for_the_host_of_the_address() {
         assert_eq!(host_of("127.0.0.1:2376"), "127.0.0.1");
