@@ -7,7 +7,8 @@
 //! cargo run --example controller -- --out-dir DIR                 # embedded router, churn
 //! cargo run --example controller -- --addr HOST:PORT --access-key AK --secret-key SK
 //!     [--insecure | --ca-cert F] --label KEY=VALUE --out-dir DIR [--run-for SECS]
-//! cargo run --example controller -- --docker [unix:///PATH | tcp://HOST:PORT] --label KEY --out-dir DIR
+//! cargo run --example controller -- --docker [unix:///PATH | tcp://HOST:PORT | ssh://[USER@]HOST[:PORT]]
+//!     --label KEY --out-dir DIR
 //! ```
 //!
 //! The contract (tools outside the repository rely on it):
@@ -53,8 +54,9 @@ struct Args {
     /// Files written at once.
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
-    /// Run on a Docker Engine: unix:///PATH or tcp://HOST:PORT (without a value:
-    /// DOCKER_HOST, then unix:///var/run/docker.sock). The connection flags are ignored.
+    /// Run on a Docker Engine: unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]
+    /// (without a value: DOCKER_HOST, then unix:///var/run/docker.sock). The connection
+    /// flags are ignored.
     #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
     docker: Option<String>,
 }

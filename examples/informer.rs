@@ -6,8 +6,10 @@
 //! cargo run --release --example informer -- --addr HOST:PORT --access-key AK --secret-key SK
 //!     [--insecure | --ca-cert F] [--filter label=app=web] [--run-for SECS] [--dump-cache FILE]
 //! ```
-//! With `--docker [URL]` it runs on a Docker Engine instead (`unix:///var/run/docker.sock`
-//! or `tcp://HOST:PORT`; without a URL, `DOCKER_HOST`, then the default socket):
+//! With `--docker [URL]` it runs on a Docker Engine instead (`unix:///var/run/docker.sock`,
+//! `tcp://HOST:PORT` (mutual TLS with `DOCKER_CERT_PATH`'s `ca.pem`, `cert.pem`, `key.pem`
+//! when `DOCKER_TLS_VERIFY` is set, as the `docker` CLI) or `ssh://[USER@]HOST[:PORT]`;
+//! without a URL, `DOCKER_HOST`, then the default socket):
 //! `cargo run --release --example informer -- --docker --run-for 10 --dump-cache cache.json`.
 //! Without `--addr` it starts the reference router in-process (self-signed TLS, churning
 //! containers; `--drop-every SECS` also drops the websocket now and then, to show the
@@ -53,8 +55,9 @@ struct Args {
     /// Do not print each event, only the summary.
     #[arg(long)]
     quiet: bool,
-    /// Run on a Docker Engine: unix:///PATH or tcp://HOST:PORT (without a value:
-    /// DOCKER_HOST, then unix:///var/run/docker.sock). The connection flags are ignored.
+    /// Run on a Docker Engine: unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]
+    /// (without a value: DOCKER_HOST, then unix:///var/run/docker.sock). The connection
+    /// flags are ignored.
     #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
     docker: Option<String>,
 }

@@ -7,8 +7,9 @@
 //!     [--ca-cert F] [--max-events N] [--count]
 //! ```
 //! With `--docker [URL]` it prints a Docker Engine's container events from `GET /events`
-//! instead (`unix:///var/run/docker.sock` or `tcp://HOST:PORT`; without a URL,
-//! `DOCKER_HOST`, then the default socket), each line as received.
+//! instead (`unix:///var/run/docker.sock`, `tcp://HOST:PORT` (TLS when `DOCKER_TLS_VERIFY`
+//! is set) or `ssh://[USER@]HOST[:PORT]`; without a URL, `DOCKER_HOST`, then the default
+//! socket), each line as received.
 //! Without `--addr` it starts the reference router in-process (self-signed TLS, churn) and
 //! watches that. Output contract: `connecting to wss://...` on stderr; each event frame's
 //! JSON on its own stdout line and nothing else on stdout; decode errors on stderr;
@@ -47,8 +48,9 @@ struct Args {
     /// Decode every event but print only a final `events=N seconds=S rate=R/s` line.
     #[arg(long)]
     count: bool,
-    /// Watch a Docker Engine: unix:///PATH or tcp://HOST:PORT (without a value:
-    /// DOCKER_HOST, then unix:///var/run/docker.sock). The connection flags are ignored.
+    /// Watch a Docker Engine: unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]
+    /// (without a value: DOCKER_HOST, then unix:///var/run/docker.sock). The connection
+    /// flags are ignored.
     #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
     docker: Option<String>,
 }

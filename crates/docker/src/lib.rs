@@ -3,14 +3,19 @@
 //! net-change merge, tombstones for what vanished while disconnected, backoff and relist),
 //! on the engine that runs the machine's containers.
 //!
-//! - Transport: HTTP/1.1 with hyper's low-level client over a Unix socket
-//!   (`unix:///var/run/docker.sock`, the default; `DOCKER_HOST` honoured) or plain TCP
-//!   (`tcp://host:2375`). TLS is not supported.
+//! - Transport: HTTP/1.1 with hyper's low-level client, one connection per request, over
+//!   a Unix socket (`unix:///var/run/docker.sock`, the default; `DOCKER_HOST` honoured),
+//!   TCP (`tcp://host:2375`), TCP with mutual TLS as the `docker` CLI
+//!   (`DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`: [`DockerTls`]; feature `tls`, on by
+//!   default), or ssh (`ssh://user@host`: `ssh ... docker system dial-stdio`, one process
+//!   per connection, [`DockerSourceBuilder::ssh_args`]).
 //! - Version: `GET /_ping`'s `Api-Version` (else `/version`) picks the path prefix, at
 //!   most [`ApiVersion::MAXIMUM`]; daemons older than [`ApiVersion::MINIMUM`] (1.24) are
 //!   refused with [`DockerError::ApiTooOld`].
 //! - List: `GET /containers/json?all=1&filters=...`, decoded into
-//!   [`Container`](hypersh_watch::Container)s.
+//!   [`Container`](hypersh_watch::Container)s as the body arrives (through
+//!   [`hypersh_watch::list::ArraySplitter`], as the Hyper.sh client's list), one
+//!   container in memory at a time.
 //! - Watch: `GET /events?filters={"type":["container"],...}`, newline-delimited JSON
 //!   decoded with [`WatchEvent::decode`](hypersh_watch::WatchEvent::decode)
 //!   ([`DockerWatch`]). The stream is silent when nothing happens, so after
@@ -43,15 +48,20 @@
 mod error;
 mod events;
 mod host;
+mod list;
 mod source;
+mod ssh;
+mod tls;
 mod transport;
 mod version;
 
 pub use error::DockerError;
 pub use events::DockerWatch;
-pub use host::{DEFAULT_HOST, DockerHost};
+pub use host::{DEFAULT_HOST, DockerHost, SshHost};
 pub use source::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_MAX_LINE, DEFAULT_PING_INTERVAL,
     DEFAULT_PING_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DockerSource, DockerSourceBuilder,
 };
+pub use ssh::SshProblem;
+pub use tls::{DockerTls, TlsProblem};
 pub use version::ApiVersion;

@@ -8,13 +8,13 @@ use std::time::Duration;
 use hypersh_reflector::Source;
 use hypersh_watch::{Container, Filters};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-use serde::Deserializer as _;
-use serde::de::{SeqAccess, Visitor};
 
 use crate::error::DockerError;
 use crate::events::{DockerWatch, WatchConfig};
 use crate::host::DockerHost;
-use crate::transport::Transport;
+use crate::list::{self, ListLimits};
+use crate::tls::DockerTls;
+use crate::transport::{RemoteSettings, Transport};
 use crate::version::ApiVersion;
 
 /// How many ids one fetch asks for in one list call (they go into the query string).
@@ -65,13 +65,20 @@ impl fmt::Debug for DockerSource {
 
 impl DockerSource {
     /// Connects to the daemon at `url` (`unix:///var/run/docker.sock`, `tcp://host:2375`)
-    /// with the default settings and negotiates the API version.
+    /// with the default settings and negotiates the API version. As the `docker` CLI with
+    /// `-H url`, a `tcp://` URL speaks TLS when `DOCKER_TLS_VERIFY` is set, with the files
+    /// of `DOCKER_CERT_PATH` ([`DockerTls::from_env`]).
     ///
     /// # Errors
     /// A bad URL, no daemon ([`DockerError::NotRunning`]), no permission
-    /// ([`DockerError::PermissionDenied`]), or a daemon too old ([`DockerError::ApiTooOld`]).
+    /// ([`DockerError::PermissionDenied`]), TLS refused or misconfigured
+    /// ([`DockerError::Tls`], [`DockerError::TlsFile`]), or a daemon too old
+    /// ([`DockerError::ApiTooOld`]).
     pub async fn connect(url: &str) -> Result<Self, DockerError> {
-        Self::builder(DockerHost::parse(url)?).connect().await
+        Self::builder(DockerHost::parse(url)?)
+            .tls_from_env()
+            .connect()
+            .await
     }
 
     /// As [`connect`](Self::connect), to `DOCKER_HOST` when it is set, else to
@@ -80,7 +87,10 @@ impl DockerSource {
     /// # Errors
     /// As [`connect`](Self::connect).
     pub async fn from_env() -> Result<Self, DockerError> {
-        Self::builder(DockerHost::from_env()?).connect().await
+        Self::builder(DockerHost::from_env()?)
+            .tls_from_env()
+            .connect()
+            .await
     }
 
     /// A builder for a source on `host`, to change the timeouts and limits.
@@ -121,22 +131,26 @@ impl DockerSource {
         path
     }
 
-    /// Lists into `sink` (see [`Source::list`]).
+    /// Lists into `sink` (see [`Source::list`]), decoding the body as it arrives; the
+    /// whole list within the request timeout.
     async fn list_into(
         &self,
         filters: &Filters,
         sink: impl FnMut(Container) + Send,
     ) -> Result<(), DockerError> {
-        let (_, body) = self
-            .inner
-            .transport
-            .get_body(
-                &self.list_path(filters),
-                self.inner.request_timeout,
-                self.inner.max_body,
-            )
-            .await?;
-        decode_list(&body, sink).map_err(DockerError::List)
+        let transport = &self.inner.transport;
+        let path = self.list_path(filters);
+        let what = format!("GET {}/containers/json", self.inner.prefix);
+        let limits = ListLimits {
+            max_body: self.inner.max_body,
+            max_container: self.inner.watch.max_line,
+        };
+        transport
+            .within(self.inner.request_timeout, &what, async {
+                let response = transport.get(&path, self.inner.request_timeout).await?;
+                list::read(response.body, &what, &transport.endpoint, limits, sink).await
+            })
+            .await
     }
 }
 
@@ -206,6 +220,7 @@ pub struct DockerSourceBuilder {
     max_body: usize,
     max_line: usize,
     api_version: Option<ApiVersion>,
+    remote: RemoteSettings,
 }
 
 impl DockerSourceBuilder {
@@ -219,7 +234,39 @@ impl DockerSourceBuilder {
             max_body: DEFAULT_MAX_BODY,
             max_line: DEFAULT_MAX_LINE,
             api_version: None,
+            remote: RemoteSettings::default(),
         }
+    }
+
+    /// Speaks TLS to a `tcp://` daemon with these settings (ignored for a Unix socket).
+    /// The builder starts without TLS; [`tls_from_env`](Self::tls_from_env) reads the
+    /// `docker` CLI's environment.
+    pub fn tls(mut self, tls: DockerTls) -> Self {
+        self.remote.tls = Some(tls);
+        self
+    }
+
+    /// More arguments for `ssh` on an `ssh://` host, before its own (`-i KEY`,
+    /// `-F CONFIG`, `-o UserKnownHostsFile=FILE`...), as the `docker` CLI's ssh flags:
+    /// the user's win over the defaults this source adds (`ConnectTimeout` from the
+    /// connect timeout, `BatchMode=yes`).
+    pub fn ssh_args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.remote.ssh_args = args.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// TLS as the `docker` CLI's environment says: [`DockerTls::from_env`]
+    /// (`DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`); no change when `DOCKER_TLS_VERIFY` is
+    /// not set.
+    pub fn tls_from_env(mut self) -> Self {
+        if let Some(tls) = DockerTls::from_env() {
+            self.remote.tls = Some(tls);
+        }
+        self
     }
 
     /// How long opening a connection may take (default 5 s).
@@ -249,14 +296,16 @@ impl DockerSourceBuilder {
         self
     }
 
-    /// The largest container list body accepted, in bytes (default 64 MiB).
+    /// The largest container list body accepted, in bytes (default 64 MiB). The list is
+    /// decoded as it arrives, so this bounds what a daemon may send, not what is held.
     pub fn max_body(mut self, bytes: usize) -> Self {
         self.max_body = bytes;
         self
     }
 
     /// The longest events line accepted, in bytes (default 1 MiB); a longer one ends
-    /// the watch with [`DockerError::LineTooLong`].
+    /// the watch with [`DockerError::LineTooLong`]. It bounds one container of a list
+    /// too ([`DockerError::ContainerTooLarge`]).
     pub fn max_line(mut self, bytes: usize) -> Self {
         self.max_line = bytes;
         self
@@ -269,16 +318,14 @@ impl DockerSourceBuilder {
         self
     }
 
-    /// Negotiates the API version (unless one was set) and makes the source.
+    /// Loads the TLS files (when TLS is set), negotiates the API version (unless one was
+    /// set) and makes the source.
     ///
     /// # Errors
-    /// No daemon, no permission, a daemon too old, or one that does not say its version.
+    /// A TLS file that cannot be used, no daemon, no permission, TLS refused, a daemon too
+    /// old, or one that does not say its version.
     pub async fn connect(self) -> Result<DockerSource, DockerError> {
-        let transport = Transport {
-            endpoint: self.host.to_string(),
-            host: self.host,
-            connect_timeout: self.connect_timeout,
-        };
+        let transport = Transport::new(self.host, self.connect_timeout, &self.remote)?;
         let version = match self.api_version {
             Some(v) => v,
             None => ApiVersion::negotiate(server_version(&transport, self.request_timeout).await?)?,
@@ -343,27 +390,6 @@ fn query_filters(filters: &Filters, extra: Option<(&str, &str)>) -> String {
     utf8_percent_encode(&json, NON_ALPHANUMERIC).to_string()
 }
 
-/// Decodes a JSON array of containers, handing each to `sink` as it is decoded (no
-/// `Vec` of them all).
-fn decode_list(body: &[u8], sink: impl FnMut(Container)) -> Result<(), serde_json::Error> {
-    struct Each<F>(F);
-    impl<'de, F: FnMut(Container)> Visitor<'de> for Each<F> {
-        type Value = ();
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a JSON array of containers")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
-            while let Some(c) = seq.next_element::<Container>()? {
-                (self.0)(c);
-            }
-            Ok(())
-        }
-    }
-    let mut de = serde_json::Deserializer::from_slice(body);
-    (&mut de).deserialize_seq(Each(sink))?;
-    de.end()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,18 +406,5 @@ mod tests {
             r#"{"label":["app=web","tier"],"type":["container"]}"#
         );
         assert!(!q.contains('"') && !q.contains('{'));
-    }
-
-    #[test]
-    fn the_list_decodes_one_container_at_a_time() {
-        let body = br#"[{"Id":"a","Names":["/x"],"State":"running","Labels":{"k":"v"}},
-            {"Id":"b","State":"exited","Labels":{}}]"#;
-        let mut got = Vec::new();
-        decode_list(body, |c| got.push(c)).unwrap();
-        assert_eq!(got.len(), 2);
-        assert_eq!(got[0].label("k"), Some("v"));
-        assert!(decode_list(b"{}", |_| {}).is_err());
-        assert!(decode_list(b"[1]", |_| {}).is_err());
-        assert!(decode_list(b"[] x", |_| {}).is_err());
     }
 }

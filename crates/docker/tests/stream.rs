@@ -280,7 +280,9 @@ async fn says_clearly_when_nothing_listens() {
         .await
         .unwrap_err();
     assert!(matches!(e, DockerError::NotRunning { .. }), "{e}");
-    let e = DockerSource::connect("ssh://me@host").await.unwrap_err();
+    let e = DockerSource::connect("npipe:////./pipe/docker_engine")
+        .await
+        .unwrap_err();
     assert!(matches!(e, DockerError::InvalidHost { .. }), "{e}");
 }
 

@@ -2,16 +2,19 @@
 //!
 //! A source only moves bytes and says what failed; every decision (what to buffer, merge,
 //! fetch, relist, tombstone) is the reflector's, so each source gets the same guarantees.
-//! The Hyper.sh [`Client`] is one; [`FakeSource`](crate::FakeSource) is a scripted one
-//! for tests.
+//! The Hyper.sh `Client` is one (feature `hypersh`, on by default);
+//! [`FakeSource`](crate::FakeSource) is a scripted one for tests.
 
 use std::future::Future;
 
 use futures_util::Stream;
-use hypersh_watch::{Client, Container, EventStream, Filters, WatchEvent};
+#[cfg(feature = "hypersh")]
+use hypersh_watch::{Client, EventStream};
+use hypersh_watch::{Container, Filters, WatchEvent};
 
 /// How many ids one fetch by the Hyper.sh client asks for in one list call (they go into
 /// the query string).
+#[cfg(feature = "hypersh")]
 const FETCH_BATCH: usize = 50;
 
 /// A container API the reflector can list and watch.
@@ -79,6 +82,7 @@ pub trait SourceError: std::error::Error + Send + Sync + 'static {
     fn is_frame_error(&self) -> bool;
 }
 
+#[cfg(feature = "hypersh")]
 impl SourceError for hypersh_watch::Error {
     fn is_auth(&self) -> bool {
         hypersh_watch::Error::is_auth(self)
@@ -89,7 +93,9 @@ impl SourceError for hypersh_watch::Error {
     }
 }
 
-/// The Hyper.sh API: the signed `GET /containers/json` and the `/events/ws` websocket.
+/// The Hyper.sh API: the signed `GET /containers/json` and the `/events/ws` websocket
+/// (feature `hypersh`, on by default).
+#[cfg(feature = "hypersh")]
 impl Source for Client {
     type Error = hypersh_watch::Error;
     type Watch = EventStream;

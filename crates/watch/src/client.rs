@@ -14,7 +14,7 @@ use crate::config::{ClientConfig, TlsMode};
 use crate::container::Container;
 use crate::error::Error;
 use crate::filters::Filters;
-use crate::list::ArraySplitter;
+use crate::list::{ArraySplitter, SplitError};
 use crate::sign4;
 use crate::stream::EventStream;
 use serde::de::Error as _;
@@ -157,15 +157,13 @@ impl Client {
         let mut count = 0usize;
         let started = Instant::now();
         let mut logged = started;
-        let mut too_many = false;
         while let Some(chunk) = self.progress(response.chunk()).await? {
             splitter
                 .feed(&chunk, |element| {
                     if count >= cfg.max_list_containers {
-                        too_many = true;
-                        return Err(serde_json::Error::custom("too many containers"));
+                        return Err(ListStop::TooMany);
                     }
-                    each(serde_json::from_slice(element)?);
+                    each(serde_json::from_slice(element).map_err(ListStop::Decode)?);
                     count += 1;
                     if count.is_multiple_of(LIST_PROGRESS_EVERY)
                         || (count.is_multiple_of(1_000) && logged.elapsed() >= LIST_PROGRESS_PERIOD)
@@ -175,17 +173,11 @@ impl Client {
                     }
                     Ok(())
                 })
-                .map_err(|e| {
-                    if too_many {
-                        Error::ListTooLarge {
-                            limit: cfg.max_list_containers,
-                        }
-                    } else {
-                        Error::ListDecode(e)
-                    }
-                })?;
+                .map_err(|stop| stop.into_error(cfg))?;
         }
-        splitter.finish().map_err(Error::ListDecode)?;
+        splitter
+            .finish()
+            .map_err(|e| ListStop::Split(e).into_error(cfg))?;
         Ok(count)
     }
 
@@ -376,6 +368,36 @@ impl Client {
             }
         } else {
             Error::Http(e)
+        }
+    }
+}
+
+/// Why a streamed list stopped early.
+enum ListStop {
+    Split(SplitError),
+    Decode(serde_json::Error),
+    TooMany,
+}
+
+impl From<SplitError> for ListStop {
+    fn from(e: SplitError) -> Self {
+        Self::Split(e)
+    }
+}
+
+impl ListStop {
+    fn into_error(self, cfg: &ClientConfig) -> Error {
+        match self {
+            Self::TooMany => Error::ListTooLarge {
+                limit: cfg.max_list_containers,
+            },
+            Self::Decode(e) => Error::ListDecode(e),
+            Self::Split(SplitError::ElementTooLarge { limit }) => {
+                Error::ListDecode(serde_json::Error::custom(format_args!(
+                    "a list element is larger than {limit} bytes (ClientConfig::max_frame_size)"
+                )))
+            }
+            Self::Split(e) => Error::ListDecode(serde_json::Error::custom(e)),
         }
     }
 }

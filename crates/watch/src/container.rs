@@ -476,7 +476,7 @@ mod tests {
             splitter
                 .feed(chunk, |element| {
                     read.push(serde_json::from_slice::<Container>(element)?);
-                    Ok(())
+                    Ok::<_, Box<dyn std::error::Error>>(())
                 })
                 .unwrap();
         }

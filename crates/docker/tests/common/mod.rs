@@ -25,11 +25,18 @@ pub struct Engine {
     pub dir: PathBuf,
     pub socket: PathBuf,
     child: Option<Child>,
+    /// More dockerd arguments (a TLS listener, ...): see [`engine_or_skip_with`].
+    extra_args: Vec<String>,
 }
 
 /// A test's daemon, or `None` (with a message) when this machine cannot run one and `CI`
 /// is not set.
 pub fn engine_or_skip(test: &str) -> Option<Engine> {
+    engine_or_skip_with(test, Vec::new())
+}
+
+/// As [`engine_or_skip`], with more dockerd arguments (the socket is always there too).
+pub fn engine_or_skip_with(test: &str, extra_args: Vec<String>) -> Option<Engine> {
     let ci = std::env::var_os("CI").is_some();
     let missing = missing_tools();
     if !missing.is_empty() {
@@ -44,7 +51,7 @@ pub fn engine_or_skip(test: &str) -> Option<Engine> {
         eprintln!("skipping {msg}");
         return None;
     }
-    match Engine::start() {
+    match Engine::start_with(extra_args) {
         Ok(engine) => Some(engine),
         Err(e) => {
             assert!(!ci, "{test}: the private Docker daemon did not start: {e}");
@@ -92,6 +99,11 @@ pub fn which(tool: &str) -> Option<PathBuf> {
 impl Engine {
     /// Starts a daemon in a new directory and imports the busybox image.
     pub fn start() -> Result<Self, String> {
+        Self::start_with(Vec::new())
+    }
+
+    /// As [`start`](Self::start), with more dockerd arguments.
+    pub fn start_with(extra_args: Vec<String>) -> Result<Self, String> {
         static N: AtomicU32 = AtomicU32::new(0);
         // Short: the socket path (and containerd's under the exec root) must fit in
         // sockaddr_un's 108 bytes.
@@ -106,6 +118,7 @@ impl Engine {
             socket: dir.join("docker.sock"),
             dir,
             child: None,
+            extra_args,
         };
         engine.launch()?;
         engine.make_image()?;
@@ -137,6 +150,7 @@ impl Engine {
             .args(["--bridge", "none", "--iptables=false", "--ip6tables=false"])
             // Containers that ignore SIGTERM (sleep as pid 1) do not hold a stop up.
             .args(["--shutdown-timeout", "1"])
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log);
