@@ -86,12 +86,38 @@ fn key(name: String) -> BoxedStrategy<Json> {
 }
 
 const TOP: &[&str] = &[
-    "Action", "status", "Status", "id", "Id", "from", "From", "Type", "Actor", "time", "Time",
-    "timeNano", "TimeNano", "ID", "action", "extra",
+    "Action",
+    "status",
+    "Status",
+    "id",
+    "Id",
+    "from",
+    "From",
+    "Type",
+    "Actor",
+    "time",
+    "Time",
+    "timeNano",
+    "TimeNano",
+    "ID",
+    "action",
+    "extra",
+    "HealthStatus",
+    "scope",
 ];
 const ACTOR: &[&str] = &["ID", "Id", "Attributes", "id", "Name"];
 const ATTRIBUTES: &[&str] = &[
-    "name", "Name", "image", "Image", "exitCode", "ExitCode", "Labels", "oldName", "app",
+    "name",
+    "Name",
+    "image",
+    "Image",
+    "exitCode",
+    "ExitCode",
+    "Labels",
+    "oldName",
+    "app",
+    "containerExitCode",
+    "podId",
 ];
 const LABELS: &[&str] = &["app", "tier", "a", "a", "Name"];
 const WORDS: &[&str] = &[
@@ -104,6 +130,7 @@ const WORDS: &[&str] = &[
     "start",
     "create",
     "destroy",
+    "remove",
     "die",
     "rename",
     "Running",
@@ -262,7 +289,8 @@ fn actor() -> BoxedStrategy<Json> {
 /// an action, an id and an actor up front, so that they get past those checks.
 fn vocabulary_frame() -> impl Strategy<Value = String> {
     let action = prop::sample::select(vec![
-        "start", "die", "create", "rename", "destroy", "ADDED", "MODIFIED", "DELETED",
+        "start", "die", "create", "rename", "destroy", "remove", "cleanup", "ADDED", "MODIFIED",
+        "DELETED",
     ]);
     let id = prop::sample::select(vec!["f29698ca", "a\"b", "caf\u{e9}"]);
     let rest = prop::collection::vec(
