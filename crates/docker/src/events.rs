@@ -128,8 +128,10 @@ impl DockerWatch {
                     return Some(Ok(event.on_engine(self.engine)));
                 }
                 // Network, image, volume, daemon events: not ours (the `type` filter
-                // normally keeps them out).
+                // normally keeps them out; Podman sends image `pull`s anyway).
                 Err(DecodeError::NotContainer(_)) => {}
+                // `container prune` is about no one container: it has no id.
+                Err(DecodeError::MissingId) if is_prune(&line[..len]) => {}
                 Err(e) => return Some(Err(DockerError::Frame(e))),
             }
         }
@@ -184,6 +186,17 @@ impl DockerWatch {
             }
         }
     }
+}
+
+/// Whether `line` is a `prune` event (Docker sends one after `docker container prune`,
+/// with an empty `Actor.ID`). Read only for a line that has no id.
+fn is_prune(line: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Action<'a> {
+        #[serde(rename = "Action", borrow, default)]
+        action: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_slice::<Action<'_>>(line).is_ok_and(|a| a.action.as_deref() == Some("prune"))
 }
 
 impl Stream for DockerWatch {

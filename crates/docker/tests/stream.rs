@@ -690,3 +690,50 @@ async fn an_informer_started_before_its_daemon_waits_and_converges() {
     );
     informer.shutdown().await;
 }
+
+#[tokio::test]
+async fn captured_engine_streams_go_through_without_a_frame_error() {
+    for (file, headers, engine) in [
+        (
+            include_str!("../../watch/tests/data/docker-20.10-events.jsonl"),
+            "Server: Docker/20.10.24+dfsg1 (linux)\r\n",
+            Engine::Docker,
+        ),
+        (
+            include_str!("../../watch/tests/data/podman-4.3.1-events.jsonl"),
+            PODMAN_HEADERS,
+            Engine::Podman,
+        ),
+    ] {
+        // Container events about one container: the others (network, image, Docker's
+        // container prune) are skipped.
+        let expected = file
+            .lines()
+            .filter(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["Type"] == "container" && v["Actor"]["ID"] != ""
+            })
+            .count();
+        let daemon = Daemon::start(Script {
+            api_version: Mutex::new(Some("1.41")),
+            headers: Mutex::new(headers.to_owned()),
+            events: file.as_bytes().chunks(1000).map(<[u8]>::to_vec).collect(),
+            end: true,
+            ..Script::default()
+        });
+        let source = daemon.builder().unwrap().build();
+        let mut watch = source.watch(&Filters::new()).await.unwrap();
+        let items = take(&mut watch, 1000).await;
+        let (last, events) = items.split_last().unwrap();
+        assert!(
+            matches!(last, Err(DockerError::StreamEnded { .. })),
+            "{last:?}"
+        );
+        let events: Vec<&WatchEvent> = events
+            .iter()
+            .map(|r| r.as_ref().unwrap_or_else(|e| panic!("{engine}: {e}")))
+            .collect();
+        assert_eq!(events.len(), expected, "{engine}");
+        assert!(events.iter().all(|e| e.event().engine == engine));
+    }
+}

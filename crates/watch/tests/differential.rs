@@ -1,7 +1,8 @@
 //! The fast event decoder (`WatchEvent::decode`: hand-written visitors, strings kept as
 //! places in the frame) against the plain one in `oracle/` (serde derive into owned
-//! types), on any frame: generated frames of both shapes, with escapes, duplicate
-//! fields, values of the wrong type, truncated or with a byte changed, and random bytes.
+//! types), on any frame: lines captured from Docker and Podman, generated frames of both
+//! shapes, with escapes, duplicate fields, values of the wrong type, truncated or with a
+//! byte changed, and random bytes.
 //! Both give the same event, or both refuse it for the same reason.
 //!
 //! `PROPTEST_CASES=200000 cargo test -p hypersh-watch --test differential --release`
@@ -453,9 +454,21 @@ fn damage() -> impl Strategy<Value = Damage> {
     ]
 }
 
+/// A line a real engine sent (`tests/data/`: Docker 20.10 and Podman 4.3.1, every
+/// action each has).
+fn captured_frame() -> impl Strategy<Value = String> {
+    let lines: Vec<String> = include_str!("data/docker-20.10-events.jsonl")
+        .lines()
+        .chain(include_str!("data/podman-4.3.1-events.jsonl").lines())
+        .map(str::to_owned)
+        .collect();
+    prop::sample::select(lines)
+}
+
 fn any_frame() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         4 => (vocabulary_frame(), damage()).prop_map(|(f, d)| d.apply(f)),
+        2 => (captured_frame(), damage()).prop_map(|(f, d)| d.apply(f)),
         3 => (encoded_frame(), damage()).prop_map(|(f, d)| d.apply(f)),
         1 => prop::collection::vec(any::<u8>(), 0..48),
         1 => any_value().prop_map(|json| {
