@@ -305,6 +305,38 @@ fn watch_prints_each_event_line(kind: Kind) {
         Kind::Podman => ["create", "init", "start"],
     };
     assert_eq!(actions, expected, "{stdout}");
+
+    // `event=die` in Docker's word: Podman's events endpoint knows it as `died`.
+    let mut child = Command::new(example("watch"))
+        .args(["--docker", &engine.url(), "--max-events", "1"])
+        .args(["--filter", "event=die", "--filter", "label=w"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("watch runs");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    while !line.contains("watching") {
+        line.clear();
+        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+    }
+    engine.run("w1", &["w=2"], &["sh", "-c", "exit 3"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("watch --docker --filter event=die saw no die");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("output");
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).expect("one JSON line");
+    assert_eq!(v["Action"], "die");
+    assert_eq!(v["Actor"]["Attributes"]["exitCode"], "3");
 }
 
 #[test]
