@@ -34,7 +34,6 @@ use std::time::Duration;
 
 use clap::Parser;
 use hypersh::controller::{Action, Controller, ControllerConfig, Request};
-use hypersh::docker::DockerSource;
 use hypersh::{Client, Container, ContainerState, Filters, Informer};
 
 #[derive(Parser, Debug)]
@@ -222,13 +221,8 @@ async fn run(args: Args) -> Result<(), String> {
     // state) for every request.
     let filters = Filters::new().label(args.label.clone());
     let (informer, router) = if let Some(url) = &args.docker {
-        let source = if url.is_empty() {
-            DockerSource::from_env().await
-        } else {
-            DockerSource::connect(url).await
-        }
-        .map_err(|e| e.to_string())?;
-        tracing::info!(host = %source.host(), "controller starting on Docker Engine");
+        let source = common::docker_source(url)?;
+        tracing::info!(host = %source.host(), "controller starting on Docker Engine or Podman");
         let informer = Informer::builder(source)
             .name("controller")
             .filters(filters)

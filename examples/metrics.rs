@@ -26,7 +26,6 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use hypersh::docker::DockerSource;
 use hypersh::{Client, Informer};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -86,17 +85,9 @@ async fn run(args: Args) -> Result<(), String> {
     common::stderr_line(format_args!("metrics on http://{bound}/metrics"));
 
     let (informer, router) = if let Some(url) = &args.docker {
-        let source = if url.is_empty() {
-            DockerSource::from_env().await
-        } else {
-            DockerSource::connect(url).await
-        }
-        .map_err(|e| e.to_string())?;
-        common::stderr_line(format_args!(
-            "informer on {} (Docker API {})",
-            source.host(),
-            source.api_version()
-        ));
+        // Made without contacting the daemon: one that is not up yet is waited for.
+        let source = common::docker_source(url)?;
+        common::stderr_line(format_args!("informer on {}", source.host()));
         let informer = Informer::builder(source)
             .filters(filters)
             .build()

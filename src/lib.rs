@@ -5,7 +5,7 @@
 //!   model, the signed list call and the `/events/ws` stream;
 //! - [`store`] (`hypersh-store`): the concurrent cache with indexes and handlers;
 //! - [`reflector`] (`hypersh-reflector`): the list-then-watch loop and the [`Informer`];
-//! - [`docker`] (`hypersh-docker`): the same informer on a Docker Engine
+//! - [`docker`] (`hypersh-docker`): the same informer on a Docker Engine or Podman
 //!   ([`docker::DockerSource`], over its Unix socket, TCP with or without TLS, or ssh).
 //!
 //! Features, all on by default: `hypersh` (the Hyper.sh client: reqwest,

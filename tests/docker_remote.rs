@@ -19,7 +19,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::example;
-use engine::{Seen, engine_or_skip, engine_or_skip_with};
+use engine::{Kind, Seen, engine_or_skip, engine_or_skip_with};
 use hypersh::watch::Container;
 use remote::{Pki, TempDir, free_port, sshd_or_skip};
 
@@ -63,9 +63,9 @@ fn informer_speaks_mutual_tls_from_the_docker_environment() {
     let Some(engine) = engine_or_skip_with("informer --docker over TLS", args) else {
         return;
     };
-    engine.must(&engine::run_args("ta", &["contract=1"], &["sleep", "600"]));
-    engine.must(&engine::run_args("tb", &["contract=2"], &["true"]));
-    engine.must(&engine::run_args("tc", &["other=1"], &["true"]));
+    engine.run("ta", &["contract=1"], &["sleep", "600"]);
+    engine.run("tb", &["contract=2"], &["true"]);
+    engine.run("tc", &["other=1"], &["true"]);
     let url = format!("tcp://127.0.0.1:{port}");
 
     let dump = pki.dir.0.join("dump.json");
@@ -103,14 +103,14 @@ fn informer_speaks_mutual_tls_from_the_docker_environment() {
 /// test's key and known hosts.
 #[test]
 fn informer_runs_over_ssh() {
-    let Some(engine) = engine_or_skip("informer --docker over ssh") else {
+    let Some(engine) = engine_or_skip(Kind::Docker, "informer --docker over ssh") else {
         return;
     };
     let Some(sshd) = sshd_or_skip("informer --docker over ssh", &engine.url()) else {
         return;
     };
-    engine.must(&engine::run_args("sa", &["contract=1"], &["sleep", "600"]));
-    engine.must(&engine::run_args("sb", &["other=1"], &["true"]));
+    engine.run("sa", &["contract=1"], &["sleep", "600"]);
+    engine.run("sb", &["other=1"], &["true"]);
     let bin = TempDir::new("hdbin");
     let script = bin.0.join("ssh");
     std::fs::write(

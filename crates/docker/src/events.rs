@@ -9,10 +9,11 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures_util::Stream;
 use hyper::body::{Body, Incoming};
-use hypersh_watch::WatchEvent;
 use hypersh_watch::event::DecodeError;
+use hypersh_watch::{Filters, WatchEvent};
 use tokio::time::{Instant, Sleep};
 
+use crate::engine::{Engine, may_match};
 use crate::error::DockerError;
 use crate::transport::{AbortOnDrop, Transport};
 
@@ -21,8 +22,11 @@ type PingFuture = Pin<Box<dyn Future<Output = Result<(), DockerError>> + Send>>;
 /// The container events of one `GET /events` response.
 ///
 /// Each item is one line of the response decoded with [`WatchEvent::decode`] (the event
-/// keeps the line: [`Event::raw`](hypersh_watch::Event::raw)). Blank lines and events of
-/// other types (`network`, `image`, ...) are skipped. A line that does not decode is a
+/// keeps the line: [`Event::raw`](hypersh_watch::Event::raw)) and read with the meaning
+/// of the engine that sent it ([`WatchEvent::on_engine`]). Blank lines, events of other
+/// types (`network`, Podman's image `pull`, ...) and, on an engine that could not be
+/// trusted with some of the filters, events about containers that cannot match them are
+/// skipped. A line that does not decode is a
 /// [`DockerError::Frame`] and the stream goes on; a line longer than the limit, a broken
 /// connection, the end of the response, or a daemon that does not answer `GET /_ping`
 /// after the stream was idle ends the stream with an error (then `None`).
@@ -43,6 +47,10 @@ pub struct DockerWatch {
     idle: Pin<Box<Sleep>>,
     ping: Option<PingFuture>,
     done: bool,
+    /// The engine whose meaning the events are read with.
+    engine: Engine,
+    /// Filters the engine was not asked to apply, checked on each event.
+    check: Option<Filters>,
 }
 
 impl std::fmt::Debug for DockerWatch {
@@ -52,6 +60,7 @@ impl std::fmt::Debug for DockerWatch {
             .field("buffered", &self.buf.len())
             .field("pinging", &self.ping.is_some())
             .field("done", &self.done)
+            .field("engine", &self.engine)
             .finish_non_exhaustive()
     }
 }
@@ -69,6 +78,8 @@ impl DockerWatch {
         conn: AbortOnDrop,
         transport: Transport,
         config: &WatchConfig,
+        engine: Engine,
+        check: Option<Filters>,
     ) -> Self {
         let now = Instant::now();
         Self {
@@ -84,6 +95,8 @@ impl DockerWatch {
             idle: Box::pin(tokio::time::sleep_until(now + config.ping_interval)),
             ping: None,
             done: false,
+            engine,
+            check,
         }
     }
 
@@ -106,10 +119,19 @@ impl DockerWatch {
                 continue;
             }
             match WatchEvent::decode(line.slice(..len)) {
-                Ok(event) => return Some(Ok(event)),
+                Ok(event) => {
+                    if let Some(check) = &self.check
+                        && !may_match(check, event.event())
+                    {
+                        continue;
+                    }
+                    return Some(Ok(event.on_engine(self.engine)));
+                }
                 // Network, image, volume, daemon events: not ours (the `type` filter
-                // normally keeps them out).
+                // normally keeps them out; Podman sends image `pull`s anyway).
                 Err(DecodeError::NotContainer(_)) => {}
+                // `container prune` is about no one container: it has no id.
+                Err(DecodeError::MissingId) if is_prune(&line[..len]) => {}
                 Err(e) => return Some(Err(DockerError::Frame(e))),
             }
         }
@@ -164,6 +186,17 @@ impl DockerWatch {
             }
         }
     }
+}
+
+/// Whether `line` is a `prune` event (Docker sends one after `docker container prune`,
+/// with an empty `Actor.ID`). Read only for a line that has no id.
+fn is_prune(line: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Action<'a> {
+        #[serde(rename = "Action", borrow, default)]
+        action: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_slice::<Action<'_>>(line).is_ok_and(|a| a.action.as_deref() == Some("prune"))
 }
 
 impl Stream for DockerWatch {

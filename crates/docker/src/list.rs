@@ -147,6 +147,27 @@ mod tests {
         }
     }
 
+    /// List items as each engine writes them: Docker 20.10 and Podman 4.3.1 (read off
+    /// the engines on this machine; Podman adds fields of its create config and writes
+    /// `"Networks":null`, and its `stopped` state), and a `ContainerSummary` shaped as
+    /// Docker's API reference describes it for 1.57 (`ImageManifestDescriptor`, `Health`
+    /// since 1.52, `HostConfig.Annotations`, `GwPriority`).
+    #[tokio::test]
+    async fn list_items_of_each_engine_and_of_newer_apis_decode() {
+        let body = br#"[
+{"Id":"65385103b63addba59f3e7671cbc7899f945f78b64ad594ce461c265d85fa6cd","Names":["/l1"],"Image":"hde-busybox:1","ImageID":"sha256:43581d679076abb56c12a6a53217cf4217c48faee14f0ef299d85bf49fd728f3","Command":"sleep 600","Created":1796641853,"Ports":[],"Labels":{"app":"web"},"State":"running","Status":"Up Less than a second","HostConfig":{"NetworkMode":"none"},"NetworkSettings":{"Networks":{"none":{"IPAMConfig":null,"Links":null,"Aliases":null,"NetworkID":"bed2e6945deef37a309dcdbd362217c1f83df13a6cab0cc800c7570d23593d2c","EndpointID":"5dab03bc7988b6055edb29c249ca1e6968cf971ad9822c330169799b8f9b85b5","Gateway":"","IPAddress":"","IPPrefixLen":0,"IPv6Gateway":"","GlobalIPv6Address":"","GlobalIPv6PrefixLen":0,"MacAddress":"","DriverOpts":null}}},"Mounts":[]},
+{"Id":"5fee1281a04fe557a188ee867d81c622281a9141bea96e613163d56b36693f82","Names":["/l1"],"Image":"localhost/bb:1","ImageID":"sha256:7b35fa3490e43f0b883a0910a90c856f29e65ceb5e242b0354c1f440d9717443","Command":"sleep 600","Created":1796641853,"Ports":[],"Labels":{"app":"web"},"State":"stopped","Status":"Exited (137) Less than a second ago","NetworkSettings":{"Networks":null},"Mounts":[],"Name":"","Config":null,"NetworkingConfig":null,"Platform":null,"AdjustCPUShares":false},
+{"Id":"8dfafdbc3a40","Names":["/boring_feynman"],"Image":"ubuntu","ImageID":"sha256:d74508fb6632491cea586a1fd7d748dfc5274cd6fdfedee309ecdcbc2bf5cb82","ImageManifestDescriptor":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:c0537ff6a5218ef531ece93d4984efc99bbf3f7497c0a7726c88e2bb7584dc96","size":424,"platform":{"architecture":"arm","os":"windows","os.version":"10.0.19041.1165","variant":"v7"}},"Command":"echo 1","Created":1739811096,"Ports":[{"IP":"0.0.0.0","PrivatePort":8080,"PublicPort":80,"Type":"tcp"}],"SizeRw":122880,"SizeRootFs":1653948416,"Labels":{"com.example.vendor":"Acme"},"State":"running","Status":"Up 4 days","HostConfig":{"NetworkMode":"mynetwork","Annotations":{"io.kubernetes.docker.type":"container"}},"NetworkSettings":{"Networks":{"mynetwork":{"NetworkID":"08754567f1f40222263eab4102e1c733ae697e8e354aa9cd6e18d7402835292a","IPAddress":"172.17.0.4","Gateway":"172.17.0.1","MacAddress":"02:42:ac:11:00:04","IPPrefixLen":16,"GwPriority":10}}},"Mounts":[{"Type":"volume","Name":"myvolume","Source":"/var/lib/docker/volumes/myvolume/_data","Destination":"/usr/share/nginx/html/","Driver":"local","Mode":"z","RW":true,"Propagation":""}],"Health":{"Status":"healthy","FailingStreak":0}}
+]"#;
+        let (got, result) = list(body.to_vec(), ROOMY).await;
+        result.expect("decodes");
+        let states: Vec<_> = got.iter().map(|c| c.state().as_str()).collect();
+        assert_eq!(states, ["running", "stopped", "running"]);
+        assert_eq!(got[1].image(), "localhost/bb:1");
+        assert_eq!(got[2].label("com.example.vendor"), Some("Acme"));
+        assert_eq!(got[2].name(), Some("boring_feynman"));
+    }
+
     #[tokio::test]
     async fn a_large_list_streams_through_small_chunks() {
         let containers: Vec<serde_json::Value> = (0..2000)

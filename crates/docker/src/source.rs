@@ -2,17 +2,19 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use hypersh_reflector::Source;
 use hypersh_watch::{Container, Filters};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
+use crate::engine::watch_filters;
 use crate::error::DockerError;
 use crate::events::{DockerWatch, WatchConfig};
 use crate::host::DockerHost;
 use crate::list::{self, ListLimits};
+use crate::server::{ServerVersion, handshake};
 use crate::tls::DockerTls;
 use crate::transport::{RemoteSettings, Transport};
 use crate::version::ApiVersion;
@@ -34,11 +36,20 @@ pub const DEFAULT_MAX_BODY: usize = 64 * 1024 * 1024;
 /// unless its container has very many labels).
 pub const DEFAULT_MAX_LINE: usize = 1024 * 1024;
 
-/// A Docker Engine (or a Docker-compatible service) as a [`Source`] for the reflector:
-/// `GET /containers/json?all=1` and the `GET /events` stream, over a Unix socket or plain
-/// TCP, one HTTP/1.1 connection per request.
+/// A Docker Engine or Podman's Docker-compatible service as a [`Source`] for the
+/// reflector: `GET /containers/json?all=1` and the `GET /events` stream, over a Unix
+/// socket, TCP (with TLS when asked) or ssh, one HTTP/1.1 connection per request.
 ///
-/// Cheap to clone; clones share their settings.
+/// Each session (each watch the reflector opens) starts by asking the daemon which
+/// engine it is and which API versions it speaks ([`ServerVersion`]): a daemon that is
+/// not running yet is a failed session like any other, retried with the reflector's
+/// backoff, and an engine upgraded between two sessions is spoken to in its new version.
+/// The engine's quirks are translated here, at the source's edge: its events are read
+/// with its meaning ([`WatchEvent::on_engine`](hypersh_watch::WatchEvent::on_engine)),
+/// and the filters it cannot be trusted with are checked on each event (see
+/// `docs/architecture.md`).
+///
+/// Cheap to clone; clones share their settings and the current session.
 #[derive(Clone)]
 pub struct DockerSource {
     inner: Arc<Inner>,
@@ -46,28 +57,52 @@ pub struct DockerSource {
 
 struct Inner {
     transport: Transport,
-    version: ApiVersion,
-    /// `/v1.41`.
-    prefix: String,
+    /// The version set with [`DockerSourceBuilder::api_version`], if any.
+    pinned: Option<ApiVersion>,
+    /// What the last handshake found; lists and fetches use it.
+    session: Mutex<Option<Arc<Session>>>,
     request_timeout: Duration,
     max_body: usize,
     watch: WatchConfig,
+}
+
+/// What one handshake decided.
+#[derive(Debug)]
+struct Session {
+    server: ServerVersion,
+    /// `/v1.41`.
+    prefix: String,
 }
 
 impl fmt::Debug for DockerSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DockerSource")
             .field("endpoint", &self.inner.transport.endpoint)
-            .field("api_version", &self.inner.version)
+            .field("server", &self.current().map(|s| s.server.clone()))
             .finish_non_exhaustive()
     }
 }
 
 impl DockerSource {
-    /// Connects to the daemon at `url` (`unix:///var/run/docker.sock`, `tcp://host:2375`)
-    /// with the default settings and negotiates the API version. As the `docker` CLI with
-    /// `-H url`, a `tcp://` URL speaks TLS when `DOCKER_TLS_VERIFY` is set, with the files
-    /// of `DOCKER_CERT_PATH` ([`DockerTls::from_env`]).
+    /// A source on the daemon at `url` (`unix:///var/run/docker.sock`, `tcp://host:2375`)
+    /// with the default settings, without contacting it: the daemon may start later (an
+    /// informer waits for it, retrying with backoff).
+    ///
+    /// As the `docker` CLI with `-H url`, a `tcp://` URL speaks TLS when
+    /// `DOCKER_TLS_VERIFY` is set, with the files of `DOCKER_CERT_PATH`
+    /// ([`DockerTls::from_env`]).
+    ///
+    /// # Errors
+    /// [`DockerError::InvalidHost`] for a URL this source cannot use; a TLS file that
+    /// cannot be used ([`DockerError::TlsFile`]).
+    pub fn new(url: &str) -> Result<Self, DockerError> {
+        Self::builder(DockerHost::parse(url)?)
+            .tls_from_env()
+            .build()
+    }
+
+    /// As [`new`](Self::new), then asks the daemon now which engine and API versions it
+    /// speaks: for a caller that would rather fail at once than wait for the daemon.
     ///
     /// # Errors
     /// A bad URL, no daemon ([`DockerError::NotRunning`]), no permission
@@ -98,10 +133,76 @@ impl DockerSource {
         DockerSourceBuilder::new(host)
     }
 
-    /// The API version requests are made with.
+    /// The API version requests are made with: the pinned one
+    /// ([`DockerSourceBuilder::api_version`]), else the one the last session negotiated
+    /// (`None` before the first).
     #[must_use]
-    pub fn api_version(&self) -> ApiVersion {
-        self.inner.version
+    pub fn api_version(&self) -> Option<ApiVersion> {
+        self.current()
+            .map(|s| s.server.api_version)
+            .or(self.inner.pinned)
+    }
+
+    /// What the last session found serving this source (`None` before the first): the
+    /// engine, its version and the API version spoken.
+    #[must_use]
+    pub fn server_version(&self) -> Option<ServerVersion> {
+        self.current().map(|s| s.server.clone())
+    }
+
+    /// Asks the daemon which engine and API versions it speaks, now, and keeps the answer
+    /// for the requests that follow. Each watch does this first.
+    ///
+    /// # Errors
+    /// No daemon, no permission, a daemon too old, or one that does not say its version.
+    pub async fn handshake(&self) -> Result<ServerVersion, DockerError> {
+        self.new_session().await.map(|s| s.server.clone())
+    }
+
+    fn current(&self) -> Option<Arc<Session>> {
+        self.inner
+            .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    async fn new_session(&self) -> Result<Arc<Session>, DockerError> {
+        let negotiated = handshake(
+            &self.inner.transport,
+            self.inner.request_timeout,
+            self.inner.pinned,
+        )
+        .await?;
+        let server = negotiated.server;
+        let endpoint = &self.inner.transport.endpoint;
+        if let Some(warning) = &negotiated.warning {
+            tracing::warn!(%endpoint, "{warning}");
+        }
+        let session = Arc::new(Session {
+            prefix: format!("/v{}", server.api_version),
+            server,
+        });
+        let previous = self
+            .inner
+            .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .replace(Arc::clone(&session));
+        if previous.is_none_or(|p| p.server != session.server) {
+            tracing::info!(%endpoint, server = %session.server, "connected");
+        } else {
+            tracing::debug!(%endpoint, server = %session.server, "connected");
+        }
+        Ok(session)
+    }
+
+    /// The current session, or a new one if there is none yet.
+    async fn session(&self) -> Result<Arc<Session>, DockerError> {
+        match self.current() {
+            Some(session) => Ok(session),
+            None => self.new_session().await,
+        }
     }
 
     /// The daemon address (`unix:///var/run/docker.sock`).
@@ -122,8 +223,8 @@ impl DockerSource {
             .map(drop)
     }
 
-    fn list_path(&self, filters: &Filters) -> String {
-        let mut path = format!("{}/containers/json?all=1", self.inner.prefix);
+    fn list_path(session: &Session, filters: &Filters) -> String {
+        let mut path = format!("{}/containers/json?all=1", session.prefix);
         if !filters.is_empty() {
             path.push_str("&filters=");
             path.push_str(&query_filters(filters, None));
@@ -138,9 +239,10 @@ impl DockerSource {
         filters: &Filters,
         sink: impl FnMut(Container) + Send,
     ) -> Result<(), DockerError> {
+        let session = self.session().await?;
         let transport = &self.inner.transport;
-        let path = self.list_path(filters);
-        let what = format!("GET {}/containers/json", self.inner.prefix);
+        let path = Self::list_path(&session, filters);
+        let what = format!("GET {}/containers/json", session.prefix);
         let limits = ListLimits {
             max_body: self.inner.max_body,
             max_container: self.inner.watch.max_line,
@@ -162,11 +264,16 @@ impl Source for DockerSource {
         self.inner.transport.endpoint.clone()
     }
 
+    /// Starts a session ([`handshake`](DockerSource::handshake)), then opens
+    /// `GET /events` with the filters the engine can be trusted with.
     async fn watch(&self, filters: &Filters) -> Result<DockerWatch, DockerError> {
+        let session = self.new_session().await?;
+        let engine = session.server.engine;
+        let split = watch_filters(filters, engine);
         let path = format!(
             "{}/events?filters={}",
-            self.inner.prefix,
-            query_filters(filters, Some(("type", "container")))
+            session.prefix,
+            query_filters(&split.ask, Some(("type", "container")))
         );
         let response = self
             .inner
@@ -178,7 +285,13 @@ impl Source for DockerSource {
             response.conn,
             self.inner.transport.clone(),
             &self.inner.watch,
+            engine,
+            split.check,
         ))
+    }
+
+    fn server(&self) -> Option<String> {
+        self.current().map(|s| s.server.to_string())
     }
 
     async fn list(
@@ -208,7 +321,8 @@ impl Source for DockerSource {
     }
 }
 
-/// Settings of a [`DockerSource`]; [`connect`](Self::connect) makes it.
+/// Settings of a [`DockerSource`]; [`build`](Self::build) makes it (and
+/// [`connect`](Self::connect) makes it and checks the daemon).
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct DockerSourceBuilder {
@@ -275,8 +389,8 @@ impl DockerSourceBuilder {
         self
     }
 
-    /// How long a list, a fetch, the version check, or opening the events stream may take,
-    /// connection included (default 30 s).
+    /// How long a list, a fetch, each request of the handshake, or opening the events
+    /// stream may take, connection included (default 30 s).
     pub fn request_timeout(mut self, d: Duration) -> Self {
         self.request_timeout = d;
         self
@@ -311,31 +425,26 @@ impl DockerSourceBuilder {
         self
     }
 
-    /// Uses this API version instead of asking the daemon: [`connect`](Self::connect)
-    /// then needs no daemon.
+    /// Speaks this API version whatever the daemon says it speaks (the engine is still
+    /// asked for at each session, to read its events with its meaning).
     pub fn api_version(mut self, version: ApiVersion) -> Self {
         self.api_version = Some(version);
         self
     }
 
-    /// Loads the TLS files (when TLS is set), negotiates the API version (unless one was
-    /// set) and makes the source.
+    /// Makes the source, without contacting the daemon: its first watch (or list) asks
+    /// it which engine and API versions it speaks. The TLS files (when TLS is set) are
+    /// read now: a file that cannot be used is a mistake to fix, not a daemon to wait for.
     ///
     /// # Errors
-    /// A TLS file that cannot be used, no daemon, no permission, TLS refused, a daemon too
-    /// old, or one that does not say its version.
-    pub async fn connect(self) -> Result<DockerSource, DockerError> {
-        let transport = Transport::new(self.host, self.connect_timeout, &self.remote)?;
-        let version = match self.api_version {
-            Some(v) => v,
-            None => ApiVersion::negotiate(server_version(&transport, self.request_timeout).await?)?,
-        };
-        tracing::debug!(endpoint = %transport.endpoint, %version, "docker API version");
+    /// A TLS file that cannot be used ([`DockerError::TlsFile`]), or TLS asked for in a
+    /// build without the `tls` feature ([`DockerError::TlsNotBuilt`]).
+    pub fn build(self) -> Result<DockerSource, DockerError> {
         Ok(DockerSource {
             inner: Arc::new(Inner {
-                transport,
-                prefix: format!("/v{version}"),
-                version,
+                transport: Transport::new(self.host, self.connect_timeout, &self.remote)?,
+                pinned: self.api_version,
+                session: Mutex::new(None),
                 request_timeout: self.request_timeout,
                 max_body: self.max_body,
                 watch: WatchConfig {
@@ -346,28 +455,19 @@ impl DockerSourceBuilder {
             }),
         })
     }
-}
 
-/// The daemon's API version: the `Api-Version` header of `GET /_ping`, else the
-/// `ApiVersion` of `GET /version`.
-async fn server_version(
-    transport: &Transport,
-    timeout: Duration,
-) -> Result<ApiVersion, DockerError> {
-    let (headers, _) = transport.get_body("/_ping", timeout, 1024).await?;
-    if let Some(v) = headers.get("api-version") {
-        return ApiVersion::parse(v.to_str().unwrap_or_default());
+    /// Makes the source and asks the daemon now which engine and API versions it speaks
+    /// ([`DockerSource::handshake`]): for a caller that would rather fail at once than
+    /// wait for the daemon.
+    ///
+    /// # Errors
+    /// A TLS file that cannot be used, no daemon, no permission, TLS refused, a daemon too
+    /// old, or one that does not say its version.
+    pub async fn connect(self) -> Result<DockerSource, DockerError> {
+        let source = self.build()?;
+        source.handshake().await?;
+        Ok(source)
     }
-    #[derive(serde::Deserialize)]
-    struct Version {
-        #[serde(rename = "ApiVersion")]
-        api_version: String,
-    }
-    let (_, body) = transport.get_body("/version", timeout, 64 * 1024).await?;
-    let version: Version = serde_json::from_slice(&body).map_err(|_| DockerError::BadVersion {
-        value: String::from_utf8_lossy(&body).chars().take(32).collect(),
-    })?;
-    ApiVersion::parse(&version.api_version)
 }
 
 /// Docker's `filters` query value: `{"key":["value",...]}`, percent-encoded, with `extra`

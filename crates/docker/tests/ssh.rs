@@ -10,7 +10,7 @@ mod remote;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{Seen, engine_or_skip};
+use common::{Kind, Seen, engine_or_skip};
 use hypersh_docker::{DockerError, DockerHost, DockerSource, SshProblem};
 use hypersh_reflector::{BackoffConfig, Informer};
 use hypersh_watch::Filters;
@@ -44,7 +44,7 @@ fn problem(result: Result<DockerSource, DockerError>) -> (SshProblem, DockerErro
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_informer_runs_over_ssh_and_each_refusal_says_what_to_do() {
-    let Some(engine) = engine_or_skip("docker over ssh") else {
+    let Some(engine) = engine_or_skip(Kind::Docker, "docker over ssh") else {
         return;
     };
     let Some(sshd) = sshd_or_skip("docker over ssh", &engine.url()) else {
@@ -52,8 +52,7 @@ async fn the_informer_runs_over_ssh_and_each_refusal_says_what_to_do() {
     };
     let url = sshd.url();
 
-    let before =
-        block_in_place(|| engine.must(&common::run_args("before", &["ssh=1"], &["sleep", "600"])));
+    let before = block_in_place(|| engine.run("before", &["ssh=1"], &["sleep", "600"]));
     let good = source(&url, sshd.ssh_args("good", true))
         .await
         .unwrap_or_else(|e| panic!("docker over ssh: {e}\nsshd: {}", sshd.log()));
@@ -66,7 +65,7 @@ async fn the_informer_runs_over_ssh_and_each_refusal_says_what_to_do() {
         .await
         .expect("ready over ssh within 30 s");
     assert!(informer.store().get(&before).is_some(), "listed over ssh");
-    let after = block_in_place(|| engine.must(&common::run_args("after", &["ssh=1"], &["true"])));
+    let after = block_in_place(|| engine.run("after", &["ssh=1"], &["true"]));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let cached: BTreeMap<String, Seen> = common::cached(&informer);

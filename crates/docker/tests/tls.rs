@@ -63,8 +63,7 @@ async fn mutual_tls_lists_and_watches_and_each_refusal_says_which_certificate() 
     let url = format!("tcp://127.0.0.1:{port}");
 
     // Mutual TLS with the good files: the informer lists, then sees what happens.
-    let before =
-        block_in_place(|| engine.must(&common::run_args("before", &["tls=1"], &["sleep", "600"])));
+    let before = block_in_place(|| engine.run("before", &["tls=1"], &["sleep", "600"]));
     let good = DockerTls::from_cert_path(pki.client("good"));
     let informer = Informer::builder(source(&url, Some(good.clone())).await.expect("mutual TLS"))
         .filters(Filters::new().label("tls"))
@@ -75,7 +74,7 @@ async fn mutual_tls_lists_and_watches_and_each_refusal_says_which_certificate() 
         .await
         .expect("ready over TLS within 20 s");
     assert!(informer.store().get(&before).is_some(), "listed over TLS");
-    let after = block_in_place(|| engine.must(&common::run_args("after", &["tls=1"], &["true"])));
+    let after = block_in_place(|| engine.run("after", &["tls=1"], &["true"]));
     let want = || block_in_place(|| engine.containers(Some("tls")).expect("the engine's list"));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {

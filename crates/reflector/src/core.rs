@@ -211,6 +211,11 @@ impl Core {
         &self.status
     }
 
+    /// Records what serves the watch that just opened (see [`Status::server`]).
+    pub(crate) fn set_server(&mut self, server: Option<String>) {
+        self.status.server = server;
+    }
+
     /// The memory bounds.
     pub(crate) fn limits(&self) -> Limits {
         self.limits

@@ -60,6 +60,14 @@ pub trait Source: Clone + Send + Sync + 'static {
         ids: &[String],
     ) -> impl Future<Output = Result<Vec<Container>, Self::Error>> + Send;
 
+    /// What serves this source, as learnt when the last watch opened, for the status
+    /// ([`Status::server`](crate::Status::server)) and logs: an engine, its version and
+    /// the API spoken (`Podman 4.3.1 (API 1.41)`). The reflector reads it each time a
+    /// watch opens. The default says nothing.
+    fn server(&self) -> Option<String> {
+        None
+    }
+
     /// Called after a failed session, before the backoff: forget pooled connections, so
     /// the next session cannot reuse one from before the failure (it may be half dead).
     /// The default does nothing.

@@ -261,6 +261,11 @@ pub enum ContainerState {
     Paused,
     /// Stopped; the exit code is in the status text.
     Exited,
+    /// Stopped, and not yet cleaned up by the engine: Podman's state between a container's
+    /// exit (`die`) and its `cleanup` (Docker has no such state: its list says `exited`).
+    Stopped,
+    /// Being stopped: Podman's state between a stop request and the container's exit.
+    Stopping,
     /// Dead (failed to be removed).
     Dead,
     /// Being removed.
@@ -281,6 +286,8 @@ impl ContainerState {
             Self::Running => "running",
             Self::Paused => "paused",
             Self::Exited => "exited",
+            Self::Stopped => "stopped",
+            Self::Stopping => "stopping",
             Self::Dead => "dead",
             Self::Removing => "removing",
             Self::Unknown => "unknown",
@@ -296,7 +303,9 @@ impl ContainerState {
             Self::Restarting => SmolStr::new_static("Restarting"),
             Self::Running => SmolStr::new_static("Up"),
             Self::Paused => SmolStr::new_static("Up (Paused)"),
-            Self::Exited => smol_str::format_smolstr!("Exited ({exit_code})"),
+            // Podman's text for a stopped container is the one for an exited one.
+            Self::Exited | Self::Stopped => smol_str::format_smolstr!("Exited ({exit_code})"),
+            Self::Stopping => SmolStr::new_static("Stopping"),
             Self::Dead => SmolStr::new_static("Dead"),
             Self::Removing => SmolStr::new_static("Removal In Progress"),
             Self::Unknown => SmolStr::default(),
@@ -311,9 +320,11 @@ impl ContainerState {
     pub fn phase(self, exit_code: i64) -> PodPhase {
         match self {
             Self::Created | Self::Restarting | Self::Unknown => PodPhase::Pending,
-            Self::Running | Self::Paused => PodPhase::Running,
-            Self::Exited | Self::Dead | Self::Removing if exit_code == 0 => PodPhase::Succeeded,
-            Self::Exited | Self::Dead | Self::Removing => PodPhase::Failed,
+            Self::Running | Self::Paused | Self::Stopping => PodPhase::Running,
+            Self::Exited | Self::Stopped | Self::Dead | Self::Removing if exit_code == 0 => {
+                PodPhase::Succeeded
+            }
+            Self::Exited | Self::Stopped | Self::Dead | Self::Removing => PodPhase::Failed,
         }
     }
 }
@@ -538,6 +549,24 @@ mod tests {
         assert_eq!(PodPhase::parse("running"), Some(PodPhase::Running));
         assert_eq!(PodPhase::parse("Bogus"), None);
         assert_eq!(PodPhase::Failed.state(), ContainerState::Exited);
+    }
+
+    #[test]
+    fn podman_states_read_and_write_as_its_list_spells_them() {
+        for (text, state, phase) in [
+            ("stopped", ContainerState::Stopped, PodPhase::Failed),
+            ("stopping", ContainerState::Stopping, PodPhase::Running),
+        ] {
+            let c: Container =
+                serde_json::from_str(&format!(r#"{{"Id":"a","State":"{text}"}}"#)).unwrap();
+            assert_eq!(c.state(), state);
+            assert_eq!(state.as_str(), text);
+            assert_eq!(state.phase(137), phase);
+            let json = serde_json::to_value(&c).unwrap();
+            assert_eq!(json["State"], text);
+        }
+        assert_eq!(ContainerState::Stopped.summary(3), "Exited (3)");
+        assert_eq!(ContainerState::Stopping.summary(0), "Stopping");
     }
 
     #[test]
