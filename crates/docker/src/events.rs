@@ -1,5 +1,6 @@
 //! [`DockerWatch`]: the newline-delimited JSON body of `GET /events`, split into lines and
-//! decoded into [`WatchEvent`]s, with a `/_ping` on a second connection when it is idle.
+//! decoded into [`WatchEvent`]s, with a `/_ping` on a second connection when it is idle and
+//! an end when a line stays incomplete (the rule: [`crate::liveness`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,6 +15,7 @@ use hypersh_watch::event::DecodeError;
 use tokio::time::{Instant, Sleep};
 
 use crate::error::DockerError;
+use crate::liveness::{Due, Liveness};
 use crate::transport::{AbortOnDrop, Transport};
 
 type PingFuture = Pin<Box<dyn Future<Output = Result<(), DockerError>> + Send>>;
@@ -23,9 +25,10 @@ type PingFuture = Pin<Box<dyn Future<Output = Result<(), DockerError>> + Send>>;
 /// Each item is one line of the response decoded with [`WatchEvent::decode`] (the event
 /// keeps the line: [`Event::raw`](hypersh_watch::Event::raw)). Blank lines and events of
 /// other types (`network`, `image`, ...) are skipped. A line that does not decode is a
-/// [`DockerError::Frame`] and the stream goes on; a line longer than the limit, a broken
-/// connection, the end of the response, or a daemon that does not answer `GET /_ping`
-/// after the stream was idle ends the stream with an error (then `None`).
+/// [`DockerError::Frame`] and the stream goes on; a line longer than the limit, a line
+/// that stays incomplete for the ping interval, a broken connection, the end of the
+/// response, or a daemon that does not answer `GET /_ping` after the stream brought no
+/// event for the ping interval ends the stream with an error (then `None`).
 pub struct DockerWatch {
     body: Incoming,
     _conn: AbortOnDrop,
@@ -35,11 +38,12 @@ pub struct DockerWatch {
     scanned: usize,
     max_line: usize,
     transport: Transport,
-    ping_interval: Duration,
     ping_timeout: Duration,
-    /// When the body last gave data.
-    last_data: Instant,
-    /// Fires at `last_data + ping_interval` or earlier (then it is pushed back).
+    /// When the body last gave data: the time of the lines that chunk completed.
+    chunk_at: Instant,
+    /// When to ping, and whether a line is stuck.
+    liveness: Liveness,
+    /// Fires at the deadline of [`Liveness::next`].
     idle: Pin<Box<Sleep>>,
     ping: Option<PingFuture>,
     done: bool,
@@ -78,9 +82,9 @@ impl DockerWatch {
             scanned: 0,
             max_line: config.max_line,
             transport,
-            ping_interval: config.ping_interval,
             ping_timeout: config.ping_timeout,
-            last_data: now,
+            chunk_at: now,
+            liveness: Liveness::new(now, config.ping_interval),
             idle: Box::pin(tokio::time::sleep_until(now + config.ping_interval)),
             ping: None,
             done: false,
@@ -93,6 +97,7 @@ impl DockerWatch {
             let end = self.scanned + n;
             let line = self.buf.split_to(end + 1).freeze();
             self.scanned = 0;
+            self.liveness.line_ended();
             let mut len = end;
             while len > 0 && matches!(line[len - 1], b'\r' | b' ' | b'\t') {
                 len -= 1;
@@ -106,10 +111,13 @@ impl DockerWatch {
                 continue;
             }
             match WatchEvent::decode(line.slice(..len)) {
-                Ok(event) => return Some(Ok(event)),
+                Ok(event) => {
+                    self.liveness.event(self.chunk_at);
+                    return Some(Ok(event));
+                }
                 // Network, image, volume, daemon events: not ours (the `type` filter
-                // normally keeps them out).
-                Err(DecodeError::NotContainer(_)) => {}
+                // normally keeps them out), but events all the same.
+                Err(DecodeError::NotContainer(_)) => self.liveness.event(self.chunk_at),
                 Err(e) => return Some(Err(DockerError::Frame(e))),
             }
         }
@@ -135,14 +143,15 @@ impl DockerWatch {
         Box::pin(async move { transport.get_body("/_ping", timeout, 1024).await.map(drop) })
     }
 
-    /// Checks the daemon when the stream has been idle; an error when it is dead.
+    /// Pings the daemon when the stream has brought no event for the ping interval, and
+    /// ends the watch when the ping fails or a line stays incomplete.
     fn poll_liveness(&mut self, cx: &mut Context<'_>) -> Poll<DockerError> {
         loop {
             if let Some(ping) = self.ping.as_mut() {
                 match ping.as_mut().poll(cx) {
                     Poll::Ready(Ok(())) => {
                         self.ping = None;
-                        self.last_data = Instant::now();
+                        self.liveness.answered(Instant::now());
                     }
                     Poll::Ready(Err(e)) => {
                         let endpoint = self.transport.endpoint.clone();
@@ -151,16 +160,26 @@ impl DockerWatch {
                             source: Box::new(e),
                         }));
                     }
-                    Poll::Pending => return Poll::Pending,
+                    Poll::Pending => {}
                 }
             }
-            let due = self.last_data + self.ping_interval;
-            if self.idle.deadline() != due {
-                self.idle.as_mut().reset(due);
+            let Some((deadline, due)) = self.liveness.next(self.ping.is_some()) else {
+                return Poll::Pending;
+            };
+            if self.idle.deadline() != deadline {
+                self.idle.as_mut().reset(deadline);
             }
-            match self.idle.as_mut().poll(cx) {
-                Poll::Ready(()) => self.ping = Some(self.start_ping()),
-                Poll::Pending => return Poll::Pending,
+            if self.idle.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            match due {
+                Due::Ping => self.ping = Some(self.start_ping()),
+                Due::Stalled => {
+                    let endpoint = self.transport.endpoint.clone();
+                    let after = self.liveness.period();
+                    tracing::warn!(%endpoint, ?after, "events line incomplete: the stream is stuck");
+                    return Poll::Ready(self.fail(DockerError::LineStalled { endpoint, after }));
+                }
             }
         }
     }
@@ -182,7 +201,7 @@ impl Stream for DockerWatch {
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
                         this.buf.extend_from_slice(&data);
-                        this.last_data = Instant::now();
+                        this.chunk_at = Instant::now();
                     }
                 }
                 Poll::Ready(Some(Err(source))) => {
@@ -198,6 +217,10 @@ impl Stream for DockerWatch {
                     ));
                 }
                 Poll::Pending => {
+                    // Every complete line was taken: what is left is a line's start.
+                    if !this.buf.is_empty() {
+                        this.liveness.waiting(Instant::now());
+                    }
                     return match this.poll_liveness(cx) {
                         Poll::Ready(e) => Poll::Ready(Some(Err(e))),
                         Poll::Pending => Poll::Pending,
