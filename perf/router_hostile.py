@@ -65,7 +65,8 @@ def sockets(pid):
 
 
 def signed_get(port, path):
-    """A signed GET request head (Sign4, as protocol.md section 1)."""
+    """A signed GET request head (Sign4, as protocol.md section 1), with a fresh nonce:
+    the router accepts each signature once."""
     host = f"127.0.0.1:{port}"
     now = datetime.now(timezone.utc)
     date = now.strftime("%Y%m%dT%H%M%SZ")
@@ -78,6 +79,7 @@ def signed_get(port, path):
         "host": host,
         "x-hyper-content-sha256": EMPTY,
         "x-hyper-date": date,
+        "x-hyper-nonce": os.urandom(16).hex(),
     }
     signed = ";".join(sorted(headers))
     canon_headers = "".join(f"{k}:{headers[k]}\n" for k in sorted(headers))
