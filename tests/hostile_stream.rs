@@ -246,10 +246,11 @@ async fn an_informer_behind_a_dribbling_server_relists_and_converges_when_it_sto
     let healed = Instant::now();
     loop {
         let status = informer.status();
-        if status.phase == Phase::Watching && status.connected {
-            if let Ok(()) = cache_matches(&informer, &router) {
-                break;
-            }
+        if status.phase == Phase::Watching
+            && status.connected
+            && cache_matches(&informer, &router).is_ok()
+        {
+            break;
         }
         assert!(healed.elapsed() < PATIENCE, "not converged: {status:#?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
