@@ -200,10 +200,9 @@ async fn a_dribbled_frame_ends_the_watch_at_the_idle_timeout() {
         "the front dribbled: {}",
         front.dribbled.load(Ordering::SeqCst)
     );
-    assert!(
-        took >= IDLE && took < IDLE + Duration::from_millis(900),
-        "ended after {took:?}"
-    );
+    // Not pushed back by the bytes (it would never end): one idle timeout, plus what a
+    // loaded machine takes to run the timer.
+    assert!(took >= IDLE && took < 3 * IDLE, "ended after {took:?}");
     assert!(events.next().await.is_none());
     router.shutdown().await;
 }
@@ -235,7 +234,7 @@ async fn an_informer_behind_a_dribbling_server_relists_and_converges_when_it_sto
     // Three dribbled watches, each ended one idle timeout after it opened, plus short
     // backoffs and lists: seconds, not the minutes the dribble could go on for.
     assert!(
-        attacked.elapsed() < 4 * (IDLE + Duration::from_millis(500)),
+        attacked.elapsed() < 3 * (IDLE + Duration::from_secs(2)),
         "{:?}",
         attacked.elapsed()
     );
