@@ -88,6 +88,7 @@ impl Router {
             max_watches_per_key: config.max_watches_per_key,
             watch_send_timeout: config.watch_send_timeout,
             body_read_timeout: config.header_read_timeout,
+            max_seen_signatures: config.max_seen_signatures,
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
         });
@@ -193,6 +194,13 @@ impl Router {
         let mut count = self.app.watch_count();
         // The sender lives in `self.app`, so this cannot fail while `self` is borrowed.
         let _ = count.wait_for(|active| *active == n).await;
+    }
+
+    /// Signatures held against replay: those accepted whose requests would still verify
+    /// (at most [`RouterConfig::max_seen_signatures`]).
+    #[must_use]
+    pub fn seen_signatures(&self) -> usize {
+        self.app.seen_signatures()
     }
 
     /// Open connections: accepted and not yet closed, websockets included (at most

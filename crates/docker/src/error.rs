@@ -172,6 +172,19 @@ pub enum DockerError {
         /// The limit, in bytes.
         limit: usize,
     },
+    /// An events line stayed incomplete for the ping interval while the watch waited for
+    /// its end. The daemon writes each line at once, so the stream is stuck (dead, or a
+    /// hostile peer dribbling bytes): it ends, and the reflector reconnects and relists.
+    /// See the builder's `ping_interval`.
+    #[error(
+        "an events line from the Docker daemon at {endpoint} stayed incomplete for {after:?} (ping_interval): the stream is stuck"
+    )]
+    LineStalled {
+        /// The daemon address.
+        endpoint: String,
+        /// How long the line waited: the ping interval.
+        after: Duration,
+    },
     /// One event line could not be decoded; the stream goes on.
     #[error("could not decode event line: {0}")]
     Frame(#[source] DecodeError),
@@ -181,8 +194,9 @@ pub enum DockerError {
         /// The daemon address.
         endpoint: String,
     },
-    /// The events stream was idle and the daemon did not answer `GET /_ping` on a second
-    /// connection: it is taken for dead, and the watch ends.
+    /// The events stream brought no event for the ping interval and the daemon did not
+    /// answer `GET /_ping` on a second connection: it is taken for dead, and the watch
+    /// ends.
     #[error("the Docker daemon at {endpoint} stopped answering /_ping: {source}")]
     Unresponsive {
         /// The daemon address.

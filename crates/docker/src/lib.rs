@@ -31,9 +31,11 @@
 //! - Watch: `GET /events?filters={"type":["container"],...}`, newline-delimited JSON
 //!   decoded with [`WatchEvent::decode`](hypersh_watch::WatchEvent::decode)
 //!   ([`DockerWatch`]). The stream is silent when nothing happens, so after
-//!   [`ping_interval`](DockerSourceBuilder::ping_interval) of silence the daemon is asked
-//!   `GET /_ping` on a second connection; no answer ends the watch with an error, and the
-//!   reflector backs off and relists.
+//!   [`ping_interval`](DockerSourceBuilder::ping_interval) without an event the daemon
+//!   is asked `GET /_ping` on a second connection; no answer ends the watch with an
+//!   error, and the reflector backs off and relists. Bytes without a newline are no sign
+//!   of life: a line still incomplete after the ping interval ends the watch
+//!   ([`DockerError::LineStalled`]), as Docker writes each line at once.
 //!
 //! ```no_run
 //! # mod hypersh { pub mod docker { pub use hypersh_docker::*; } pub mod reflector { pub use hypersh_reflector::*; } pub mod watch { pub use hypersh_watch::*; } }
@@ -65,6 +67,7 @@ mod error;
 mod events;
 mod host;
 mod list;
+mod liveness;
 mod server;
 mod source;
 mod ssh;

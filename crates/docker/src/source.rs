@@ -396,9 +396,11 @@ impl DockerSourceBuilder {
         self
     }
 
-    /// How long the events stream may stay silent before the daemon is pinged on a second
-    /// connection (default 10 s). A dead daemon is noticed within about this plus
-    /// [`ping_timeout`](Self::ping_timeout).
+    /// The idle period of the events stream (default 10 s). After this long without an
+    /// event the daemon is pinged on a second connection; a dead daemon is noticed within
+    /// about this plus [`ping_timeout`](Self::ping_timeout). Bytes without a newline do not
+    /// count: a line still incomplete this long after the watch began waiting for its end
+    /// ends the watch ([`DockerError::LineStalled`]).
     pub fn ping_interval(mut self, d: Duration) -> Self {
         self.ping_interval = d;
         self

@@ -346,8 +346,11 @@ impl Client {
         Ok(headers)
     }
 
+    /// Signs a request with a fresh nonce: two requests of one second never share a
+    /// signature, so a server that refuses replays serves both.
     fn sign(&self, method: &Method, uri: &Uri, headers: &mut HeaderMap) -> Result<(), Error> {
         let cfg = &self.inner.config;
+        headers.insert(sign4::NONCE_HEADER, sign4::nonce()?);
         sign4::sign(
             method,
             uri,
@@ -428,6 +431,42 @@ mod tests {
         let f = Filters::new().label("a=b c");
         let encoded: String = utf8_percent_encode(&f.to_json(), QUERY_VALUE).collect();
         assert_eq!(encoded, "%7B%22label%22%3A%7B%22a%3Db%20c%22%3Atrue%7D%7D");
+    }
+
+    #[test]
+    fn the_same_request_twice_in_one_second_signs_differently_and_verifies() {
+        let cfg =
+            ClientConfig::new("https://127.0.0.1:8443", Credentials::new("ak", "sk")).unwrap();
+        let client = Client::new(cfg).unwrap();
+        let url = "https://127.0.0.1:8443/containers/json?all=1";
+        let mut keys = std::collections::HashMap::new();
+        keys.insert("ak".to_owned(), crate::credentials::SecretKey::new("sk"));
+        let target: Uri = "/containers/json?all=1".parse().unwrap();
+        // A second boundary may fall between two signings, never between all three pairs
+        // of four taken back to back: some pair shares its X-Hyper-Date.
+        let signed: Vec<HeaderMap> = (0..4)
+            .map(|_| client.signed_headers(&Method::GET, url).unwrap())
+            .collect();
+        let date = |h: &HeaderMap| h[sign4::DATE_HEADER].clone();
+        assert!(signed.windows(2).any(|w| date(&w[0]) == date(&w[1])));
+        for (i, a) in signed.iter().enumerate() {
+            let auth = a[http::header::AUTHORIZATION].to_str().unwrap();
+            assert!(
+                auth.contains("x-hyper-nonce"),
+                "the nonce is signed: {auth}"
+            );
+            let now = SystemTime::now();
+            assert_eq!(
+                sign4::verify(&Method::GET, &target, a, b"", &keys, now),
+                Ok("ak".to_owned())
+            );
+            for b in &signed[i + 1..] {
+                assert_ne!(
+                    a[http::header::AUTHORIZATION],
+                    b[http::header::AUTHORIZATION]
+                );
+            }
+        }
     }
 
     #[test]
