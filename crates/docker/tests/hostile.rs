@@ -248,10 +248,10 @@ async fn a_line_dribbled_a_byte_every_5_s_ends_the_watch_after_the_ping_interval
 async fn blank_lines_are_no_sign_of_life_and_an_unanswered_ping_ends_the_watch() {
     let daemon = Daemon::start(Attack::BlankLines, &[A]);
     let source = daemon.source().await;
-    // `/_ping` answered once (the version), frozen from now on.
+    // The watch's handshake is answered (its `/_ping`); `/_ping` is frozen from then on.
+    let mut watch = source.watch(&Filters::new()).await.expect("watch opens");
     daemon.fake.frozen.store(true, Ordering::Relaxed);
     let pings_before = daemon.fake.pings.load(Ordering::Relaxed);
-    let mut watch = source.watch(&Filters::new()).await.expect("watch opens");
     let (item, took) = next_item(&mut watch).await;
     let e = item.expect("an item").expect_err("an error, not an event");
     assert!(matches!(e, DockerError::Unresponsive { .. }), "{e:?}");
