@@ -293,6 +293,7 @@ async fn events(
         events: app.runtime.subscribe(),
         control: app.faults.control(),
         stall: app.faults.stall(),
+        faults: app.faults.clone(),
         emit: app.emit.clone(),
         drop: app.faults.drop_token(),
         shutdown: app.shutdown.clone(),

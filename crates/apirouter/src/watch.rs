@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use crate::emit::EmitPool;
-use crate::faults::Control;
+use crate::faults::{Control, Faults};
 use crate::runtime::RuntimeEvent;
 use crate::shape;
 use crate::state::WatchSlot;
@@ -44,6 +44,8 @@ pub(crate) struct Session {
     pub(crate) events: broadcast::Receiver<RuntimeEvent>,
     pub(crate) control: broadcast::Receiver<Control>,
     pub(crate) stall: watch::Receiver<bool>,
+    /// Counts this session as held while the stall is on ([`crate::Faults::stalled`]).
+    pub(crate) faults: Faults,
     pub(crate) emit: Option<Arc<EmitPool>>,
     /// Ends the session abruptly ([`crate::Faults::drop_connections`]).
     pub(crate) drop: CancellationToken,
@@ -78,6 +80,7 @@ impl Session {
             mut events,
             mut control,
             mut stall,
+            faults,
             emit,
             tracked: _tracked,
             slot,
@@ -99,6 +102,7 @@ impl Session {
         loop {
             if *stall.borrow_and_update() {
                 // Half-open: neither read nor write until the fault is turned off.
+                let _held = faults.stalled_one();
                 tokio::select! {
                     changed = stall.changed() => if changed.is_err() { return },
                     command = control.recv() => match Fault::from(command) {
