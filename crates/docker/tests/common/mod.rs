@@ -9,8 +9,11 @@
 //! over the socket.
 //!
 //! When `CI` is set a missing tool or an engine that does not start fails the test;
-//! elsewhere the test prints what is missing and returns.
+//! elsewhere the test prints what is missing and returns ([`skip`]).
 #![allow(dead_code)]
+
+mod skip;
+pub use skip::skip;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -81,9 +84,8 @@ pub fn engine_or_skip(kind: Kind, test: &str) -> Option<Engine> {
     match engine.start_prepared() {
         Ok(()) => Some(engine),
         Err(e) => {
-            let msg = format!("{test}: the private {} did not start: {e}", kind.name());
-            assert!(std::env::var_os("CI").is_none(), "{msg}");
-            eprintln!("skipping {msg}");
+            let why = format!("the private {} did not start: {e}", kind.name());
+            skip(test, &why, kind.packages());
             None
         }
     }
@@ -97,9 +99,8 @@ pub fn engine_or_skip_with(test: &str, extra_args: Vec<String>) -> Option<Engine
     match engine.start_prepared() {
         Ok(()) => Some(engine),
         Err(e) => {
-            let msg = format!("{test}: the private Docker daemon did not start: {e}");
-            assert!(std::env::var_os("CI").is_none(), "{msg}");
-            eprintln!("skipping {msg}");
+            let why = format!("the private Docker daemon did not start: {e}");
+            skip(test, &why, Kind::Docker.packages());
             None
         }
     }
@@ -107,28 +108,21 @@ pub fn engine_or_skip_with(test: &str, extra_args: Vec<String>) -> Option<Engine
 
 /// As [`engine_or_skip`], without starting the engine.
 pub fn prepared_or_skip(kind: Kind, test: &str) -> Option<Engine> {
-    let ci = std::env::var_os("CI").is_some();
     let missing = missing_tools(kind);
     if !missing.is_empty() {
-        let msg = format!(
-            "{test}: cannot run a private {} here: {}",
+        let why = format!(
+            "cannot run a private {} here: {} missing",
             kind.name(),
             missing.join(", ")
         );
-        assert!(
-            !ci,
-            "{msg} (CI is set: .ci/run installs {})",
-            kind.packages()
-        );
-        eprintln!("skipping {msg}");
+        skip(test, &why, kind.packages());
         return None;
     }
     match Engine::prepare(kind) {
         Ok(engine) => Some(engine),
         Err(e) => {
-            let msg = format!("{test}: cannot prepare a private {}: {e}", kind.name());
-            assert!(!ci, "{msg}");
-            eprintln!("skipping {msg}");
+            let why = format!("cannot prepare a private {}: {e}", kind.name());
+            skip(test, &why, kind.packages());
             None
         }
     }
