@@ -22,6 +22,7 @@ use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
+use crate::config::CLOSE_REPLY_WAIT;
 use crate::emit::EmitPool;
 use crate::faults::{Control, Faults};
 use crate::runtime::RuntimeEvent;
@@ -34,8 +35,6 @@ pub(crate) const CLOSE_LAGGED: u16 = 1008;
 pub(crate) const CLOSE_GOING_AWAY: u16 = 1001;
 /// Close code at the end of an `--emit` burst (normal closure).
 pub(crate) const CLOSE_NORMAL: u16 = 1000;
-/// How long to try to send our close frame, and then how long to wait for the client's.
-const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(5);
 
 /// Everything one websocket session needs, gathered before the upgrade completes.
 pub(crate) struct Session {
