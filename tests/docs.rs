@@ -191,3 +191,31 @@ fn every_test_that_can_skip_is_in_the_readme_table() {
         "README.md's table of which tests need what does not name: {unnamed:?}"
     );
 }
+
+/// protocol.md names every kind of `DecodeError` (read from its definition, so a new
+/// kind is a failure here until the page says what it means).
+#[test]
+fn protocol_md_names_every_decode_error() {
+    let source = read(&root().join("crates/watch/src/event.rs"));
+    let body = source
+        .split("pub enum DecodeError {")
+        .nth(1)
+        .and_then(|rest| rest.split("\n}").next())
+        .expect("`pub enum DecodeError` in crates/watch/src/event.rs");
+    let variants: Vec<&str> = body
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_uppercase()))
+        .map(|l| l.split(['(', ',', ' ', '{']).next().unwrap_or(l))
+        .collect();
+    assert!(variants.len() >= 6, "{variants:?}");
+    let page = read(&root().join("docs/protocol.md"));
+    let unnamed: Vec<&&str> = variants
+        .iter()
+        .filter(|v| !page.contains(&format!("`{v}`")))
+        .collect();
+    assert!(
+        unnamed.is_empty(),
+        "docs/protocol.md does not name these DecodeError kinds: {unnamed:?}"
+    );
+}
