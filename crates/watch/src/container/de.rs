@@ -94,3 +94,14 @@ impl<'de> Deserialize<'de> for SharedStr {
 pub(crate) fn shared_str<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
     Ok(SharedStr::deserialize(d)?.0)
 }
+
+/// A port number: as [`lenient_i64`] reads it (`null` is 0), and an error out of 0..=65535.
+pub(crate) fn lenient_u16<'de, D>(d: D) -> Result<u16, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let n = lenient_i64(d)?;
+    u16::try_from(n).map_err(|_| {
+        serde::de::Error::invalid_value(serde::de::Unexpected::Signed(n), &"a port number")
+    })
+}
