@@ -22,8 +22,11 @@
 //!
 //! Any other transition is a [`RuntimeError::InvalidTransition`] and changes nothing.
 //! Labels are fixed at create, as in Docker. Ids are 64 hex characters from the seeded
-//! generator; names are unique.
+//! generator; names are unique. Containers have networks, ports and mounts as Docker
+//! lists them (module `attach`): addresses and ports while running or paused, none when
+//! created or stopped.
 
+mod attach;
 mod churn;
 mod generate;
 mod machine;
@@ -38,6 +41,7 @@ use std::time::SystemTime;
 use hypersh_watch::container::{Container, ContainerState};
 use tokio::sync::broadcast;
 
+pub use attach::network_mode;
 use machine::{Inner, Op, Record, resolve, unique_name};
 
 /// How many events a subscriber may fall behind before it lags (and the router disconnects

@@ -13,7 +13,7 @@ use rand::rngs::StdRng;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use super::{EVENT_BUFFER, Runtime, RuntimeError, RuntimeEvent, generate, status};
+use super::{EVENT_BUFFER, Runtime, RuntimeError, RuntimeEvent, attach, generate, status};
 
 pub(super) struct Inner {
     pub(super) state: Mutex<State>,
@@ -183,16 +183,17 @@ impl Runtime {
             st.image_ids.insert(image.to_owned(), image_id.clone());
             image_id
         };
+        let builder = Container::builder(&id)
+            .name(name)
+            .image(image)
+            .image_id(&image_id)
+            .command(generate::command(image))
+            .created(unix_secs(now))
+            .labels(labels.into_iter().collect())
+            .state(ContainerState::Created)
+            .mounts(attach::mounts(seq, &id, name, image));
         let record = Record {
-            container: Container::builder(&id)
-                .name(name)
-                .image(image)
-                .image_id(&image_id)
-                .command(generate::command(image))
-                .created(unix_secs(now))
-                .labels(labels.into_iter().collect())
-                .state(ContainerState::Created)
-                .build(),
+            container: attach::for_state(builder, seq, image, ContainerState::Created).build(),
             since: now,
             exit_code: None,
             slot: st.slots.len(),
@@ -222,22 +223,22 @@ impl Runtime {
         let state = rec.container.state();
         match (&op, state) {
             (Op::Start, Created | Exited) => {
-                set_state(rec, Running, None, now);
+                set_state(rec, seq, Running, None, now);
                 self.emit("start", rec, None, now);
             }
             (Op::Stop, Running | Paused) => {
                 self.emit("kill", rec, None, now);
-                set_state(rec, Exited, Some(0), now);
+                set_state(rec, seq, Exited, Some(0), now);
                 self.emit("die", rec, None, now);
                 self.emit("stop", rec, None, now);
             }
             (Op::Kill, Running) => {
                 self.emit("kill", rec, None, now);
-                set_state(rec, Exited, Some(KILLED_EXIT_CODE), now);
+                set_state(rec, seq, Exited, Some(KILLED_EXIT_CODE), now);
                 self.emit("die", rec, None, now);
             }
             (Op::Die(code), Running) => {
-                set_state(rec, Exited, Some(*code), now);
+                set_state(rec, seq, Exited, Some(*code), now);
                 self.emit("die", rec, None, now);
             }
             (Op::Pause, Running) => {
@@ -249,13 +250,13 @@ impl Runtime {
                 self.emit("unpause", rec, None, now);
             }
             (Op::Restart, Running | Exited) => {
-                set_state(rec, Running, None, now);
+                set_state(rec, seq, Running, None, now);
                 self.emit("restart", rec, None, now);
             }
             (Op::Destroy, _) => {
                 if matches!(state, Running | Paused) {
                     self.emit("kill", rec, None, now);
-                    set_state(rec, Exited, Some(KILLED_EXIT_CODE), now);
+                    set_state(rec, seq, Exited, Some(KILLED_EXIT_CODE), now);
                     self.emit("die", rec, None, now);
                 }
                 self.emit("destroy", rec, None, now);
@@ -336,8 +337,18 @@ fn edit(c: &mut Container, change: impl FnOnce(ContainerBuilder) -> ContainerBui
     *c = change(std::mem::take(c).into_builder()).build();
 }
 
-fn set_state(rec: &mut Record, state: ContainerState, exit_code: Option<i64>, now: SystemTime) {
-    edit(&mut rec.container, |c| c.state(state));
+/// Moves container `seq` into `state`, with the addresses and ports it lists there.
+fn set_state(
+    rec: &mut Record,
+    seq: u64,
+    state: ContainerState,
+    exit_code: Option<i64>,
+    now: SystemTime,
+) {
+    let image = rec.container.image().to_owned();
+    edit(&mut rec.container, |c| {
+        attach::for_state(c.state(state), seq, &image, state)
+    });
     rec.since = now;
     if exit_code.is_some() {
         rec.exit_code = exit_code;
