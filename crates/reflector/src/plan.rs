@@ -1,7 +1,7 @@
 //! What one event means for a cached container. A pure function: the core decides with
 //! it, the shell does the I/O.
 
-use hypersh_watch::container::PodPhase;
+use hypersh_watch::container::{ContainerState, PodPhase};
 use hypersh_watch::event::Shape;
 use hypersh_watch::{Container, WatchEvent};
 
@@ -10,6 +10,10 @@ use hypersh_watch::{Container, WatchEvent};
 pub(crate) enum Plan {
     /// Store this (changed) container.
     Upsert(Container),
+    /// Store this (changed) container, then fetch it: the event started or stopped a
+    /// container whose addresses and ports the engine changes then, which no event
+    /// carries.
+    UpsertThenFetch(Container),
     /// Remove the container.
     Delete,
     /// The cache does not hold the container and the event does not describe all of it:
@@ -25,7 +29,9 @@ pub(crate) enum Plan {
 /// labels with other attributes, and neither shape carries `Command`, `Created` or
 /// `ImageID`. Later events update the fetched container's state and name, except
 /// Kubernetes-style events whose phase does not decide the state (see
-/// [`phase_decides`]): those are fetched too.
+/// [`phase_decides`]): those are fetched too. An event that starts or stops a container
+/// attached to a network is applied and the container fetched as well (see
+/// [`moves_addresses`]).
 pub(crate) fn plan(event: &WatchEvent, cached: Option<&Container>) -> Plan {
     match (event, cached) {
         (WatchEvent::Deleted(_), _) => Plan::Delete,
@@ -35,10 +41,33 @@ pub(crate) fn plan(event: &WatchEvent, cached: Option<&Container>) -> Plan {
         {
             Plan::Fetch
         }
-        (WatchEvent::Added(e) | WatchEvent::Modified(e), Some(c)) => {
-            e.changes(c).map_or(Plan::Nothing, Plan::Upsert)
-        }
+        (WatchEvent::Added(e) | WatchEvent::Modified(e), Some(c)) => match e.changes(c) {
+            None => Plan::Nothing,
+            Some(next) if moves_addresses(c, &next) => Plan::UpsertThenFetch(next),
+            Some(next) => Plan::Upsert(next),
+        },
     }
+}
+
+/// Whether the change from `cached` to `next` is one after which the engine lists other
+/// addresses and ports for the container: it starts (from created or stopped) or stops,
+/// and it is attached to a network that gives addresses (not `none` or `host`) or has
+/// ports. Docker and Podman give a container its addresses when it starts and take them
+/// back when it stops (a restart may give another address); Docker lists ports only
+/// while a container runs. Pausing changes neither.
+fn moves_addresses(cached: &Container, next: &Container) -> bool {
+    fn up(state: ContainerState) -> bool {
+        matches!(
+            state,
+            ContainerState::Running | ContainerState::Paused | ContainerState::Restarting
+        )
+    }
+    up(cached.state()) != up(next.state())
+        && (!cached.ports().is_empty()
+            || cached
+                .networks()
+                .iter()
+                .any(|n| !matches!(n.name(), "none" | "host")))
 }
 
 /// Whether a Kubernetes-style phase tells the container's state without doubt, given
@@ -62,7 +91,7 @@ fn phase_decides(phase: Option<PodPhase>, cached: &Container) -> bool {
 mod tests {
     use super::*;
     use crate::testkit::{container, docker, k8s};
-    use hypersh_watch::ContainerState;
+    use hypersh_watch::container::Network;
 
     #[test]
     fn plans() {
@@ -99,5 +128,63 @@ mod tests {
             plan(&k8s("MODIFIED", "a", "Pending"), Some(&exited)),
             Plan::Fetch
         );
+    }
+
+    #[test]
+    fn a_start_or_stop_of_an_attached_container_is_applied_then_fetched() {
+        let on = |name: &str, state| {
+            container("a", state)
+                .into_builder()
+                .network(Network::new(name))
+                .build()
+        };
+        let created = on("bridge", ContainerState::Created);
+        let Plan::UpsertThenFetch(started) = plan(&docker("start", "a"), Some(&created)) else {
+            panic!("a start gives addresses the event does not carry")
+        };
+        assert_eq!(started.state(), ContainerState::Running);
+        let running = on("bridge", ContainerState::Running);
+        assert!(matches!(
+            plan(&docker("die", "a"), Some(&running)),
+            Plan::UpsertThenFetch(c) if c.state() == ContainerState::Exited
+        ));
+        assert!(matches!(
+            plan(&k8s("MODIFIED", "a", "Failed"), Some(&running)),
+            Plan::UpsertThenFetch(_)
+        ));
+        // Pausing, renaming, or no address to learn: applied alone.
+        assert!(matches!(
+            plan(&docker("pause", "a"), Some(&running)),
+            Plan::Upsert(_)
+        ));
+        for name in ["none", "host"] {
+            assert!(matches!(
+                plan(
+                    &docker("start", "a"),
+                    Some(&on(name, ContainerState::Created))
+                ),
+                Plan::Upsert(_)
+            ));
+        }
+        assert!(matches!(
+            plan(
+                &docker("start", "a"),
+                Some(&container("a", ContainerState::Created))
+            ),
+            Plan::Upsert(_)
+        ));
+        // Ports alone (Podman lists published ports of a stopped container) are enough.
+        let published = container("a", ContainerState::Running)
+            .into_builder()
+            .port(hypersh_watch::container::Port::new(80, Default::default()))
+            .build();
+        assert!(matches!(
+            plan(&docker("kill", "a"), Some(&published)),
+            Plan::Nothing
+        ));
+        assert!(matches!(
+            plan(&docker("die", "a"), Some(&published)),
+            Plan::UpsertThenFetch(_)
+        ));
     }
 }
