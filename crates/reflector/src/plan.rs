@@ -50,11 +50,12 @@ pub(crate) fn plan(event: &WatchEvent, cached: Option<&Container>) -> Plan {
 }
 
 /// Whether the change from `cached` to `next` is one after which the engine lists other
-/// addresses and ports for the container: it starts (from created or stopped) or stops,
-/// and it is attached to a network that gives addresses (not `none` or `host`) or has
-/// ports. Docker and Podman give a container its addresses when it starts and take them
-/// back when it stops (a restart may give another address); Docker lists ports only
-/// while a container runs. Pausing changes neither.
+/// networks or ports for the container, which no event carries: it starts (from created
+/// or stopped) or stops, and it has ports or a network the change rewrites. Docker and
+/// Podman give a container its addresses when it starts and take them back when it stops
+/// (a restart may give another address); Docker lists ports only while a container runs,
+/// and a network's `NetworkID` from its first start on (`none` and `host` too, which
+/// never have an address). Pausing changes none of it.
 fn moves_addresses(cached: &Container, next: &Container) -> bool {
     fn up(state: ContainerState) -> bool {
         matches!(
@@ -62,12 +63,16 @@ fn moves_addresses(cached: &Container, next: &Container) -> bool {
             ContainerState::Running | ContainerState::Paused | ContainerState::Restarting
         )
     }
-    up(cached.state()) != up(next.state())
-        && (!cached.ports().is_empty()
-            || cached
-                .networks()
-                .iter()
-                .any(|n| !matches!(n.name(), "none" | "host")))
+    let starts = match (up(cached.state()), up(next.state())) {
+        (false, true) => true,
+        (true, false) => false,
+        _ => return false,
+    };
+    !cached.ports().is_empty()
+        || cached
+            .networks()
+            .iter()
+            .any(|n| !matches!(n.name(), "none" | "host") || (starts && n.network_id().is_empty()))
 }
 
 /// Whether a Kubernetes-style phase tells the container's state without doubt, given
@@ -158,11 +163,26 @@ mod tests {
             Plan::Upsert(_)
         ));
         for name in ["none", "host"] {
+            // Its id arrives at the first start; it never has an address.
             assert!(matches!(
                 plan(
                     &docker("start", "a"),
                     Some(&on(name, ContainerState::Created))
                 ),
+                Plan::UpsertThenFetch(_)
+            ));
+            let known = |state| {
+                container("a", state)
+                    .into_builder()
+                    .network(Network::new(name).with_network_id("2a5b66f9"))
+                    .build()
+            };
+            assert!(matches!(
+                plan(&docker("start", "a"), Some(&known(ContainerState::Exited))),
+                Plan::Upsert(_)
+            ));
+            assert!(matches!(
+                plan(&docker("die", "a"), Some(&known(ContainerState::Running))),
                 Plan::Upsert(_)
             ));
         }
