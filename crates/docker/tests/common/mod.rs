@@ -25,13 +25,31 @@ pub struct Engine {
     pub dir: PathBuf,
     pub socket: PathBuf,
     child: Option<Child>,
+    /// In a network namespace of its own, with its default bridge and iptables: see
+    /// [`networked_engine_or_skip`].
+    networked: bool,
 }
 
 /// A test's daemon, or `None` (with a message) when this machine cannot run one and `CI`
 /// is not set.
 pub fn engine_or_skip(test: &str) -> Option<Engine> {
+    engine_with(test, false)
+}
+
+/// A test's daemon that gives containers addresses and published ports: started in a
+/// network namespace of its own (`unshare --net`), with its default bridge and iptables
+/// there, so nothing of the machine's network (nor another test's daemon) is touched.
+/// `None` as [`engine_or_skip`].
+pub fn networked_engine_or_skip(test: &str) -> Option<Engine> {
+    engine_with(test, true)
+}
+
+fn engine_with(test: &str, networked: bool) -> Option<Engine> {
     let ci = std::env::var_os("CI").is_some();
-    let missing = missing_tools();
+    let mut missing = missing_tools();
+    if networked && which("unshare").is_none() {
+        missing.push("`unshare` is not installed (util-linux)".to_owned());
+    }
     if !missing.is_empty() {
         let msg = format!(
             "{test}: cannot run a Docker daemon here: {}",
@@ -44,7 +62,7 @@ pub fn engine_or_skip(test: &str) -> Option<Engine> {
         eprintln!("skipping {msg}");
         return None;
     }
-    match Engine::start() {
+    match Engine::start(networked) {
         Ok(engine) => Some(engine),
         Err(e) => {
             assert!(!ci, "{test}: the private Docker daemon did not start: {e}");
@@ -90,8 +108,9 @@ pub fn which(tool: &str) -> Option<PathBuf> {
 }
 
 impl Engine {
-    /// Starts a daemon in a new directory and imports the busybox image.
-    pub fn start() -> Result<Self, String> {
+    /// Starts a daemon in a new directory and imports the busybox image; `networked`: in
+    /// a network namespace of its own, with a bridge.
+    pub fn start(networked: bool) -> Result<Self, String> {
         static N: AtomicU32 = AtomicU32::new(0);
         // Short: the socket path (and containerd's under the exec root) must fit in
         // sockaddr_un's 108 bytes.
@@ -106,6 +125,7 @@ impl Engine {
             socket: dir.join("docker.sock"),
             dir,
             child: None,
+            networked,
         };
         engine.launch()?;
         engine.make_image()?;
@@ -125,7 +145,17 @@ impl Engine {
             .open(self.dir.join("dockerd.log"))
             .map_err(|e| e.to_string())?;
         let dockerd = which("dockerd").ok_or("dockerd is not installed")?;
-        let mut cmd = Command::new(dockerd);
+        let mut cmd = if self.networked {
+            // `unshare` execs dockerd in the new namespace: the child is the daemon.
+            let mut cmd = Command::new(which("unshare").ok_or("unshare is not installed")?);
+            cmd.arg("--net").arg(dockerd);
+            cmd
+        } else {
+            Command::new(dockerd)
+        };
+        if !self.networked {
+            cmd.args(["--bridge", "none", "--iptables=false", "--ip6tables=false"]);
+        }
         cmd.arg("--host")
             .arg(self.url())
             .arg("--data-root")
@@ -134,7 +164,6 @@ impl Engine {
             .arg(self.dir.join("exec"))
             .arg("--pidfile")
             .arg(self.dir.join("docker.pid"))
-            .args(["--bridge", "none", "--iptables=false", "--ip6tables=false"])
             // Containers that ignore SIGTERM (sleep as pid 1) do not hold a stop up.
             .args(["--shutdown-timeout", "1"])
             .stdin(Stdio::null())
