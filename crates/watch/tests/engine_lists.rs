@@ -103,6 +103,15 @@ fn docker_running_containers_keep_ports_addresses_and_mounts() {
         assert_eq!(c.networks()[0].ip(), None, "{name}");
         assert!(c.ports().is_empty());
     }
+    // Containers of one list on the same network keep one copy of its 64-character id.
+    let ids: Vec<&str> = list
+        .iter()
+        .filter_map(|c| c.network("bridge"))
+        .map(Network::network_id)
+        .filter(|id| !id.is_empty())
+        .collect();
+    assert!(ids.len() > 3);
+    assert!(ids.iter().all(|id| id.as_ptr() == ids[0].as_ptr()));
     // Paused: still holds its address and ports.
     let paused = named(&list, "paused");
     assert_eq!(paused.state(), ContainerState::Paused);

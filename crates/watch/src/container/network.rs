@@ -8,7 +8,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 use smol_str::SmolStr;
 
-use super::de::null_as_default;
+use super::de::{Recent, null_as_default, recent_text};
 use super::shared::{Budget, Record, Shared, text_heap};
 
 /// A network the container is attached to, as the list's `NetworkSettings.Networks`
@@ -188,10 +188,20 @@ impl Record for Network {
     }
 }
 
+thread_local! {
+    /// The network ids this thread decoded last: a list's containers on one network share
+    /// one copy of its id (64 characters on Docker).
+    static NETWORK_IDS: Recent = const { Recent::new() };
+}
+
+fn network_id<'de, D: Deserializer<'de>>(d: D) -> Result<SmolStr, D::Error> {
+    recent_text(d, &NETWORK_IDS)
+}
+
 /// One network's fields as the list writes them (the name is the key).
 #[derive(Serialize, Deserialize)]
 struct Endpoint {
-    #[serde(rename = "NetworkID", default, deserialize_with = "null_as_default")]
+    #[serde(rename = "NetworkID", default, deserialize_with = "network_id")]
     network_id: SmolStr,
     #[serde(rename = "Gateway", default, deserialize_with = "null_as_default")]
     gateway: SmolStr,
