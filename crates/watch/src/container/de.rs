@@ -190,7 +190,7 @@ mod tests {
         let recent = Recent::new();
         let long = "7ea29fc1412292a2d7bba362f9253545fecdfa8ce9a6e37dd10ba8bee7129812";
         let a = recent.text(long);
-        let b = recent.text(&long.to_owned());
+        let b = recent.text(String::from(long).as_str());
         assert!(a.is_heap_allocated());
         assert_eq!(a.as_ptr(), b.as_ptr(), "one allocation");
         assert!(!recent.text("bridge").is_heap_allocated());
