@@ -1,7 +1,7 @@
 //! What one event means for a cached container. A pure function: the core decides with
 //! it, the shell does the I/O.
 
-use hypersh_watch::container::{ContainerState, PodPhase};
+use hypersh_watch::container::PodPhase;
 use hypersh_watch::event::Shape;
 use hypersh_watch::{Container, WatchEvent};
 
@@ -29,9 +29,9 @@ pub(crate) enum Plan {
 /// labels with other attributes, and neither shape carries `Command`, `Created` or
 /// `ImageID`. Later events update the fetched container's state and name, except
 /// Kubernetes-style events whose phase does not decide the state (see
-/// [`phase_decides`]): those are fetched too. An event that starts or stops a container
-/// attached to a network is applied and the container fetched as well (see
-/// [`moves_addresses`]).
+/// [`phase_decides`]): those are fetched too. An event that starts a container attached
+/// to a network, or stops one with ports, is applied and the container fetched as well
+/// (see [`moves_addresses`]).
 pub(crate) fn plan(event: &WatchEvent, cached: Option<&Container>) -> Plan {
     match (event, cached) {
         (WatchEvent::Deleted(_), _) => Plan::Delete,
@@ -49,30 +49,22 @@ pub(crate) fn plan(event: &WatchEvent, cached: Option<&Container>) -> Plan {
     }
 }
 
-/// Whether the change from `cached` to `next` is one after which the engine lists other
-/// networks or ports for the container, which no event carries: it starts (from created
-/// or stopped) or stops, and it has ports or a network the change rewrites. Docker and
-/// Podman give a container its addresses when it starts and take them back when it stops
-/// (a restart may give another address); Docker lists ports only while a container runs,
-/// and a network's `NetworkID` from its first start on (`none` and `host` too, which
-/// never have an address). Pausing changes none of it.
+/// Whether the change from `cached` to `next` is one after which the engine lists what no
+/// event carries. When a container starts (from created or stopped) the engine gives it
+/// an address on each network but `none` and `host` (a restart may give another one),
+/// and a network its `NetworkID` at the first start (`none` and `host` too). When it
+/// stops, the addresses go, which [`Event::changes`](hypersh_watch::Event::changes)
+/// applies itself; its ports go too on Docker but stay on Podman: fetched when it has
+/// some. Pausing and unpausing change none of it.
 fn moves_addresses(cached: &Container, next: &Container) -> bool {
-    fn up(state: ContainerState) -> bool {
-        matches!(
-            state,
-            ContainerState::Running | ContainerState::Paused | ContainerState::Restarting
-        )
-    }
-    let starts = match (up(cached.state()), up(next.state())) {
-        (false, true) => true,
-        (true, false) => false,
-        _ => return false,
-    };
-    !cached.ports().is_empty()
-        || cached
+    match (cached.state().is_running(), next.state().is_running()) {
+        (false, true) => cached
             .networks()
             .iter()
-            .any(|n| !matches!(n.name(), "none" | "host") || (starts && n.network_id().is_empty()))
+            .any(|n| !matches!(n.name(), "none" | "host") || n.network_id().is_empty()),
+        (true, false) => !cached.ports().is_empty(),
+        _ => false,
+    }
 }
 
 /// Whether a Kubernetes-style phase tells the container's state without doubt, given
@@ -96,7 +88,8 @@ fn phase_decides(phase: Option<PodPhase>, cached: &Container) -> bool {
 mod tests {
     use super::*;
     use crate::testkit::{container, docker, k8s};
-    use hypersh_watch::container::Network;
+    use hypersh_watch::ContainerState;
+    use hypersh_watch::container::{Network, Port, PortType};
 
     #[test]
     fn plans() {
@@ -136,56 +129,49 @@ mod tests {
     }
 
     #[test]
-    fn a_start_or_stop_of_an_attached_container_is_applied_then_fetched() {
-        let on = |name: &str, state| {
+    fn a_start_of_an_attached_container_is_applied_then_fetched() {
+        let on = |network: Network, state| {
             container("a", state)
                 .into_builder()
-                .network(Network::new(name))
+                .network(network)
                 .build()
         };
-        let created = on("bridge", ContainerState::Created);
+        let created = on(Network::new("bridge"), ContainerState::Created);
         let Plan::UpsertThenFetch(started) = plan(&docker("start", "a"), Some(&created)) else {
             panic!("a start gives addresses the event does not carry")
         };
         assert_eq!(started.state(), ContainerState::Running);
-        let running = on("bridge", ContainerState::Running);
+        let stopped = on(
+            Network::new("bridge").with_network_id("17e4"),
+            ContainerState::Exited,
+        );
         assert!(matches!(
-            plan(&docker("die", "a"), Some(&running)),
-            Plan::UpsertThenFetch(c) if c.state() == ContainerState::Exited
-        ));
-        assert!(matches!(
-            plan(&k8s("MODIFIED", "a", "Failed"), Some(&running)),
+            plan(&docker("restart", "a"), Some(&stopped)),
             Plan::UpsertThenFetch(_)
         ));
-        // Pausing, renaming, or no address to learn: applied alone.
         assert!(matches!(
-            plan(&docker("pause", "a"), Some(&running)),
-            Plan::Upsert(_)
+            plan(&k8s("MODIFIED", "a", "Running"), Some(&stopped)),
+            Plan::UpsertThenFetch(_)
         ));
         for name in ["none", "host"] {
             // Its id arrives at the first start; it never has an address.
             assert!(matches!(
                 plan(
                     &docker("start", "a"),
-                    Some(&on(name, ContainerState::Created))
+                    Some(&on(Network::new(name), ContainerState::Created))
                 ),
                 Plan::UpsertThenFetch(_)
             ));
-            let known = |state| {
-                container("a", state)
-                    .into_builder()
-                    .network(Network::new(name).with_network_id("2a5b66f9"))
-                    .build()
-            };
+            let known = Network::new(name).with_network_id("2a5b66f9");
             assert!(matches!(
-                plan(&docker("start", "a"), Some(&known(ContainerState::Exited))),
-                Plan::Upsert(_)
-            ));
-            assert!(matches!(
-                plan(&docker("die", "a"), Some(&known(ContainerState::Running))),
+                plan(
+                    &docker("start", "a"),
+                    Some(&on(known, ContainerState::Exited))
+                ),
                 Plan::Upsert(_)
             ));
         }
+        // No network at all (Podman's `--network none`, the emit benchmark's runtime).
         assert!(matches!(
             plan(
                 &docker("start", "a"),
@@ -193,18 +179,50 @@ mod tests {
             ),
             Plan::Upsert(_)
         ));
-        // Ports alone (Podman lists published ports of a stopped container) are enough.
-        let published = container("a", ContainerState::Running)
+    }
+
+    #[test]
+    fn a_stop_takes_the_addresses_off_and_fetches_only_for_ports() {
+        let running = container("a", ContainerState::Running)
             .into_builder()
-            .port(hypersh_watch::container::Port::new(80, Default::default()))
+            .network(
+                Network::new("bridge")
+                    .with_network_id("17e4")
+                    .with_ip_address("172.17.0.2")
+                    .with_gateway("172.17.0.1")
+                    .with_mac_address("02:42:ac:11:00:02"),
+            )
+            .build();
+        let Plan::Upsert(stopped) = plan(&docker("die", "a"), Some(&running)) else {
+            panic!("a stop without ports is applied alone")
+        };
+        assert_eq!(stopped.state(), ContainerState::Exited);
+        assert_eq!(
+            stopped.networks(),
+            [Network::new("bridge").with_network_id("17e4")]
+        );
+        let Plan::Upsert(failed) = plan(&k8s("MODIFIED", "a", "Failed"), Some(&running)) else {
+            panic!("a stop in the Kubernetes shape too")
+        };
+        assert_eq!(failed.networks()[0].ip(), None);
+        // Pausing keeps them.
+        let Plan::Upsert(paused) = plan(&docker("pause", "a"), Some(&running)) else {
+            panic!("a pause changes the state")
+        };
+        assert_eq!(paused.networks(), running.networks());
+        // Docker lists no port once stopped, Podman keeps them: fetched to know.
+        let published = running
+            .clone()
+            .into_builder()
+            .port(Port::new(80, PortType::Tcp).published("0.0.0.0", 8080))
             .build();
         assert!(matches!(
             plan(&docker("kill", "a"), Some(&published)),
             Plan::Nothing
         ));
-        assert!(matches!(
-            plan(&docker("die", "a"), Some(&published)),
-            Plan::UpsertThenFetch(_)
-        ));
+        let Plan::UpsertThenFetch(died) = plan(&docker("die", "a"), Some(&published)) else {
+            panic!("a stop with ports is fetched")
+        };
+        assert_eq!(died.networks()[0].ip_address(), "");
     }
 }

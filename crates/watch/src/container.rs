@@ -281,6 +281,15 @@ impl Container {
         self.mounts.as_slice()
     }
 
+    /// Takes the addresses off every network (a stopped container's listing); nothing is
+    /// copied when none has one.
+    pub(crate) fn release_addresses(&mut self) {
+        if self.networks().iter().any(Network::is_addressed) {
+            self.networks =
+                Shared::from_vec(self.networks().iter().map(Network::released).collect());
+        }
+    }
+
     /// Makes this container share `older`'s allocations for every field whose value is
     /// equal (id, names, labels, ports, networks, mounts, and the image, image id and
     /// command when too long to be inline).
@@ -368,6 +377,14 @@ impl ContainerState {
             Self::Removing => "removing",
             Self::Unknown => "unknown",
         }
+    }
+
+    /// Whether the container's processes exist: running or paused, as Docker's
+    /// `State.Running` (true for a paused container too). The engine holds the
+    /// container's network addresses while it runs, and only then.
+    #[must_use]
+    pub fn is_running(self) -> bool {
+        matches!(self, Self::Running | Self::Paused)
     }
 
     /// A short status text for this state, like Docker's without the age
@@ -695,6 +712,35 @@ mod tests {
         assert!(paused.ports.ptr_eq(&c.ports));
         assert!(paused.networks.ptr_eq(&c.networks));
         assert!(paused.mounts.ptr_eq(&c.mounts));
+
+        // A stop takes the addresses off (the network's name and id stay), as the engines
+        // list a stopped container; ports (which only Docker drops) and mounts stay.
+        let die = crate::WatchEvent::decode(
+            r#"{"status":"die","id":"7275e762","Type":"container","Action":"die","Actor":{"ID":"7275e762","Attributes":{"exitCode":"0"}}}"#,
+        )
+        .unwrap();
+        let stopped = die.event().changes(&paused).expect("a die stops it");
+        assert_eq!(stopped.state(), ContainerState::Exited);
+        let bridge = &stopped.networks()[0];
+        assert_eq!((bridge.name(), bridge.network_id().len()), ("bridge", 64));
+        assert_eq!(
+            (bridge.ip_address(), bridge.gateway(), bridge.mac_address()),
+            ("", "", "")
+        );
+        assert!(stopped.ports.ptr_eq(&c.ports));
+        assert!(stopped.mounts.ptr_eq(&c.mounts));
+        // Nothing to take off: the networks are not copied.
+        let again = die
+            .event()
+            .changes(
+                &stopped
+                    .clone()
+                    .into_builder()
+                    .state(ContainerState::Running)
+                    .build(),
+            )
+            .unwrap();
+        assert!(again.networks.ptr_eq(&stopped.networks));
     }
 
     #[test]

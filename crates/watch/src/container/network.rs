@@ -137,6 +137,29 @@ impl Network {
         &self.global_ipv6_address
     }
 
+    /// Whether the container has an address on this network (IPv4 or IPv6), a gateway or
+    /// a MAC address: what the engine gives it while it runs.
+    pub(crate) fn is_addressed(&self) -> bool {
+        [
+            &self.ip_address,
+            &self.gateway,
+            &self.mac_address,
+            &self.global_ipv6_address,
+        ]
+        .iter()
+        .any(|t| !t.is_empty())
+    }
+
+    /// This network as a stopped container lists it: its name and id, no address,
+    /// gateway or MAC address (Docker's `cleanOperationalData`; Podman lists the same).
+    pub(crate) fn released(&self) -> Self {
+        Self {
+            name: self.name.clone(),
+            network_id: self.network_id.clone(),
+            ..Self::new("")
+        }
+    }
+
     /// The address to reach the container at on this network: its IPv4 address, else its
     /// global IPv6 address, parsed; `None` when it has neither (or the engine wrote
     /// something that is not an address).
