@@ -93,6 +93,13 @@ impl Mount {
 }
 
 impl Record for Mount {
+    fn scratch() -> &'static std::thread::LocalKey<std::cell::RefCell<Vec<Self>>> {
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Vec<Mount>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        &SCRATCH
+    }
+
     const LIST: &'static str = "Mounts";
 
     fn heap_bytes(&self) -> usize {

@@ -185,6 +185,13 @@ impl fmt::Debug for Network {
 }
 
 impl Record for Network {
+    fn scratch() -> &'static std::thread::LocalKey<std::cell::RefCell<Vec<Self>>> {
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Vec<Network>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        &SCRATCH
+    }
+
     const LIST: &'static str = "NetworkSettings.Networks";
 
     /// By name, the last of two with the same name kept (as a map would). Engines write
@@ -301,21 +308,23 @@ impl<'de> Deserialize<'de> for Networks {
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Networks, A::Error> {
-                let mut kept = Budget::new(Network::LIST);
-                let mut networks = Vec::new();
-                while let Some((name, endpoint)) = map.next_entry::<SmolStr, Endpoint>()? {
-                    let network = Network {
-                        name,
-                        network_id: endpoint.network_id,
-                        ip_address: endpoint.ip_address,
-                        gateway: endpoint.gateway,
-                        mac_address: endpoint.mac_address,
-                        global_ipv6_address: endpoint.global_ipv6_address,
-                    };
-                    kept.charge::<_, A::Error>(&network)?;
-                    networks.push(network);
-                }
-                Ok(Networks(Shared::from_vec(networks)))
+                Shared::decode(|networks| {
+                    let mut kept = Budget::new(Network::LIST);
+                    while let Some((name, endpoint)) = map.next_entry::<SmolStr, Endpoint>()? {
+                        let network = Network {
+                            name,
+                            network_id: endpoint.network_id,
+                            ip_address: endpoint.ip_address,
+                            gateway: endpoint.gateway,
+                            mac_address: endpoint.mac_address,
+                            global_ipv6_address: endpoint.global_ipv6_address,
+                        };
+                        kept.charge::<_, A::Error>(&network)?;
+                        networks.push(network);
+                    }
+                    Ok(())
+                })
+                .map(Networks)
             }
         }
 

@@ -126,6 +126,13 @@ impl fmt::Display for Port {
 }
 
 impl Record for Port {
+    fn scratch() -> &'static std::thread::LocalKey<std::cell::RefCell<Vec<Self>>> {
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Vec<Port>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        &SCRATCH
+    }
+
     const LIST: &'static str = "Ports";
 
     fn heap_bytes(&self) -> usize {

@@ -19,7 +19,7 @@ pub const MAX_KEPT_BYTES: usize = 1 << 20;
 
 /// A record of a container's short lists: how much memory it keeps beyond its own size,
 /// and the order a list of them is kept in.
-pub(crate) trait Record: Sized {
+pub(crate) trait Record: Sized + 'static {
     /// What the list is called in errors (`Ports`).
     const LIST: &'static str;
     /// Heap bytes its texts keep (inline texts keep none).
@@ -28,7 +28,13 @@ pub(crate) trait Record: Sized {
     /// of a Go map, which changes from one list to the next: kept in a fixed order, an
     /// unchanged container compares equal and shares its records with the cached version.
     fn normalize(records: &mut Vec<Self>);
+    /// This thread's buffer that lists of these are decoded into (see [`Shared::decode`]).
+    fn scratch() -> &'static std::thread::LocalKey<std::cell::RefCell<Vec<Self>>>;
 }
+
+/// A decode buffer that grew past this many records is shrunk back after use, so a
+/// hostile list does not leave a thread holding a large buffer.
+const SCRATCH_KEPT: usize = 64;
 
 /// Heap bytes of a text: none when stored inline (up to 23 bytes).
 pub(crate) fn text_heap(s: &smol_str::SmolStr) -> usize {
@@ -65,6 +71,37 @@ impl<T> Shared<T> {
         } else {
             Self(Some(Arc::from(records)))
         }
+    }
+
+    /// The list `fill` decodes, made in one allocation: the records go into this thread's
+    /// buffer for them first (a list's length is not known before its end), then move
+    /// into the list, so the buffer's allocation is reused from one container to the next.
+    pub(crate) fn decode<E>(fill: impl FnOnce(&mut Vec<T>) -> Result<(), E>) -> Result<Self, E>
+    where
+        T: Record,
+    {
+        T::scratch().with(|scratch| {
+            let Ok(mut records) = scratch.try_borrow_mut() else {
+                let mut records = Vec::new();
+                fill(&mut records)?;
+                return Ok(Self::from_vec(records));
+            };
+            records.clear();
+            let filled = fill(&mut records);
+            let list = filled.map(|()| {
+                T::normalize(&mut records);
+                if records.is_empty() {
+                    Self(None)
+                } else {
+                    Self(Some(records.drain(..).collect()))
+                }
+            });
+            records.clear();
+            if records.capacity() > SCRATCH_KEPT {
+                records.shrink_to(SCRATCH_KEPT);
+            }
+            list
+        })
     }
 
     /// Makes this list share `older`'s allocation when their records are equal.
@@ -135,13 +172,14 @@ impl<'de, T: Deserialize<'de> + Record> Deserialize<'de> for Shared<T> {
             }
 
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shared<T>, A::Error> {
-                let mut kept = Budget::new(T::LIST);
-                let mut records = Vec::new();
-                while let Some(record) = seq.next_element::<T>()? {
-                    kept.charge(&record)?;
-                    records.push(record);
-                }
-                Ok(Shared::from_vec(records))
+                Shared::decode(|records| {
+                    let mut kept = Budget::new(T::LIST);
+                    while let Some(record) = seq.next_element::<T>()? {
+                        kept.charge(&record)?;
+                        records.push(record);
+                    }
+                    Ok(())
+                })
             }
         }
 
