@@ -8,9 +8,9 @@ use std::sync::Arc;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
-/// The most memory one list of a container may keep ([`Shared`] of ports, of networks or of
-/// mounts), counting each record and the heap of its texts: 1 MiB, the default largest list
-/// element (`ClientConfig::max_frame_size`). A list that would keep more fails to decode,
+/// The most memory one list of a container may keep (its ports, its networks or its
+/// mounts), counting each record and the heap of its texts: 1 MiB, the default largest
+/// list element (`ClientConfig::max_frame_size`). A list that would keep more fails to decode,
 /// so a hostile server cannot make a container's records unbounded (a container's three
 /// lists keep at most 3 MiB, whatever its element's size). A real container keeps a few
 /// hundred bytes; a port range of 10 000 published ports (20 000 records, IPv4 and IPv6)
