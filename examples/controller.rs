@@ -14,7 +14,11 @@
 //! The contract (tools outside the repository rely on it):
 //! - `DIR` holds exactly one file per running container carrying the label `KEY=VALUE`
 //!   (`--label KEY` alone: any value), named by its full id, containing a JSON object
-//!   with `Id`, `Name` (without the leading `/`), `Image` and `Labels`;
+//!   with `Id`, `Name` (without the leading `/`), `Image` and `Labels`, and where a proxy
+//!   reaches it: `Networks` (each network's name to its `IPAddress`,
+//!   `GlobalIPv6Address`, `Gateway`, `MacAddress` and `NetworkID`, as the list writes
+//!   them) and `Ports` (the list's `Ports`: `PrivatePort`, `Type`, and `IP` and
+//!   `PublicPort` when published);
 //! - a file is written atomically: to `DIR/.<id>.tmp`, then renamed;
 //! - a write that fails (the directory read-only for a moment) is retried with backoff
 //!   (5 ms doubling up to 5 s), not lost;
@@ -119,11 +123,27 @@ fn desired(c: &Container, selector: &Selector) -> Option<Vec<u8>> {
         .iter()
         .map(|(k, v)| (k.to_owned(), serde_json::Value::from(v)))
         .collect();
+    let networks: serde_json::Map<String, serde_json::Value> = c
+        .networks()
+        .iter()
+        .map(|n| {
+            let addresses = serde_json::json!({
+                "IPAddress": n.ip_address(),
+                "GlobalIPv6Address": n.global_ipv6_address(),
+                "Gateway": n.gateway(),
+                "MacAddress": n.mac_address(),
+                "NetworkID": n.network_id(),
+            });
+            (n.name().to_owned(), addresses)
+        })
+        .collect();
     let doc = serde_json::json!({
         "Id": c.id(),
         "Name": c.name().unwrap_or_default(),
         "Image": c.image(),
         "Labels": labels,
+        "Networks": networks,
+        "Ports": c.ports(),
     });
     let mut bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
     bytes.push(b'\n');

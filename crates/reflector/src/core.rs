@@ -598,6 +598,10 @@ fn apply<C: Cache>(event: &WatchEvent, pending: &mut BTreeSet<String>, cache: &m
     let changed = cache.update(id, |cached| match plan(event, cached) {
         Plan::Nothing => None,
         Plan::Upsert(c) => Some(Change::Upsert(c)),
+        Plan::UpsertThenFetch(c) => {
+            fetch = true;
+            Some(Change::Upsert(c))
+        }
         Plan::Delete => removal(cached, id),
         Plan::Fetch => {
             fetch = true;

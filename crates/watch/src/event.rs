@@ -312,7 +312,9 @@ impl Event {
     /// result: the state implied by a Docker action (or the phase of a Kubernetes-style
     /// event, keeping `paused` while the phase stays `Running`) and a new name on `rename`.
     /// When the state changes, `status` becomes Docker's status text for the new state
-    /// without the age (`Up`, `Exited (137)`). Fields the event does not speak of are kept.
+    /// without the age (`Up`, `Exited (137)`); when the container stops, its networks lose
+    /// their addresses, gateways and MAC addresses, as the engines list them then. Fields
+    /// the event does not speak of (ports, mounts, the networks' names and ids) are kept.
     /// See [`Event::changes`] to learn whether anything changed without building a copy.
     #[must_use]
     pub fn apply_to(&self, cached: &Container) -> Container {
@@ -363,6 +365,9 @@ impl Event {
         if let Some(state) = state {
             next.state = state;
             next.status = state.summary(exit_code);
+            if cached.state.is_running() && !state.is_running() {
+                next.release_addresses();
+            }
         }
         if let Some(name) = name {
             next.names = Arc::from([format_smolstr!("/{name}")]);
