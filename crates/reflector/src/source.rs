@@ -2,30 +2,35 @@
 //!
 //! A source only moves bytes and says what failed; every decision (what to buffer, merge,
 //! fetch, relist, tombstone) is the reflector's, so each source gets the same guarantees.
-//! The Hyper.sh [`Client`] is one; [`FakeSource`](crate::FakeSource) is a scripted one
-//! for tests.
+//! The Hyper.sh [`Client`] is one, the Docker Engine's `DockerSource` another, and
+//! `testing::FakeSource` (the `testing` feature) a scripted one for tests.
 
 use std::future::Future;
 
 use futures_util::Stream;
 use hypersh_watch::{Client, Container, EventStream, Filters, WatchEvent};
 
-/// How many ids one fetch by the Hyper.sh client asks for in one list call (they go into
-/// the query string).
-const FETCH_BATCH: usize = 50;
+/// How many ids the default [`Source::fetch`] asks for in one list call (they go into the
+/// query string).
+pub const FETCH_BATCH: usize = 50;
 
 /// A container API the reflector can list and watch.
 ///
 /// Implementations are cheap to clone (the reflector clones the source into each fetch).
 ///
 /// ```
-/// # mod hypersh { pub mod reflector { pub use hypersh_reflector::*; } pub mod watch { pub use hypersh_watch::*; } pub mod store { pub use hypersh_store::*; } }
-/// use hypersh::reflector::{FakeSource, Source};
+/// # mod hypersh { pub mod reflector { pub use hypersh_reflector::*; } pub mod watch { pub use hypersh_watch::*; } }
+/// use hypersh::reflector::Source;
+/// use hypersh::watch::{Client, ClientConfig, Credentials};
 ///
 /// fn endpoint_of(source: &impl Source) -> String {
 ///     source.endpoint()
 /// }
-/// assert_eq!(endpoint_of(&FakeSource::new()), "fake");
+/// # fn main() -> Result<(), hypersh_watch::Error> {
+/// let client = Client::new(ClientConfig::new("us-west-1.hyper.sh", Credentials::new("AK", "SK"))?)?;
+/// assert_eq!(endpoint_of(&client), "us-west-1.hyper.sh");
+/// # Ok(())
+/// # }
 /// ```
 pub trait Source: Clone + Send + Sync + 'static {
     /// What can go wrong.
@@ -52,10 +57,30 @@ pub trait Source: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
     /// The containers with these exact ids; one that is not found is gone.
+    ///
+    /// The default lists with an `id` filter, [`FETCH_BATCH`] ids a call, and keeps the
+    /// containers whose id is one asked for (the filter matches prefixes).
     fn fetch(
         &self,
         ids: &[String],
-    ) -> impl Future<Output = Result<Vec<Container>, Self::Error>> + Send;
+    ) -> impl Future<Output = Result<Vec<Container>, Self::Error>> + Send {
+        async move {
+            let mut found = Vec::with_capacity(ids.len());
+            for batch in ids.chunks(FETCH_BATCH) {
+                let mut filters = Filters::new();
+                for id in batch {
+                    filters.add("id", id.clone());
+                }
+                self.list(&filters, |c| {
+                    if batch.iter().any(|id| id == c.id()) {
+                        found.push(c);
+                    }
+                })
+                .await?;
+            }
+            Ok(found)
+        }
+    }
 
     /// Called after a failed session, before the backoff: forget pooled connections, so
     /// the next session cannot reuse one from before the failure (it may be half dead).
@@ -108,24 +133,6 @@ impl Source for Client {
         sink: impl FnMut(Container) + Send,
     ) -> Result<(), Self::Error> {
         self.list_containers_into(filters, sink).await.map(drop)
-    }
-
-    async fn fetch(&self, ids: &[String]) -> Result<Vec<Container>, Self::Error> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(FETCH_BATCH) {
-            let mut filters = Filters::new();
-            for id in chunk {
-                filters.add("id", id.clone());
-            }
-            // The `id` filter matches prefixes: keep exact ids only.
-            let listed = self.list_containers(&filters).await?;
-            out.extend(
-                listed
-                    .into_iter()
-                    .filter(|c| chunk.iter().any(|id| id == c.id())),
-            );
-        }
-        Ok(out)
     }
 
     fn reset(&self) {
