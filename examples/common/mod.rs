@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use hypersh::{ClientConfig, Credentials, Filters, Phase, Status, TlsMode};
+use hypersh::Filters;
+use hypersh::reflector::{Phase, Status};
+use hypersh::watch::{ClientConfig, Credentials, TlsMode};
 use hypersh_apirouter::{Router, RouterConfig};
 
 /// Where to connect: `--addr` with credentials, or (without it) an embedded router.

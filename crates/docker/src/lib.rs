@@ -32,7 +32,7 @@
 //!     .build()?;
 //! informer.on_add(|c| println!("+ {} {}", c.name().unwrap_or("-"), c.state()));
 //! informer.on_delete(|d| println!("- {}", d.key()));
-//! informer.wait_until_ready().await;
+//! informer.wait_synced(std::time::Duration::from_secs(30)).await?;
 //! println!("{} containers", informer.store().len());
 //! informer.shutdown().await;
 //! # Ok(())

@@ -439,9 +439,7 @@ async fn an_informer_takes_every_action_without_a_decode_error() {
     let informer = Informer::builder(daemon.source().await.unwrap())
         .build()
         .unwrap();
-    tokio::time::timeout(Duration::from_secs(5), informer.wait_until_ready())
-        .await
-        .unwrap();
+    informer.wait_synced(Duration::from_secs(5)).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while informer.status().events_received < (lines.len() - 1) as u64 {
         assert!(

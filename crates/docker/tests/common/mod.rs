@@ -41,17 +41,27 @@ pub fn engine_or_skip(test: &str) -> Option<Engine> {
             !ci,
             "{msg} (CI is set: .ci/run installs docker.io and busybox-static)"
         );
-        eprintln!("skipping {msg}");
+        skip(&msg);
         return None;
     }
     match Engine::start() {
         Ok(engine) => Some(engine),
         Err(e) => {
             assert!(!ci, "{test}: the private Docker daemon did not start: {e}");
-            eprintln!("skipping {test}: the private Docker daemon did not start: {e}");
+            skip(&format!(
+                "{test}: the private Docker daemon did not start: {e}"
+            ));
             None
         }
     }
+}
+
+/// Says on the terminal that a test is skipped, and why. Written to stderr itself, not with
+/// `eprintln!`, whose output the test harness captures and shows only for a failure: a
+/// skipped test passes, and `cargo test` would say nothing.
+pub fn skip(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {why}");
 }
 
 fn missing_tools() -> Vec<String> {
