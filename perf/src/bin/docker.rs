@@ -167,7 +167,7 @@ async fn latency(host: &str, actions: usize) -> Result<(), String> {
                 .ok_or("raw watch ended")?
                 .map_err(|e| e.to_string())?;
             if event.event().action() == verb {
-                break event.event().time_nano;
+                break event.event().time_nano();
             }
         };
         from_return.push(signed_micros(seen, returned));
