@@ -391,7 +391,13 @@ fn hint(status: &Status, error: &str) -> Option<&'static str> {
         )
     } else if error.contains("certificate verify failed") {
         Some("the server's certificate is not trusted: pass --ca-cert FILE, or --insecure")
-    } else if error.contains("Connection refused") || error.contains("dns error") {
+    } else if error.contains("failed to lookup address")
+        || error.contains("Name or service not known")
+        || error.contains("name resolution")
+        || error.contains("dns error")
+    {
+        Some("the host name in --addr does not resolve: check its spelling (and the DNS)")
+    } else if error.contains("Connection refused") {
         Some("nothing answers at --addr: check the host and port")
     } else {
         None
