@@ -1,4 +1,4 @@
-//! Exponential backoff: one envelope ([`Exponential`]) for the reflector's reconnects and
+//! Exponential backoff: one envelope (`Exponential`) for the reflector's reconnects and
 //! the controller's retries, and the reflector's reconnect policy as a value
 //! ([`BackoffConfig`]): full jitter, reset after a healthy period.
 //!
