@@ -277,9 +277,10 @@ impl Informer {
     /// show it (see also [`Store::wait_for`], which waits for a state without asking).
     ///
     /// The fetch goes through the reflector's loop, with the same rules as a fetch for an
-    /// event (events that arrive meanwhile are replayed on top of its answer). While the
-    /// informer is not watching (listing, reconnecting), the request waits, and the next
-    /// full list serves it. It does not time out: wrap it in `tokio::time::timeout`.
+    /// event (events that arrive meanwhile are replayed on top of its answer). Only what
+    /// started after the request answers it: while the informer reconnects, the next full
+    /// list serves it; during a list, its containers are fetched once that list is in. It
+    /// does not time out: wrap it in `tokio::time::timeout`.
     ///
     /// # Errors
     /// [`RefreshError::Stopped`] if the informer stops first.
