@@ -95,7 +95,7 @@ impl<'w, S: Source> Shell<'w, S> {
         let cancelled = shutdown.cancelled();
         tokio::pin!(cancelled);
         let mut commands = self.core.step(Input::Start, &mut NoCache);
-        while self.execute(commands).await.is_continue() {
+        while commands.is_empty() || self.execute(commands).await.is_continue() {
             self.publisher.publish(self.core.status());
             commands = tokio::select! {
                 biased;
@@ -109,7 +109,7 @@ impl<'w, S: Source> Shell<'w, S> {
                         Err(e) => self.core.step(failed(&e), &mut NoCache),
                     }
                 }
-                opened = fire(&mut self.opening) => {
+                opened = fire(&mut self.opening), if self.opening.is_some() => {
                     let input = match opened {
                         Ok(watch) => {
                             self.watch = Some(watch);
@@ -119,7 +119,7 @@ impl<'w, S: Source> Shell<'w, S> {
                     };
                     self.core.step(input, &mut NoCache)
                 }
-                listed = self.sink.next_listed() => match listed {
+                listed = self.sink.next_listed(), if self.sink.is_listing() => match listed {
                     Listed::Containers(containers) => self.step_in_sink(Input::Listed(containers)).await,
                     Listed::Done(Ok(())) => self.step_in_sink(Input::ListDone { now: Instant::now() }).await,
                     Listed::Done(Err(e)) => self.core.step(failed(&e), &mut NoCache),
@@ -132,8 +132,12 @@ impl<'w, S: Source> Shell<'w, S> {
                     self.core.step(Input::Refresh { request, ids }, &mut NoCache)
                 }
                 item = next_event::<S>(&mut self.watch) => self.handle_ready(item).await,
-                () = fire(&mut self.backoff) => self.core.step(Input::BackoffDone, &mut NoCache),
-                () = fire(&mut self.relist) => self.core.step(Input::RelistTick, &mut NoCache),
+                () = fire(&mut self.backoff), if self.backoff.is_some() => {
+                    self.core.step(Input::BackoffDone, &mut NoCache)
+                }
+                () = fire(&mut self.relist), if self.relist.is_some() => {
+                    self.core.step(Input::RelistTick, &mut NoCache)
+                }
             };
         }
         self.publisher.publish(self.core.status());

@@ -83,6 +83,11 @@ impl<E: Send + 'static> Sink<'_, E> {
         true
     }
 
+    /// Whether a list runs.
+    pub(super) fn is_listing(&self) -> bool {
+        matches!(self, Self::Relist { list: Some(_), .. })
+    }
+
     /// The list's next item (never, if no list runs); the list is forgotten once it
     /// has said how it ended.
     pub(super) async fn next_listed(&mut self) -> Listed<E> {
