@@ -1,8 +1,8 @@
 //! The reflector's decisions, as a state machine without I/O.
 //!
 //! [`Core::step`] takes one [`Input`] (what the shell saw: a watch that opened, an event,
-//! containers the list handed over, a list that ended, a fetch's answer, a failure, a
-//! timer, a refresh request) and returns the [`Command`]s the shell must carry out, each
+//! a list that ended, a fetch's answer, a failure, a timer, a refresh request; the
+//! containers a list hands over go straight to [`listed`]) and returns the [`Command`]s the shell must carry out, each
 //! of which starts or stops one thing (open a watch, list, fetch some ids, commit the
 //! relist, answer refreshes, disconnect, reset the source, sleep, stop). Changes to the
 //! cache go through the small [`Cache`] trait: the store's writer batch while watching,
@@ -92,9 +92,6 @@ pub(crate) enum Input {
     Event(WatchEvent),
     /// A frame that could not be decoded; the stream goes on.
     FrameError(String),
-    /// Containers the list handed over since the last of these (the relist is the cache
-    /// given with this input).
-    Listed(Vec<Container>),
     /// The list has ended without an error (the relist is the cache given).
     ListDone {
         /// When, to measure how long the session stays healthy.
@@ -149,8 +146,8 @@ pub(crate) enum Command {
     /// [`Input::Failed`]).
     OpenWatch,
     /// Stop the fetches in flight and any list, and start a full list into a new relist
-    /// while the stream keeps being read (report [`Input::Listed`] as containers arrive,
-    /// then [`Input::ListDone`] or [`Input::Failed`]).
+    /// while the stream keeps being read (each container into [`listed`] as it arrives,
+    /// then report [`Input::ListDone`] or [`Input::Failed`]).
     List,
     /// Start fetching these containers by id (then report [`Input::Fetched`] or
     /// [`Input::Failed`]).
@@ -290,6 +287,12 @@ impl Core {
         &self.state
     }
 
+    /// The user's filters.
+    #[cfg(test)]
+    pub(crate) fn selector(&self) -> &Selector {
+        &self.selector
+    }
+
     /// The status as of the last step.
     pub(crate) fn status(&self) -> &Status {
         &self.status
@@ -307,10 +310,6 @@ impl Core {
             Input::FrameError(text) => {
                 tracing::warn!(error = %text, "skipping a frame that could not be decoded");
                 self.status.decode_errors += 1;
-                Vec::new()
-            }
-            Input::Listed(containers) => {
-                self.listed(containers, cache);
                 Vec::new()
             }
             Input::ListDone { now } => self.list_done(cache, now),
@@ -409,21 +408,6 @@ impl Core {
             }
             // No stream is open in these states: a late event is dropped.
             State::Connecting | State::Backoff | State::Stopped => None,
-        }
-    }
-
-    /// Puts what the selector admits of `containers` into the relist.
-    fn listed<C: Cache>(&mut self, containers: Vec<Container>, relist: &mut C) {
-        if !matches!(self.state, State::Listing(Listing::Running { .. })) {
-            return;
-        }
-        // Without filters every listed container is kept: no need to look at each.
-        if self.selector.admits_all() {
-            containers.into_iter().for_each(|c| relist.insert(c));
-        } else {
-            for c in containers.into_iter().filter(|c| self.selector.admits(c)) {
-                relist.insert(c);
-            }
         }
     }
 
@@ -698,6 +682,15 @@ impl Core {
         } else {
             tracing::warn!(error = %text, "could not connect; retrying");
         }
+    }
+}
+
+/// A container the list handed over: into the relist if the selector admits it. The shell
+/// calls it for each container as the source decodes it (the list's hot path), while the
+/// core is listing.
+pub(crate) fn listed<C: Cache>(selector: &Selector, c: Container, relist: &mut C) {
+    if selector.admits(&c) {
+        relist.insert(c);
     }
 }
 

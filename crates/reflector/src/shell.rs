@@ -25,7 +25,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use hypersh_store::Writer;
-use hypersh_watch::{Container, Filters, WatchEvent};
+use hypersh_watch::{Container, WatchEvent};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
@@ -35,7 +35,7 @@ use crate::reflector::RefreshRequest;
 use crate::selector::Selector;
 use crate::source::{Source, SourceError};
 use cache::NoCache;
-use sink::{Listed, Sink};
+use sink::Sink;
 
 /// A fetch in flight and its answer.
 type Fetch<E> = BoxFuture<'static, (FetchId, Result<Vec<Container>, E>)>;
@@ -43,8 +43,8 @@ type Fetch<E> = BoxFuture<'static, (FetchId, Result<Vec<Container>, E>)>;
 /// The loop's state: what runs, and what answers it owes.
 pub(crate) struct Shell<'w, S: Source> {
     source: S,
-    watch_filters: Filters,
-    list_filters: Filters,
+    /// The user's filters: the watch's and the list's, and what enters the relist.
+    selector: Selector,
     core: Core,
     sink: Sink<'w, S::Error>,
     watch: Option<S::Watch>,
@@ -71,9 +71,8 @@ impl<'w, S: Source> Shell<'w, S> {
         shutdown: CancellationToken,
     ) -> Self {
         Self {
-            watch_filters: selector.watch_filters().clone(),
-            list_filters: selector.list_filters().clone(),
-            core: Core::new(selector, settings, fastrand::Rng::new()),
+            core: Core::new(selector.clone(), settings, fastrand::Rng::new()),
+            selector,
             source,
             sink: Sink::Store(writer),
             watch: None,
@@ -119,10 +118,9 @@ impl<'w, S: Source> Shell<'w, S> {
                     };
                     self.core.step(input, &mut NoCache)
                 }
-                listed = self.sink.next_listed(), if self.sink.is_listing() => match listed {
-                    Listed::Containers(containers) => self.step_in_sink(Input::Listed(containers)).await,
-                    Listed::Done(Ok(())) => self.step_in_sink(Input::ListDone { now: Instant::now() }).await,
-                    Listed::Done(Err(e)) => self.core.step(failed(&e), &mut NoCache),
+                ended = self.sink.list_ended(), if self.sink.is_listing() => match ended {
+                    Ok(()) => self.step_in_sink(Input::ListDone { now: Instant::now() }).await,
+                    Err(e) => self.core.step(failed(&e), &mut NoCache),
                 },
                 Some(RefreshRequest { ids, reply }) = self.requests.recv() => {
                     self.last_request += 1;
@@ -150,13 +148,15 @@ impl<'w, S: Source> Shell<'w, S> {
         while let Some(command) = commands.pop_front() {
             match command {
                 Command::OpenWatch => {
-                    let (source, filters) = (self.source.clone(), self.watch_filters.clone());
+                    let source = self.source.clone();
+                    let filters = self.selector.watch_filters().clone();
                     self.opening = Some(Box::pin(async move { source.watch(&filters).await }));
                 }
                 Command::List => {
                     self.fetches.clear();
-                    let (source, filters) = (self.source.clone(), self.list_filters.clone());
-                    self.sink.start_list(source, filters);
+                    let source = self.source.clone();
+                    let filters = self.selector.list_filters().clone();
+                    self.sink.start_list(source, filters, self.selector.clone());
                 }
                 Command::Fetch { fetch, ids } => {
                     let fetch = start_fetch(self.source.clone(), fetch, ids).await;
@@ -218,7 +218,7 @@ impl<'w, S: Source> Shell<'w, S> {
                 }
                 commands
             }
-            Sink::Relist { relist, .. } => self.core.step(input, relist),
+            Sink::Relist { relist, .. } => self.core.step(input, &mut *sink::lock(relist)),
             Sink::Closed => self.core.step(input, &mut NoCache),
         }
     }
@@ -303,7 +303,9 @@ impl<S: Source> Shell<'_, S> {
                 }
                 ran
             }
-            Sink::Relist { relist, .. } => run_ready::<S, _>(&mut self.core, relist, first, watch),
+            Sink::Relist { relist, .. } => {
+                run_ready::<S, _>(&mut self.core, &mut *sink::lock(relist), first, watch)
+            }
             Sink::Closed => run_ready::<S, _>(&mut self.core, &mut NoCache, first, watch),
         };
         if run == READY_RUN {

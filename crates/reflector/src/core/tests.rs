@@ -1187,39 +1187,17 @@ fn shutdown_forgets_the_waiting_refreshes_and_later_ones() {
 // The list as it streams, the selector, timers, stale answers, jitter.
 
 #[test]
-fn listed_containers_enter_the_relist_only_while_the_list_runs() {
-    let mut core = core();
-    let mut relist = MapCache::default();
-    // Before the list: dropped.
-    core.step(Input::Listed(vec![container("x", Running)]), &mut relist);
-    listing(&mut core);
-    core.step(
-        Input::Listed(vec![container("a", Running), container("b", Exited)]),
-        &mut relist,
-    );
-    assert_eq!(
-        relist.states(),
-        [("a".to_owned(), Running), ("b".to_owned(), Exited)]
-    );
-    assert_eq!(core.step(list_done(), &mut relist), [Command::CommitRelist]);
-    // After it (a late chunk of a list that ended): dropped.
-    core.step(Input::Listed(vec![container("y", Running)]), &mut relist);
-    assert_eq!(relist.0.len(), 2);
-}
-
-#[test]
 fn only_what_the_selector_admits_is_listed() {
     let selector = Selector::new(&Filters::new().label("app=web")).expect("valid filters");
     let mut core = core_with(selector);
     listing(&mut core);
     let mut relist = MapCache::default();
-    core.step(
-        Input::Listed(vec![
-            labelled("web", Running, &[("app", "web")]),
-            labelled("db", Running, &[("app", "db")]),
-        ]),
-        &mut relist,
-    );
+    for c in [
+        labelled("web", Running, &[("app", "web")]),
+        labelled("db", Running, &[("app", "db")]),
+    ] {
+        listed(core.selector(), c, &mut relist);
+    }
     assert_eq!(relist.states(), [("web".to_owned(), Running)]);
 }
 
