@@ -30,7 +30,7 @@ use crate::backoff::Exponential;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Priority {
     /// The flood: the first list, a late handler's synthetic adds, a resync, a relist's
-    /// tombstones, [`reconcile_all`](super::Controller::reconcile_all).
+    /// tombstones, [`reconcile_all`](super::ControllerHandle::reconcile_all).
     Low,
     /// A change seen on the watch, or an explicit trigger.
     High,

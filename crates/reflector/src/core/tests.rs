@@ -7,6 +7,7 @@ use hypersh_watch::{Container, Filters};
 use tokio::time::Instant;
 
 use super::*;
+use crate::backoff::BackoffConfig;
 use crate::testkit::{MapCache, container, docker, k8s, labelled};
 
 const SECOND: Duration = Duration::from_secs(1);
