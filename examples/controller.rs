@@ -17,7 +17,11 @@
 //! The contract (tools outside the repository rely on it):
 //! - `DIR` holds exactly one file per running container carrying the label `KEY=VALUE`
 //!   (`--label KEY` alone: any value), named by its full id, containing a JSON object
-//!   with `Id`, `Name` (without the leading `/`), `Image` and `Labels`;
+//!   with `Id`, `Name` (without the leading `/`), `Image` and `Labels`, and where a proxy
+//!   reaches it: `Networks` (each network's name to its `IPAddress`,
+//!   `GlobalIPv6Address`, `Gateway`, `MacAddress` and `NetworkID`, as the list writes
+//!   them) and `Ports` (the list's `Ports`: `PrivatePort`, `Type`, and `IP` and
+//!   `PublicPort` when published);
 //! - a file is written atomically: to `DIR/.<id>.tmp`, then renamed;
 //! - a write that fails (the directory read-only for a moment) is retried with backoff
 //!   (5 ms doubling up to 5 s), not lost;
@@ -33,11 +37,13 @@ mod common;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use hypersh::controller::{Action, Controller, ControllerConfig, Request};
-use hypersh::{Client, Container, ContainerState, Filters, Informer};
+use hypersh::controller::{Action, ControllerConfig, ReconcileError, Request};
+use hypersh::watch::ContainerState;
+use hypersh::{Client, Container, Controller, Filters, Informer};
 
 #[derive(Parser, Debug)]
 #[command(about = "Keep one file per running container carrying a label")]
@@ -123,11 +129,27 @@ fn desired(c: &Container, selector: &Selector) -> Option<Vec<u8>> {
         .iter()
         .map(|(k, v)| (k.to_owned(), serde_json::Value::from(v)))
         .collect();
+    let networks: serde_json::Map<String, serde_json::Value> = c
+        .networks()
+        .iter()
+        .map(|n| {
+            let addresses = serde_json::json!({
+                "IPAddress": n.ip_address(),
+                "GlobalIPv6Address": n.global_ipv6_address(),
+                "Gateway": n.gateway(),
+                "MacAddress": n.mac_address(),
+                "NetworkID": n.network_id(),
+            });
+            (n.name().to_owned(), addresses)
+        })
+        .collect();
     let doc = serde_json::json!({
         "Id": c.id(),
         "Name": c.name().unwrap_or_default(),
         "Image": c.image(),
         "Labels": labels,
+        "Networks": networks,
+        "Ports": c.ports(),
     });
     let mut bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
     bytes.push(b'\n');
@@ -261,7 +283,8 @@ async fn run(args: Args) -> Result<(), String> {
             .concurrency(args.concurrency)
             .backoff(Duration::from_millis(5), WRITE_BACKOFF_MAX)
             .shutdown_deadline(SHUTDOWN_DEADLINE),
-    );
+    )
+    .map_err(|e| e.to_string())?;
     let stop = common::sleep_opt(run_for);
     let interrupt = interrupted();
     tokio::pin!(stop, interrupt);
@@ -269,7 +292,8 @@ async fn run(args: Args) -> Result<(), String> {
     let synced = tokio::select! {
         () = &mut stop => false,
         () = &mut interrupt => false,
-        () = informer.wait_until_ready() => true,
+        // No deadline of its own: Ctrl-C or --run-for end the wait.
+        synced = informer.wait_synced(Duration::MAX) => synced.is_ok(),
     };
     let mut running = None;
     if synced {
@@ -278,19 +302,11 @@ async fn run(args: Args) -> Result<(), String> {
             tracing::warn!(error = %e, "removing stale files");
         }
         say(&format!("synced: {} containers", informer.store().len()));
-        let dir = out_dir.clone();
-        let sel = selector.clone();
-        running = Some(tokio::spawn(controller.run(move |req: Request| {
-            let dir = dir.clone();
-            let content = req.container().and_then(|c| desired(c, &sel));
-            async move {
-                let id = req.id().to_owned();
-                tokio::task::spawn_blocking(move || converge(&dir, &id, content.as_deref()))
-                    .await
-                    .map_err(|e| std::io::Error::other(e.to_string()))??;
-                Ok::<_, std::io::Error>(Action::Done)
-            }
-        })));
+        let files = Arc::new(Files {
+            dir: out_dir.clone(),
+            selector: selector.clone(),
+        });
+        running = Some(tokio::spawn(controller.run(reconcile, files)));
         tokio::select! {
             () = &mut stop => {}
             () = &mut interrupt => {}
@@ -332,6 +348,20 @@ async fn run(args: Args) -> Result<(), String> {
         router.shutdown().await;
     }
     Ok(())
+}
+
+/// What every reconcile shares: where the files go, and which containers get one.
+struct Files {
+    dir: PathBuf,
+    selector: Selector,
+}
+
+/// Makes the file of `req`'s container match the cache (a failed write is retried).
+async fn reconcile(req: Request, files: Arc<Files>) -> Result<Action, ReconcileError> {
+    let content = req.container().and_then(|c| desired(c, &files.selector));
+    let id = req.id().to_owned();
+    tokio::task::spawn_blocking(move || converge(&files.dir, &id, content.as_deref())).await??;
+    Ok(Action::Done)
 }
 
 /// Ctrl-C, or SIGTERM on Unix.

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use hypersh::controller::{Action, Controller, ControllerConfig, Request};
+use hypersh::Controller;
+use hypersh::controller::{Action, ControllerConfig, ReconcileError, Request};
 use hypersh_apirouter::{Router, RouterConfig};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -37,14 +38,15 @@ impl Drop for TempDir {
 }
 
 /// What DIR must hold: for each running container carrying `tier=frontend`, the JSON
-/// object the contract names.
+/// object the contract names (its addresses and ports as the router lists them).
 fn truth(router: &Router) -> BTreeMap<String, serde_json::Value> {
     router
         .runtime()
         .list(true)
         .into_iter()
         .filter(|c| {
-            c.state() == hypersh::ContainerState::Running && c.label("tier") == Some("frontend")
+            c.state() == hypersh::watch::ContainerState::Running
+                && c.label("tier") == Some("frontend")
         })
         .map(|c| {
             let labels: serde_json::Map<String, serde_json::Value> = c
@@ -52,11 +54,44 @@ fn truth(router: &Router) -> BTreeMap<String, serde_json::Value> {
                 .iter()
                 .map(|(k, v)| (k.to_owned(), v.into()))
                 .collect();
+            let networks: serde_json::Map<String, serde_json::Value> = c
+                .networks()
+                .iter()
+                .map(|n| {
+                    let addresses = serde_json::json!({
+                        "IPAddress": n.ip_address(),
+                        "GlobalIPv6Address": n.global_ipv6_address(),
+                        "Gateway": n.gateway(),
+                        "MacAddress": n.mac_address(),
+                        "NetworkID": n.network_id(),
+                    });
+                    (n.name().to_owned(), addresses)
+                })
+                .collect();
+            let ports: Vec<serde_json::Value> = c
+                .ports()
+                .iter()
+                .map(|p| {
+                    let mut port = serde_json::json!({
+                        "PrivatePort": p.private_port(),
+                        "Type": p.port_type().as_str(),
+                    });
+                    if let Some(ip) = p.ip() {
+                        port["IP"] = ip.into();
+                    }
+                    if let Some(public) = p.public_port() {
+                        port["PublicPort"] = public.into();
+                    }
+                    port
+                })
+                .collect();
             let doc = serde_json::json!({
                 "Id": c.id(),
                 "Name": c.name().unwrap_or_default(),
                 "Image": c.image(),
                 "Labels": labels,
+                "Networks": networks,
+                "Ports": ports,
             });
             (c.id().to_owned(), doc)
         })
@@ -197,6 +232,21 @@ async fn the_directory_equals_the_router_s_truth_after_churn_drops_and_a_failing
         "one file per running container carrying the label, no temporary file"
     );
     assert_eq!(have, want);
+    // Started after the list, under churn: their addresses reached the files.
+    let addressed = have
+        .values()
+        .filter(|doc| {
+            doc["Networks"]
+                .as_object()
+                .is_some_and(|n| n.values().any(|a| a["IPAddress"] != ""))
+        })
+        .count();
+    assert!(addressed > 0, "no file with an address: {have:?}");
+    assert!(
+        have[&id]["Networks"]["bridge"]["IPAddress"] != "",
+        "the container started after the list has its address: {}",
+        have[&id]
+    );
     let _ = std::fs::remove_file(&ca);
     router.shutdown().await;
 }
@@ -252,10 +302,11 @@ async fn the_controller_metrics_in_prometheus_text() {
         .build()
         .expect("builds");
     informer
-        .wait_ready_for(PATIENCE)
+        .wait_synced(PATIENCE)
         .await
         .expect("the informer syncs");
-    let controller = Controller::new(&informer, ControllerConfig::new("demo").concurrency(2));
+    let controller = Controller::new(&informer, ControllerConfig::new("demo").concurrency(2))
+        .expect("a controller");
     let handle = controller.handle();
     // What the reconciler saw, counted by the test itself: the scrape must say the same.
     let calls = Arc::new(AtomicU64::new(0));
@@ -263,7 +314,7 @@ async fn the_controller_metrics_in_prometheus_text() {
     let retried = Arc::new(AtomicU64::new(0));
     let task = {
         let (calls, failures, retried) = (calls.clone(), failures.clone(), retried.clone());
-        tokio::spawn(controller.run(move |req: Request| {
+        let reconcile = move |req: Request, _: Arc<()>| {
             let (calls, failures, retried) = (calls.clone(), failures.clone(), retried.clone());
             async move {
                 tokio::time::sleep(Duration::from_millis(5)).await;
@@ -271,17 +322,20 @@ async fn the_controller_metrics_in_prometheus_text() {
                 // Fails once for every exited container: the error and retry counters.
                 let exited = req
                     .container()
-                    .is_some_and(|c| c.state() == hypersh::ContainerState::Exited);
+                    .is_some_and(|c| c.state() == hypersh::watch::ContainerState::Exited);
                 if exited && req.attempt() == 1 {
                     failures.fetch_add(1, Ordering::SeqCst);
-                    return Err("exited containers fail their first try".to_owned());
+                    return Err(ReconcileError::new(
+                        "exited containers fail their first try",
+                    ));
                 }
                 if req.attempt() > 1 {
                     retried.fetch_add(1, Ordering::SeqCst);
                 }
                 Ok(Action::Done)
             }
-        }))
+        };
+        tokio::spawn(controller.run(reconcile, Arc::new(())))
     };
     // Some reconciles failed, every failure was retried, and the queue is empty.
     common::eventually("failures, each retried, and an empty queue", || {
@@ -332,6 +386,7 @@ async fn the_controller_metrics_in_prometheus_text() {
     for want in [
         "hypersh_controller_reconciles_total{controller=\"demo\"}",
         "hypersh_controller_reconcile_errors_total{controller=\"demo\"}",
+        "hypersh_controller_terminal_errors_total{controller=\"demo\"}",
         "hypersh_controller_retries_total{controller=\"demo\"}",
         "hypersh_controller_queue_depth{controller=\"demo\"}",
         "hypersh_controller_oldest_item_age_seconds{controller=\"demo\"}",

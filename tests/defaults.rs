@@ -7,16 +7,14 @@
 mod defaults_table;
 
 use defaults_table::{check, sections_with_defaults, text, unchecked};
+use hypersh::controller;
 use hypersh::docker::{self, ApiVersion};
-use hypersh::reflector::backoff;
+use hypersh::reflector::{backoff, limits};
 use hypersh::store::{DEFAULT_QUEUE_CAPACITY, FullPolicy};
 use hypersh::watch::config as client;
 use hypersh_apirouter::{config as router, runtime};
 
 const DOC: &str = "docs/operations.md";
-
-/// Rows whose code is being rewritten (issue 24): each becomes one `row!` line.
-const LATER: &str = "checked after the reflector rewrite (issue 24)";
 
 /// A Docker API version as the doc writes it (`1.57`).
 fn version(v: ApiVersion) -> f64 {
@@ -69,13 +67,17 @@ fn client_backoff_and_store_defaults_match_the_code() {
                 backoff::DEFAULT_RESET_AFTER,
             ),
             unchecked("authentication failures", "a behaviour, not a value"),
+            row!("`Limits::max_buffered_events` (via `InformerBuilder::limits`)" =>
+                limits::DEFAULT_MAX_BUFFERED_EVENTS),
+            row!("`Limits::max_pending_fetches`" => limits::DEFAULT_MAX_PENDING_FETCHES),
             unchecked(
-                "`Limits::max_buffered_events` (via `InformerBuilder::limits`)",
-                LATER,
+                "`InformerBuilder::relist`",
+                "off is no period: the builder's option is unset, not a constant",
             ),
-            unchecked("`Limits::max_pending_fetches`", LATER),
-            unchecked("`InformerBuilder::relist`", LATER),
-            unchecked("`InformerBuilder::resync`", LATER),
+            unchecked(
+                "`InformerBuilder::resync`",
+                "off is no period: the builder's option is unset, not a constant",
+            ),
             row!("`StoreConfig::queue_capacity` (via `InformerBuilder::store_config`)" => DEFAULT_QUEUE_CAPACITY),
             text(
                 "`StoreConfig::full_policy`",
@@ -137,16 +139,19 @@ fn router_limits_match_the_code() {
 }
 
 #[test]
-fn controller_defaults_are_named() {
+fn controller_defaults_match_the_code() {
     check(
         DOC,
         "The controller runtime",
         &[
-            unchecked("`concurrency`", LATER),
-            unchecked("`backoff(base, max)`", LATER),
-            unchecked("`rate_limit(qps, burst)`", LATER),
-            unchecked("`aging`", LATER),
-            unchecked("`shutdown_deadline`", LATER),
+            row!("`concurrency`" => controller::DEFAULT_CONCURRENCY),
+            row!("`backoff(base, max)`" =>
+                controller::DEFAULT_BACKOFF_BASE,
+                controller::DEFAULT_BACKOFF_MAX,
+            ),
+            row!("`rate_limit(qps, burst)`" => controller::DEFAULT_QPS, controller::DEFAULT_BURST),
+            row!("`aging`" => controller::DEFAULT_AGING),
+            row!("`shutdown_deadline`" => controller::DEFAULT_SHUTDOWN_DEADLINE),
         ],
     );
 }

@@ -203,6 +203,23 @@ async fn informer_against_an_unreachable_address_counts_attempts_and_exits_1() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn informer_against_a_host_name_that_does_not_resolve_says_so() {
+    let f = fixture("unresolved", 0.0).await;
+    let secret = f.router.credentials()[0].secret_key().expose().to_owned();
+    // `.invalid` never resolves (RFC 6761).
+    let mut cmd = command_to(&f, "informer", "no-such-host.invalid:443", &secret);
+    cmd.args(["--run-for", "8", "--quiet"]);
+    let out = output(cmd).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the cache never synced in ")
+            && stderr.contains("\nhint: the host name in --addr does not resolve"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn informer_that_synced_exits_0_and_says_watching() {
     let f = fixture("synced", 0.0).await;
     let mut cmd = command(&f, "informer");

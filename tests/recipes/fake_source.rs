@@ -1,7 +1,8 @@
 use std::time::Duration;
 
-use hypersh::reflector::fake::FakeError;
-use hypersh::{Container, ContainerState, FakeSource, Informer};
+use hypersh::testing::{FakeError, FakeSource};
+use hypersh::watch::ContainerState;
+use hypersh::{Container, Informer};
 
 #[tokio::test(start_paused = true)]
 async fn my_controller_survives_a_disconnect() -> Result<(), Box<dyn std::error::Error>> {
@@ -13,7 +14,7 @@ async fn my_controller_survives_a_disconnect() -> Result<(), Box<dyn std::error:
             .build(),
     );
     let informer = Informer::builder(source.clone()).build()?;
-    informer.wait_until_ready().await;
+    informer.wait_synced(Duration::from_secs(10)).await?;
     assert!(informer.store().get("a1").is_some());
 
     source.fail_next_watch(FakeError::Failure("refused".into()));

@@ -1,4 +1,7 @@
-use hypersh::{Client, ClientConfig, ContainerState, Informer, TlsMode};
+use std::time::Duration;
+
+use hypersh::watch::{ClientConfig, ContainerState, TlsMode};
+use hypersh::{Client, Informer};
 use hypersh_apirouter::{Router, RouterConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -8,7 +11,7 @@ async fn my_controller_sees_what_the_router_does() -> Result<(), Box<dyn std::er
     let config = ClientConfig::new(&router.base_url(), router.credentials()[0].clone())?
         .tls(TlsMode::CustomCa(ca));
     let informer = Informer::builder(Client::new(config)?).build()?;
-    informer.wait_until_ready().await;
+    informer.wait_synced(Duration::from_secs(30)).await?;
     assert_eq!(informer.store().len(), router.runtime().list(true).len());
 
     // Drive the truth: create, start, die, restart, pause, rename, destroy...

@@ -233,7 +233,9 @@ impl RouterConfig {
     }
 
     /// Benchmark mode: each new watch connection gets `n` pre-serialised frames as fast as
-    /// possible, then a normal close frame (`None`, the default: live events).
+    /// possible, then a normal close frame (`None`, the default: live events). The
+    /// runtime made from the seed then has no networks, ports or mounts
+    /// ([`Runtime::without_attachments`]).
     #[must_use]
     pub fn emit(mut self, n: Option<u64>) -> Self {
         self.emit = n;

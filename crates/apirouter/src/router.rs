@@ -38,7 +38,8 @@ impl Router {
     /// Binds the listen address and starts serving.
     ///
     /// The runtime is the configured one, or a new one from the seed with the configured
-    /// number of containers. Churn, if configured, runs until `churn_for` elapses or the
+    /// number of containers (without networks, ports or mounts in `emit` mode: see
+    /// [`Runtime::without_attachments`]). Churn, if configured, runs until `churn_for` elapses or the
     /// router stops.
     ///
     /// # Errors
@@ -46,7 +47,11 @@ impl Router {
     /// [`Error::Tls`] when TLS cannot be set up.
     pub async fn start(config: RouterConfig) -> Result<Self, Error> {
         let runtime = config.runtime.clone().unwrap_or_else(|| {
-            let runtime = Runtime::new(config.seed);
+            let runtime = if config.emit.is_some() {
+                Runtime::without_attachments(config.seed)
+            } else {
+                Runtime::new(config.seed)
+            };
             runtime.populate(config.containers);
             runtime
         });

@@ -137,7 +137,10 @@ async fn latency(host: &str, actions: usize) -> Result<(), String> {
             let _ = tx.send((new.state(), Instant::now(), SystemTime::now()));
         }
     });
-    informer.wait_until_ready().await;
+    informer
+        .wait_synced(hypersh_perf::SYNC_PATIENCE)
+        .await
+        .map_err(|e| e.to_string())?;
     let (mut from_return, mut from_start, mut from_event) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..actions {
         let (verb, want) = if i % 2 == 0 {
@@ -164,7 +167,7 @@ async fn latency(host: &str, actions: usize) -> Result<(), String> {
                 .ok_or("raw watch ended")?
                 .map_err(|e| e.to_string())?;
             if event.event().action() == verb {
-                break event.event().time_nano;
+                break event.event().time_nano();
             }
         };
         from_return.push(signed_micros(seen, returned));

@@ -75,6 +75,9 @@ pub struct Engine {
     child: Option<Child>,
     /// More dockerd arguments (a TLS listener, ...): see [`engine_or_skip_with`].
     extra_args: Vec<String>,
+    /// A dockerd in a network namespace of its own, with its default bridge and iptables:
+    /// see [`networked_engine_or_skip`].
+    networked: bool,
 }
 
 /// A test's engine, or `None` (with a message) when this machine cannot run one and `CI`
@@ -101,6 +104,31 @@ pub fn engine_or_skip_with(test: &str, extra_args: Vec<String>) -> Option<Engine
         Err(e) => {
             let why = format!("the private Docker daemon did not start: {e}");
             skip(test, &why, Kind::Docker.packages());
+            None
+        }
+    }
+}
+
+/// A test's Docker daemon that gives containers addresses and published ports: started
+/// in a network namespace of its own (`unshare --net`), with its default bridge and
+/// iptables there, so nothing of the machine's network (nor another test's daemon) is
+/// touched. `None` as [`engine_or_skip`].
+pub fn networked_engine_or_skip(test: &str) -> Option<Engine> {
+    if let Some(tool) = ["unshare", "iptables"]
+        .into_iter()
+        .find(|t| which(t).is_none())
+    {
+        let why = format!("cannot run a networked Docker daemon here: `{tool}` is not installed");
+        skip(test, &why, "util-linux, iptables");
+        return None;
+    }
+    let mut engine = prepared_or_skip(Kind::Docker, test)?;
+    engine.networked = true;
+    match engine.start_prepared() {
+        Ok(()) => Some(engine),
+        Err(e) => {
+            let why = format!("the private networked Docker daemon did not start: {e}");
+            skip(test, &why, "docker.io, util-linux, iptables");
             None
         }
     }
@@ -200,6 +228,7 @@ impl Engine {
             dir,
             child: None,
             extra_args: Vec::new(),
+            networked: false,
         };
         if kind == Kind::Podman {
             engine.write_podman_config()?;
@@ -277,7 +306,16 @@ network_config_dir = "{d}/net"
         let mut cmd = match self.kind {
             Kind::Docker => {
                 let dockerd = which("dockerd").ok_or("dockerd is not installed")?;
-                let mut cmd = Command::new(dockerd);
+                let mut cmd = if self.networked {
+                    // `unshare` execs dockerd in the new namespace: the child is the daemon.
+                    let mut cmd = Command::new(which("unshare").ok_or("unshare is not installed")?);
+                    cmd.arg("--net").arg(dockerd);
+                    cmd
+                } else {
+                    let mut cmd = Command::new(dockerd);
+                    cmd.args(["--bridge", "none", "--iptables=false", "--ip6tables=false"]);
+                    cmd
+                };
                 cmd.arg("--host")
                     .arg(self.url())
                     .arg("--data-root")
@@ -286,7 +324,6 @@ network_config_dir = "{d}/net"
                     .arg(self.dir.join("exec"))
                     .arg("--pidfile")
                     .arg(self.dir.join("docker.pid"))
-                    .args(["--bridge", "none", "--iptables=false", "--ip6tables=false"])
                     // Containers that ignore SIGTERM (sleep as pid 1) do not hold a stop up.
                     .args(["--shutdown-timeout", "1"])
                     .args(&self.extra_args);
