@@ -48,8 +48,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a grant, revoke, resign or leader check may take (a campaign waits as long
 /// as another replica leads; a keep-alive gets one retry period).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// Leader changes and call results waiting for the elector's loop.
-const EVENT_QUEUE: usize = 64;
+/// Leader changes and call results waiting for the elector's loop, at most.
+pub const EVENT_QUEUE: usize = 64;
 
 /// How to reach etcd.
 ///
