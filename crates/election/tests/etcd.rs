@@ -586,9 +586,10 @@ async fn etcd_with_authentication_refuses_no_credentials_clearly_and_accepts_goo
     )
     .await;
     assert_eq!(k, 3, "only the replica with good credentials leads");
-    // Each refused replica comes to the error that says what to do. Not necessarily as
-    // its first: the leader observation can end first (`Server("the leader observation
-    // stream ended")`), so the test waits, with a deadline, for the error it names.
+    // Each refused replica comes to the error that says what to do. etcd ends a denied
+    // observation without a status; the elector then reads the keys to learn why, but a
+    // campaign's own error may come first: the test waits, with a deadline, for the
+    // error it names.
     let start = Instant::now();
     loop {
         let s = limited.leadership.status();
