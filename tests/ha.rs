@@ -93,12 +93,15 @@ enum Said {
     Standby,
 }
 
+/// A replica's lines, with when the test read each.
+type Lines = Arc<Mutex<Vec<(SystemTime, Said)>>>;
+
 /// One replica process and its `leader:`/`standby:` lines.
 struct Replica {
     id: String,
     child: Child,
     pid: u32,
-    lines: Arc<Mutex<Vec<(SystemTime, Said)>>>,
+    lines: Lines,
     /// Whether the sampler counts it: not while killed or paused, nor just after resuming
     /// (it must say `standby:` within 1 s).
     out: Arc<Mutex<Out>>,
@@ -149,7 +152,7 @@ struct Cluster {
 /// Shared with the sampler.
 struct View {
     dir: PathBuf,
-    lines: Vec<(String, Arc<Mutex<Vec<(SystemTime, Said)>>>, Arc<Mutex<Out>>)>,
+    lines: Vec<(String, Lines, Arc<Mutex<Out>>)>,
     /// No file may be written from this time (the etcd outage), until cleared.
     quiet_since: Arc<Mutex<Option<SystemTime>>>,
 }
