@@ -103,6 +103,7 @@
 //! ```
 
 mod config;
+mod leader;
 mod queue;
 mod relation;
 mod request;
@@ -115,7 +116,7 @@ use std::time::Duration;
 
 use futures_util::stream::{BoxStream, FuturesUnordered, SelectAll};
 use futures_util::{FutureExt, Stream, StreamExt};
-use hypersh_election::{FencingToken, Leadership, Role, Term};
+use hypersh_election::{FencingToken, Leadership, Term};
 use hypersh_store::{Deleted, Handler, HandlerHandle, Store};
 use hypersh_watch::Container;
 use tokio::sync::Notify;
@@ -130,6 +131,7 @@ pub use config::{
     ControllerConfig, DEFAULT_AGING, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_MAX, DEFAULT_BURST,
     DEFAULT_CONCURRENCY, DEFAULT_QPS, DEFAULT_SHUTDOWN_DEADLINE,
 };
+use leader::Gate;
 use queue::{Next, Outcome, Priority, Queue};
 use relation::{Keys, Relation};
 pub use request::{Action, Object, Reason, ReconcileError, Request, Retry};
@@ -318,12 +320,6 @@ enum Ended {
     Panic(String),
     /// Cancelled: the term it ran under ended.
     Cancelled(FencingToken),
-}
-
-/// Whether reconciles may start (under this term, if gated by an election).
-enum Gate {
-    Open(Option<Term>),
-    Closed,
 }
 
 /// A running reconcile: its key, how it ended, how long it took.
@@ -544,41 +540,6 @@ impl Controller {
             relation.remove();
         }
         self.shut_down(&name, running).await
-    }
-
-    /// Whether reconciles may start now, and under which term; on a new term, queues
-    /// every cached container. `role` is marked seen first, so a change after this check
-    /// wakes the loop.
-    fn gate(
-        &self,
-        role: Option<&mut tokio::sync::watch::Receiver<Role>>,
-        led: &mut Option<FencingToken>,
-    ) -> Gate {
-        let Some(leadership) = &self.leadership else {
-            return Gate::Open(None);
-        };
-        if let Some(role) = role {
-            role.borrow_and_update();
-        }
-        let term = leadership.current();
-        let token = term.as_ref().map(Term::token);
-        if token != *led {
-            match (token, *led) {
-                (Some(token), _) => {
-                    tracing::info!(term = %token, "leading: taking work, every cached container queued");
-                    self.shared.add_all();
-                }
-                (None, Some(old)) => {
-                    tracing::info!(term = %old, "not leading: no reconcile starts");
-                }
-                (None, None) => {}
-            }
-            *led = token;
-        }
-        match term {
-            Some(term) => Gate::Open(Some(term)),
-            None => Gate::Closed,
-        }
     }
 
     /// Starts every reconcile the queue allows now (under `term`, while it holds);
