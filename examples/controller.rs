@@ -9,6 +9,8 @@
 //!     [--insecure | --ca-cert F] --label KEY=VALUE --out-dir DIR [--run-for SECS]
 //! cargo run --example controller -- --docker [unix:///PATH | tcp://HOST:PORT | ssh://[USER@]HOST[:PORT]]
 //!     --label KEY --out-dir DIR
+//! cargo run --example controller --features etcd -- --elect http://HOST:PORT [--election NAME]
+//!     [--identity ID] --label KEY=VALUE --out-dir DIR [--docker URL | --addr ...] [--run-for SECS]
 //! ```
 //!
 //! Without `--out-dir` the files go to a new directory under the system's temporary
@@ -29,19 +31,33 @@
 //!   once the cache has synced;
 //! - at exit, after `--run-for SECS` or on Ctrl-C / SIGTERM, `DIR` matches the cache.
 //!
+//! With `--elect` (a build with `--features etcd`), several replicas share one `DIR` and
+//! only the leader of the election writes or deletes in it (see `common/election.rs`):
+//! - each file also holds `Term`, the fencing token of the term that wrote it; a write
+//!   (its rename) or a removal is made only while the term holds;
+//! - stderr gets `leader: ID term=N` when the replica becomes leader and `standby: ID` when
+//!   it stops being leader or starts as standby;
+//! - a standby, and a replica that shuts down as standby, leave `DIR` alone; the
+//!   start-of-term sweep of stale files and the final pass at exit are the leader's, and
+//!   at exit (SIGTERM) a leader resigns so the next one takes over at once.
+//!
 //! Stdout gets `synced: N containers` once the cache is in and `exit: N files` at the
 //! end (a closed stdout is ignored); logs go to stderr (`RUST_LOG`).
 
 mod common;
+#[path = "common/election.rs"]
+mod election;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::Parser;
 use hypersh::controller::{Action, ControllerConfig, ReconcileError, Request};
+use hypersh::election::Term;
 use hypersh::watch::ContainerState;
 use hypersh::{Client, Container, Controller, Filters, Informer};
 
@@ -68,6 +84,8 @@ struct Args {
     /// flags are ignored.
     #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
     docker: Option<String>,
+    #[command(flatten)]
+    elect: election::ElectArgs,
 }
 
 /// The longest wait between two tries of a failing write: a directory that is writable
@@ -118,9 +136,9 @@ impl Selector {
     }
 }
 
-/// The file a container should have: its JSON description if it runs and carries the
-/// label, else none.
-fn desired(c: &Container, selector: &Selector) -> Option<Vec<u8>> {
+/// The file a container should have: its JSON description (with `Term` under an
+/// election) if it runs and carries the label, else none.
+fn desired(c: &Container, selector: &Selector, term: Option<&Term>) -> Option<Vec<u8>> {
     if c.state() != ContainerState::Running || !selector.admits(c) {
         return None;
     }
@@ -143,7 +161,7 @@ fn desired(c: &Container, selector: &Selector) -> Option<Vec<u8>> {
             (n.name().to_owned(), addresses)
         })
         .collect();
-    let doc = serde_json::json!({
+    let mut doc = serde_json::json!({
         "Id": c.id(),
         "Name": c.name().unwrap_or_default(),
         "Image": c.image(),
@@ -151,14 +169,30 @@ fn desired(c: &Container, selector: &Selector) -> Option<Vec<u8>> {
         "Networks": networks,
         "Ports": c.ports(),
     });
+    if let Some(term) = term {
+        doc["Term"] = term.token().get().into();
+    }
     let mut bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
     bytes.push(b'\n');
     Some(bytes)
 }
 
 /// Makes `DIR/<id>` hold `content` (written to a temporary file in DIR, synced, then
-/// renamed over it), or be absent. Unchanged content is not written again.
-fn converge(dir: &Path, id: &str, content: Option<&[u8]>) -> std::io::Result<()> {
+/// renamed over it), or be absent. Unchanged content is not written again. Under an
+/// election the rename or the removal happens only while `term` holds.
+fn converge(
+    dir: &Path,
+    id: &str,
+    content: Option<&[u8]>,
+    term: Option<&Term>,
+) -> std::io::Result<()> {
+    let fence = || match term {
+        Some(t) if !t.is_current() => Err(std::io::Error::other(format!(
+            "term {} ended: not leading",
+            t.token()
+        ))),
+        _ => Ok(()),
+    };
     if !is_id(id) {
         // Not a name this directory's readers expect (nor a safe path): leave it alone.
         tracing::warn!(id, "not a full container id; no file");
@@ -176,9 +210,12 @@ fn converge(dir: &Path, id: &str, content: Option<&[u8]>) -> std::io::Result<()>
             let mut file = std::fs::File::create(&tmp)?;
             file.write_all(bytes)?;
             file.sync_all()?;
+            fence().inspect_err(|_| {
+                let _ = std::fs::remove_file(&tmp);
+            })?;
             std::fs::rename(&tmp, &path)
         }
-        None => match std::fs::remove_file(&path) {
+        None => match fence().and_then(|()| std::fs::remove_file(&path)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         },
@@ -196,7 +233,12 @@ fn is_id(name: &str) -> bool {
 /// Makes the whole directory match the cache: every container's file as `desired` says,
 /// and no file for an id the cache does not hold. Returns how many files DIR holds and
 /// the first error (every file is still tried).
-fn sync_dir(dir: &Path, informer: &Informer, selector: &Selector) -> (usize, Option<String>) {
+fn sync_dir(
+    dir: &Path,
+    informer: &Informer,
+    selector: &Selector,
+    term: Option<&Term>,
+) -> (usize, Option<String>) {
     let mut first_error = None;
     let mut note = |e: String| {
         first_error.get_or_insert(e);
@@ -204,9 +246,9 @@ fn sync_dir(dir: &Path, informer: &Informer, selector: &Selector) -> (usize, Opt
     let store = informer.store();
     let mut files = 0;
     for c in store.list() {
-        let content = desired(&c, selector);
+        let content = desired(&c, selector, term);
         files += usize::from(content.is_some());
-        if let Err(e) = converge(dir, c.id(), content.as_deref()) {
+        if let Err(e) = converge(dir, c.id(), content.as_deref(), term) {
             note(format!("{}: {e}", c.id()));
         }
     }
@@ -285,6 +327,23 @@ async fn run(args: Args) -> Result<(), String> {
             .shutdown_deadline(SHUTDOWN_DEADLINE),
     )
     .map_err(|e| e.to_string())?;
+    // Under an election: each term starts with the sweep of stale files (once synced).
+    let synced_flag = Arc::new(AtomicBool::new(false));
+    let replica = args.elect.start({
+        let (informer, dir, synced) = (informer.clone(), out_dir.clone(), Arc::clone(&synced_flag));
+        move |term| {
+            if synced.load(Ordering::SeqCst)
+                && term.is_current()
+                && let Err(e) = remove_stale(&dir, &informer)
+            {
+                tracing::warn!(error = %e, "removing stale files");
+            }
+        }
+    })?;
+    let controller = match &replica {
+        Some(replica) => controller.with_leadership(replica.leadership()),
+        None => controller,
+    };
     let stop = common::sleep_opt(run_for);
     let interrupt = interrupted();
     tokio::pin!(stop, interrupt);
@@ -297,8 +356,11 @@ async fn run(args: Args) -> Result<(), String> {
     };
     let mut running = None;
     if synced {
-        // Files an earlier run left for containers gone since (before any write starts).
-        if let Err(e) = remove_stale(&out_dir, &informer) {
+        // Files an earlier run left for containers gone since (before any write starts);
+        // under an election, the leader's alone.
+        synced_flag.store(true, Ordering::SeqCst);
+        let leads = replica.as_ref().is_none_or(|r| r.current().is_some());
+        if leads && let Err(e) = remove_stale(&out_dir, &informer) {
             tracing::warn!(error = %e, "removing stale files");
         }
         say(&format!("synced: {} containers", informer.store().len()));
@@ -329,9 +391,29 @@ async fn run(args: Args) -> Result<(), String> {
             "finishing what the controller left"
         );
     }
+    // Under an election the final pass is the leader's (fenced by its term), then it
+    // resigns; a standby leaves DIR alone.
+    if let Some(replica) = replica {
+        let line = match replica.current() {
+            Some(term) => {
+                let (files, error) = sync_dir(&out_dir, &informer, &selector, Some(&term));
+                if let Some(e) = error {
+                    tracing::warn!(error = %e, "the final pass as leader");
+                }
+                format!("exit: {files} files")
+            }
+            None => "exit: standby".to_owned(),
+        };
+        replica.resign().await;
+        say(&line);
+        if let Some(router) = router {
+            router.shutdown().await;
+        }
+        return Ok(());
+    }
     let mut delay = Duration::from_millis(5);
     let files = loop {
-        match sync_dir(&out_dir, &informer, &selector) {
+        match sync_dir(&out_dir, &informer, &selector, None) {
             (files, None) => break files,
             (_, Some(e)) if delay > WRITE_BACKOFF_MAX => {
                 return Err(format!("cannot bring {} in line: {e}", out_dir.display()));
@@ -358,9 +440,15 @@ struct Files {
 
 /// Makes the file of `req`'s container match the cache (a failed write is retried).
 async fn reconcile(req: Request, files: Arc<Files>) -> Result<Action, ReconcileError> {
-    let content = req.container().and_then(|c| desired(c, &files.selector));
+    let term = req.term().cloned();
+    let content = req
+        .container()
+        .and_then(|c| desired(c, &files.selector, term.as_ref()));
     let id = req.id().to_owned();
-    tokio::task::spawn_blocking(move || converge(&files.dir, &id, content.as_deref())).await??;
+    tokio::task::spawn_blocking(move || {
+        converge(&files.dir, &id, content.as_deref(), term.as_ref())
+    })
+    .await??;
     Ok(Action::Done)
 }
 

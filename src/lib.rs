@@ -5,7 +5,7 @@
 //! [`DockerSource`] for a Docker Engine), an [`Informer`] on it (the cache, a [`Store`]
 //! of [`Container`]s selected by [`Filters`]), a [`Controller`] on the informer, and the
 //! one [`Error`] every call of the API converts into. The rest lives in the modules of
-//! the four library crates this facade re-exports:
+//! the library crates this facade re-exports:
 //! - [`watch`] (`hypersh-watch`): Sign4, filters, the container and event model, the signed
 //!   list call and the `/events/ws` stream, and the client's configuration
 //!   ([`watch::ClientConfig`], [`watch::Credentials`]);
@@ -14,7 +14,9 @@
 //!   settings ([`reflector::BackoffConfig`], [`reflector::Limits`]) and status
 //!   ([`reflector::Status`]); its [`controller`] module;
 //! - `docker` (`hypersh-docker`): the informer on a Docker Engine or Podman, over its Unix
-//!   socket, TCP with or without TLS, or ssh.
+//!   socket, TCP with or without TLS, or ssh;
+//! - [`election`] (`hypersh-election`): leader election with fencing tokens, so that one of
+//!   several replicas of a controller acts ([`Controller::with_leadership`]).
 //!
 //! Features, all on by default: `hypersh` (the Hyper.sh client: reqwest,
 //! tokio-tungstenite, native-tls), `docker` (the Docker source: hyper, no TLS library) and
@@ -22,7 +24,8 @@
 //! `default-features = false, features = ["docker"]`, compiles neither reqwest nor a TLS
 //! library nor the websocket client. With the `testing` feature (off by default), the
 //! `testing` module holds `FakeSource`, a scripted source to test a controller without a
-//! server.
+//! server. With the `etcd` feature (off by default: its build needs `protoc`),
+//! `election::etcd` campaigns on etcd.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -62,6 +65,10 @@
 
 #[cfg(feature = "docker")]
 pub use hypersh_docker as docker;
+/// Leader election with fencing tokens: [`election::Leadership`] gates a
+/// [`Controller`] ([`Controller::with_leadership`]); its etcd shell,
+/// `election::etcd::Elector`, is the `etcd` feature (its build needs `protoc`).
+pub use hypersh_election as election;
 pub use hypersh_reflector as reflector;
 pub use hypersh_store as store;
 pub use hypersh_watch as watch;

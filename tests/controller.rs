@@ -397,3 +397,42 @@ async fn the_controller_metrics_in_prometheus_text() {
         assert!(text.contains(want), "{want} in\n{text}");
     }
 }
+
+/// Without the `etcd` feature, `--elect` is refused with how to build it, before anything
+/// is written. (`cargo test` builds the example as this test is built; `tests/ha.rs`
+/// rebuilds it with `--features etcd`, so a later `cargo test --test controller` alone
+/// may find that build: outside CI the test then says so and returns.)
+#[cfg(not(feature = "etcd"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elect_without_the_etcd_feature_says_how_to_build_it() {
+    let out = TempDir::new("controller-elect-no-etcd");
+    let output = Command::new(example("controller"))
+        .args([
+            "--elect",
+            "http://127.0.0.1:9",
+            "--containers",
+            "5",
+            "--run-for",
+            "3",
+        ])
+        .arg("--out-dir")
+        .arg(&out.0)
+        .env_remove("HYPER_ACCESS_KEY")
+        .env_remove("HYPER_SECRET_KEY")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(PATIENCE, output)
+        .await
+        .expect("exits")
+        .expect("the example ran");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if stderr.contains("standby: ") && std::env::var_os("CI").is_none() {
+        eprintln!("skipping: the example was last built with --features etcd (by tests/ha.rs)");
+        return;
+    }
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("--features etcd"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(std::fs::read_dir(&out.0).expect("the dir").count(), 0);
+}

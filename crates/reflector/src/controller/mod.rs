@@ -29,6 +29,8 @@
 //!   [`ControllerHandle::reconcile`] one id, [`ControllerHandle::reconcile_all`];
 //! - **pause**: [`ControllerHandle::pause`] stops taking new work (keys still queue)
 //!   until [`ControllerHandle::resume`];
+//! - **leader election**: [`Controller::with_leadership`] starts reconciles only while
+//!   this replica leads (see "Leader election" below);
 //! - **graceful shutdown**: [`ControllerHandle::shutdown`] (or the informer's shutdown)
 //!   stops taking work, lets running reconciles finish up to
 //!   [`ControllerConfig::shutdown_deadline`], and [`Controller::run`] returns a
@@ -51,6 +53,20 @@
 //! Everything else goes first. A relist after a reconnect only notifies what differs from
 //! the cache (it is no flood): its adds and updates are changes the controller missed
 //! while disconnected, and go first too.
+//!
+//! # Leader election
+//!
+//! A controller run as several replicas, of which one may act, is given the replica's
+//! [`Leadership`] ([`Controller::with_leadership`]). Every replica keeps its informer and
+//! its queue (a standby's cache is warm, and keys keep being queued, deduplicated); only
+//! while [`Leadership::current`] gives a term does the controller start reconciles:
+//! - the check is made before each reconcile starts, against the monotonic clock: none
+//!   starts once the lease can no longer be proven, even before the elector has said so;
+//! - each reconcile gets the term ([`Request::term`], [`Request::fencing_token`]) and is
+//!   cancelled when the term ends (by its renew deadline at the latest); a cancelled
+//!   reconcile is queued again, for when this replica leads again;
+//! - each new term queues every cached container (as a resync): what the previous leader
+//!   left undone is done.
 //!
 //! # Example
 //!
@@ -87,6 +103,7 @@
 //! ```
 
 mod config;
+mod leader;
 mod queue;
 mod relation;
 mod request;
@@ -99,6 +116,7 @@ use std::time::Duration;
 
 use futures_util::stream::{BoxStream, FuturesUnordered, SelectAll};
 use futures_util::{FutureExt, Stream, StreamExt};
+use hypersh_election::{FencingToken, Leadership, Term};
 use hypersh_store::{Deleted, Handler, HandlerHandle, Store};
 use hypersh_watch::Container;
 use tokio::sync::Notify;
@@ -113,6 +131,7 @@ pub use config::{
     ControllerConfig, DEFAULT_AGING, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_MAX, DEFAULT_BURST,
     DEFAULT_CONCURRENCY, DEFAULT_QPS, DEFAULT_SHUTDOWN_DEADLINE,
 };
+use leader::Gate;
 use queue::{Next, Outcome, Priority, Queue};
 use relation::{Keys, Relation};
 pub use request::{Action, Object, Reason, ReconcileError, Request, Retry};
@@ -294,8 +313,13 @@ impl Handler<Container> for Enqueue {
 /// How a reconcile's task ended.
 enum Ended {
     Ok(Action),
-    Err { error: String, retry: Retry },
+    Err {
+        error: String,
+        retry: Retry,
+    },
     Panic(String),
+    /// Cancelled: the term it ran under ended.
+    Cancelled(FencingToken),
 }
 
 /// A running reconcile: its key, how it ended, how long it took.
@@ -313,6 +337,8 @@ pub struct Controller {
     triggers: SelectAll<BoxStream<'static, String>>,
     /// The relations' handlers, registered when the controller runs.
     relations: Vec<Relate>,
+    /// Reconciles start only while this leads (none: always).
+    leadership: Option<Leadership>,
     stop: CancellationToken,
 }
 
@@ -358,6 +384,7 @@ impl Controller {
             registration: handle,
             triggers: SelectAll::new(),
             relations: Vec::new(),
+            leadership: None,
             stop: informer.shutdown_token().child_token(),
         })
     }
@@ -410,6 +437,26 @@ impl Controller {
         self.reconcile_on(keys.stream())
     }
 
+    /// Starts reconciles only while `leadership` gives a term, gives each the term, and
+    /// cancels it when the term ends; a new term queues every cached container. See
+    /// "Leader election" in the [module docs](self).
+    ///
+    /// ```
+    /// # mod hypersh { pub use hypersh_reflector::{Controller, Informer}; pub mod controller { pub use hypersh_reflector::controller::*; } pub use hypersh_election as election; }
+    /// use hypersh::Controller;
+    /// use hypersh::election::Leadership;
+    ///
+    /// fn gated(controller: Controller, leadership: Leadership) -> Controller {
+    ///     // Each `Request` then carries `term()` and `fencing_token()`.
+    ///     controller.with_leadership(leadership)
+    /// }
+    /// ```
+    #[must_use]
+    pub fn with_leadership(mut self, leadership: Leadership) -> Self {
+        self.leadership = Some(leadership);
+        self
+    }
+
     /// A handle for triggers, pause and shutdown while [`run`](Self::run) runs.
     #[must_use]
     pub fn handle(&self) -> ControllerHandle {
@@ -450,9 +497,25 @@ impl Controller {
         let mut running: FuturesUnordered<Running> = FuturesUnordered::new();
         let mut gauges_at: Option<Instant> = None;
         let stop = self.stop.clone();
+        let mut role = self.leadership.as_ref().map(Leadership::subscribe);
+        let mut led: Option<FencingToken> = None;
         loop {
-            let wait = self.dispatch(&name, &mut reconcile, &context, &mut running);
+            let wait = match self.gate(role.as_mut(), &mut led) {
+                Gate::Open(term) => {
+                    self.dispatch(&name, &mut reconcile, &context, &mut running, term.as_ref())
+                }
+                Gate::Closed => None,
+            };
             self.gauges(&name, &mut gauges_at, false);
+            let role_changed = async {
+                let changed = match role.as_mut() {
+                    Some(role) => role.changed().await.is_ok(),
+                    None => false,
+                };
+                if !changed {
+                    std::future::pending::<()>().await;
+                }
+            };
             let sleep = async {
                 match wait {
                     Some(at) => tokio::time::sleep_until(at).await,
@@ -469,6 +532,7 @@ impl Controller {
                     self.shared.add(&id, None, Priority::High, Reason::Trigger);
                 }
                 () = self.shared.wake.notified() => {}
+                () = role_changed => {}
                 () = sleep => {}
             }
         }
@@ -478,13 +542,15 @@ impl Controller {
         self.shut_down(&name, running).await
     }
 
-    /// Starts every reconcile the queue allows now; returns when to look again.
+    /// Starts every reconcile the queue allows now (under `term`, while it holds);
+    /// returns when to look again.
     fn dispatch<C, R, F, E>(
         &self,
         name: &Arc<str>,
         reconcile: &mut R,
         context: &Arc<C>,
         running: &mut FuturesUnordered<Running>,
+        term: Option<&Term>,
     ) -> Option<Instant>
     where
         R: FnMut(Request, Arc<C>) -> F,
@@ -492,6 +558,11 @@ impl Controller {
         E: Into<ReconcileError> + Send + 'static,
     {
         loop {
+            // The lease is proven again before each start: none starts past the deadline
+            // (the loop looks again when the elector publishes the change).
+            if term.is_some_and(|t| !t.is_current()) {
+                return None;
+            }
             let next = self.shared.queue().next(Instant::now());
             let work = match next {
                 Next::Run(work) => work,
@@ -507,6 +578,7 @@ impl Controller {
                 object,
                 attempt: work.attempt,
                 reason: work.reason,
+                term: term.cloned(),
             };
             let labels = [("controller", name.to_string())];
             metrics::histogram!(names::CONTROLLER_QUEUE_WAIT_SECONDS, &labels)
@@ -521,21 +593,32 @@ impl Controller {
             // Calling `reconcile` may panic before it returns a future: caught as well.
             let context = Arc::clone(context);
             let future = std::panic::catch_unwind(AssertUnwindSafe(|| reconcile(request, context)));
+            let term = term.cloned();
             let task = async move {
                 let started = Instant::now();
-                let ended = match future {
-                    Ok(future) => match AssertUnwindSafe(future).catch_unwind().await {
-                        Ok(Ok(action)) => Ended::Ok(action),
-                        Ok(Err(e)) => {
-                            let e: ReconcileError = e.into();
-                            Ended::Err {
-                                error: e.to_string(),
-                                retry: e.retry(),
+                let work = async move {
+                    match future {
+                        Ok(future) => match AssertUnwindSafe(future).catch_unwind().await {
+                            Ok(Ok(action)) => Ended::Ok(action),
+                            Ok(Err(e)) => {
+                                let e: ReconcileError = e.into();
+                                Ended::Err {
+                                    error: e.to_string(),
+                                    retry: e.retry(),
+                                }
                             }
-                        }
+                            Err(payload) => Ended::Panic(panic_message(payload.as_ref())),
+                        },
                         Err(payload) => Ended::Panic(panic_message(payload.as_ref())),
+                    }
+                };
+                let ended = match term {
+                    Some(term) => tokio::select! {
+                        biased;
+                        () = term.ended() => Ended::Cancelled(term.token()),
+                        ended = work => ended,
                     },
-                    Err(payload) => Ended::Panic(panic_message(payload.as_ref())),
+                    None => work.await,
                 };
                 (key, ended, started.elapsed())
             };
@@ -579,6 +662,10 @@ impl Controller {
                         Outcome::Failed
                     }
                 }
+            }
+            Ended::Cancelled(token) => {
+                tracing::info!(id = %key, term = %token, "reconcile cancelled: its term ended; queued again");
+                Outcome::RequeueAfter(Duration::ZERO)
             }
             Ended::Panic(message) => {
                 metrics::counter!(names::CONTROLLER_RECONCILE_ERRORS_TOTAL, &labels).increment(1);
@@ -668,5 +755,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "(non-string panic payload)".to_owned())
 }
 
+#[cfg(test)]
+mod leader_tests;
 #[cfg(test)]
 mod tests;

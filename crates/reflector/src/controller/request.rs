@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hypersh_election::{FencingToken, Term};
 use hypersh_store::Deleted;
 use hypersh_watch::Container;
 
@@ -85,6 +86,7 @@ pub struct Request {
     pub(super) object: Object,
     pub(super) attempt: u32,
     pub(super) reason: Reason,
+    pub(super) term: Option<Term>,
 }
 
 impl Request {
@@ -138,6 +140,22 @@ impl Request {
     #[must_use]
     pub fn reason(&self) -> Reason {
         self.reason
+    }
+
+    /// The term of leadership this reconcile runs under, for a controller gated by an
+    /// election ([`Controller::with_leadership`](super::Controller::with_leadership));
+    /// `None` without one. Check [`Term::is_current`] right before a write that cannot be
+    /// fenced; the controller cancels the reconcile when the term ends.
+    #[must_use]
+    pub fn term(&self) -> Option<&Term> {
+        self.term.as_ref()
+    }
+
+    /// The fencing token of [`term`](Self::term): write it with every change made to an
+    /// outside system, so that system can refuse the writes of a replaced leader.
+    #[must_use]
+    pub fn fencing_token(&self) -> Option<FencingToken> {
+        self.term.as_ref().map(Term::token)
     }
 }
 
