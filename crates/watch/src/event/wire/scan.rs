@@ -44,8 +44,15 @@ fn read<'a>(text: &'a str, wire: &mut WireEvent<'a>) -> Option<()> {
         text,
         bytes: text.as_bytes(),
         at: 0,
-        quotes: Quotes::of(text.as_bytes())?,
+        quotes: Quotes {
+            blocks: [0; MAX_BLOCKS],
+            block: 0,
+            mask: 0,
+        },
     };
+    if !s.quotes.fill(text.as_bytes()) {
+        return None;
+    }
     let mut seen = Seen::default();
     if s.token()? != b'{' {
         return None;
@@ -86,15 +93,14 @@ struct Quotes {
 const MAX_BLOCKS: usize = 64;
 
 impl Quotes {
-    /// The quotes of `bytes`; `None` when the frame is longer than the scanner reads, or
-    /// holds a `\` or a control character.
-    fn of(bytes: &[u8]) -> Option<Self> {
-        let mut blocks = [0; MAX_BLOCKS];
-        quote_masks(bytes, &mut blocks).then_some(Self {
-            mask: blocks[0],
-            blocks,
-            block: 0,
-        })
+    /// The quotes of `bytes`, filled in place (the masks are 512 bytes: moving them would
+    /// copy them); false when the frame is longer than the scanner reads, or holds a `\`
+    /// or a control character.
+    #[inline(always)]
+    fn fill(&mut self, bytes: &[u8]) -> bool {
+        let filled = quote_masks(bytes, &mut self.blocks);
+        self.mask = self.blocks[0];
+        filled
     }
 
     /// The place of the next `"`; `None` when there is none.
