@@ -338,7 +338,11 @@ pub(crate) async fn run(events: usize, runs: usize) -> Result<(), String> {
     let index = |r: Reader| Reader::ALL.iter().position(|x| *x == r).unwrap_or(0);
     let ratio = |a: Reader, b: Reader, target: f64, what: &str| {
         let (a, b) = (&results[index(a)], &results[index(b)]);
-        let walls: Vec<f64> = a.iter().zip(b).map(|(x, y)| y.seconds / x.seconds).collect();
+        let walls: Vec<f64> = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| y.seconds / x.seconds)
+            .collect();
         let cpus: Vec<f64> = a.iter().zip(b).map(|(x, y)| y.cpu / x.cpu).collect();
         let (lo, hi) = spread(&walls);
         let wall = median(walls);
