@@ -427,7 +427,11 @@ fn modern_frame() -> impl Strategy<Value = String> {
         action,
         "[0-9a-f]{1,64}",
         attributes,
-        prop::option::of(prop::sample::select(vec!["starting", "healthy", "unhealthy"])),
+        prop::option::of(prop::sample::select(vec![
+            "starting",
+            "healthy",
+            "unhealthy",
+        ])),
         any::<bool>(),
         0i64..=i64::MAX,
     )
@@ -443,7 +447,10 @@ fn modern_frame() -> impl Strategy<Value = String> {
             if scope {
                 fields.push(("scope".to_owned(), serde_json::json!("local")));
             }
-            fields.push(("time".to_owned(), serde_json::json!(time_nano / 1_000_000_000)));
+            fields.push((
+                "time".to_owned(),
+                serde_json::json!(time_nano / 1_000_000_000),
+            ));
             fields.push(("timeNano".to_owned(), serde_json::json!(time_nano)));
             if let Some(health) = health {
                 fields.push(("HealthStatus".to_owned(), serde_json::json!(health)));
