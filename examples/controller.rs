@@ -7,13 +7,18 @@
 //! cargo run --example controller -- --out-dir DIR                 # embedded router, churn
 //! cargo run --example controller -- --addr HOST:PORT --access-key AK --secret-key SK
 //!     [--insecure | --ca-cert F] --label KEY=VALUE --out-dir DIR [--run-for SECS]
-//! cargo run --example controller -- --docker [unix:///PATH | tcp://HOST:PORT] --label KEY --out-dir DIR
+//! cargo run --example controller -- --docker [unix:///PATH | tcp://HOST:PORT | ssh://[USER@]HOST[:PORT]]
+//!     --label KEY --out-dir DIR
 //! ```
 //!
 //! The contract (tools outside the repository rely on it):
 //! - `DIR` holds exactly one file per running container carrying the label `KEY=VALUE`
 //!   (`--label KEY` alone: any value), named by its full id, containing a JSON object
-//!   with `Id`, `Name` (without the leading `/`), `Image` and `Labels`;
+//!   with `Id`, `Name` (without the leading `/`), `Image` and `Labels`, and where a proxy
+//!   reaches it: `Networks` (each network's name to its `IPAddress`,
+//!   `GlobalIPv6Address`, `Gateway`, `MacAddress` and `NetworkID`, as the list writes
+//!   them) and `Ports` (the list's `Ports`: `PrivatePort`, `Type`, and `IP` and
+//!   `PublicPort` when published);
 //! - a file is written atomically: to `DIR/.<id>.tmp`, then renamed;
 //! - a write that fails (the directory read-only for a moment) is retried with backoff
 //!   (5 ms doubling up to 5 s), not lost;
@@ -33,7 +38,6 @@ use std::time::Duration;
 
 use clap::Parser;
 use hypersh::controller::{Action, Controller, ControllerConfig, Request};
-use hypersh::docker::DockerSource;
 use hypersh::{Client, Container, ContainerState, Filters, Informer};
 
 #[derive(Parser, Debug)]
@@ -53,8 +57,9 @@ struct Args {
     /// Files written at once.
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
-    /// Run on a Docker Engine: unix:///PATH or tcp://HOST:PORT (without a value:
-    /// DOCKER_HOST, then unix:///var/run/docker.sock). The connection flags are ignored.
+    /// Run on a Docker Engine: unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]
+    /// (without a value: DOCKER_HOST, then unix:///var/run/docker.sock). The connection
+    /// flags are ignored.
     #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
     docker: Option<String>,
 }
@@ -118,11 +123,27 @@ fn desired(c: &Container, selector: &Selector) -> Option<Vec<u8>> {
         .iter()
         .map(|(k, v)| (k.to_owned(), serde_json::Value::from(v)))
         .collect();
+    let networks: serde_json::Map<String, serde_json::Value> = c
+        .networks()
+        .iter()
+        .map(|n| {
+            let addresses = serde_json::json!({
+                "IPAddress": n.ip_address(),
+                "GlobalIPv6Address": n.global_ipv6_address(),
+                "Gateway": n.gateway(),
+                "MacAddress": n.mac_address(),
+                "NetworkID": n.network_id(),
+            });
+            (n.name().to_owned(), addresses)
+        })
+        .collect();
     let doc = serde_json::json!({
         "Id": c.id(),
         "Name": c.name().unwrap_or_default(),
         "Image": c.image(),
         "Labels": labels,
+        "Networks": networks,
+        "Ports": c.ports(),
     });
     let mut bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
     bytes.push(b'\n');
@@ -220,13 +241,8 @@ async fn run(args: Args) -> Result<(), String> {
     // state) for every request.
     let filters = Filters::new().label(args.label.clone());
     let (informer, router) = if let Some(url) = &args.docker {
-        let source = if url.is_empty() {
-            DockerSource::from_env().await
-        } else {
-            DockerSource::connect(url).await
-        }
-        .map_err(|e| e.to_string())?;
-        tracing::info!(host = %source.host(), "controller starting on Docker Engine");
+        let source = common::docker_source(url)?;
+        tracing::info!(host = %source.host(), "controller starting on Docker Engine or Podman");
         let informer = Informer::builder(source)
             .name("controller")
             .filters(filters)

@@ -6,9 +6,14 @@
 //! cargo run --release --example informer -- --addr HOST:PORT --access-key AK --secret-key SK
 //!     [--insecure | --ca-cert F] [--filter label=app=web] [--run-for SECS] [--dump-cache FILE]
 //! ```
-//! With `--docker [URL]` it runs on a Docker Engine instead (`unix:///var/run/docker.sock`
-//! or `tcp://HOST:PORT`; without a URL, `DOCKER_HOST`, then the default socket):
+//! With `--docker [URL]` it runs on a Docker Engine or Podman instead
+//! (`unix:///var/run/docker.sock`, `unix:///run/podman/podman.sock`, `tcp://HOST:PORT`
+//! (mutual TLS with `DOCKER_CERT_PATH`'s `ca.pem`, `cert.pem`, `key.pem` when
+//! `DOCKER_TLS_VERIFY` is set, as the `docker` CLI) or `ssh://[USER@]HOST[:PORT]`;
+//! without a URL, `DOCKER_HOST`, then the default socket):
 //! `cargo run --release --example informer -- --docker --run-for 10 --dump-cache cache.json`.
+//! A daemon that is not up yet is waited for (retried with backoff); once connected, a
+//! line on stderr and the summary say which engine and API version serve the cache.
 //! Without `--addr` it starts the reference router in-process (self-signed TLS, churning
 //! containers; `--drop-every SECS` also drops the websocket now and then, to show the
 //! reconnect and relist). Events go to stdout, one line each; the summary goes to stderr
@@ -29,7 +34,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use hypersh::docker::DockerSource;
 use hypersh::watch::{Client, Container, Filters};
 use hypersh::{Deleted, Informer};
 
@@ -53,8 +57,9 @@ struct Args {
     /// Do not print each event, only the summary.
     #[arg(long)]
     quiet: bool,
-    /// Run on a Docker Engine: unix:///PATH or tcp://HOST:PORT (without a value:
-    /// DOCKER_HOST, then unix:///var/run/docker.sock). The connection flags are ignored.
+    /// Run on a Docker Engine: unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]
+    /// (without a value: DOCKER_HOST, then unix:///var/run/docker.sock). The connection
+    /// flags are ignored.
     #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
     docker: Option<String>,
 }
@@ -133,6 +138,7 @@ async fn run(args: Args) -> Result<(), String> {
     let mut attempts = common::Attempts::default();
     let mut last_events = 0;
     let mut last_at = Instant::now();
+    let mut server: Option<String> = None;
     let ended_by = loop {
         let until_deadline = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         tokio::select! {
@@ -141,6 +147,13 @@ async fn run(args: Args) -> Result<(), String> {
             () = out.closed() => break "closed stdout",
             _ = tick.tick() => {
                 let status = informer.status();
+                if status.server.is_some() && status.server != server {
+                    server.clone_from(&status.server);
+                    if let Some(s) = &server {
+                        status_line.finish();
+                        common::stderr_line(format_args!("connected to {s}"));
+                    }
+                }
                 let rate = (status.events_received - last_events) as f64
                     / last_at.elapsed().as_secs_f64().max(1e-3);
                 last_events = status.events_received;
@@ -176,19 +189,12 @@ async fn run(args: Args) -> Result<(), String> {
     }
 }
 
-/// An informer on the Docker Engine at `url` (empty: `DOCKER_HOST`, then the default socket).
+/// An informer on the Docker Engine or Podman at `url` (empty: `DOCKER_HOST`, then the
+/// default socket). The daemon is not contacted here: the informer connects (and waits
+/// for a daemon that is not up yet) in the background.
 async fn docker_informer(url: &str, filters: Filters) -> Result<Informer, String> {
-    let source = if url.is_empty() {
-        DockerSource::from_env().await
-    } else {
-        DockerSource::connect(url).await
-    }
-    .map_err(|e| e.to_string())?;
-    common::stderr_line(format_args!(
-        "informer on {} (Docker API {})",
-        source.host(),
-        source.api_version()
-    ));
+    let source = common::docker_source(url)?;
+    common::stderr_line(format_args!("informer on {}", source.host()));
     Informer::builder(source)
         .filters(filters)
         .build()
@@ -220,8 +226,13 @@ fn summary(
         *by_state.entry(c.state().as_str()).or_default() += 1;
     }
     let states: Vec<String> = by_state.iter().map(|(s, n)| format!("{s}={n}")).collect();
+    let server = status
+        .server
+        .as_deref()
+        .map(|s| format!(" {s} |"))
+        .unwrap_or_default();
     let mut line = format!(
-        "[{}] {} containers ({}) | {rate:.1} events/s | reconnects={} relists={} decode_errors={}",
+        "[{}]{server} {} containers ({}) | {rate:.1} events/s | reconnects={} relists={} decode_errors={}",
         common::phase_word(status.phase),
         informer.store().len(),
         states.join(" "),

@@ -5,6 +5,7 @@
 //! cargo run --release --example metrics -- --addr HOST:PORT --access-key AK --secret-key SK
 //!     [--insecure | --ca-cert F] [--filter label=app=web] [--listen 127.0.0.1:9898]
 //!     [--run-for SECS]
+//! cargo run --release --example metrics -- --docker [URL]   # a Docker Engine instead
 //! curl -s http://127.0.0.1:9898/metrics
 //! ```
 //! The reflector reports through the `metrics` facade (`hypersh_reflector_*`, listed in
@@ -13,7 +14,10 @@
 //! bound one), and sets one gauge of its own every second: `hypersh_cache_containers`,
 //! the number of cached containers. Every `hypersh_reflector_*` metric is there, with its
 //! `# HELP`, from the start. Without `--addr` it starts the reference router in-process
-//! (self-signed TLS, churning containers). It stops at `--run-for`, Ctrl-C or SIGTERM.
+//! (self-signed TLS, churning containers). With `--docker [URL]` the informer runs on a
+//! Docker Engine (`unix:///PATH`, `tcp://HOST:PORT`, with TLS when `DOCKER_TLS_VERIFY` is
+//! set, or `ssh://[USER@]HOST[:PORT]`; without a URL, `DOCKER_HOST`, then the default
+//! socket). It stops at `--run-for`, Ctrl-C or SIGTERM.
 
 mod common;
 
@@ -41,6 +45,11 @@ struct Args {
     /// Stop cleanly after this many seconds.
     #[arg(long)]
     run_for: Option<f64>,
+    /// Run on a Docker Engine: unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]
+    /// (without a value: DOCKER_HOST, then unix:///var/run/docker.sock). The connection
+    /// flags are ignored.
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
+    docker: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -75,15 +84,27 @@ async fn run(args: Args) -> Result<(), String> {
     tokio::spawn(serve(listener, handle.clone()));
     common::stderr_line(format_args!("metrics on http://{bound}/metrics"));
 
-    let (config, router) = args.conn.connect().await?;
-    common::stderr_line(format_args!(
-        "informer on {}",
-        config.endpoint().http_url("")
-    ));
-    let informer = Informer::builder(Client::new(config).map_err(|e| e.to_string())?)
-        .filters(filters)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let (informer, router) = if let Some(url) = &args.docker {
+        // Made without contacting the daemon: one that is not up yet is waited for.
+        let source = common::docker_source(url)?;
+        common::stderr_line(format_args!("informer on {}", source.host()));
+        let informer = Informer::builder(source)
+            .filters(filters)
+            .build()
+            .map_err(|e| e.to_string())?;
+        (informer, None)
+    } else {
+        let (config, router) = args.conn.connect().await?;
+        common::stderr_line(format_args!(
+            "informer on {}",
+            config.endpoint().http_url("")
+        ));
+        let informer = Informer::builder(Client::new(config).map_err(|e| e.to_string())?)
+            .filters(filters)
+            .build()
+            .map_err(|e| e.to_string())?;
+        (informer, router)
+    };
 
     let started = Instant::now();
     let stop = common::sleep_opt(run_for);

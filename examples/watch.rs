@@ -6,9 +6,11 @@
 //!     [--filter container=x,image=y,label=k=v,event=start] [--pretty] [--insecure]
 //!     [--ca-cert F] [--max-events N] [--count]
 //! ```
-//! With `--docker [URL]` it prints a Docker Engine's container events from `GET /events`
-//! instead (`unix:///var/run/docker.sock` or `tcp://HOST:PORT`; without a URL,
-//! `DOCKER_HOST`, then the default socket), each line as received.
+//! With `--docker [URL]` it prints a Docker Engine's or Podman's container events from
+//! `GET /events` instead (`unix:///var/run/docker.sock`, `tcp://HOST:PORT` (TLS when
+//! `DOCKER_TLS_VERIFY` is set) or `ssh://[USER@]HOST[:PORT]`; without a URL, `DOCKER_HOST`,
+//! then the default socket), each line as received, after
+//! `watching URL (ENGINE VERSION (API N), GET /vN/events)` on stderr.
 //! Without `--addr` it starts the reference router in-process (self-signed TLS, churn) and
 //! watches that. Output contract: `connecting to wss://...` on stderr; each event frame's
 //! JSON on its own stdout line and nothing else on stdout; decode errors on stderr;
@@ -47,8 +49,9 @@ struct Args {
     /// Decode every event but print only a final `events=N seconds=S rate=R/s` line.
     #[arg(long)]
     count: bool,
-    /// Watch a Docker Engine: unix:///PATH or tcp://HOST:PORT (without a value:
-    /// DOCKER_HOST, then unix:///var/run/docker.sock). The connection flags are ignored.
+    /// Watch a Docker Engine: unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]
+    /// (without a value: DOCKER_HOST, then unix:///var/run/docker.sock). The connection
+    /// flags are ignored.
     #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
     docker: Option<String>,
 }
@@ -82,18 +85,18 @@ async fn watch_docker(
     args: &Args,
     signals: &mut common::Signals,
 ) -> Result<(), String> {
-    let source = if url.is_empty() {
-        DockerSource::from_env().await
-    } else {
-        DockerSource::connect(url).await
-    }
-    .map_err(|e| e.to_string())?;
+    let source = common::docker_source(url)?;
     let mut events = source.watch(filters).await.map_err(|e| e.to_string())?;
     // Said once the stream is open: what follows on stdout is every event from now on.
+    let server = source
+        .server_version()
+        .map_or_else(|| "?".to_owned(), |s| s.to_string());
+    let prefix = source
+        .api_version()
+        .map_or_else(String::new, |v| format!("/v{v}"));
     common::stderr_line(format_args!(
-        "watching {} (GET /v{}/events)",
+        "watching {} ({server}, GET {prefix}/events)",
         source.host(),
-        source.api_version()
     ));
     print_events::<DockerSource>(&mut events, args, signals).await
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Hostile-client measurements of the reference router (issue 15, items 5, 7, 8).
+"""Hostile-client measurements of the reference router (issue 15, items 5, 7, 8; issue 25).
 
 Starts `apirouter` (plain HTTP on 127.0.0.1, any port), runs one scenario and prints
 what it measured. Loopback only. Usage:
@@ -7,11 +7,14 @@ what it measured. Loopback only. Usage:
     router_hostile.py BINARY pingflood [SECONDS]     # router RSS under a non-reading ping flood
     router_hostile.py BINARY slowloris [N] [SECONDS] # connections left after dribbling headers
     router_hostile.py BINARY slot [LIMIT_SECONDS]    # time until a non-reading watch's slot frees
+    router_hostile.py BINARY replay [N]              # one captured upgrade replayed N times (16: every slot)
+    router_hostile.py BINARY sigflood [N] [CAP]      # N distinct signed lists; router RSS, cache at CAP
 
 RSS is read from /proc/PID/status (VmRSS, VmHWM). The ping flood stops early when the
 router passes RSS_CAP_KIB, to protect a shared machine; the report says so.
 """
 
+import collections
 import hashlib
 import hmac
 import os
@@ -65,7 +68,8 @@ def sockets(pid):
 
 
 def signed_get(port, path):
-    """A signed GET request head (Sign4, as protocol.md section 1)."""
+    """A signed GET request head (Sign4, as protocol.md section 1), with a fresh nonce:
+    the router accepts each signature once."""
     host = f"127.0.0.1:{port}"
     now = datetime.now(timezone.utc)
     date = now.strftime("%Y%m%dT%H%M%SZ")
@@ -78,6 +82,7 @@ def signed_get(port, path):
         "host": host,
         "x-hyper-content-sha256": EMPTY,
         "x-hyper-date": date,
+        "x-hyper-nonce": os.urandom(16).hex(),
     }
     signed = ";".join(sorted(headers))
     canon_headers = "".join(f"{k}:{headers[k]}\n" for k in sorted(headers))
@@ -98,19 +103,25 @@ def signed_get(port, path):
     return lines
 
 
-def ws_connect(port, rcvbuf=None):
-    """Opens a signed /events/ws websocket; returns (socket, status code)."""
-    s = socket.socket()
-    if rcvbuf:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    s.connect(("127.0.0.1", port))
+def upgrade_head(port):
+    """A signed /events/ws upgrade request head."""
     lines = signed_get(port, "/events/ws") + [
         "Upgrade: websocket",
         "Connection: Upgrade",
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
         "Sec-WebSocket-Version: 13",
     ]
-    s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def ws_connect(port, rcvbuf=None, head=None):
+    """Opens a signed /events/ws websocket (with `head`, that very request again);
+    returns (socket, status code)."""
+    s = socket.socket()
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.connect(("127.0.0.1", port))
+    s.sendall(head or upgrade_head(port))
     head = b""
     s.settimeout(10)
     while b"\r\n\r\n" not in head:
@@ -118,9 +129,19 @@ def ws_connect(port, rcvbuf=None):
         if not chunk:
             break
         head += chunk
-    s.settimeout(None)
     m = re.match(rb"HTTP/1\.1 (\d+)", head)
-    return s, int(m.group(1)) if m else 0
+    code = int(m.group(1)) if m else 0
+    # A refusal's body (its JSON message) is part of the answer: read it.
+    length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+    if code != 101 and length:
+        body = b""
+        while len(body) < int(length.group(1)):
+            data = s.recv(int(length.group(1)) - len(body))
+            if not data:
+                break
+            body += data
+    s.settimeout(None)
+    return s, code
 
 
 def ping_frame(payload=b"x" * 125):
@@ -225,8 +246,93 @@ def slot(binary, limit=60.0):
         proc.wait()
 
 
+def replay(binary, n=16):
+    """Issue 25: the owner's signed upgrade, captured and sent again on `n` connections
+    held open (16 is every slot of the key); then the owner's fresh upgrades."""
+    proc, port = start(binary, "--containers", "40", "--churn", "200")
+    try:
+        head = upgrade_head(port)
+        owner, code = ws_connect(port, head=head)
+        assert code == 101, code
+        start_t = time.monotonic()
+        replays = [ws_connect(port, head=head) for _ in range(n)]
+        replay_ms = (time.monotonic() - start_t) * 1000
+        codes = collections.Counter(code for _, code in replays)
+        # What the replayer reads in a second of churn (200 events/s) after its answer.
+        time.sleep(1.0)
+        leaked = 0
+        for s, _ in replays:
+            s.setblocking(False)
+            try:
+                leaked += len(s.recv(65536))
+            except BlockingIOError:
+                pass
+        start_t = time.monotonic()
+        fresh = [ws_connect(port) for _ in range(15)]
+        fresh_ms = (time.monotonic() - start_t) * 1000
+        fresh_codes = collections.Counter(code for _, code in fresh)
+        st = status(proc.pid)
+        print(
+            f"replay: {n} replays of one upgrade answered {dict(codes)} in {replay_ms:.0f} ms; "
+            f"the replayer read {leaked} bytes in the next second; the owner's 15 fresh "
+            f"upgrades answered {dict(fresh_codes)} in {fresh_ms:.0f} ms; "
+            f"router VmRSS {st['VmRSS']} KiB, VmHWM {st['VmHWM']} KiB"
+        )
+        for s, _ in replays + fresh + [(owner, 0)]:
+            s.close()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def sigflood(binary, n=150000, cap=None):
+    """Issue 25: `n` distinct signed `GET /containers/json` on one keep-alive connection
+    (as fast as this client signs); the router's RSS before and after, and the answers."""
+    extra = ["--max-seen-signatures", str(cap)] if cap else []
+    proc, port = start(binary, *extra)
+    try:
+        before = status(proc.pid)
+        s = socket.create_connection(("127.0.0.1", port))
+        reader = s.makefile("rb")
+        codes = collections.Counter()
+        start_t = time.monotonic()
+        peak = 0
+        for i in range(n):
+            lines = signed_get(port, "/containers/json")
+            s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+            code = int(reader.readline().split()[1])
+            length = 0
+            while True:
+                line = reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            reader.read(length)
+            codes[code] += 1
+            if i % 10000 == 0:
+                peak = max(peak, status(proc.pid)["VmRSS"])
+        elapsed = time.monotonic() - start_t
+        after = status(proc.pid)
+        print(
+            f"sigflood: {n} distinct signed lists in {elapsed:.1f} s ({n / elapsed:.0f}/s), "
+            f"cap {cap or 'default'}: answers {dict(codes)}; router VmRSS "
+            f"{before['VmRSS']} -> {after['VmRSS']} KiB (sampled peak {max(peak, after['VmRSS'])}), "
+            f"VmHWM {after['VmHWM']} KiB"
+        )
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 if __name__ == "__main__":
     binary, what, *rest = sys.argv[1:]
-    {"pingflood": pingflood, "slowloris": slowloris, "slot": slot}[what](
+    {
+        "pingflood": pingflood,
+        "slowloris": slowloris,
+        "slot": slot,
+        "replay": replay,
+        "sigflood": sigflood,
+    }[what](
         binary, *[float(x) if "." in x else int(x) for x in rest]
     )

@@ -5,8 +5,14 @@
 //!   model, the signed list call and the `/events/ws` stream;
 //! - [`store`] (`hypersh-store`): the concurrent cache with indexes and handlers;
 //! - [`reflector`] (`hypersh-reflector`): the list-then-watch loop and the [`Informer`];
-//! - [`docker`] (`hypersh-docker`): the same informer on a Docker Engine
-//!   ([`docker::DockerSource`], over its Unix socket or TCP).
+//! - [`docker`] (`hypersh-docker`): the same informer on a Docker Engine or Podman
+//!   ([`docker::DockerSource`], over its Unix socket, TCP with or without TLS, or ssh).
+//!
+//! Features, all on by default: `hypersh` (the Hyper.sh client: reqwest,
+//! tokio-tungstenite, native-tls), `docker` (the Docker source: hyper, no TLS library) and
+//! `docker-tls` (TLS to a `tcp://` daemon: native-tls). A Docker-only build,
+//! `default-features = false, features = ["docker"]`, compiles neither reqwest nor a TLS
+//! library nor the websocket client.
 //!
 //! ```no_run
 //! use hypersh::{Client, ClientConfig, Credentials, Filters, Informer, TlsMode};
@@ -40,6 +46,7 @@
 //!   architecture, the protocol and operations.
 #![deny(missing_docs)]
 
+#[cfg(feature = "docker")]
 pub use hypersh_docker as docker;
 pub use hypersh_reflector as reflector;
 pub use hypersh_store as store;
@@ -52,9 +59,9 @@ pub use hypersh_reflector::{
     Request, ShutdownReport, Source, Status, StatusHandle,
 };
 pub use hypersh_store::{Deleted, FnHandler, Handler, HandlerHandle, HandlerOptions, Store};
-pub use hypersh_watch::{
-    Client, ClientConfig, Container, ContainerState, Credentials, Filters, TlsMode, WatchEvent,
-};
+#[cfg(feature = "hypersh")]
+pub use hypersh_watch::{Client, ClientConfig, TlsMode};
+pub use hypersh_watch::{Container, ContainerState, Credentials, Filters, WatchEvent};
 
 /// Any error of the library, so that one `?` serves the whole API: building a client
 /// (`Client::new`), parsing filters, building an informer, querying the store.
@@ -73,6 +80,7 @@ pub use hypersh_watch::{
 #[non_exhaustive]
 pub enum Error {
     /// The client: configuration, TLS, a request, the watch stream.
+    #[cfg(feature = "hypersh")]
     #[error(transparent)]
     Client(#[from] hypersh_watch::Error),
     /// Filters that do not parse or do not apply.

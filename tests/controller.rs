@@ -35,7 +35,7 @@ impl Drop for TempDir {
 }
 
 /// What DIR must hold: for each running container carrying `tier=frontend`, the JSON
-/// object the contract names.
+/// object the contract names (its addresses and ports as the router lists them).
 fn truth(router: &Router) -> BTreeMap<String, serde_json::Value> {
     router
         .runtime()
@@ -50,11 +50,44 @@ fn truth(router: &Router) -> BTreeMap<String, serde_json::Value> {
                 .iter()
                 .map(|(k, v)| (k.to_owned(), v.into()))
                 .collect();
+            let networks: serde_json::Map<String, serde_json::Value> = c
+                .networks()
+                .iter()
+                .map(|n| {
+                    let addresses = serde_json::json!({
+                        "IPAddress": n.ip_address(),
+                        "GlobalIPv6Address": n.global_ipv6_address(),
+                        "Gateway": n.gateway(),
+                        "MacAddress": n.mac_address(),
+                        "NetworkID": n.network_id(),
+                    });
+                    (n.name().to_owned(), addresses)
+                })
+                .collect();
+            let ports: Vec<serde_json::Value> = c
+                .ports()
+                .iter()
+                .map(|p| {
+                    let mut port = serde_json::json!({
+                        "PrivatePort": p.private_port(),
+                        "Type": p.port_type().as_str(),
+                    });
+                    if let Some(ip) = p.ip() {
+                        port["IP"] = ip.into();
+                    }
+                    if let Some(public) = p.public_port() {
+                        port["PublicPort"] = public.into();
+                    }
+                    port
+                })
+                .collect();
             let doc = serde_json::json!({
                 "Id": c.id(),
                 "Name": c.name().unwrap_or_default(),
                 "Image": c.image(),
                 "Labels": labels,
+                "Networks": networks,
+                "Ports": ports,
             });
             (c.id().to_owned(), doc)
         })
@@ -173,6 +206,21 @@ async fn the_directory_equals_the_router_s_truth_after_churn_drops_and_a_failing
         "one file per running container carrying the label, no temporary file"
     );
     assert_eq!(have, want);
+    // Started after the list, under churn: their addresses reached the files.
+    let addressed = have
+        .values()
+        .filter(|doc| {
+            doc["Networks"]
+                .as_object()
+                .is_some_and(|n| n.values().any(|a| a["IPAddress"] != ""))
+        })
+        .count();
+    assert!(addressed > 0, "no file with an address: {have:?}");
+    assert!(
+        have[&id]["Networks"]["bridge"]["IPAddress"] != "",
+        "the container started after the list has its address: {}",
+        have[&id]
+    );
     let _ = std::fs::remove_file(&ca);
     router.shutdown().await;
 }

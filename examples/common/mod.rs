@@ -147,6 +147,25 @@ pub fn stderr_line(text: impl Display) {
     let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
+/// The Docker source of `--docker [URL]` (empty: `DOCKER_HOST`, then the default
+/// socket), made without contacting the daemon: an informer waits for one that is not
+/// up yet, retrying with backoff, and shows the engine in its status once connected. A
+/// `tcp://` URL speaks TLS as the `docker` CLI does when `DOCKER_TLS_VERIFY` is set (the
+/// files of `DOCKER_CERT_PATH`, read now).
+pub fn docker_source(url: &str) -> Result<hypersh::docker::DockerSource, String> {
+    use hypersh::docker::{DockerHost, DockerSource};
+    let host = if url.is_empty() {
+        DockerHost::from_env()
+    } else {
+        DockerHost::parse(url)
+    }
+    .map_err(|e| e.to_string())?;
+    DockerSource::builder(host)
+        .tls_from_env()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 /// Parses `--filter` values (each `NAME=VALUE[,NAME=VALUE...]`) accepting only `keys`;
 /// refuses an empty value (`container=` matches nothing) and warns on stderr about an
 /// `event` Docker does not emit (`event=strat`).

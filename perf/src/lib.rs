@@ -129,6 +129,11 @@ pub async fn connect_raw(target: &Target) -> Result<Ws, String> {
         .into_client_request()
         .map_err(|e| e.to_string())?;
     let uri = request.uri().clone();
+    // The router accepts each signature once: connections opened in one second differ.
+    request.headers_mut().insert(
+        hypersh_watch::sign4::NONCE_HEADER,
+        hypersh_watch::sign4::nonce().map_err(|e| e.to_string())?,
+    );
     hypersh_watch::sign4::sign(
         &Method::GET,
         &uri,

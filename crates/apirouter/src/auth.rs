@@ -14,8 +14,14 @@
 //! other failure, each with a JSON `{"message": ...}`. The message is generic, except for
 //! a date outside the allowed window, which says so to help users fix their clock. The
 //! precise [`VerifyError`] is logged at debug level.
+//!
+//! Beyond Sign4: each signature is accepted once ([`crate::replay`]). A verified request
+//! whose signature was already accepted within the window is `403` with a message that
+//! says replay, before its body is read and before any route (so a replayed upgrade takes
+//! no watch slot); one signed at or before a signature the full cache had to drop is `503`
+//! (sign it again).
 
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
@@ -23,11 +29,12 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use http::StatusCode;
-use http::header::{AUTHORIZATION, CONTENT_LENGTH};
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, RETRY_AFTER};
+use http::{HeaderValue, StatusCode};
 use hypersh_watch::sign4::{self, Authorization, VerifyError};
 
 use crate::config::MAX_REQUEST_BODY;
+use crate::replay::Refusal;
 use crate::routes::json_error;
 use crate::state::AppState;
 
@@ -39,6 +46,12 @@ pub(crate) const FORBIDDEN: &str = "access denied: invalid credentials or reques
 /// The 403 message for a request date outside the window.
 pub(crate) const DATE_OUT_OF_WINDOW: &str =
     "request date is more than 5 minutes from the server clock";
+/// The 403 message for a signature already accepted.
+pub(crate) const REPLAYED: &str =
+    "replayed request refused: this signature was already used; sign each request anew";
+/// The 503 message for a request older than the replay cache can vouch for.
+pub(crate) const UNVERIFIABLE: &str = "too many signed requests within the 5-minute window to \
+     check this one for replay (signed too long ago): sign it again";
 
 /// The access key that signed a request, as a request extension.
 #[derive(Clone, Debug)]
@@ -60,22 +73,33 @@ pub(crate) async fn authenticate(
         return body_too_large();
     }
     let claimed = sign4::claimed_body_hash(&parts.headers);
+    let now = SystemTime::now();
     let verified = sign4::verify_body_hash(
         &parts.method,
         &parts.uri,
         &parts.headers,
         &claimed,
         &app.keys,
-        SystemTime::now(),
+        now,
     )
-    .and_then(|access_key| check_region(&parts.headers, &app.region).map(|()| access_key));
-    let access_key = match verified {
-        Ok(access_key) => access_key,
+    .and_then(|access_key| {
+        let signature = check_region(&parts.headers, &app.region)?;
+        Ok((access_key, signature, sign4::signed_at(&parts.headers)?))
+    });
+    let (access_key, signature, signed_at) = match verified {
+        Ok(verified) => verified,
         Err(error) => {
             tracing::debug!(%error, method = %parts.method, uri = %parts.uri, "request failed Sign4 verification");
             return rejection(&error);
         }
     };
+    let now_secs = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    if let Err(refusal) = app.admit_signature(signature, signed_at, now_secs) {
+        tracing::debug!(?refusal, %access_key, method = %parts.method, uri = %parts.uri, "request refused: signature already used or too old to check");
+        return replay_rejection(refusal);
+    }
     // Authenticated: now the body, bounded in size and time.
     let read = axum::body::to_bytes(body, MAX_REQUEST_BODY);
     let body = match tokio::time::timeout(app.body_read_timeout, read).await {
@@ -114,15 +138,18 @@ fn body_too_large() -> Response {
     )
 }
 
-/// The credential scope must name the router's region.
-fn check_region(headers: &http::HeaderMap, region: &str) -> Result<(), VerifyError> {
+/// The credential scope must name the router's region; returns the signature.
+fn check_region(headers: &http::HeaderMap, region: &str) -> Result<[u8; 32], VerifyError> {
     let value = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .ok_or(VerifyError::MalformedAuthorization)?;
     let auth = Authorization::parse(value)?;
     if auth.region == region {
-        Ok(())
+        let mut signature = [0u8; 32];
+        hex::decode_to_slice(auth.signature, &mut signature)
+            .map_err(|_| VerifyError::MalformedAuthorization)?;
+        Ok(signature)
     } else {
         tracing::debug!(
             scope_region = auth.region,
@@ -130,6 +157,20 @@ fn check_region(headers: &http::HeaderMap, region: &str) -> Result<(), VerifyErr
             "credential scope names another region"
         );
         Err(VerifyError::ScopeMismatch)
+    }
+}
+
+/// The answer to a verified request the replay cache refuses.
+fn replay_rejection(refusal: Refusal) -> Response {
+    match refusal {
+        Refusal::Replay => json_error(StatusCode::FORBIDDEN, REPLAYED),
+        Refusal::Unverifiable => {
+            let mut response = json_error(StatusCode::SERVICE_UNAVAILABLE, UNVERIFIABLE);
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+        }
     }
 }
 
@@ -159,6 +200,10 @@ mod tests {
         assert_eq!(rejection(&VerifyError::UnknownAccessKey).status(), 403);
         assert_eq!(rejection(&VerifyError::DateOutOfWindow).status(), 403);
         assert_eq!(rejection(&VerifyError::MissingDate).status(), 403);
+        assert_eq!(replay_rejection(Refusal::Replay).status(), 403);
+        let busy = replay_rejection(Refusal::Unverifiable);
+        assert_eq!(busy.status(), 503);
+        assert_eq!(busy.headers()[RETRY_AFTER], "1");
     }
 
     #[test]
@@ -174,7 +219,7 @@ mod tests {
             .parse()
             .unwrap(),
         );
-        assert_eq!(check_region(&headers, "us-west-1"), Ok(()));
+        assert_eq!(check_region(&headers, "us-west-1"), Ok([0u8; 32]));
         assert_eq!(
             check_region(&headers, "eu-central-1"),
             Err(VerifyError::ScopeMismatch)

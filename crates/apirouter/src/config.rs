@@ -39,6 +39,10 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// How long one websocket send (a frame written and flushed, or a pong to a client's ping)
 /// may take before the router closes the watch with 1008 (the client is not reading).
 pub const DEFAULT_WATCH_SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Signatures the router remembers to refuse replays (see [`RouterConfig::max_seen_signatures`]):
+/// at most about 10 MB, and 333 signed requests a second over the 5-minute window before
+/// the cap starts to shorten it.
+pub const DEFAULT_MAX_SEEN_SIGNATURES: usize = 100_000;
 /// The largest request body accepted (the API has no bodies): a larger `Content-Length`
 /// is answered `413` without reading the body, a longer chunked body `413` when the cap is
 /// passed.
@@ -97,6 +101,7 @@ pub struct RouterConfig {
     pub(crate) idle_timeout: Duration,
     pub(crate) max_connections: usize,
     pub(crate) watch_send_timeout: Duration,
+    pub(crate) max_seen_signatures: usize,
 }
 
 impl Default for RouterConfig {
@@ -120,6 +125,7 @@ impl Default for RouterConfig {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             watch_send_timeout: DEFAULT_WATCH_SEND_TIMEOUT,
+            max_seen_signatures: DEFAULT_MAX_SEEN_SIGNATURES,
         }
     }
 }
@@ -203,7 +209,9 @@ impl RouterConfig {
     }
 
     /// Benchmark mode: each new watch connection gets `n` pre-serialised frames as fast as
-    /// possible, then a normal close frame (`None`, the default: live events).
+    /// possible, then a normal close frame (`None`, the default: live events). The
+    /// runtime made from the seed then has no networks, ports or mounts
+    /// ([`Runtime::without_attachments`]).
     #[must_use]
     pub fn emit(mut self, n: Option<u64>) -> Self {
         self.emit = n;
@@ -270,6 +278,18 @@ impl RouterConfig {
         self
     }
 
+    /// How many accepted signatures the router remembers to refuse a replay (default
+    /// [`DEFAULT_MAX_SEEN_SIGNATURES`]; zero counts as 1). Every signed request is accepted
+    /// once: the same signature again within the 5-minute window is refused `403`
+    /// (replay). A signature is held until its request would no longer verify; at the cap
+    /// the oldest is dropped and requests signed at or before its date are refused `503`
+    /// (they cannot be told from replays), so fresh requests are still served.
+    #[must_use]
+    pub fn max_seen_signatures(mut self, n: usize) -> Self {
+        self.max_seen_signatures = n.max(1);
+        self
+    }
+
     /// Serves this runtime instead of making a new one (to restart a router with the same
     /// state, or to drive it from a test before the router starts).
     #[must_use]
@@ -316,7 +336,9 @@ mod tests {
         assert_eq!(c.idle_timeout, DEFAULT_IDLE_TIMEOUT);
         assert_eq!(c.max_connections, DEFAULT_MAX_CONNECTIONS);
         assert_eq!(c.watch_send_timeout, DEFAULT_WATCH_SEND_TIMEOUT);
+        assert_eq!(c.max_seen_signatures, DEFAULT_MAX_SEEN_SIGNATURES);
         let c = c
+            .max_seen_signatures(0)
             .header_read_timeout(Duration::ZERO)
             .idle_timeout(Duration::from_secs(2))
             .max_connections(0)
@@ -325,6 +347,7 @@ mod tests {
         assert_eq!(c.idle_timeout, Duration::from_secs(2));
         assert_eq!(c.max_connections, 1);
         assert_eq!(c.watch_send_timeout, Duration::from_millis(300));
+        assert_eq!(c.max_seen_signatures, 1);
     }
 
     #[test]

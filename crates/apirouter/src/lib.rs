@@ -4,7 +4,8 @@
 //!
 //! - TLS (a self-signed certificate by default, or a given one) or plain HTTP;
 //! - HYPER-HMAC-SHA256 ("Sign4") verification of every request against a credential table
-//!   (`401`/`403` with a JSON `{"message": ...}` when it fails);
+//!   (`401`/`403` with a JSON `{"message": ...}` when it fails), each signature accepted
+//!   once: a replay within the 5-minute window is refused `403`;
 //! - `GET /containers/json` with `all`, `limit` and the list filters (a snapshot of one
 //!   instant, serialised as it is sent when it is long);
 //! - `GET /events/ws`, a websocket pushing the events that match its filters, in the Docker
@@ -44,6 +45,7 @@ mod emit;
 mod error;
 pub mod faults;
 mod json_array;
+mod replay;
 mod request_line;
 mod router;
 mod routes;
@@ -56,8 +58,8 @@ mod watch;
 
 pub use config::{
     DEFAULT_ACCESS_KEY, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_WATCHES_PER_KEY, DEFAULT_REGION, DEFAULT_SECRET_KEY, DEFAULT_SEED,
-    DEFAULT_WATCH_SEND_TIMEOUT, MAX_REQUEST_BODY, RouterConfig, ServerTls,
+    DEFAULT_MAX_SEEN_SIGNATURES, DEFAULT_MAX_WATCHES_PER_KEY, DEFAULT_REGION, DEFAULT_SECRET_KEY,
+    DEFAULT_SEED, DEFAULT_WATCH_SEND_TIMEOUT, MAX_REQUEST_BODY, RouterConfig, ServerTls,
 };
 pub use error::Error;
 pub use faults::Faults;

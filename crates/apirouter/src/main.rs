@@ -5,7 +5,7 @@
 //!   --containers N --churn EVENTS_PER_SEC --churn-for SECS --seed S --shape docker|k8s
 //!   --emit N [--emit-rate PER_SEC] [--emit-delay SECS] [--cert FILE --key FILE] [--max-watches-per-key N]
 //!   [--header-read-timeout SECS] [--idle-timeout SECS] [--max-connections N]
-//!   [--watch-send-timeout SECS]
+//!   [--watch-send-timeout SECS] [--max-seen-signatures N]
 //! ```
 //!
 //! The first stdout line is `listening on https://HOST:PORT` (`http://` with `--tls off`),
@@ -21,8 +21,8 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use hypersh_apirouter::{
     DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_WATCHES_PER_KEY, DEFAULT_REGION, DEFAULT_SEED, DEFAULT_WATCH_SEND_TIMEOUT, Router,
-    RouterConfig, ServerTls, Shape,
+    DEFAULT_MAX_SEEN_SIGNATURES, DEFAULT_MAX_WATCHES_PER_KEY, DEFAULT_REGION, DEFAULT_SEED,
+    DEFAULT_WATCH_SEND_TIMEOUT, Router, RouterConfig, ServerTls, Shape,
 };
 
 /// The reference Hyper.sh API router: signed container list and /events/ws from a
@@ -91,6 +91,10 @@ struct Args {
     /// Seconds one websocket send may take before the watch is closed with 1008.
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_WATCH_SEND_TIMEOUT.as_secs_f64())]
     watch_send_timeout: f64,
+    /// Accepted signatures remembered to refuse replays (a replay gets 403); at the cap,
+    /// requests signed as early as the oldest dropped one get 503.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_SEEN_SIGNATURES, value_parser = positive)]
+    max_seen_signatures: usize,
 }
 
 /// A count of at least 1.
@@ -156,7 +160,8 @@ fn config(args: &Args) -> Result<RouterConfig, String> {
         .header_read_timeout(seconds("--header-read-timeout", args.header_read_timeout)?)
         .idle_timeout(seconds("--idle-timeout", args.idle_timeout)?)
         .max_connections(args.max_connections)
-        .watch_send_timeout(seconds("--watch-send-timeout", args.watch_send_timeout)?);
+        .watch_send_timeout(seconds("--watch-send-timeout", args.watch_send_timeout)?)
+        .max_seen_signatures(args.max_seen_signatures);
     if let Some(duration) = churn_for {
         config = config.churn_for(duration);
     }
@@ -321,9 +326,13 @@ mod tests {
             "10",
             "--watch-send-timeout",
             "0.5",
+            "--max-seen-signatures",
+            "500",
         ])
         .unwrap();
         assert_eq!(limits.max_connections, 10);
+        assert_eq!(limits.max_seen_signatures, 500);
+        assert_eq!(defaults.max_seen_signatures, DEFAULT_MAX_SEEN_SIGNATURES);
         assert!(config(&limits).is_ok());
         assert_eq!(
             defaults.header_read_timeout,
@@ -332,5 +341,6 @@ mod tests {
         let zero = Args::try_parse_from(["apirouter", "--idle-timeout", "0"]).unwrap();
         assert!(config(&zero).is_err());
         assert!(Args::try_parse_from(["apirouter", "--max-connections", "0"]).is_err());
+        assert!(Args::try_parse_from(["apirouter", "--max-seen-signatures", "0"]).is_err());
     }
 }

@@ -38,7 +38,8 @@ impl Router {
     /// Binds the listen address and starts serving.
     ///
     /// The runtime is the configured one, or a new one from the seed with the configured
-    /// number of containers. Churn, if configured, runs until `churn_for` elapses or the
+    /// number of containers (without networks, ports or mounts in `emit` mode: see
+    /// [`Runtime::without_attachments`]). Churn, if configured, runs until `churn_for` elapses or the
     /// router stops.
     ///
     /// # Errors
@@ -46,7 +47,11 @@ impl Router {
     /// [`Error::Tls`] when TLS cannot be set up.
     pub async fn start(config: RouterConfig) -> Result<Self, Error> {
         let runtime = config.runtime.clone().unwrap_or_else(|| {
-            let runtime = Runtime::new(config.seed);
+            let runtime = if config.emit.is_some() {
+                Runtime::without_attachments(config.seed)
+            } else {
+                Runtime::new(config.seed)
+            };
             runtime.populate(config.containers);
             runtime
         });
@@ -88,6 +93,7 @@ impl Router {
             max_watches_per_key: config.max_watches_per_key,
             watch_send_timeout: config.watch_send_timeout,
             body_read_timeout: config.header_read_timeout,
+            max_seen_signatures: config.max_seen_signatures,
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
         });
@@ -193,6 +199,13 @@ impl Router {
         let mut count = self.app.watch_count();
         // The sender lives in `self.app`, so this cannot fail while `self` is borrowed.
         let _ = count.wait_for(|active| *active == n).await;
+    }
+
+    /// Signatures held against replay: those accepted whose requests would still verify
+    /// (at most [`RouterConfig::max_seen_signatures`]).
+    #[must_use]
+    pub fn seen_signatures(&self) -> usize {
+        self.app.seen_signatures()
     }
 
     /// Open connections: accepted and not yet closed, websockets included (at most

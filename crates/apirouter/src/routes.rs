@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::auth::{self, AccessKey};
 use crate::json_array;
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, network_mode};
 use crate::state::AppState;
 use crate::watch::Session;
 
@@ -124,42 +124,40 @@ fn parse_filters(params: &Params, allowed: &[&str]) -> Result<Filters, FilterErr
     Ok(filters)
 }
 
-/// A list item in Docker's format, with the fields the model does not keep.
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct Summary {
-    #[serde(flatten)]
-    container: Container,
-    ports: [(); 0],
-    host_config: HostConfig,
-    network_settings: NetworkSettings,
-}
+/// A list item in Docker's format, with the one field the model does not keep
+/// (`HostConfig.NetworkMode`).
+struct Summary(Container);
 
 impl From<Container> for Summary {
     fn from(container: Container) -> Self {
-        Self {
-            container,
-            ports: [],
-            host_config: HostConfig {
-                network_mode: "bridge",
-            },
-            network_settings: NetworkSettings {
-                networks: serde_json::Map::new(),
-            },
-        }
+        Self(container)
     }
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct HostConfig {
-    network_mode: &'static str,
-}
+impl Serialize for Summary {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Item<'a> {
+            #[serde(flatten)]
+            container: &'a Container,
+            host_config: HostConfig<'a>,
+        }
 
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct NetworkSettings {
-    networks: serde_json::Map<String, serde_json::Value>,
+        #[derive(Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct HostConfig<'a> {
+            network_mode: &'a str,
+        }
+
+        Item {
+            container: &self.0,
+            host_config: HostConfig {
+                network_mode: network_mode(&self.0),
+            },
+        }
+        .serialize(s)
+    }
 }
 
 async fn list_versioned(

@@ -22,8 +22,11 @@
 //!
 //! Any other transition is a [`RuntimeError::InvalidTransition`] and changes nothing.
 //! Labels are fixed at create, as in Docker. Ids are 64 hex characters from the seeded
-//! generator; names are unique.
+//! generator; names are unique. Containers have networks, ports and mounts as Docker
+//! lists them (module `attach`): addresses and ports while running or paused, none when
+//! created or stopped.
 
+mod attach;
 mod churn;
 mod generate;
 mod machine;
@@ -38,6 +41,7 @@ use std::time::SystemTime;
 use hypersh_watch::container::{Container, ContainerState};
 use tokio::sync::broadcast;
 
+pub use attach::network_mode;
 use machine::{Inner, Op, Record, resolve, unique_name};
 
 /// How many events a subscriber may fall behind before it lags (and the router disconnects
@@ -102,7 +106,19 @@ impl Runtime {
     #[must_use]
     pub fn new(seed: u64) -> Self {
         Self {
-            inner: Arc::new(Inner::new(seed)),
+            inner: Arc::new(Inner::new(seed, true)),
+        }
+    }
+
+    /// Like [`Runtime::new`], with containers that have no networks, ports or mounts (the
+    /// same ids, names, labels and actions). A start or a stop of one then changes nothing
+    /// an event does not carry, so an informer never fetches one for it: the `--emit`
+    /// benchmark's runtime, whose frames do not move the runtime (a fetch would read a
+    /// truth the frames contradict), and whose stream measures the event path alone.
+    #[must_use]
+    pub fn without_attachments(seed: u64) -> Self {
+        Self {
+            inner: Arc::new(Inner::new(seed, false)),
         }
     }
 
@@ -400,6 +416,36 @@ mod tests {
         assert!(events.iter().all(|e| e.time_nano > 0));
         assert!(rt.get(&id).is_none());
         assert!(rt.is_empty());
+    }
+
+    #[test]
+    fn a_runtime_without_attachments_has_the_same_containers_bare() {
+        let (attached, bare) = (Runtime::new(5), Runtime::without_attachments(5));
+        attached.populate(40);
+        bare.populate(40);
+        let (a, b) = (attached.list(true), bare.list(true));
+        assert!(
+            a.iter()
+                .any(|c| !c.networks().is_empty() && !c.mounts().is_empty())
+        );
+        assert!(
+            b.iter()
+                .all(|c| c.networks().is_empty() && c.ports().is_empty() && c.mounts().is_empty())
+        );
+        let strip = |c: &Container| {
+            c.clone()
+                .into_builder()
+                .ports([])
+                .networks([])
+                .mounts([])
+                .status("")
+                .created(0)
+                .build()
+        };
+        assert_eq!(
+            a.iter().map(strip).collect::<Vec<_>>(),
+            b.iter().map(strip).collect::<Vec<_>>()
+        );
     }
 
     #[test]

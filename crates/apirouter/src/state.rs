@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::emit::EmitPool;
 use crate::faults::Faults;
+use crate::replay::{Refusal, SeenSignatures};
 use crate::runtime::Runtime;
 
 /// Shared router state (cheap to clone).
@@ -25,6 +26,8 @@ pub(crate) struct AppInner {
     per_key: Mutex<HashMap<String, usize>>,
     /// Open websockets in total.
     active: watch::Sender<usize>,
+    /// Signatures accepted within the clock-skew window.
+    seen: Mutex<SeenSignatures>,
 }
 
 /// What [`AppState::new`] needs.
@@ -40,6 +43,8 @@ pub(crate) struct AppParts {
     pub(crate) watch_send_timeout: std::time::Duration,
     /// How long an authenticated request's body may take to arrive.
     pub(crate) body_read_timeout: std::time::Duration,
+    /// The cap of the replay cache.
+    pub(crate) max_seen_signatures: usize,
     pub(crate) shutdown: CancellationToken,
     pub(crate) tracker: TaskTracker,
 }
@@ -47,10 +52,12 @@ pub(crate) struct AppParts {
 impl AppState {
     pub(crate) fn new(parts: AppParts) -> Self {
         let (active, _) = watch::channel(0);
+        let seen = Mutex::new(SeenSignatures::new(parts.max_seen_signatures));
         Self(Arc::new(AppInner {
             parts,
             per_key: Mutex::new(HashMap::new()),
             active,
+            seen,
         }))
     }
 
@@ -67,6 +74,22 @@ impl AppState {
             app: self.clone(),
             access_key: access_key.to_owned(),
         })
+    }
+
+    /// Admits a verified request's signature (signed at `signed_at`, now `now`: Unix
+    /// seconds) once; a replay, or a request too old to be checked, is refused.
+    pub(crate) fn admit_signature(
+        &self,
+        signature: [u8; 32],
+        signed_at: i64,
+        now: i64,
+    ) -> Result<(), Refusal> {
+        self.0.seen.lock().admit(signature, signed_at, now)
+    }
+
+    /// Signatures held against replay.
+    pub(crate) fn seen_signatures(&self) -> usize {
+        self.0.seen.lock().len()
     }
 
     /// Open websocket connections.
@@ -130,6 +153,7 @@ mod tests {
             max_watches_per_key: max,
             watch_send_timeout: crate::config::DEFAULT_WATCH_SEND_TIMEOUT,
             body_read_timeout: crate::config::DEFAULT_HEADER_READ_TIMEOUT,
+            max_seen_signatures: crate::config::DEFAULT_MAX_SEEN_SIGNATURES,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
         })

@@ -48,7 +48,8 @@ async fn wrap(router: &Router, tcp: TcpStream) -> Box<dyn Io> {
 }
 
 /// A signed request head: signed for `signed_target`, sent with `sent_target` (the same
-/// request in another spelling), with `extra` header lines.
+/// request in another spelling), with `extra` header lines and a fresh nonce (the router
+/// accepts each signature once).
 fn signed_head(
     router: &Router,
     method: &str,
@@ -61,6 +62,7 @@ fn signed_head(
         .parse()
         .unwrap();
     let mut headers = http::HeaderMap::new();
+    headers.insert(sign4::NONCE_HEADER, sign4::nonce().unwrap());
     sign4::sign(
         &http::Method::from_bytes(method.as_bytes()).unwrap(),
         &uri,

@@ -109,12 +109,46 @@ async fn the_body_is_a_docker_container_summary() {
         "Status",
         "HostConfig",
         "NetworkSettings",
+        "Mounts",
     ] {
         assert!(web.get(field).is_some(), "{field} in {web}");
     }
     assert_eq!(web["Names"][0], "/web");
     assert_eq!(web["Labels"]["tier"], "frontend");
-    assert_eq!(web["HostConfig"]["NetworkMode"], "bridge");
+    // Running on the default bridge, nginx's port published, its content bind-mounted.
+    assert_eq!(web["HostConfig"]["NetworkMode"], "default");
+    let bridge = &web["NetworkSettings"]["Networks"]["bridge"];
+    assert_eq!(bridge["IPAddress"], "172.17.0.2");
+    assert_eq!(bridge["Gateway"], "172.17.0.1");
+    assert_eq!(bridge["NetworkID"].as_str().map(str::len), Some(64));
+    assert_eq!(
+        web["Ports"],
+        serde_json::json!([
+            {"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 30000, "Type": "tcp"},
+            {"IP": "::", "PrivatePort": 80, "PublicPort": 30000, "Type": "tcp"}
+        ])
+    );
+    assert_eq!(web["Mounts"][0]["Destination"], "/usr/share/nginx/html");
+    assert_eq!(web["Mounts"][0]["RW"], false);
+    // Exited: on its network without an address, no ports, its volume still listed.
+    let all: serde_json::Value = client
+        .get("/containers/json?all=1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let db = all
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["Names"][0] == "/db"))
+        .expect("db listed");
+    assert_eq!(db["State"], "exited");
+    assert_eq!(db["Ports"], serde_json::json!([]));
+    assert_eq!(
+        db["NetworkSettings"]["Networks"]["frontend"]["IPAddress"],
+        ""
+    );
+    assert_eq!(db["Mounts"][1]["Type"], "volume");
+    assert_eq!(db["Mounts"][1]["Destination"], "/var/lib/postgresql/data");
     router.shutdown().await;
 }
 

@@ -7,6 +7,8 @@ use std::time::Duration;
 use hypersh_reflector::SourceError;
 use hypersh_watch::event::DecodeError;
 
+use crate::ssh::SshProblem;
+use crate::tls::TlsProblem;
 use crate::version::ApiVersion;
 
 /// An error of the Docker source.
@@ -47,6 +49,45 @@ pub enum DockerError {
         /// The connect error.
         #[source]
         source: std::io::Error,
+    },
+    /// TLS with a `tcp://` daemon failed: the problem says what to do, the detail is
+    /// OpenSSL's own text.
+    #[error("TLS with the Docker daemon at {endpoint} failed: {problem}: {detail}")]
+    Tls {
+        /// The daemon address.
+        endpoint: String,
+        /// What went wrong.
+        problem: TlsProblem,
+        /// OpenSSL's error text.
+        detail: String,
+    },
+    /// A TLS file (CA, client certificate or key) cannot be used.
+    #[error("cannot use the TLS file {}: {reason}", path.display())]
+    TlsFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// TLS was asked for (`DOCKER_TLS_VERIFY`, or the builder's `tls`) and this build has
+    /// no TLS support.
+    #[error(
+        "TLS to the Docker daemon at {endpoint} was asked for (DOCKER_TLS_VERIFY), and this build has none: enable the docker-tls feature of hypersh (tls of hypersh-docker)"
+    )]
+    TlsNotBuilt {
+        /// The daemon address.
+        endpoint: String,
+    },
+    /// The `ssh` process of an `ssh://` host failed: the problem says what to do, `stderr`
+    /// is what ssh said (its last 4 KiB).
+    #[error("ssh to the Docker host {endpoint} failed: {problem}{}", said(stderr))]
+    Ssh {
+        /// The daemon address (`ssh://user@host:port`).
+        endpoint: String,
+        /// What went wrong.
+        problem: SshProblem,
+        /// ssh's stderr (or why it did not start).
+        stderr: String,
     },
     /// A step took longer than its limit (see the builder's timeouts).
     #[error("timed out after {after:?} waiting for {what} from the Docker daemon at {endpoint}")]
@@ -114,6 +155,13 @@ pub enum DockerError {
         /// The limit, in bytes.
         limit: usize,
     },
+    /// One container of the list is larger than the limit (see the builder's `max_line`,
+    /// which bounds one listed container as it bounds one event line).
+    #[error("a container in the list is larger than {limit} bytes (raise max_line)")]
+    ContainerTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The container list is not the JSON array of containers Docker sends.
     #[error("cannot decode the container list: {0}")]
     List(#[source] serde_json::Error),
@@ -124,6 +172,19 @@ pub enum DockerError {
         /// The limit, in bytes.
         limit: usize,
     },
+    /// An events line stayed incomplete for the ping interval while the watch waited for
+    /// its end. The daemon writes each line at once, so the stream is stuck (dead, or a
+    /// hostile peer dribbling bytes): it ends, and the reflector reconnects and relists.
+    /// See the builder's `ping_interval`.
+    #[error(
+        "an events line from the Docker daemon at {endpoint} stayed incomplete for {after:?} (ping_interval): the stream is stuck"
+    )]
+    LineStalled {
+        /// The daemon address.
+        endpoint: String,
+        /// How long the line waited: the ping interval.
+        after: Duration,
+    },
     /// One event line could not be decoded; the stream goes on.
     #[error("could not decode event line: {0}")]
     Frame(#[source] DecodeError),
@@ -133,8 +194,9 @@ pub enum DockerError {
         /// The daemon address.
         endpoint: String,
     },
-    /// The events stream was idle and the daemon did not answer `GET /_ping` on a second
-    /// connection: it is taken for dead, and the watch ends.
+    /// The events stream brought no event for the ping interval and the daemon did not
+    /// answer `GET /_ping` on a second connection: it is taken for dead, and the watch
+    /// ends.
     #[error("the Docker daemon at {endpoint} stopped answering /_ping: {source}")]
     Unresponsive {
         /// The daemon address.
@@ -146,16 +208,38 @@ pub enum DockerError {
 }
 
 impl DockerError {
-    /// Whether this is an authentication failure (HTTP 401/403 from a proxy).
+    /// Whether this is an authentication failure: HTTP 401/403 from a proxy, the daemon
+    /// refusing (or wanting) a TLS client certificate, or ssh refusing the login or the
+    /// host's key.
     #[must_use]
     pub fn is_auth(&self) -> bool {
-        matches!(self, Self::Auth { .. })
+        matches!(
+            self,
+            Self::Auth { .. }
+                | Self::Tls {
+                    problem: TlsProblem::ClientCertRequired | TlsProblem::ClientCertRefused { .. },
+                    ..
+                }
+                | Self::Ssh {
+                    problem: SshProblem::AuthRefused | SshProblem::HostKeyRefused,
+                    ..
+                }
+        )
     }
 
     /// Whether the error concerns one event line only (the stream goes on).
     #[must_use]
     pub fn is_frame_error(&self) -> bool {
         matches!(self, Self::Frame(_))
+    }
+}
+
+/// `: ssh said: ...` when ssh said something.
+fn said(stderr: &str) -> String {
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        format!("; ssh said: {stderr}")
     }
 }
 

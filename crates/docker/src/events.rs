@@ -1,5 +1,6 @@
 //! [`DockerWatch`]: the newline-delimited JSON body of `GET /events`, split into lines and
-//! decoded into [`WatchEvent`]s, with a `/_ping` on a second connection when it is idle.
+//! decoded into [`WatchEvent`]s, with a `/_ping` on a second connection when it is idle and
+//! an end when a line stays incomplete (the rule: [`crate::liveness`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,11 +10,13 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures_util::Stream;
 use hyper::body::{Body, Incoming};
-use hypersh_watch::WatchEvent;
 use hypersh_watch::event::DecodeError;
+use hypersh_watch::{Filters, WatchEvent};
 use tokio::time::{Instant, Sleep};
 
+use crate::engine::{Engine, may_match};
 use crate::error::DockerError;
+use crate::liveness::{Due, Liveness};
 use crate::transport::{AbortOnDrop, Transport};
 
 type PingFuture = Pin<Box<dyn Future<Output = Result<(), DockerError>> + Send>>;
@@ -21,11 +24,15 @@ type PingFuture = Pin<Box<dyn Future<Output = Result<(), DockerError>> + Send>>;
 /// The container events of one `GET /events` response.
 ///
 /// Each item is one line of the response decoded with [`WatchEvent::decode`] (the event
-/// keeps the line: [`Event::raw`](hypersh_watch::Event::raw)). Blank lines and events of
-/// other types (`network`, `image`, ...) are skipped. A line that does not decode is a
-/// [`DockerError::Frame`] and the stream goes on; a line longer than the limit, a broken
-/// connection, the end of the response, or a daemon that does not answer `GET /_ping`
-/// after the stream was idle ends the stream with an error (then `None`).
+/// keeps the line: [`Event::raw`](hypersh_watch::Event::raw)) and read with the meaning
+/// of the engine that sent it ([`WatchEvent::on_engine`]). Blank lines, events of other
+/// types (`network`, Podman's image `pull`, ...) and, on an engine that could not be
+/// trusted with some of the filters, events about containers that cannot match them are
+/// skipped. A line that does not decode is a [`DockerError::Frame`] and the stream goes
+/// on; a line longer than the limit, a line that stays incomplete for the ping interval,
+/// a broken connection, the end of the response, or a daemon that does not answer
+/// `GET /_ping` after the stream brought no event for the ping interval ends the stream
+/// with an error (then `None`).
 pub struct DockerWatch {
     body: Incoming,
     _conn: AbortOnDrop,
@@ -35,14 +42,19 @@ pub struct DockerWatch {
     scanned: usize,
     max_line: usize,
     transport: Transport,
-    ping_interval: Duration,
     ping_timeout: Duration,
-    /// When the body last gave data.
-    last_data: Instant,
-    /// Fires at `last_data + ping_interval` or earlier (then it is pushed back).
+    /// When the body last gave data: the time of the lines that chunk completed.
+    chunk_at: Instant,
+    /// When to ping, and whether a line is stuck.
+    liveness: Liveness,
+    /// Fires at the deadline of [`Liveness::next`].
     idle: Pin<Box<Sleep>>,
     ping: Option<PingFuture>,
     done: bool,
+    /// The engine whose meaning the events are read with.
+    engine: Engine,
+    /// Filters the engine was not asked to apply, checked on each event.
+    check: Option<Filters>,
 }
 
 impl std::fmt::Debug for DockerWatch {
@@ -52,6 +64,7 @@ impl std::fmt::Debug for DockerWatch {
             .field("buffered", &self.buf.len())
             .field("pinging", &self.ping.is_some())
             .field("done", &self.done)
+            .field("engine", &self.engine)
             .finish_non_exhaustive()
     }
 }
@@ -69,6 +82,8 @@ impl DockerWatch {
         conn: AbortOnDrop,
         transport: Transport,
         config: &WatchConfig,
+        engine: Engine,
+        check: Option<Filters>,
     ) -> Self {
         let now = Instant::now();
         Self {
@@ -78,12 +93,14 @@ impl DockerWatch {
             scanned: 0,
             max_line: config.max_line,
             transport,
-            ping_interval: config.ping_interval,
             ping_timeout: config.ping_timeout,
-            last_data: now,
+            chunk_at: now,
+            liveness: Liveness::new(now, config.ping_interval),
             idle: Box::pin(tokio::time::sleep_until(now + config.ping_interval)),
             ping: None,
             done: false,
+            engine,
+            check,
         }
     }
 
@@ -93,6 +110,7 @@ impl DockerWatch {
             let end = self.scanned + n;
             let line = self.buf.split_to(end + 1).freeze();
             self.scanned = 0;
+            self.liveness.line_ended();
             let mut len = end;
             while len > 0 && matches!(line[len - 1], b'\r' | b' ' | b'\t') {
                 len -= 1;
@@ -106,10 +124,24 @@ impl DockerWatch {
                 continue;
             }
             match WatchEvent::decode(line.slice(..len)) {
-                Ok(event) => return Some(Ok(event)),
+                Ok(event) => {
+                    // Every event proves the stream alive, one skipped here too.
+                    self.liveness.event(self.chunk_at);
+                    if let Some(check) = &self.check
+                        && !may_match(check, event.event())
+                    {
+                        continue;
+                    }
+                    return Some(Ok(event.on_engine(self.engine)));
+                }
                 // Network, image, volume, daemon events: not ours (the `type` filter
-                // normally keeps them out).
-                Err(DecodeError::NotContainer(_)) => {}
+                // normally keeps them out; Podman sends image `pull`s anyway), but events
+                // all the same.
+                Err(DecodeError::NotContainer(_)) => self.liveness.event(self.chunk_at),
+                // `container prune` is about no one container: it has no id.
+                Err(DecodeError::MissingId) if is_prune(&line[..len]) => {
+                    self.liveness.event(self.chunk_at);
+                }
                 Err(e) => return Some(Err(DockerError::Frame(e))),
             }
         }
@@ -135,14 +167,15 @@ impl DockerWatch {
         Box::pin(async move { transport.get_body("/_ping", timeout, 1024).await.map(drop) })
     }
 
-    /// Checks the daemon when the stream has been idle; an error when it is dead.
+    /// Pings the daemon when the stream has brought no event for the ping interval, and
+    /// ends the watch when the ping fails or a line stays incomplete.
     fn poll_liveness(&mut self, cx: &mut Context<'_>) -> Poll<DockerError> {
         loop {
             if let Some(ping) = self.ping.as_mut() {
                 match ping.as_mut().poll(cx) {
                     Poll::Ready(Ok(())) => {
                         self.ping = None;
-                        self.last_data = Instant::now();
+                        self.liveness.answered(Instant::now());
                     }
                     Poll::Ready(Err(e)) => {
                         let endpoint = self.transport.endpoint.clone();
@@ -151,19 +184,40 @@ impl DockerWatch {
                             source: Box::new(e),
                         }));
                     }
-                    Poll::Pending => return Poll::Pending,
+                    Poll::Pending => {}
                 }
             }
-            let due = self.last_data + self.ping_interval;
-            if self.idle.deadline() != due {
-                self.idle.as_mut().reset(due);
+            let Some((deadline, due)) = self.liveness.next(self.ping.is_some()) else {
+                return Poll::Pending;
+            };
+            if self.idle.deadline() != deadline {
+                self.idle.as_mut().reset(deadline);
             }
-            match self.idle.as_mut().poll(cx) {
-                Poll::Ready(()) => self.ping = Some(self.start_ping()),
-                Poll::Pending => return Poll::Pending,
+            if self.idle.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            match due {
+                Due::Ping => self.ping = Some(self.start_ping()),
+                Due::Stalled => {
+                    let endpoint = self.transport.endpoint.clone();
+                    let after = self.liveness.period();
+                    tracing::warn!(%endpoint, ?after, "events line incomplete: the stream is stuck");
+                    return Poll::Ready(self.fail(DockerError::LineStalled { endpoint, after }));
+                }
             }
         }
     }
+}
+
+/// Whether `line` is a `prune` event (Docker sends one after `docker container prune`,
+/// with an empty `Actor.ID`). Read only for a line that has no id.
+fn is_prune(line: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Action<'a> {
+        #[serde(rename = "Action", borrow, default)]
+        action: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_slice::<Action<'_>>(line).is_ok_and(|a| a.action.as_deref() == Some("prune"))
 }
 
 impl Stream for DockerWatch {
@@ -182,7 +236,7 @@ impl Stream for DockerWatch {
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
                         this.buf.extend_from_slice(&data);
-                        this.last_data = Instant::now();
+                        this.chunk_at = Instant::now();
                     }
                 }
                 Poll::Ready(Some(Err(source))) => {
@@ -198,6 +252,10 @@ impl Stream for DockerWatch {
                     ));
                 }
                 Poll::Pending => {
+                    // Every complete line was taken: what is left is a line's start.
+                    if !this.buf.is_empty() {
+                        this.liveness.waiting(Instant::now());
+                    }
                     return match this.poll_liveness(cx) {
                         Poll::Ready(e) => Poll::Ready(Some(Err(e))),
                         Poll::Pending => Poll::Pending,

@@ -1,4 +1,5 @@
-//! Where the daemon listens: `unix:///path` or `tcp://host:port` (`DOCKER_HOST`'s forms).
+//! Where the daemon listens: `unix:///path`, `tcp://host:port` or
+//! `ssh://[user@]host[:port][/socket]` (`DOCKER_HOST`'s forms).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -14,17 +15,128 @@ pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 pub enum DockerHost {
     /// A Unix socket path (`unix:///var/run/docker.sock`).
     Unix(PathBuf),
-    /// A plain TCP address, `host:port` (`tcp://127.0.0.1:2375`). No TLS.
+    /// A TCP address, `host:port` (`tcp://127.0.0.1:2375`); TLS is the source's setting
+    /// (`DOCKER_TLS_VERIFY`, [`DockerTls`](crate::DockerTls)), as for the `docker` CLI.
     Tcp(String),
+    /// A host reached with `ssh`, where `docker system dial-stdio` relays the connection
+    /// to its daemon (`ssh://me@build-1:2222`), as the `docker` CLI does.
+    Ssh(SshHost),
+}
+
+/// The `ssh://[user@]host[:port][/socket]` of a [`DockerHost::Ssh`]: who to log in as
+/// (else ssh's default), where, and the daemon's socket on that host (else the remote
+/// `docker` CLI's default, its `DOCKER_HOST`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SshHost {
+    user: Option<String>,
+    /// Never empty; an IPv6 address without its brackets.
+    host: String,
+    port: Option<u16>,
+    socket: Option<PathBuf>,
+}
+
+impl SshHost {
+    /// The user to log in as, when the URL names one.
+    #[must_use]
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    /// The host name or address (an IPv6 address without brackets).
+    #[must_use]
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The ssh port, when the URL gives one.
+    #[must_use]
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// The daemon's socket on the remote host, when the URL gives a path.
+    #[must_use]
+    pub fn socket(&self) -> Option<&std::path::Path> {
+        self.socket.as_deref()
+    }
+
+    /// Parses what follows `ssh://`.
+    fn parse(rest: &str) -> Result<Self, &'static str> {
+        if rest.contains(['?', '#']) {
+            return Err("an ssh URL takes no query or fragment");
+        }
+        let (authority, path) = match rest.find('/') {
+            Some(i) => rest.split_at(i),
+            None => (rest, ""),
+        };
+        let (user, hostport) = match authority.rsplit_once('@') {
+            Some((user, _)) if user.contains(':') => {
+                return Err("a password in an ssh URL is not supported: use a key or ssh-agent");
+            }
+            Some(("", _)) => return Err("the user before @ is empty"),
+            Some((user, hostport)) => (Some(user.to_owned()), hostport),
+            None => (None, authority),
+        };
+        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+            let (host, after) = v6.split_once(']').ok_or("an IPv6 address lacks its ]")?;
+            match after {
+                "" => (host, None),
+                p => (
+                    host,
+                    Some(p.strip_prefix(':').ok_or("expected :port after ]")?),
+                ),
+            }
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (hostport, None),
+            }
+        };
+        if host.is_empty() {
+            return Err("expected ssh://[user@]host[:port]");
+        }
+        let port = port
+            .map(|p| p.parse::<u16>().map_err(|_| "the ssh port is not a number"))
+            .transpose()?;
+        let socket = path.trim_end_matches('/');
+        Ok(Self {
+            user,
+            host: host.to_owned(),
+            port,
+            socket: (!socket.is_empty()).then(|| PathBuf::from(socket)),
+        })
+    }
+}
+
+impl fmt::Display for SshHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ssh://")?;
+        if let Some(user) = &self.user {
+            write!(f, "{user}@")?;
+        }
+        if self.host.contains(':') {
+            write!(f, "[{}]", self.host)?;
+        } else {
+            f.write_str(&self.host)?;
+        }
+        if let Some(port) = self.port {
+            write!(f, ":{port}")?;
+        }
+        if let Some(socket) = &self.socket {
+            write!(f, "{}", socket.display())?;
+        }
+        Ok(())
+    }
 }
 
 impl DockerHost {
-    /// Parses `unix:///path`, `tcp://host:port` (also `http://host:port`), or a bare
-    /// absolute path (a socket).
+    /// Parses `unix:///path`, `tcp://host:port` (also `http://host:port`),
+    /// `ssh://[user@]host[:port][/socket]`, or a bare absolute path (a socket).
     ///
     /// # Errors
-    /// [`DockerError::InvalidHost`] for another scheme (`https://`, `ssh://`, `npipe://`:
-    /// not supported), an empty path, or a TCP address without a port.
+    /// [`DockerError::InvalidHost`] for another scheme (`https://`: use `tcp://` with TLS
+    /// settings, as the `docker` CLI; `npipe://`: not supported), an empty path, a TCP
+    /// address without a port, or an ssh URL with a password, a query or no host.
     pub fn parse(url: &str) -> Result<Self, DockerError> {
         let url = url.trim();
         let invalid = |reason: &str| DockerError::InvalidHost {
@@ -40,12 +152,20 @@ impl DockerHost {
         if url.starts_with('/') {
             return Ok(Self::Unix(PathBuf::from(url)));
         }
+        if let Some(rest) = url.strip_prefix("ssh://") {
+            return SshHost::parse(rest).map(Self::Ssh).map_err(invalid);
+        }
+        if url.starts_with("https://") {
+            return Err(invalid(
+                "for TLS use tcp://host:port with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH, as the docker CLI",
+            ));
+        }
         let Some(rest) = url
             .strip_prefix("tcp://")
             .or_else(|| url.strip_prefix("http://"))
         else {
             return Err(invalid(
-                "expected unix:///path or tcp://host:port (TLS, ssh and npipe are not supported)",
+                "expected unix:///path, tcp://host:port or ssh://[user@]host[:port] (npipe is not supported)",
             ));
         };
         let authority = rest.trim_end_matches('/');
@@ -58,33 +178,23 @@ impl DockerHost {
         Ok(Self::Tcp(authority.to_owned()))
     }
 
-    /// `DOCKER_HOST` when it is set and not empty, else [`DEFAULT_HOST`].
+    /// `DOCKER_HOST` when it is set and not empty, else [`DEFAULT_HOST`]. (TLS is read
+    /// apart: [`DockerTls::from_env`](crate::DockerTls::from_env).)
     ///
     /// # Errors
-    /// As [`parse`](Self::parse), for a `DOCKER_HOST` it cannot read; and for a TCP
-    /// address when `DOCKER_TLS_VERIFY` is set (TLS is not supported: plain HTTP to a TLS
-    /// port would only fail later, less clearly).
+    /// As [`parse`](Self::parse), for a `DOCKER_HOST` it cannot read.
     pub fn from_env() -> Result<Self, DockerError> {
-        let host = match std::env::var("DOCKER_HOST") {
-            Ok(v) if !v.trim().is_empty() => Self::parse(&v)?,
-            _ => Self::parse(DEFAULT_HOST)?,
-        };
-        let tls = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty());
-        if tls && matches!(host, Self::Tcp(_)) {
-            return Err(DockerError::InvalidHost {
-                url: host.to_string(),
-                reason: "DOCKER_TLS_VERIFY is set, and TLS is not supported: use the Unix socket"
-                    .to_owned(),
-            });
+        match std::env::var("DOCKER_HOST") {
+            Ok(v) if !v.trim().is_empty() => Self::parse(&v),
+            _ => Self::parse(DEFAULT_HOST),
         }
-        Ok(host)
     }
 
     /// The value of the `Host` header.
     pub(crate) fn authority(&self) -> &str {
         match self {
             // Docker ignores it on a socket; any valid name will do.
-            Self::Unix(_) => "docker",
+            Self::Unix(_) | Self::Ssh(_) => "docker",
             Self::Tcp(a) => a,
         }
     }
@@ -101,6 +211,7 @@ impl fmt::Display for DockerHost {
         match self {
             Self::Unix(p) => write!(f, "unix://{}", p.display()),
             Self::Tcp(a) => write!(f, "tcp://{a}"),
+            Self::Ssh(s) => s.fmt(f),
         }
     }
 }
@@ -141,7 +252,12 @@ mod tests {
             "tcp://host",
             "tcp://:2375",
             "https://h:2376",
-            "ssh://me@h",
+            "ssh://",
+            "ssh://me:pw@h",
+            "ssh://@h",
+            "ssh://h:port",
+            "ssh://h?x=1",
+            "ssh://[::1",
             "",
         ] {
             assert!(DockerHost::parse(bad).is_err(), "{bad:?}");
@@ -150,5 +266,35 @@ mod tests {
             DockerHost::parse(DEFAULT_HOST).unwrap().to_string(),
             DEFAULT_HOST
         );
+    }
+
+    #[test]
+    fn parses_ssh_urls_as_the_docker_cli() {
+        let ssh = |url: &str| match DockerHost::parse(url).unwrap() {
+            DockerHost::Ssh(s) => s,
+            other => panic!("{url}: {other:?}"),
+        };
+        let s = ssh("ssh://me@build-1:2222");
+        assert_eq!(
+            (s.user(), s.host(), s.port(), s.socket()),
+            (Some("me"), "build-1", Some(2222), None)
+        );
+        let s = ssh("ssh://build-1");
+        assert_eq!((s.user(), s.port()), (None, None));
+        let s = ssh("ssh://me@[::1]:22/run/user/1000/docker.sock");
+        assert_eq!(s.host(), "::1");
+        assert_eq!(
+            s.socket(),
+            Some(std::path::Path::new("/run/user/1000/docker.sock"))
+        );
+        for url in [
+            "ssh://me@build-1:2222",
+            "ssh://build-1",
+            "ssh://me@[::1]:22/run/docker.sock",
+        ] {
+            assert_eq!(DockerHost::parse(url).unwrap().to_string(), url);
+        }
+        let err = DockerHost::parse("ssh://me:secret@h").unwrap_err();
+        assert!(err.to_string().contains("password"), "{err}");
     }
 }

@@ -2,19 +2,21 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use hypersh_reflector::Source;
 use hypersh_watch::{Container, Filters};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-use serde::Deserializer as _;
-use serde::de::{SeqAccess, Visitor};
 
+use crate::engine::watch_filters;
 use crate::error::DockerError;
 use crate::events::{DockerWatch, WatchConfig};
 use crate::host::DockerHost;
-use crate::transport::Transport;
+use crate::list::{self, ListLimits};
+use crate::server::{ServerVersion, handshake};
+use crate::tls::DockerTls;
+use crate::transport::{RemoteSettings, Transport};
 use crate::version::ApiVersion;
 
 /// How many ids one fetch asks for in one list call (they go into the query string).
@@ -34,11 +36,20 @@ pub const DEFAULT_MAX_BODY: usize = 64 * 1024 * 1024;
 /// unless its container has very many labels).
 pub const DEFAULT_MAX_LINE: usize = 1024 * 1024;
 
-/// A Docker Engine (or a Docker-compatible service) as a [`Source`] for the reflector:
-/// `GET /containers/json?all=1` and the `GET /events` stream, over a Unix socket or plain
-/// TCP, one HTTP/1.1 connection per request.
+/// A Docker Engine or Podman's Docker-compatible service as a [`Source`] for the
+/// reflector: `GET /containers/json?all=1` and the `GET /events` stream, over a Unix
+/// socket, TCP (with TLS when asked) or ssh, one HTTP/1.1 connection per request.
 ///
-/// Cheap to clone; clones share their settings.
+/// Each session (each watch the reflector opens) starts by asking the daemon which
+/// engine it is and which API versions it speaks ([`ServerVersion`]): a daemon that is
+/// not running yet is a failed session like any other, retried with the reflector's
+/// backoff, and an engine upgraded between two sessions is spoken to in its new version.
+/// The engine's quirks are translated here, at the source's edge: its events are read
+/// with its meaning ([`WatchEvent::on_engine`](hypersh_watch::WatchEvent::on_engine)),
+/// and the filters it cannot be trusted with are checked on each event (see
+/// `docs/architecture.md`).
+///
+/// Cheap to clone; clones share their settings and the current session.
 #[derive(Clone)]
 pub struct DockerSource {
     inner: Arc<Inner>,
@@ -46,32 +57,63 @@ pub struct DockerSource {
 
 struct Inner {
     transport: Transport,
-    version: ApiVersion,
-    /// `/v1.41`.
-    prefix: String,
+    /// The version set with [`DockerSourceBuilder::api_version`], if any.
+    pinned: Option<ApiVersion>,
+    /// What the last handshake found; lists and fetches use it.
+    session: Mutex<Option<Arc<Session>>>,
     request_timeout: Duration,
     max_body: usize,
     watch: WatchConfig,
+}
+
+/// What one handshake decided.
+#[derive(Debug)]
+struct Session {
+    server: ServerVersion,
+    /// `/v1.41`.
+    prefix: String,
 }
 
 impl fmt::Debug for DockerSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DockerSource")
             .field("endpoint", &self.inner.transport.endpoint)
-            .field("api_version", &self.inner.version)
+            .field("server", &self.current().map(|s| s.server.clone()))
             .finish_non_exhaustive()
     }
 }
 
 impl DockerSource {
-    /// Connects to the daemon at `url` (`unix:///var/run/docker.sock`, `tcp://host:2375`)
-    /// with the default settings and negotiates the API version.
+    /// A source on the daemon at `url` (`unix:///var/run/docker.sock`, `tcp://host:2375`)
+    /// with the default settings, without contacting it: the daemon may start later (an
+    /// informer waits for it, retrying with backoff).
+    ///
+    /// As the `docker` CLI with `-H url`, a `tcp://` URL speaks TLS when
+    /// `DOCKER_TLS_VERIFY` is set, with the files of `DOCKER_CERT_PATH`
+    /// ([`DockerTls::from_env`]).
+    ///
+    /// # Errors
+    /// [`DockerError::InvalidHost`] for a URL this source cannot use; a TLS file that
+    /// cannot be used ([`DockerError::TlsFile`]).
+    pub fn new(url: &str) -> Result<Self, DockerError> {
+        Self::builder(DockerHost::parse(url)?)
+            .tls_from_env()
+            .build()
+    }
+
+    /// As [`new`](Self::new), then asks the daemon now which engine and API versions it
+    /// speaks: for a caller that would rather fail at once than wait for the daemon.
     ///
     /// # Errors
     /// A bad URL, no daemon ([`DockerError::NotRunning`]), no permission
-    /// ([`DockerError::PermissionDenied`]), or a daemon too old ([`DockerError::ApiTooOld`]).
+    /// ([`DockerError::PermissionDenied`]), TLS refused or misconfigured
+    /// ([`DockerError::Tls`], [`DockerError::TlsFile`]), or a daemon too old
+    /// ([`DockerError::ApiTooOld`]).
     pub async fn connect(url: &str) -> Result<Self, DockerError> {
-        Self::builder(DockerHost::parse(url)?).connect().await
+        Self::builder(DockerHost::parse(url)?)
+            .tls_from_env()
+            .connect()
+            .await
     }
 
     /// As [`connect`](Self::connect), to `DOCKER_HOST` when it is set, else to
@@ -80,7 +122,10 @@ impl DockerSource {
     /// # Errors
     /// As [`connect`](Self::connect).
     pub async fn from_env() -> Result<Self, DockerError> {
-        Self::builder(DockerHost::from_env()?).connect().await
+        Self::builder(DockerHost::from_env()?)
+            .tls_from_env()
+            .connect()
+            .await
     }
 
     /// A builder for a source on `host`, to change the timeouts and limits.
@@ -88,10 +133,76 @@ impl DockerSource {
         DockerSourceBuilder::new(host)
     }
 
-    /// The API version requests are made with.
+    /// The API version requests are made with: the pinned one
+    /// ([`DockerSourceBuilder::api_version`]), else the one the last session negotiated
+    /// (`None` before the first).
     #[must_use]
-    pub fn api_version(&self) -> ApiVersion {
-        self.inner.version
+    pub fn api_version(&self) -> Option<ApiVersion> {
+        self.current()
+            .map(|s| s.server.api_version)
+            .or(self.inner.pinned)
+    }
+
+    /// What the last session found serving this source (`None` before the first): the
+    /// engine, its version and the API version spoken.
+    #[must_use]
+    pub fn server_version(&self) -> Option<ServerVersion> {
+        self.current().map(|s| s.server.clone())
+    }
+
+    /// Asks the daemon which engine and API versions it speaks, now, and keeps the answer
+    /// for the requests that follow. Each watch does this first.
+    ///
+    /// # Errors
+    /// No daemon, no permission, a daemon too old, or one that does not say its version.
+    pub async fn handshake(&self) -> Result<ServerVersion, DockerError> {
+        self.new_session().await.map(|s| s.server.clone())
+    }
+
+    fn current(&self) -> Option<Arc<Session>> {
+        self.inner
+            .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    async fn new_session(&self) -> Result<Arc<Session>, DockerError> {
+        let negotiated = handshake(
+            &self.inner.transport,
+            self.inner.request_timeout,
+            self.inner.pinned,
+        )
+        .await?;
+        let server = negotiated.server;
+        let endpoint = &self.inner.transport.endpoint;
+        if let Some(warning) = &negotiated.warning {
+            tracing::warn!(%endpoint, "{warning}");
+        }
+        let session = Arc::new(Session {
+            prefix: format!("/v{}", server.api_version),
+            server,
+        });
+        let previous = self
+            .inner
+            .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .replace(Arc::clone(&session));
+        if previous.is_none_or(|p| p.server != session.server) {
+            tracing::info!(%endpoint, server = %session.server, "connected");
+        } else {
+            tracing::debug!(%endpoint, server = %session.server, "connected");
+        }
+        Ok(session)
+    }
+
+    /// The current session, or a new one if there is none yet.
+    async fn session(&self) -> Result<Arc<Session>, DockerError> {
+        match self.current() {
+            Some(session) => Ok(session),
+            None => self.new_session().await,
+        }
     }
 
     /// The daemon address (`unix:///var/run/docker.sock`).
@@ -112,8 +223,8 @@ impl DockerSource {
             .map(drop)
     }
 
-    fn list_path(&self, filters: &Filters) -> String {
-        let mut path = format!("{}/containers/json?all=1", self.inner.prefix);
+    fn list_path(session: &Session, filters: &Filters) -> String {
+        let mut path = format!("{}/containers/json?all=1", session.prefix);
         if !filters.is_empty() {
             path.push_str("&filters=");
             path.push_str(&query_filters(filters, None));
@@ -121,22 +232,27 @@ impl DockerSource {
         path
     }
 
-    /// Lists into `sink` (see [`Source::list`]).
+    /// Lists into `sink` (see [`Source::list`]), decoding the body as it arrives; the
+    /// whole list within the request timeout.
     async fn list_into(
         &self,
         filters: &Filters,
         sink: impl FnMut(Container) + Send,
     ) -> Result<(), DockerError> {
-        let (_, body) = self
-            .inner
-            .transport
-            .get_body(
-                &self.list_path(filters),
-                self.inner.request_timeout,
-                self.inner.max_body,
-            )
-            .await?;
-        decode_list(&body, sink).map_err(DockerError::List)
+        let session = self.session().await?;
+        let transport = &self.inner.transport;
+        let path = Self::list_path(&session, filters);
+        let what = format!("GET {}/containers/json", session.prefix);
+        let limits = ListLimits {
+            max_body: self.inner.max_body,
+            max_container: self.inner.watch.max_line,
+        };
+        transport
+            .within(self.inner.request_timeout, &what, async {
+                let response = transport.get(&path, self.inner.request_timeout).await?;
+                list::read(response.body, &what, &transport.endpoint, limits, sink).await
+            })
+            .await
     }
 }
 
@@ -148,11 +264,16 @@ impl Source for DockerSource {
         self.inner.transport.endpoint.clone()
     }
 
+    /// Starts a session ([`handshake`](DockerSource::handshake)), then opens
+    /// `GET /events` with the filters the engine can be trusted with.
     async fn watch(&self, filters: &Filters) -> Result<DockerWatch, DockerError> {
+        let session = self.new_session().await?;
+        let engine = session.server.engine;
+        let split = watch_filters(filters, engine);
         let path = format!(
             "{}/events?filters={}",
-            self.inner.prefix,
-            query_filters(filters, Some(("type", "container")))
+            session.prefix,
+            query_filters(&split.ask, Some(("type", "container")))
         );
         let response = self
             .inner
@@ -164,7 +285,13 @@ impl Source for DockerSource {
             response.conn,
             self.inner.transport.clone(),
             &self.inner.watch,
+            engine,
+            split.check,
         ))
+    }
+
+    fn server(&self) -> Option<String> {
+        self.current().map(|s| s.server.to_string())
     }
 
     async fn list(
@@ -194,7 +321,8 @@ impl Source for DockerSource {
     }
 }
 
-/// Settings of a [`DockerSource`]; [`connect`](Self::connect) makes it.
+/// Settings of a [`DockerSource`]; [`build`](Self::build) makes it (and
+/// [`connect`](Self::connect) makes it and checks the daemon).
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct DockerSourceBuilder {
@@ -206,6 +334,7 @@ pub struct DockerSourceBuilder {
     max_body: usize,
     max_line: usize,
     api_version: Option<ApiVersion>,
+    remote: RemoteSettings,
 }
 
 impl DockerSourceBuilder {
@@ -219,7 +348,39 @@ impl DockerSourceBuilder {
             max_body: DEFAULT_MAX_BODY,
             max_line: DEFAULT_MAX_LINE,
             api_version: None,
+            remote: RemoteSettings::default(),
         }
+    }
+
+    /// Speaks TLS to a `tcp://` daemon with these settings (ignored for a Unix socket).
+    /// The builder starts without TLS; [`tls_from_env`](Self::tls_from_env) reads the
+    /// `docker` CLI's environment.
+    pub fn tls(mut self, tls: DockerTls) -> Self {
+        self.remote.tls = Some(tls);
+        self
+    }
+
+    /// More arguments for `ssh` on an `ssh://` host, before its own (`-i KEY`,
+    /// `-F CONFIG`, `-o UserKnownHostsFile=FILE`...), as the `docker` CLI's ssh flags:
+    /// the user's win over the defaults this source adds (`ConnectTimeout` from the
+    /// connect timeout, `BatchMode=yes`).
+    pub fn ssh_args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.remote.ssh_args = args.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// TLS as the `docker` CLI's environment says: [`DockerTls::from_env`]
+    /// (`DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`); no change when `DOCKER_TLS_VERIFY` is
+    /// not set.
+    pub fn tls_from_env(mut self) -> Self {
+        if let Some(tls) = DockerTls::from_env() {
+            self.remote.tls = Some(tls);
+        }
+        self
     }
 
     /// How long opening a connection may take (default 5 s).
@@ -228,16 +389,18 @@ impl DockerSourceBuilder {
         self
     }
 
-    /// How long a list, a fetch, the version check, or opening the events stream may take,
-    /// connection included (default 30 s).
+    /// How long a list, a fetch, each request of the handshake, or opening the events
+    /// stream may take, connection included (default 30 s).
     pub fn request_timeout(mut self, d: Duration) -> Self {
         self.request_timeout = d;
         self
     }
 
-    /// How long the events stream may stay silent before the daemon is pinged on a second
-    /// connection (default 10 s). A dead daemon is noticed within about this plus
-    /// [`ping_timeout`](Self::ping_timeout).
+    /// The idle period of the events stream (default 10 s). After this long without an
+    /// event the daemon is pinged on a second connection; a dead daemon is noticed within
+    /// about this plus [`ping_timeout`](Self::ping_timeout). Bytes without a newline do not
+    /// count: a line still incomplete this long after the watch began waiting for its end
+    /// ends the watch ([`DockerError::LineStalled`]).
     pub fn ping_interval(mut self, d: Duration) -> Self {
         self.ping_interval = d;
         self
@@ -249,46 +412,41 @@ impl DockerSourceBuilder {
         self
     }
 
-    /// The largest container list body accepted, in bytes (default 64 MiB).
+    /// The largest container list body accepted, in bytes (default 64 MiB). The list is
+    /// decoded as it arrives, so this bounds what a daemon may send, not what is held.
     pub fn max_body(mut self, bytes: usize) -> Self {
         self.max_body = bytes;
         self
     }
 
     /// The longest events line accepted, in bytes (default 1 MiB); a longer one ends
-    /// the watch with [`DockerError::LineTooLong`].
+    /// the watch with [`DockerError::LineTooLong`]. It bounds one container of a list
+    /// too ([`DockerError::ContainerTooLarge`]).
     pub fn max_line(mut self, bytes: usize) -> Self {
         self.max_line = bytes;
         self
     }
 
-    /// Uses this API version instead of asking the daemon: [`connect`](Self::connect)
-    /// then needs no daemon.
+    /// Speaks this API version whatever the daemon says it speaks (the engine is still
+    /// asked for at each session, to read its events with its meaning).
     pub fn api_version(mut self, version: ApiVersion) -> Self {
         self.api_version = Some(version);
         self
     }
 
-    /// Negotiates the API version (unless one was set) and makes the source.
+    /// Makes the source, without contacting the daemon: its first watch (or list) asks
+    /// it which engine and API versions it speaks. The TLS files (when TLS is set) are
+    /// read now: a file that cannot be used is a mistake to fix, not a daemon to wait for.
     ///
     /// # Errors
-    /// No daemon, no permission, a daemon too old, or one that does not say its version.
-    pub async fn connect(self) -> Result<DockerSource, DockerError> {
-        let transport = Transport {
-            endpoint: self.host.to_string(),
-            host: self.host,
-            connect_timeout: self.connect_timeout,
-        };
-        let version = match self.api_version {
-            Some(v) => v,
-            None => ApiVersion::negotiate(server_version(&transport, self.request_timeout).await?)?,
-        };
-        tracing::debug!(endpoint = %transport.endpoint, %version, "docker API version");
+    /// A TLS file that cannot be used ([`DockerError::TlsFile`]), or TLS asked for in a
+    /// build without the `tls` feature ([`DockerError::TlsNotBuilt`]).
+    pub fn build(self) -> Result<DockerSource, DockerError> {
         Ok(DockerSource {
             inner: Arc::new(Inner {
-                transport,
-                prefix: format!("/v{version}"),
-                version,
+                transport: Transport::new(self.host, self.connect_timeout, &self.remote)?,
+                pinned: self.api_version,
+                session: Mutex::new(None),
                 request_timeout: self.request_timeout,
                 max_body: self.max_body,
                 watch: WatchConfig {
@@ -299,28 +457,19 @@ impl DockerSourceBuilder {
             }),
         })
     }
-}
 
-/// The daemon's API version: the `Api-Version` header of `GET /_ping`, else the
-/// `ApiVersion` of `GET /version`.
-async fn server_version(
-    transport: &Transport,
-    timeout: Duration,
-) -> Result<ApiVersion, DockerError> {
-    let (headers, _) = transport.get_body("/_ping", timeout, 1024).await?;
-    if let Some(v) = headers.get("api-version") {
-        return ApiVersion::parse(v.to_str().unwrap_or_default());
+    /// Makes the source and asks the daemon now which engine and API versions it speaks
+    /// ([`DockerSource::handshake`]): for a caller that would rather fail at once than
+    /// wait for the daemon.
+    ///
+    /// # Errors
+    /// A TLS file that cannot be used, no daemon, no permission, TLS refused, a daemon too
+    /// old, or one that does not say its version.
+    pub async fn connect(self) -> Result<DockerSource, DockerError> {
+        let source = self.build()?;
+        source.handshake().await?;
+        Ok(source)
     }
-    #[derive(serde::Deserialize)]
-    struct Version {
-        #[serde(rename = "ApiVersion")]
-        api_version: String,
-    }
-    let (_, body) = transport.get_body("/version", timeout, 64 * 1024).await?;
-    let version: Version = serde_json::from_slice(&body).map_err(|_| DockerError::BadVersion {
-        value: String::from_utf8_lossy(&body).chars().take(32).collect(),
-    })?;
-    ApiVersion::parse(&version.api_version)
 }
 
 /// Docker's `filters` query value: `{"key":["value",...]}`, percent-encoded, with `extra`
@@ -343,27 +492,6 @@ fn query_filters(filters: &Filters, extra: Option<(&str, &str)>) -> String {
     utf8_percent_encode(&json, NON_ALPHANUMERIC).to_string()
 }
 
-/// Decodes a JSON array of containers, handing each to `sink` as it is decoded (no
-/// `Vec` of them all).
-fn decode_list(body: &[u8], sink: impl FnMut(Container)) -> Result<(), serde_json::Error> {
-    struct Each<F>(F);
-    impl<'de, F: FnMut(Container)> Visitor<'de> for Each<F> {
-        type Value = ();
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a JSON array of containers")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
-            while let Some(c) = seq.next_element::<Container>()? {
-                (self.0)(c);
-            }
-            Ok(())
-        }
-    }
-    let mut de = serde_json::Deserializer::from_slice(body);
-    (&mut de).deserialize_seq(Each(sink))?;
-    de.end()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,18 +508,5 @@ mod tests {
             r#"{"label":["app=web","tier"],"type":["container"]}"#
         );
         assert!(!q.contains('"') && !q.contains('{'));
-    }
-
-    #[test]
-    fn the_list_decodes_one_container_at_a_time() {
-        let body = br#"[{"Id":"a","Names":["/x"],"State":"running","Labels":{"k":"v"}},
-            {"Id":"b","State":"exited","Labels":{}}]"#;
-        let mut got = Vec::new();
-        decode_list(body, |c| got.push(c)).unwrap();
-        assert_eq!(got.len(), 2);
-        assert_eq!(got[0].label("k"), Some("v"));
-        assert!(decode_list(b"{}", |_| {}).is_err());
-        assert!(decode_list(b"[1]", |_| {}).is_err());
-        assert!(decode_list(b"[] x", |_| {}).is_err());
     }
 }

@@ -1,5 +1,6 @@
 //! HTTP/1.1 requests to the daemon, one connection each, with hyper's low-level client over
-//! a `tokio` Unix or TCP stream.
+//! a `tokio` Unix or TCP stream, TLS on TCP (`tls`), or the stdin and stdout of an
+//! `ssh ... docker system dial-stdio` process (`ssh`).
 
 use std::future::Future;
 use std::io;
@@ -15,6 +16,11 @@ use tokio::task::JoinHandle;
 
 use crate::error::DockerError;
 use crate::host::DockerHost;
+use crate::ssh::SshCommand;
+use crate::tls::{DockerTls, TlsConnector, TlsProblem};
+
+/// How long a failed request waits for its connection's own error.
+const CONN_ERROR_WAIT: Duration = Duration::from_secs(1);
 
 /// How much of an error answer is read for its message.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -25,6 +31,29 @@ pub(crate) struct Transport {
     pub(crate) host: DockerHost,
     pub(crate) endpoint: String,
     pub(crate) connect_timeout: Duration,
+    dial: Dial,
+}
+
+/// How a connection is opened.
+#[derive(Clone, Debug)]
+enum Dial {
+    Unix(std::path::PathBuf),
+    /// With TLS when it is set, its files loaded.
+    Tcp {
+        addr: String,
+        tls: Option<TlsConnector>,
+    },
+    /// One ssh process per connection.
+    Ssh(SshCommand),
+}
+
+/// How to reach a daemon beyond its address: the builder's TLS and ssh settings.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RemoteSettings {
+    /// TLS for a `tcp://` host (ignored for the others).
+    pub(crate) tls: Option<DockerTls>,
+    /// Arguments for `ssh` before its own (an `ssh://` host).
+    pub(crate) ssh_args: Vec<String>,
 }
 
 /// A response whose body is still arriving, with the task that drives its connection
@@ -46,6 +75,41 @@ impl Drop for AbortOnDrop {
 }
 
 impl Transport {
+    /// A transport to `host`; loads the TLS files (a `tcp://` host with TLS settings).
+    ///
+    /// # Errors
+    /// [`DockerError::TlsFile`] for a file that cannot be used, [`DockerError::TlsNotBuilt`]
+    /// without the `tls` feature.
+    pub(crate) fn new(
+        host: DockerHost,
+        connect_timeout: Duration,
+        remote: &RemoteSettings,
+    ) -> Result<Self, DockerError> {
+        let endpoint = host.to_string();
+        let dial = match &host {
+            DockerHost::Tcp(addr) => Dial::Tcp {
+                addr: addr.clone(),
+                tls: match &remote.tls {
+                    Some(settings) => Some(TlsConnector::new(settings, &endpoint)?),
+                    None => None,
+                },
+            },
+            DockerHost::Unix(path) => Dial::Unix(path.clone()),
+            DockerHost::Ssh(ssh) => {
+                Dial::Ssh(SshCommand::new(ssh, &remote.ssh_args, connect_timeout))
+            }
+        };
+        if remote.tls.is_some() && !matches!(dial, Dial::Tcp { .. }) {
+            tracing::debug!(%endpoint, "TLS settings ignored: not a tcp:// host");
+        }
+        Ok(Self {
+            host,
+            endpoint,
+            connect_timeout,
+            dial,
+        })
+    }
+
     /// Sends `GET path_and_query` on a new connection and waits (at most `timeout`, the
     /// connection included) for a success status and the headers.
     pub(crate) async fn get(
@@ -73,6 +137,14 @@ impl Transport {
             .unwrap_or_default();
         let message = error_message(&body);
         Err(match status {
+            // Go's answer to plain HTTP on a TLS port.
+            StatusCode::BAD_REQUEST if message.contains("HTTP request to an HTTPS server") => {
+                DockerError::Tls {
+                    endpoint: self.endpoint.clone(),
+                    problem: TlsProblem::TlsRequired,
+                    detail: message,
+                }
+            }
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => DockerError::Auth {
                 endpoint: self.endpoint.clone(),
                 status: status.as_u16(),
@@ -132,8 +204,8 @@ impl Transport {
                 url: self.endpoint.clone(),
                 reason: format!("cannot build a request for {path_and_query:?}: {e}"),
             })?;
-        match &self.host {
-            DockerHost::Unix(path) => {
+        match &self.dial {
+            Dial::Unix(path) => {
                 let stream = self
                     .within(self.connect_timeout, "a connection", async {
                         UnixStream::connect(path)
@@ -143,7 +215,7 @@ impl Transport {
                     .await?;
                 self.send(TokioIo::new(stream), request).await
             }
-            DockerHost::Tcp(addr) => {
+            Dial::Tcp { addr, tls } => {
                 let stream = self
                     .within(self.connect_timeout, "a connection", async {
                         TcpStream::connect(addr.as_str())
@@ -153,7 +225,27 @@ impl Transport {
                     .await?;
                 // Small requests and event lines: do not wait to fill packets.
                 let _ = stream.set_nodelay(true);
-                self.send(TokioIo::new(stream), request).await
+                let Some(tls) = tls else {
+                    return self.send(TokioIo::new(stream), request).await;
+                };
+                let host = host_of(addr);
+                let stream = self
+                    .within(
+                        self.connect_timeout,
+                        "a TLS handshake",
+                        tls.handshake(host, stream, &self.endpoint),
+                    )
+                    .await?;
+                self.send(TokioIo::new(stream), request)
+                    .await
+                    .map_err(|e| tls.explain(e, host))
+            }
+            Dial::Ssh(ssh) => {
+                let (stream, stderr) = ssh.spawn(&self.endpoint)?;
+                match self.send(TokioIo::new(stream), request).await {
+                    Ok(response) => Ok(response),
+                    Err(e) => Err(stderr.explain(e, &self.endpoint).await),
+                }
             }
         }
     }
@@ -173,12 +265,26 @@ impl Transport {
         let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
             .await
             .map_err(http)?;
+        let (failed, why) = tokio::sync::oneshot::channel();
         let conn = AbortOnDrop(tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "docker connection ended");
+                let _ = failed.send(e);
             }
         }));
-        let response = sender.send_request(request).await.map_err(http)?;
+        let response = match sender.send_request(request).await {
+            Ok(response) => response,
+            Err(e) => {
+                // When the connection failed first (a TLS alert read before the request
+                // went out), the request only says "not ready": the connection's own
+                // error says why.
+                let e = match tokio::time::timeout(CONN_ERROR_WAIT, why).await {
+                    Ok(Ok(conn_error)) => conn_error,
+                    _ => e,
+                };
+                return Err(http(e));
+            }
+        };
         let (parts, body) = response.into_parts();
         Ok(RawResponse {
             status: parts.status,
@@ -212,6 +318,17 @@ struct RawResponse {
     headers: http::HeaderMap,
     body: Incoming,
     conn: AbortOnDrop,
+}
+
+/// The host of `host:port` (`[::1]:2376` gives `::1`), which the daemon's certificate must
+/// name.
+fn host_of(authority: &str) -> &str {
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host);
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
 }
 
 /// `GET /path` without the query, for messages.
@@ -276,11 +393,34 @@ mod tests {
 
     fn transport(host: &str) -> Transport {
         let host = DockerHost::parse(host).unwrap();
-        Transport {
-            endpoint: host.to_string(),
-            host,
-            connect_timeout: Duration::from_secs(1),
+        Transport::new(host, Duration::from_secs(1), &RemoteSettings::default()).unwrap()
+    }
+
+    /// Without the `tls` feature, asking for TLS is an error that names the feature; the
+    /// settings are ignored for a socket, as with the feature.
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn tls_without_the_feature_says_which_feature() {
+        let remote = RemoteSettings {
+            tls: Some(DockerTls::new()),
+            ..RemoteSettings::default()
+        };
+        let tcp = DockerHost::parse("tcp://127.0.0.1:2376").unwrap();
+        match Transport::new(tcp, Duration::from_secs(1), &remote) {
+            Err(e @ DockerError::TlsNotBuilt { .. }) => {
+                assert!(e.to_string().contains("docker-tls feature"), "{e}");
+            }
+            other => panic!("{:?}", other.map(drop)),
         }
+        let unix = DockerHost::parse("unix:///run/docker.sock").unwrap();
+        assert!(Transport::new(unix, Duration::from_secs(1), &remote).is_ok());
+    }
+
+    #[test]
+    fn the_certificate_is_checked_for_the_host_of_the_address() {
+        assert_eq!(host_of("127.0.0.1:2376"), "127.0.0.1");
+        assert_eq!(host_of("docker.example.com:2376"), "docker.example.com");
+        assert_eq!(host_of("[::1]:2376"), "::1");
     }
 
     /// Root may open any socket, so this mapping is checked here rather than on a daemon.

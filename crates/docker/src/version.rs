@@ -18,9 +18,12 @@ impl ApiVersion {
     /// event field and action it reads (`Type`, `Action`, `Actor`, `health_status`) and
     /// the array form of `filters`.
     pub const MINIMUM: Self = Self::new(1, 24);
-    /// The newest API this source asks for: a daemon that speaks a newer one is addressed
-    /// as this version (Docker answers older versions as they were). Tested on 1.41.
-    pub const MAXIMUM: Self = Self::new(1, 45);
+    /// The newest API this source asks for, the newest Docker's API reference documents
+    /// (v1.57): a daemon that speaks a newer one is addressed as this version (Docker
+    /// answers older versions as they were), unless it no longer accepts it (see
+    /// [`negotiate`](Self::negotiate)). Run against 1.41 (Docker 20.10, Podman 4.3);
+    /// the event and list shapes of 1.52 and later are tested from the reference.
+    pub const MAXIMUM: Self = Self::new(1, 57);
 
     /// `major.minor`.
     #[must_use]
@@ -43,19 +46,35 @@ impl ApiVersion {
         ))
     }
 
-    /// The version to address a daemon that speaks `server` with: `server`, capped at
-    /// [`MAXIMUM`](Self::MAXIMUM).
+    /// The version to address a daemon with whose newest API is `server` and oldest
+    /// `server_min` (when known): `server`, capped at [`MAXIMUM`](Self::MAXIMUM); but when
+    /// the daemon no longer accepts even that (Docker 29 refuses anything below 1.44),
+    /// its oldest, with a warning to log: the events and lists of an API newer than this
+    /// source knows may carry what it does not read.
     ///
     /// # Errors
     /// [`DockerError::ApiTooOld`] when `server` is older than [`MINIMUM`](Self::MINIMUM).
-    pub fn negotiate(server: Self) -> Result<Self, DockerError> {
+    pub fn negotiate(
+        server: Self,
+        server_min: Option<Self>,
+    ) -> Result<(Self, Option<String>), DockerError> {
         if server < Self::MINIMUM {
             return Err(DockerError::ApiTooOld {
                 server,
                 minimum: Self::MINIMUM,
             });
         }
-        Ok(server.min(Self::MAXIMUM))
+        match server_min {
+            Some(min) if min > Self::MAXIMUM => Ok((
+                min,
+                Some(format!(
+                    "the daemon's oldest API version, {min}, is newer than the newest this \
+                     client knows, {}: speaking {min}",
+                    Self::MAXIMUM
+                )),
+            )),
+            _ => Ok((server.min(Self::MAXIMUM), None)),
+        }
     }
 }
 
@@ -81,12 +100,18 @@ mod tests {
     fn negotiates_within_the_supported_range() {
         let v = |s| ApiVersion::parse(s).unwrap();
         assert!(v("1.9") < v("1.24"));
-        assert_eq!(ApiVersion::negotiate(v("1.41")).unwrap(), v("1.41"));
         assert_eq!(
-            ApiVersion::negotiate(v("1.51")).unwrap(),
-            ApiVersion::MAXIMUM
+            ApiVersion::negotiate(v("1.41"), None).unwrap(),
+            (v("1.41"), None)
         );
-        let old = ApiVersion::negotiate(v("1.23")).unwrap_err();
+        assert_eq!(
+            ApiVersion::negotiate(v("1.99"), Some(v("1.44"))).unwrap(),
+            (ApiVersion::MAXIMUM, None)
+        );
+        let (newer, warning) = ApiVersion::negotiate(v("1.99"), Some(v("1.90"))).unwrap();
+        assert_eq!(newer, v("1.90"));
+        assert!(warning.is_some());
+        let old = ApiVersion::negotiate(v("1.23"), None).unwrap_err();
         assert!(old.to_string().contains("1.23"), "{old}");
         assert!(old.to_string().contains("1.24"), "{old}");
         for bad in ["", "1", "x.y", "1.", "1.41.0"] {

@@ -211,6 +211,11 @@ impl Core {
         &self.status
     }
 
+    /// Records what serves the watch that just opened (see [`Status::server`]).
+    pub(crate) fn set_server(&mut self, server: Option<String>) {
+        self.status.server = server;
+    }
+
     /// The memory bounds.
     pub(crate) fn limits(&self) -> Limits {
         self.limits
@@ -593,6 +598,10 @@ fn apply<C: Cache>(event: &WatchEvent, pending: &mut BTreeSet<String>, cache: &m
     let changed = cache.update(id, |cached| match plan(event, cached) {
         Plan::Nothing => None,
         Plan::Upsert(c) => Some(Change::Upsert(c)),
+        Plan::UpsertThenFetch(c) => {
+            fetch = true;
+            Some(Change::Upsert(c))
+        }
         Plan::Delete => removal(cached, id),
         Plan::Fetch => {
             fetch = true;

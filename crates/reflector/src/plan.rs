@@ -10,6 +10,10 @@ use hypersh_watch::{Container, WatchEvent};
 pub(crate) enum Plan {
     /// Store this (changed) container.
     Upsert(Container),
+    /// Store this (changed) container, then fetch it: the event started or stopped a
+    /// container whose addresses and ports the engine changes then, which no event
+    /// carries.
+    UpsertThenFetch(Container),
     /// Remove the container.
     Delete,
     /// The cache does not hold the container and the event does not describe all of it:
@@ -25,7 +29,9 @@ pub(crate) enum Plan {
 /// labels with other attributes, and neither shape carries `Command`, `Created` or
 /// `ImageID`. Later events update the fetched container's state and name, except
 /// Kubernetes-style events whose phase does not decide the state (see
-/// [`phase_decides`]): those are fetched too.
+/// [`phase_decides`]): those are fetched too. An event that starts a container attached
+/// to a network, or stops one with ports, is applied and the container fetched as well
+/// (see [`moves_addresses`]).
 pub(crate) fn plan(event: &WatchEvent, cached: Option<&Container>) -> Plan {
     match (event, cached) {
         (WatchEvent::Deleted(_), _) => Plan::Delete,
@@ -35,9 +41,29 @@ pub(crate) fn plan(event: &WatchEvent, cached: Option<&Container>) -> Plan {
         {
             Plan::Fetch
         }
-        (WatchEvent::Added(e) | WatchEvent::Modified(e), Some(c)) => {
-            e.changes(c).map_or(Plan::Nothing, Plan::Upsert)
-        }
+        (WatchEvent::Added(e) | WatchEvent::Modified(e), Some(c)) => match e.changes(c) {
+            None => Plan::Nothing,
+            Some(next) if moves_addresses(c, &next) => Plan::UpsertThenFetch(next),
+            Some(next) => Plan::Upsert(next),
+        },
+    }
+}
+
+/// Whether the change from `cached` to `next` is one after which the engine lists what no
+/// event carries. When a container starts (from created or stopped) the engine gives it
+/// an address on each network but `none` and `host` (a restart may give another one),
+/// and a network its `NetworkID` at the first start (`none` and `host` too). When it
+/// stops, the addresses go, which [`Event::changes`](hypersh_watch::Event::changes)
+/// applies itself; its ports go too on Docker but stay on Podman: fetched when it has
+/// some. Pausing and unpausing change none of it.
+fn moves_addresses(cached: &Container, next: &Container) -> bool {
+    match (cached.state().is_running(), next.state().is_running()) {
+        (false, true) => cached
+            .networks()
+            .iter()
+            .any(|n| !matches!(n.name(), "none" | "host") || n.network_id().is_empty()),
+        (true, false) => !cached.ports().is_empty(),
+        _ => false,
     }
 }
 
@@ -63,6 +89,7 @@ mod tests {
     use super::*;
     use crate::testkit::{container, docker, k8s};
     use hypersh_watch::ContainerState;
+    use hypersh_watch::container::{Network, Port, PortType};
 
     #[test]
     fn plans() {
@@ -99,5 +126,103 @@ mod tests {
             plan(&k8s("MODIFIED", "a", "Pending"), Some(&exited)),
             Plan::Fetch
         );
+    }
+
+    #[test]
+    fn a_start_of_an_attached_container_is_applied_then_fetched() {
+        let on = |network: Network, state| {
+            container("a", state)
+                .into_builder()
+                .network(network)
+                .build()
+        };
+        let created = on(Network::new("bridge"), ContainerState::Created);
+        let Plan::UpsertThenFetch(started) = plan(&docker("start", "a"), Some(&created)) else {
+            panic!("a start gives addresses the event does not carry")
+        };
+        assert_eq!(started.state(), ContainerState::Running);
+        let stopped = on(
+            Network::new("bridge").with_network_id("17e4"),
+            ContainerState::Exited,
+        );
+        assert!(matches!(
+            plan(&docker("restart", "a"), Some(&stopped)),
+            Plan::UpsertThenFetch(_)
+        ));
+        assert!(matches!(
+            plan(&k8s("MODIFIED", "a", "Running"), Some(&stopped)),
+            Plan::UpsertThenFetch(_)
+        ));
+        for name in ["none", "host"] {
+            // Its id arrives at the first start; it never has an address.
+            assert!(matches!(
+                plan(
+                    &docker("start", "a"),
+                    Some(&on(Network::new(name), ContainerState::Created))
+                ),
+                Plan::UpsertThenFetch(_)
+            ));
+            let known = Network::new(name).with_network_id("2a5b66f9");
+            assert!(matches!(
+                plan(
+                    &docker("start", "a"),
+                    Some(&on(known, ContainerState::Exited))
+                ),
+                Plan::Upsert(_)
+            ));
+        }
+        // No network at all (Podman's `--network none`, the emit benchmark's runtime).
+        assert!(matches!(
+            plan(
+                &docker("start", "a"),
+                Some(&container("a", ContainerState::Created))
+            ),
+            Plan::Upsert(_)
+        ));
+    }
+
+    #[test]
+    fn a_stop_takes_the_addresses_off_and_fetches_only_for_ports() {
+        let running = container("a", ContainerState::Running)
+            .into_builder()
+            .network(
+                Network::new("bridge")
+                    .with_network_id("17e4")
+                    .with_ip_address("172.17.0.2")
+                    .with_gateway("172.17.0.1")
+                    .with_mac_address("02:42:ac:11:00:02"),
+            )
+            .build();
+        let Plan::Upsert(stopped) = plan(&docker("die", "a"), Some(&running)) else {
+            panic!("a stop without ports is applied alone")
+        };
+        assert_eq!(stopped.state(), ContainerState::Exited);
+        assert_eq!(
+            stopped.networks(),
+            [Network::new("bridge").with_network_id("17e4")]
+        );
+        let Plan::Upsert(failed) = plan(&k8s("MODIFIED", "a", "Failed"), Some(&running)) else {
+            panic!("a stop in the Kubernetes shape too")
+        };
+        assert_eq!(failed.networks()[0].ip(), None);
+        // Pausing keeps them.
+        let Plan::Upsert(paused) = plan(&docker("pause", "a"), Some(&running)) else {
+            panic!("a pause changes the state")
+        };
+        assert_eq!(paused.networks(), running.networks());
+        // Docker lists no port once stopped, Podman keeps them: fetched to know.
+        let published = running
+            .clone()
+            .into_builder()
+            .port(Port::new(80, PortType::Tcp).published("0.0.0.0", 8080))
+            .build();
+        assert!(matches!(
+            plan(&docker("kill", "a"), Some(&published)),
+            Plan::Nothing
+        ));
+        let Plan::UpsertThenFetch(died) = plan(&docker("die", "a"), Some(&published)) else {
+            panic!("a stop with ports is fetched")
+        };
+        assert_eq!(died.networks()[0].ip_address(), "");
     }
 }

@@ -243,6 +243,7 @@ impl<S: Source> Reflector<S> {
             opened = self.source.watch(self.core.selector().watch_filters()) => match opened {
                 Ok(watch) => {
                     *stream = Some(watch);
+                    self.core.set_server(self.source.server());
                     Input::WatchOpened
                 }
                 Err(e) => failed(&e),

@@ -2,16 +2,19 @@
 //!
 //! A source only moves bytes and says what failed; every decision (what to buffer, merge,
 //! fetch, relist, tombstone) is the reflector's, so each source gets the same guarantees.
-//! The Hyper.sh [`Client`] is one; [`FakeSource`](crate::FakeSource) is a scripted one
-//! for tests.
+//! The Hyper.sh `Client` is one (feature `hypersh`, on by default);
+//! [`FakeSource`](crate::FakeSource) is a scripted one for tests.
 
 use std::future::Future;
 
 use futures_util::Stream;
-use hypersh_watch::{Client, Container, EventStream, Filters, WatchEvent};
+#[cfg(feature = "hypersh")]
+use hypersh_watch::{Client, EventStream};
+use hypersh_watch::{Container, Filters, WatchEvent};
 
 /// How many ids one fetch by the Hyper.sh client asks for in one list call (they go into
 /// the query string).
+#[cfg(feature = "hypersh")]
 const FETCH_BATCH: usize = 50;
 
 /// A container API the reflector can list and watch.
@@ -57,6 +60,14 @@ pub trait Source: Clone + Send + Sync + 'static {
         ids: &[String],
     ) -> impl Future<Output = Result<Vec<Container>, Self::Error>> + Send;
 
+    /// What serves this source, as learnt when the last watch opened, for the status
+    /// ([`Status::server`](crate::Status::server)) and logs: an engine, its version and
+    /// the API spoken (`Podman 4.3.1 (API 1.41)`). The reflector reads it each time a
+    /// watch opens. The default says nothing.
+    fn server(&self) -> Option<String> {
+        None
+    }
+
     /// Called after a failed session, before the backoff: forget pooled connections, so
     /// the next session cannot reuse one from before the failure (it may be half dead).
     /// The default does nothing.
@@ -79,6 +90,7 @@ pub trait SourceError: std::error::Error + Send + Sync + 'static {
     fn is_frame_error(&self) -> bool;
 }
 
+#[cfg(feature = "hypersh")]
 impl SourceError for hypersh_watch::Error {
     fn is_auth(&self) -> bool {
         hypersh_watch::Error::is_auth(self)
@@ -89,7 +101,9 @@ impl SourceError for hypersh_watch::Error {
     }
 }
 
-/// The Hyper.sh API: the signed `GET /containers/json` and the `/events/ws` websocket.
+/// The Hyper.sh API: the signed `GET /containers/json` and the `/events/ws` websocket
+/// (feature `hypersh`, on by default).
+#[cfg(feature = "hypersh")]
 impl Source for Client {
     type Error = hypersh_watch::Error;
     type Watch = EventStream;

@@ -54,6 +54,10 @@ pub struct Status {
     pub auth_failing: bool,
     /// The last error, as text.
     pub last_error: Option<String>,
+    /// What served the last watch that opened, as its source describes it
+    /// ([`Source::server`](crate::Source::server)): `Podman 4.3.1 (API 1.41)`. `None`
+    /// until a watch opens, or when the source does not say.
+    pub server: Option<String>,
 }
 
 /// A shared, cheap-to-clone view of a reflector's [`Status`].

@@ -379,3 +379,59 @@ async fn a_flood_during_a_stalled_list_stays_bounded_and_the_list_is_taken_again
     assert_eq!(informer.store().len(), 1_000);
     informer.shutdown().await;
 }
+
+/// A source that says what serves it, counting the watches it opened.
+#[derive(Clone)]
+struct Described(FakeSource);
+
+impl hypersh_reflector::Source for Described {
+    type Error = <FakeSource as hypersh_reflector::Source>::Error;
+    type Watch = <FakeSource as hypersh_reflector::Source>::Watch;
+
+    fn endpoint(&self) -> String {
+        self.0.endpoint()
+    }
+
+    async fn watch(&self, filters: &Filters) -> Result<Self::Watch, Self::Error> {
+        self.0.watch(filters).await
+    }
+
+    async fn list(
+        &self,
+        filters: &Filters,
+        sink: impl FnMut(Container) + Send,
+    ) -> Result<(), Self::Error> {
+        self.0.list(filters, sink).await
+    }
+
+    async fn fetch(&self, ids: &[String]) -> Result<Vec<Container>, Self::Error> {
+        self.0.fetch(ids).await
+    }
+
+    fn server(&self) -> Option<String> {
+        Some(format!("Fake {} (API 1.41)", self.0.calls().watches))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_status_says_what_served_the_last_watch() {
+    let source = FakeSource::new();
+    let informer = Informer::builder(Described(source.clone()))
+        .backoff(quick_backoff())
+        .build()
+        .unwrap();
+    assert_eq!(informer.status().server, None, "no watch yet");
+    informer.wait_until_ready().await;
+    assert_eq!(
+        informer.status().server.as_deref(),
+        Some("Fake 1 (API 1.41)")
+    );
+    // Each new watch asks again (an engine upgraded under the informer says so).
+    source.disconnect();
+    until("a second watch", || informer.status().reconnects == 1).await;
+    assert_eq!(
+        informer.status().server.as_deref(),
+        Some("Fake 2 (API 1.41)")
+    );
+    informer.shutdown().await;
+}

@@ -14,7 +14,7 @@ use crate::config::{ClientConfig, TlsMode};
 use crate::container::Container;
 use crate::error::Error;
 use crate::filters::Filters;
-use crate::list::ArraySplitter;
+use crate::list::{ArraySplitter, SplitError};
 use crate::sign4;
 use crate::stream::EventStream;
 use serde::de::Error as _;
@@ -165,15 +165,13 @@ impl Client {
         let mut count = 0usize;
         let started = Instant::now();
         let mut logged = started;
-        let mut too_many = false;
         while let Some(chunk) = self.progress(response.chunk()).await? {
             splitter
                 .feed(&chunk, |element| {
                     if count >= cfg.max_list_containers {
-                        too_many = true;
-                        return Err(serde_json::Error::custom("too many containers"));
+                        return Err(ListStop::TooMany);
                     }
-                    each(serde_json::from_slice(element)?);
+                    each(serde_json::from_slice(element).map_err(ListStop::Decode)?);
                     count += 1;
                     if count.is_multiple_of(LIST_PROGRESS_EVERY)
                         || (count.is_multiple_of(1_000) && logged.elapsed() >= LIST_PROGRESS_PERIOD)
@@ -183,17 +181,11 @@ impl Client {
                     }
                     Ok(())
                 })
-                .map_err(|e| {
-                    if too_many {
-                        Error::ListTooLarge {
-                            limit: cfg.max_list_containers,
-                        }
-                    } else {
-                        Error::ListDecode(e)
-                    }
-                })?;
+                .map_err(|stop| stop.into_error(cfg))?;
         }
-        splitter.finish().map_err(Error::ListDecode)?;
+        splitter
+            .finish()
+            .map_err(|e| ListStop::Split(e).into_error(cfg))?;
         Ok(count)
     }
 
@@ -363,8 +355,11 @@ impl Client {
         Ok(headers)
     }
 
+    /// Signs a request with a fresh nonce: two requests of one second never share a
+    /// signature, so a server that refuses replays serves both.
     fn sign(&self, method: &Method, uri: &Uri, headers: &mut HeaderMap) -> Result<(), Error> {
         let cfg = &self.inner.config;
+        headers.insert(sign4::NONCE_HEADER, sign4::nonce()?);
         sign4::sign(
             method,
             uri,
@@ -385,6 +380,36 @@ impl Client {
             }
         } else {
             Error::Http(e)
+        }
+    }
+}
+
+/// Why a streamed list stopped early.
+enum ListStop {
+    Split(SplitError),
+    Decode(serde_json::Error),
+    TooMany,
+}
+
+impl From<SplitError> for ListStop {
+    fn from(e: SplitError) -> Self {
+        Self::Split(e)
+    }
+}
+
+impl ListStop {
+    fn into_error(self, cfg: &ClientConfig) -> Error {
+        match self {
+            Self::TooMany => Error::ListTooLarge {
+                limit: cfg.max_list_containers,
+            },
+            Self::Decode(e) => Error::ListDecode(e),
+            Self::Split(SplitError::ElementTooLarge { limit }) => {
+                Error::ListDecode(serde_json::Error::custom(format_args!(
+                    "a list element is larger than {limit} bytes (ClientConfig::max_frame_size)"
+                )))
+            }
+            Self::Split(e) => Error::ListDecode(serde_json::Error::custom(e)),
         }
     }
 }
@@ -415,6 +440,42 @@ mod tests {
         let f = Filters::new().label("a=b c");
         let encoded: String = utf8_percent_encode(&f.to_json(), QUERY_VALUE).collect();
         assert_eq!(encoded, "%7B%22label%22%3A%7B%22a%3Db%20c%22%3Atrue%7D%7D");
+    }
+
+    #[test]
+    fn the_same_request_twice_in_one_second_signs_differently_and_verifies() {
+        let cfg =
+            ClientConfig::new("https://127.0.0.1:8443", Credentials::new("ak", "sk")).unwrap();
+        let client = Client::new(cfg).unwrap();
+        let url = "https://127.0.0.1:8443/containers/json?all=1";
+        let mut keys = std::collections::HashMap::new();
+        keys.insert("ak".to_owned(), crate::credentials::SecretKey::new("sk"));
+        let target: Uri = "/containers/json?all=1".parse().unwrap();
+        // A second boundary may fall between two signings, never between all three pairs
+        // of four taken back to back: some pair shares its X-Hyper-Date.
+        let signed: Vec<HeaderMap> = (0..4)
+            .map(|_| client.signed_headers(&Method::GET, url).unwrap())
+            .collect();
+        let date = |h: &HeaderMap| h[sign4::DATE_HEADER].clone();
+        assert!(signed.windows(2).any(|w| date(&w[0]) == date(&w[1])));
+        for (i, a) in signed.iter().enumerate() {
+            let auth = a[http::header::AUTHORIZATION].to_str().unwrap();
+            assert!(
+                auth.contains("x-hyper-nonce"),
+                "the nonce is signed: {auth}"
+            );
+            let now = SystemTime::now();
+            assert_eq!(
+                sign4::verify(&Method::GET, &target, a, b"", &keys, now),
+                Ok("ak".to_owned())
+            );
+            for b in &signed[i + 1..] {
+                assert_ne!(
+                    a[http::header::AUTHORIZATION],
+                    b[http::header::AUTHORIZATION]
+                );
+            }
+        }
     }
 
     #[test]

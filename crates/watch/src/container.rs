@@ -1,8 +1,9 @@
 //! The container model shared by the list response and the event stream.
 //!
 //! [`Container`] is the Docker container summary returned by `GET /containers/json`
-//! (spec section 2), reduced to the fields a cache needs. Unknown fields are ignored on
-//! decode; numbers may be integers or floats.
+//! (spec section 2), reduced to the fields a cache needs: identity, image, state, labels,
+//! and what a proxy or a monitor needs to reach it ([`Port`]s, [`Network`]s, [`Mount`]s).
+//! Unknown fields are ignored on decode; numbers may be integers or floats.
 
 use std::fmt;
 use std::sync::Arc;
@@ -13,24 +14,34 @@ use smol_str::SmolStr;
 mod builder;
 mod de;
 mod labels;
+mod mount;
+mod network;
+mod port;
+mod shared;
 
 pub use builder::ContainerBuilder;
 use de::shared_str;
 pub(crate) use de::{lenient_i64, null_as_default};
 pub use labels::Labels;
+pub use mount::{Mount, MountType};
+pub use network::Network;
+pub use port::{Port, PortType};
+pub use shared::MAX_KEPT_BYTES;
+use shared::Shared;
 
 /// A container as the list endpoint describes it.
 ///
 /// Field names serialise in the Docker list format (`Id`, `Names`, `Image`, ...), so a
 /// `Vec<Container>` written as JSON can be compared with `GET /containers/json?all=1`, and
-/// read back with the same decoder. `Ports`, `HostConfig` and `NetworkSettings` are not
-/// kept: a cache of many containers should not pay for them, and no filter or index uses
-/// them.
+/// read back with the same decoder. Of `Ports`, `NetworkSettings.Networks` and `Mounts`
+/// the fields a proxy or a monitor acts on are kept ([`Port`], [`Network`], [`Mount`]);
+/// `HostConfig` and the rest are not: a cache of many containers should not pay for them.
 ///
-/// Fields are read through accessors that borrow (`&str`, [`Labels`]) or copy
-/// ([`ContainerState`], `i64`). A container is decoded from JSON, built with
+/// Fields are read through accessors that borrow (`&str`, [`Labels`], slices of records)
+/// or copy ([`ContainerState`], `i64`). A container is decoded from JSON, built with
 /// [`Container::builder`], or made by the reflector from events. Cloning one costs a few
-/// reference counts: its texts and labels are shared between versions.
+/// reference counts: its texts, labels and records are shared between versions. A
+/// container without ports, networks or mounts keeps nothing for them.
 ///
 /// ```
 /// # mod hypersh { pub mod watch { pub use hypersh_watch::*; } }
@@ -71,6 +82,9 @@ pub struct Container {
     /// Creation time, seconds since the Unix epoch.
     #[serde(default, deserialize_with = "lenient_i64")]
     pub(crate) created: i64,
+    /// Exposed and published ports.
+    #[serde(default)]
+    pub(crate) ports: Shared<Port>,
     /// Labels, fixed when the container is created.
     #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) labels: Arc<Labels>,
@@ -81,6 +95,17 @@ pub struct Container {
     /// to 23 bytes, so a new version of a container copies it without allocating.
     #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) status: SmolStr,
+    /// The networks, in name order: `NetworkSettings.Networks` on the wire.
+    #[serde(
+        rename = "NetworkSettings",
+        default,
+        serialize_with = "network::serialize_settings",
+        deserialize_with = "network::deserialize_settings"
+    )]
+    pub(crate) networks: Shared<Network>,
+    /// Volumes, bind mounts and tmpfs mounts.
+    #[serde(default)]
+    pub(crate) mounts: Shared<Mount>,
 }
 
 impl Container {
@@ -201,9 +226,73 @@ impl Container {
         self.labels.get(key)
     }
 
+    /// The container's ports (`Ports`): those it exposes and where the host publishes
+    /// them, by container port, protocol, host address and host port (Docker's order
+    /// changes from one list to the next). Empty for a stopped container on Docker, which
+    /// lists ports only while the container runs.
+    ///
+    /// ```
+    /// # mod hypersh { pub mod watch { pub use hypersh_watch::*; } }
+    /// use hypersh::watch::container::{Container, Port, PortType};
+    ///
+    /// let c = Container::builder("c1")
+    ///     .port(Port::new(80, PortType::Tcp).published("0.0.0.0", 8080))
+    ///     .build();
+    /// let published: Vec<u16> = c.ports().iter().filter_map(Port::public_port).collect();
+    /// assert_eq!(published, [8080]);
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn ports(&self) -> &[Port] {
+        self.ports.as_slice()
+    }
+
+    /// The networks the container is attached to (`NetworkSettings.Networks`), in name
+    /// order, with its addresses on each while it runs.
+    ///
+    /// ```
+    /// # mod hypersh { pub mod watch { pub use hypersh_watch::*; } }
+    /// use hypersh::watch::Container;
+    ///
+    /// let c: Container = serde_json::from_str(r#"{"Id":"c1","NetworkSettings":{"Networks":{
+    ///     "bridge":{"NetworkID":"17e46f547a6c","Gateway":"172.17.0.1",
+    ///               "IPAddress":"172.17.0.2","MacAddress":"02:42:ac:11:00:02"}}}}"#)?;
+    /// assert_eq!(c.networks()[0].name(), "bridge");
+    /// assert_eq!(c.network("bridge").map(|n| n.ip_address()), Some("172.17.0.2"));
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn networks(&self) -> &[Network] {
+        self.networks.as_slice()
+    }
+
+    /// The network named `name`, if the container is attached to it.
+    #[must_use]
+    pub fn network(&self, name: &str) -> Option<&Network> {
+        self.networks().iter().find(|n| n.name() == name)
+    }
+
+    /// The container's mounts (`Mounts`), by destination (Docker's order changes from one
+    /// list to the next).
+    #[inline]
+    #[must_use]
+    pub fn mounts(&self) -> &[Mount] {
+        self.mounts.as_slice()
+    }
+
+    /// Takes the addresses off every network (a stopped container's listing); nothing is
+    /// copied when none has one.
+    pub(crate) fn release_addresses(&mut self) {
+        if self.networks().iter().any(Network::is_addressed) {
+            self.networks =
+                Shared::from_vec(self.networks().iter().map(Network::released).collect());
+        }
+    }
+
     /// Makes this container share `older`'s allocations for every field whose value is
-    /// equal (id, names, labels, and the image, image id and command when too long to be
-    /// inline).
+    /// equal (id, names, labels, ports, networks, mounts, and the image, image id and
+    /// command when too long to be inline).
     ///
     /// A newly listed version of a cached container then costs only what changed: a
     /// relist holds the new versions beside the cached ones until it is applied, and this
@@ -227,6 +316,9 @@ impl Container {
         share_text(&mut self.image_id, &older.image_id);
         share_text(&mut self.command, &older.command);
         share(&mut self.labels, &older.labels);
+        self.ports.share(&older.ports);
+        self.networks.share(&older.networks);
+        self.mounts.share(&older.mounts);
     }
 }
 
@@ -261,6 +353,11 @@ pub enum ContainerState {
     Paused,
     /// Stopped; the exit code is in the status text.
     Exited,
+    /// Stopped, and not yet cleaned up by the engine: Podman's state between a container's
+    /// exit (`die`) and its `cleanup` (Docker has no such state: its list says `exited`).
+    Stopped,
+    /// Being stopped: Podman's state between a stop request and the container's exit.
+    Stopping,
     /// Dead (failed to be removed).
     Dead,
     /// Being removed.
@@ -281,10 +378,20 @@ impl ContainerState {
             Self::Running => "running",
             Self::Paused => "paused",
             Self::Exited => "exited",
+            Self::Stopped => "stopped",
+            Self::Stopping => "stopping",
             Self::Dead => "dead",
             Self::Removing => "removing",
             Self::Unknown => "unknown",
         }
+    }
+
+    /// Whether the container's processes exist: running or paused, as Docker's
+    /// `State.Running` (true for a paused container too). The engine holds the
+    /// container's network addresses while it runs, and only then.
+    #[must_use]
+    pub fn is_running(self) -> bool {
+        matches!(self, Self::Running | Self::Paused)
     }
 
     /// A short status text for this state, like Docker's without the age
@@ -296,7 +403,9 @@ impl ContainerState {
             Self::Restarting => SmolStr::new_static("Restarting"),
             Self::Running => SmolStr::new_static("Up"),
             Self::Paused => SmolStr::new_static("Up (Paused)"),
-            Self::Exited => smol_str::format_smolstr!("Exited ({exit_code})"),
+            // Podman's text for a stopped container is the one for an exited one.
+            Self::Exited | Self::Stopped => smol_str::format_smolstr!("Exited ({exit_code})"),
+            Self::Stopping => SmolStr::new_static("Stopping"),
             Self::Dead => SmolStr::new_static("Dead"),
             Self::Removing => SmolStr::new_static("Removal In Progress"),
             Self::Unknown => SmolStr::default(),
@@ -311,9 +420,11 @@ impl ContainerState {
     pub fn phase(self, exit_code: i64) -> PodPhase {
         match self {
             Self::Created | Self::Restarting | Self::Unknown => PodPhase::Pending,
-            Self::Running | Self::Paused => PodPhase::Running,
-            Self::Exited | Self::Dead | Self::Removing if exit_code == 0 => PodPhase::Succeeded,
-            Self::Exited | Self::Dead | Self::Removing => PodPhase::Failed,
+            Self::Running | Self::Paused | Self::Stopping => PodPhase::Running,
+            Self::Exited | Self::Stopped | Self::Dead | Self::Removing if exit_code == 0 => {
+                PodPhase::Succeeded
+            }
+            Self::Exited | Self::Stopped | Self::Dead | Self::Removing => PodPhase::Failed,
         }
     }
 }
@@ -384,6 +495,8 @@ pub mod index {
     pub const IMAGE: &str = "image";
     /// Index name conventionally used with [`by_label`].
     pub const LABEL: &str = "label";
+    /// Index name conventionally used with [`by_network`].
+    pub const NETWORK: &str = "network";
 
     /// Every name of the container, without the leading `/`.
     #[must_use]
@@ -408,6 +521,13 @@ pub mod index {
     #[must_use]
     pub fn by_label(c: &Container) -> Vec<String> {
         c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect()
+    }
+
+    /// The name of every network the container is attached to (`bridge`, a user-defined
+    /// network): the containers a proxy on one network can reach.
+    #[must_use]
+    pub fn by_network(c: &Container) -> Vec<String> {
+        c.networks().iter().map(|n| n.name().to_owned()).collect()
     }
 }
 
@@ -476,7 +596,7 @@ mod tests {
             splitter
                 .feed(chunk, |element| {
                     read.push(serde_json::from_slice::<Container>(element)?);
-                    Ok(())
+                    Ok::<_, Box<dyn std::error::Error>>(())
                 })
                 .unwrap();
         }
@@ -528,6 +648,112 @@ mod tests {
         assert_eq!(new.status, "Up 3 minutes");
     }
 
+    /// A running container with a published port, an address and a volume, as Docker
+    /// lists it (the records' other fields dropped, `Mounts` in a Go map's order).
+    fn attached(ip: &str, status: &str, mounts_reversed: bool) -> Container {
+        let mut mounts = [
+            r#"{"Type":"volume","Name":"data","Source":"/var/lib/docker/volumes/data/_data","Destination":"/data","Driver":"local","Mode":"z","RW":true,"Propagation":""}"#,
+            r#"{"Type":"bind","Source":"/srv/www","Destination":"/www","Mode":"ro","RW":false,"Propagation":"rprivate"}"#,
+        ];
+        if mounts_reversed {
+            mounts.reverse();
+        }
+        serde_json::from_str(&format!(
+            r#"{{"Id":"7275e762","Names":["/web"],"State":"running","Status":"{status}",
+            "Ports":[{{"IP":"0.0.0.0","PrivatePort":80,"PublicPort":8080,"Type":"tcp"}}],
+            "NetworkSettings":{{"Networks":{{"bridge":{{"NetworkID":"{:064x}","Gateway":"172.17.0.1",
+            "IPAddress":"{ip}","MacAddress":"02:42:ac:11:00:02"}}}}}},
+            "Mounts":[{}]}}"#,
+            0x17e4,
+            mounts.join(",")
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn share_unchanged_shares_equal_records_whatever_the_order_docker_wrote() {
+        let old = attached("172.17.0.2", "Up 2 minutes", false);
+        let mut new = attached("172.17.0.2", "Up 3 minutes", true);
+        assert_eq!(new.mounts(), old.mounts(), "kept in one order");
+        assert!(!new.mounts.ptr_eq(&old.mounts));
+        new.share_unchanged(&old);
+        assert!(new.ports.ptr_eq(&old.ports));
+        assert!(new.networks.ptr_eq(&old.networks));
+        assert!(new.mounts.ptr_eq(&old.mounts));
+        // A new address is not shared; the rest still is.
+        let mut moved = attached("172.17.0.9", "Up 1 second", false);
+        moved.share_unchanged(&old);
+        assert!(!moved.networks.ptr_eq(&old.networks));
+        assert_eq!(moved.networks()[0].ip_address(), "172.17.0.9");
+        assert!(moved.ports.ptr_eq(&old.ports));
+        assert!(moved.mounts.ptr_eq(&old.mounts));
+    }
+
+    #[test]
+    fn records_round_trip_in_list_format_and_events_keep_them() {
+        let c = attached("172.17.0.2", "Up 2 minutes", false);
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(
+            json["Ports"],
+            serde_json::json!([{"IP":"0.0.0.0","PrivatePort":80,"PublicPort":8080,"Type":"tcp"}])
+        );
+        assert_eq!(
+            json["NetworkSettings"]["Networks"]["bridge"]["IPAddress"],
+            "172.17.0.2"
+        );
+        assert_eq!(json["Mounts"][1]["Destination"], "/www");
+        assert_eq!(json["Mounts"][1]["RW"], false);
+        assert_eq!(serde_json::from_value::<Container>(json).unwrap(), c);
+        // Nothing kept: written as the list writes it.
+        let bare = serde_json::to_value(Container::builder("b").build()).unwrap();
+        assert_eq!(bare["Ports"], serde_json::json!([]));
+        assert_eq!(bare["NetworkSettings"], serde_json::json!({"Networks": {}}));
+        assert_eq!(bare["Mounts"], serde_json::json!([]));
+
+        // An event speaks of state and name only: the records are kept, shared.
+        let pause = crate::WatchEvent::decode(
+            r#"{"status":"pause","id":"7275e762","Type":"container","Action":"pause"}"#,
+        )
+        .unwrap();
+        let paused = pause
+            .event()
+            .changes(&c)
+            .expect("a pause changes the state");
+        assert_eq!(paused.state(), ContainerState::Paused);
+        assert!(paused.ports.ptr_eq(&c.ports));
+        assert!(paused.networks.ptr_eq(&c.networks));
+        assert!(paused.mounts.ptr_eq(&c.mounts));
+
+        // A stop takes the addresses off (the network's name and id stay), as the engines
+        // list a stopped container; ports (which only Docker drops) and mounts stay.
+        let die = crate::WatchEvent::decode(
+            r#"{"status":"die","id":"7275e762","Type":"container","Action":"die","Actor":{"ID":"7275e762","Attributes":{"exitCode":"0"}}}"#,
+        )
+        .unwrap();
+        let stopped = die.event().changes(&paused).expect("a die stops it");
+        assert_eq!(stopped.state(), ContainerState::Exited);
+        let bridge = &stopped.networks()[0];
+        assert_eq!((bridge.name(), bridge.network_id().len()), ("bridge", 64));
+        assert_eq!(
+            (bridge.ip_address(), bridge.gateway(), bridge.mac_address()),
+            ("", "", "")
+        );
+        assert!(stopped.ports.ptr_eq(&c.ports));
+        assert!(stopped.mounts.ptr_eq(&c.mounts));
+        // Nothing to take off: the networks are not copied.
+        let again = die
+            .event()
+            .changes(
+                &stopped
+                    .clone()
+                    .into_builder()
+                    .state(ContainerState::Running)
+                    .build(),
+            )
+            .unwrap();
+        assert!(again.networks.ptr_eq(&stopped.networks));
+    }
+
     #[test]
     fn phases_map_both_ways() {
         assert_eq!(ContainerState::Running.phase(0), PodPhase::Running);
@@ -541,11 +767,35 @@ mod tests {
     }
 
     #[test]
+    fn podman_states_read_and_write_as_its_list_spells_them() {
+        for (text, state, phase) in [
+            ("stopped", ContainerState::Stopped, PodPhase::Failed),
+            ("stopping", ContainerState::Stopping, PodPhase::Running),
+        ] {
+            let c: Container =
+                serde_json::from_str(&format!(r#"{{"Id":"a","State":"{text}"}}"#)).unwrap();
+            assert_eq!(c.state(), state);
+            assert_eq!(state.as_str(), text);
+            assert_eq!(state.phase(137), phase);
+            let json = serde_json::to_value(&c).unwrap();
+            assert_eq!(json["State"], text);
+        }
+        assert_eq!(ContainerState::Stopped.summary(3), "Exited (3)");
+        assert_eq!(ContainerState::Stopping.summary(0), "Stopping");
+    }
+
+    #[test]
     fn index_functions() {
         let c: Container = serde_json::from_str(LIST_ITEM).unwrap();
         assert_eq!(index::by_name(&c), vec!["coolName"]);
         assert_eq!(index::by_image(&c), vec!["ubuntu:latest"]);
         assert_eq!(index::by_label(&c), vec!["sh_hyper_instancetype=xxs"]);
         assert!(index::by_image(&Container::builder("x").build()).is_empty());
+        assert!(index::by_network(&c).is_empty());
+        let two = Container::builder("y")
+            .network(Network::new("front"))
+            .network(Network::new("back"))
+            .build();
+        assert_eq!(index::by_network(&two), vec!["back", "front"]);
     }
 }

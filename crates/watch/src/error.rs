@@ -49,9 +49,10 @@ pub enum Error {
         /// The configured limit.
         after: Duration,
     },
-    /// No frame (event or pong) arrived within the idle timeout: the connection is
-    /// considered dead and the stream ends.
-    #[error("no frame received for {0:?}: connection considered dead")]
+    /// No whole message (an event, or a pong) arrived within the idle timeout: the
+    /// connection is considered dead and the stream ends. Bytes of a frame that has not
+    /// completed do not count, so a peer that dribbles a frame ends here too.
+    #[error("no frame received for {0:?} (idle_timeout): connection considered dead")]
     Idle(Duration),
     /// One frame could not be decoded. The stream goes on.
     #[error("could not decode event frame ({source}): {frame}")]

@@ -7,8 +7,12 @@
 //! - **Docker style** (the published API): `Action` is a Docker action (`create`, `start`,
 //!   `die`, ...), and `Actor.Attributes` flattens the labels beside `image`, `name` and
 //!   `exitCode`, so labels cannot be told apart from those keys. `create` maps to
-//!   [`WatchEvent::Added`], `destroy` to [`WatchEvent::Deleted`], everything else to
-//!   [`WatchEvent::Modified`].
+//!   [`WatchEvent::Added`], `destroy` (Podman: `remove`) to [`WatchEvent::Deleted`],
+//!   everything else to [`WatchEvent::Modified`]. Podman writes this shape too, with
+//!   actions of its own and some that leave a container in another state (see
+//!   [`Engine`] and [`WatchEvent::on_engine`]). Since API 1.52 Docker leaves out the
+//!   deprecated `status`, `id` and `from`: the event is read from `Type`, `Action` and
+//!   `Actor` alone.
 //!
 //! ```
 //! # mod hypersh { pub mod watch { pub use hypersh_watch::*; } }
@@ -40,7 +44,7 @@ mod text;
 pub(crate) mod utf8;
 mod wire;
 
-pub use action::{DOCKER_CONTAINER_ACTIONS, DockerAction};
+pub use action::{DOCKER_CONTAINER_ACTIONS, DockerAction, Engine, PODMAN_CONTAINER_ACTIONS};
 use text::{Parts, Strings};
 pub(crate) use utf8::Utf8Frame;
 use wire::{EventSeed, WireEvent};
@@ -101,6 +105,30 @@ impl WatchEvent {
     #[must_use]
     pub fn id(&self) -> &str {
         self.event().id()
+    }
+
+    /// The event as sent by `engine`: its Docker action then means what it means on that
+    /// engine (see [`DockerAction::state_after`]). A source that knows which engine it
+    /// talks to calls this on every event; decoding assumes [`Engine::Docker`].
+    ///
+    /// ```
+    /// # mod hypersh { pub mod watch { pub use hypersh_watch::*; } }
+    /// use hypersh::watch::event::Engine;
+    /// use hypersh::watch::{Container, ContainerState, WatchEvent};
+    ///
+    /// let die = WatchEvent::decode(r#"{"Type":"container","Action":"die","Actor":{"ID":"c1"}}"#)?;
+    /// let running = Container::builder("c1").state(ContainerState::Running).build();
+    /// let on_podman = die.on_engine(Engine::Podman);
+    /// let stopped = on_podman.event().changes(&running).expect("die changes the state");
+    /// assert_eq!(stopped.state(), ContainerState::Stopped);
+    /// # Ok::<(), hypersh_watch::event::DecodeError>(())
+    /// ```
+    #[must_use]
+    pub fn on_engine(mut self, engine: Engine) -> Self {
+        match &mut self {
+            Self::Added(e) | Self::Modified(e) | Self::Deleted(e) => e.engine = engine,
+        }
+        self
     }
 
     /// `ADDED`, `MODIFIED` or `DELETED`.
@@ -200,6 +228,10 @@ pub struct Event {
     pub exit_code: Option<i64>,
     /// Event time in nanoseconds since the Unix epoch (from `timeNano`, else `time`).
     pub time_nano: i64,
+    /// The engine that sent it, which decides what a Docker action means for the
+    /// container's state: [`Engine::Docker`] unless a source said otherwise
+    /// ([`WatchEvent::on_engine`]).
+    pub engine: Engine,
 }
 
 impl Event {
@@ -280,7 +312,9 @@ impl Event {
     /// result: the state implied by a Docker action (or the phase of a Kubernetes-style
     /// event, keeping `paused` while the phase stays `Running`) and a new name on `rename`.
     /// When the state changes, `status` becomes Docker's status text for the new state
-    /// without the age (`Up`, `Exited (137)`). Fields the event does not speak of are kept.
+    /// without the age (`Up`, `Exited (137)`); when the container stops, its networks lose
+    /// their addresses, gateways and MAC addresses, as the engines list them then. Fields
+    /// the event does not speak of (ports, mounts, the networks' names and ids) are kept.
     /// See [`Event::changes`] to learn whether anything changed without building a copy.
     #[must_use]
     pub fn apply_to(&self, cached: &Container) -> Container {
@@ -307,7 +341,8 @@ impl Event {
         let exit_code = self.exit_code.unwrap_or(0);
         let (state, name, labels, image) = match self.shape {
             Shape::Docker => (
-                self.docker_action().and_then(DockerAction::implied_state),
+                self.docker_action()
+                    .and_then(|a| a.state_after(self.engine, cached.state)),
                 self.name().filter(|_| self.action() == "rename"),
                 None,
                 None,
@@ -330,6 +365,9 @@ impl Event {
         if let Some(state) = state {
             next.state = state;
             next.status = state.summary(exit_code);
+            if cached.state.is_running() && !state.is_running() {
+                next.release_addresses();
+            }
         }
         if let Some(name) = name {
             next.names = Arc::from([format_smolstr!("/{name}")]);
@@ -425,6 +463,7 @@ impl Event {
             labels,
             exit_code,
             time_nano,
+            engine: Engine::Docker,
         }
     }
 }
@@ -459,7 +498,7 @@ fn from_wire<'a>(wire: &mut WireEvent<'a>) -> Result<((Kind, Fields), Parts<'a>)
     };
     let kind = match (shape, &*action) {
         (Shape::Kubernetes, "ADDED") | (Shape::Docker, "create") => Kind::Added,
-        (Shape::Kubernetes, "DELETED") | (Shape::Docker, "destroy") => Kind::Deleted,
+        (Shape::Kubernetes, "DELETED") | (Shape::Docker, "destroy" | "remove") => Kind::Deleted,
         _ => Kind::Modified,
     };
     let attributes = &mut wire.actor.attributes;
@@ -509,6 +548,7 @@ impl fmt::Debug for Event {
             .field("labels", &self.labels)
             .field("exit_code", &self.exit_code)
             .field("time_nano", &self.time_nano)
+            .field("engine", &self.engine)
             .finish_non_exhaustive()
     }
 }
@@ -721,6 +761,112 @@ mod tests {
             ContainerState::Running,
             "kill alone decides nothing"
         );
+    }
+
+    /// A Podman container's life as its events tell it (`shared/spec/podman.md`), on
+    /// each engine's meaning: the states its list shows after each.
+    #[test]
+    fn podman_actions_follow_podman_states() {
+        let frame = |action: &str| {
+            format!(
+                r#"{{"status":"{action}","id":"p1","from":"localhost/bb:1","Type":"container","Action":"{action}","Actor":{{"ID":"p1","Attributes":{{"app":"web","containerExitCode":"0","image":"localhost/bb:1","name":"web","podId":""}}}},"scope":"local","time":1796632903,"timeNano":1796632903534600265}}"#
+            )
+        };
+        let mut c = Container {
+            id: "p1".into(),
+            names: vec!["/web".into()].into(),
+            ..Container::default()
+        };
+        let steps = [
+            ("create", ContainerState::Created),
+            ("init", ContainerState::Created),
+            ("start", ContainerState::Running),
+            ("exec", ContainerState::Running),
+            ("exec_died", ContainerState::Running),
+            ("health_status", ContainerState::Running),
+            ("sync", ContainerState::Running),
+            // `podman restart`: restart first, then it stops and starts again.
+            ("restart", ContainerState::Running),
+            ("stop", ContainerState::Stopped),
+            ("die", ContainerState::Stopped),
+            ("init", ContainerState::Created),
+            ("start", ContainerState::Running),
+            // `podman stop`: no stop event; cleanup twice.
+            ("kill", ContainerState::Running),
+            ("die", ContainerState::Stopped),
+            ("cleanup", ContainerState::Exited),
+            ("cleanup", ContainerState::Exited),
+            // A restart of an exited container.
+            ("restart", ContainerState::Exited),
+            ("init", ContainerState::Created),
+            ("start", ContainerState::Running),
+        ];
+        for (action, state) in steps {
+            let ev = WatchEvent::decode(frame(action))
+                .unwrap()
+                .on_engine(Engine::Podman);
+            let kind = if action == "create" {
+                "ADDED"
+            } else {
+                "MODIFIED"
+            };
+            assert_eq!(ev.kind_str(), kind, "{action}");
+            c = ev.event().apply_to(&c);
+            assert_eq!(c.state, state, "after {action}");
+        }
+        let removed = WatchEvent::decode(frame("remove")).unwrap();
+        assert!(matches!(removed, WatchEvent::Deleted(_)));
+        assert_eq!(removed.event().docker_action(), Some(DockerAction::Destroy));
+        // On Docker's meaning, die is exited at once, and cleanup of an exited one is
+        // nothing.
+        let die = WatchEvent::decode(frame("die")).unwrap();
+        let running = Container {
+            state: ContainerState::Running,
+            ..c.clone()
+        };
+        assert_eq!(die.event().apply_to(&running).state, ContainerState::Exited);
+        assert_eq!(
+            die.clone().on_engine(Engine::Podman).event().engine,
+            Engine::Podman
+        );
+        // A health check's result is top-level on Podman: decoded, and no state change.
+        let health = frame("health_status").replace(
+            r#""timeNano":1796632903534600265}"#,
+            r#""timeNano":1796632903534600265,"HealthStatus":"starting"}"#,
+        );
+        let ev = WatchEvent::decode(health)
+            .unwrap()
+            .on_engine(Engine::Podman);
+        assert_eq!(ev.event().docker_action(), Some(DockerAction::HealthStatus));
+        assert!(ev.event().changes(&running).is_none());
+    }
+
+    /// API 1.52 and later: no `status`, `id` nor `from` (Docker's API reference,
+    /// `EventMessage`): the event is read from `Type`, `Action` and `Actor`.
+    #[test]
+    fn events_without_the_deprecated_fields_decode() {
+        let frame = r#"{"Type":"container","Action":"die","Actor":{"ID":"ede54ee1afda366ab42f824e8a5ffd195155d853ceaec74a927f249ea270c743","Attributes":{"com.example.some-label":"some-label-value","exitCode":"137","image":"alpine:latest","name":"my-container"}},"scope":"local","time":1629574695,"timeNano":1629574695515050000}"#;
+        let ev = WatchEvent::decode(frame).unwrap();
+        let e = ev.event();
+        assert_eq!(
+            e.id(),
+            "ede54ee1afda366ab42f824e8a5ffd195155d853ceaec74a927f249ea270c743"
+        );
+        assert_eq!(e.docker_action(), Some(DockerAction::Die));
+        assert_eq!(e.image(), Some("alpine:latest"));
+        assert_eq!(e.name(), Some("my-container"));
+        assert_eq!(e.exit_code, Some(137));
+        assert_eq!(e.time_nano, 1_629_574_695_515_050_000);
+        let destroy = frame.replace(r#""Action":"die""#, r#""Action":"destroy""#);
+        assert!(matches!(
+            WatchEvent::decode(destroy).unwrap(),
+            WatchEvent::Deleted(_)
+        ));
+        // Empty deprecated fields, as some versions write them, fall back the same way.
+        let empty = frame.replace(r#"{"Type""#, r#"{"status":"","id":"","from":"","Type""#);
+        let ev = WatchEvent::decode(empty).unwrap();
+        assert_eq!(ev.event().image(), Some("alpine:latest"));
+        assert_eq!(ev.id(), e.id());
     }
 
     #[test]

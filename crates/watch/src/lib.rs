@@ -6,6 +6,8 @@
 //!   two event shapes of `/events/ws`, decoded into [`WatchEvent`].
 //! - [`event::docker`] and [`event::kubernetes`]: each frame shape, both ways (the
 //!   decoder's field names and the frame a server writes).
+//! - [`list`]: a container list decoded as it arrives, one container at a time, within
+//!   bounds in bytes (the Hyper.sh client's list and the Docker source's).
 //! - `Client` (feature `client`, on by default): the signed list call and the signed
 //!   websocket `EventStream`, over one native-tls (OpenSSL) configuration that verifies
 //!   certificates unless told otherwise.
@@ -56,8 +58,7 @@ pub mod credentials;
 pub mod error;
 pub mod event;
 pub mod filters;
-#[cfg(feature = "client")]
-mod list;
+pub mod list;
 pub mod sign4;
 #[cfg(feature = "client")]
 pub mod stream;

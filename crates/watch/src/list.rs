@@ -1,12 +1,42 @@
-//! Splitting a JSON array that arrives in chunks into its elements, so a list response can
-//! be decoded one container at a time while the body is still arriving (see
-//! [`Client::list_containers_into`](crate::Client::list_containers_into)): memory holds one
-//! chunk and one element, never the whole body nor a `Vec` of every container.
+//! Splitting a JSON array that arrives in chunks into its elements, so a container list can
+//! be decoded one container at a time while the body is still arriving: memory holds one
+//! chunk and one element, never the whole body nor a `Vec` of every container. Both list
+//! calls use it: the Hyper.sh client's (`Client::list_containers_into`, feature `client`)
+//! and the Docker source's (`hypersh-docker`), so it lives here, outside the client.
 //!
 //! The splitter only tracks strings (and their escapes) and bracket depth to find the commas
 //! between top-level elements; each element is then decoded (and so validated) by serde.
-
-use serde::de::Error as _;
+//! Two bounds in bytes: one element ([`ArraySplitter::new`]) and the whole list
+//! ([`ArraySplitter::max_bytes`]).
+//!
+//! ```
+//! use hypersh_watch::Container;
+//! use hypersh_watch::list::{ArraySplitter, SplitError};
+//!
+//! #[derive(Debug)]
+//! enum ListError {
+//!     Split(SplitError),
+//!     Decode(serde_json::Error),
+//! }
+//! impl From<SplitError> for ListError {
+//!     fn from(e: SplitError) -> Self {
+//!         Self::Split(e)
+//!     }
+//! }
+//!
+//! let mut splitter = ArraySplitter::new(1024 * 1024).max_bytes(64 * 1024 * 1024);
+//! let mut names = Vec::new();
+//! for chunk in [&br#"[{"Id":"a","Names":["/web"]},{"Id""#[..], br#":"b"}]"#] {
+//!     splitter.feed(chunk, |element| {
+//!         let c: Container = serde_json::from_slice(element).map_err(ListError::Decode)?;
+//!         names.push(c.id().to_owned());
+//!         Ok::<_, ListError>(())
+//!     })?;
+//! }
+//! splitter.finish()?;
+//! assert_eq!(names, ["a", "b"]);
+//! # Ok::<(), ListError>(())
+//! ```
 
 /// Where the splitter is in the body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,13 +49,48 @@ enum Place {
     After,
 }
 
-/// Finds the top-level elements of a JSON array fed in chunks.
+/// The bytes that change the state inside an element, outside its strings.
+static BRACKETS_AND_QUOTE: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b'"' as usize] = true;
+    table[b'{' as usize] = true;
+    table[b'}' as usize] = true;
+    table[b'[' as usize] = true;
+    table[b']' as usize] = true;
+    table
+};
+
+/// Why a list body is refused before its elements are decoded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SplitError {
+    /// The body is not one JSON array (what is wrong is said).
+    #[error("the list is not a JSON array: {reason}")]
+    Malformed {
+        /// What is wrong: `the list is not a JSON array`, `a list element is missing`, ...
+        reason: &'static str,
+    },
+    /// One element is larger than the splitter's `max_element`.
+    #[error("a list element is larger than {limit} bytes")]
+    ElementTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The whole body is larger than the splitter's [`max_bytes`](ArraySplitter::max_bytes).
+    #[error("the list is larger than {limit} bytes")]
+    ListTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+}
+
+/// Finds the top-level elements of a JSON array fed in chunks, within two bounds in bytes:
+/// one element, and the whole body.
 #[derive(Debug)]
-pub(crate) struct ArraySplitter {
-    /// Bytes not yet handed out: the element being read (from index 0 when it has begun).
+pub struct ArraySplitter {
+    /// The start of an element that earlier chunks began and did not complete (empty
+    /// between elements: an element never starts with a blank).
     buf: Vec<u8>,
-    /// Whether `buf[0]` starts an element.
-    started: bool,
     place: Place,
     /// Open brackets and braces inside the current element.
     depth: usize,
@@ -35,15 +100,22 @@ pub(crate) struct ArraySplitter {
     want_element: bool,
     /// The largest element accepted, in bytes.
     max_element: usize,
+    /// The largest body accepted, in bytes.
+    max_bytes: usize,
+    /// Bytes fed so far.
+    fed: usize,
 }
 
 impl ArraySplitter {
-    /// A splitter that refuses elements larger than `max_element` bytes.
-    pub(crate) fn new(max_element: usize) -> Self {
+    /// A splitter that refuses elements larger than `max_element` bytes (and no limit on
+    /// the whole body until [`max_bytes`](Self::max_bytes) sets one).
+    #[must_use]
+    pub fn new(max_element: usize) -> Self {
         Self {
             max_element,
+            max_bytes: usize::MAX,
+            fed: 0,
             buf: Vec::new(),
-            started: false,
             place: Place::Before,
             depth: 0,
             in_string: false,
@@ -52,22 +124,58 @@ impl ArraySplitter {
         }
     }
 
-    /// Scans `chunk` and calls `element` with each top-level element completed by it.
+    /// Refuses a body larger than `bytes` in all.
+    #[must_use]
+    pub fn max_bytes(mut self, bytes: usize) -> Self {
+        self.max_bytes = bytes;
+        self
+    }
+
+    /// Scans `chunk` and calls `element` with each top-level element completed by it (its
+    /// bytes, surrounding blanks excluded).
     ///
     /// # Errors
-    /// A JSON error when the body is not an array (or has something after it), or the first
-    /// error `element` returns.
-    pub(crate) fn feed(
+    /// A [`SplitError`] when the body is not an array (or has something after it), or passes
+    /// a bound; else the first error `element` returns. After an error the splitter is
+    /// of no further use.
+    pub fn feed<E: From<SplitError>>(
         &mut self,
         chunk: &[u8],
-        mut element: impl FnMut(&[u8]) -> Result<(), serde_json::Error>,
-    ) -> Result<(), serde_json::Error> {
-        let mut i = self.buf.len();
-        self.buf.extend_from_slice(chunk);
-        // Start of the element being read, in `buf`.
-        let mut start = self.started.then_some(0);
-        while i < self.buf.len() {
-            let b = self.buf[i];
+        mut element: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.fed = self.fed.saturating_add(chunk.len());
+        if self.fed > self.max_bytes {
+            return Err(SplitError::ListTooLarge {
+                limit: self.max_bytes,
+            }
+            .into());
+        }
+        let malformed = |reason| E::from(SplitError::Malformed { reason });
+        let too_large = || {
+            E::from(SplitError::ElementTooLarge {
+                limit: self.max_element,
+            })
+        };
+        // The chunk is scanned where it is: only the start of an element that it does not
+        // complete is copied (into `buf`), not every byte.
+        // An element began in an earlier chunk and goes on from `chunk[0]`.
+        let mut pending = !self.buf.is_empty();
+        // Start, in `chunk`, of an element that began in it.
+        let mut start: Option<usize> = None;
+        let mut i = 0;
+        while i < chunk.len() {
+            if self.depth > 0 && !self.in_string {
+                // Within an element's brackets only quotes and brackets matter: skip the
+                // rest (keys' colons, commas, numbers, blanks) without the state machine.
+                match chunk[i..]
+                    .iter()
+                    .position(|&b| BRACKETS_AND_QUOTE[usize::from(b)])
+                {
+                    Some(n) => i += n,
+                    None => break,
+                }
+            }
+            let b = chunk[i];
             if self.in_string {
                 if self.escaped {
                     self.escaped = false;
@@ -78,28 +186,36 @@ impl ArraySplitter {
                 } else {
                     // Most of a list is inside strings (ids, names, labels): jump to the
                     // next quote or backslash.
-                    i = memchr::memchr2(b'"', b'\\', &self.buf[i..])
-                        .map_or(self.buf.len(), |n| i + n);
+                    i = memchr::memchr2(b'"', b'\\', &chunk[i..]).map_or(chunk.len(), |n| i + n);
                     continue;
                 }
                 i += 1;
                 continue;
             }
             let blank = matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+            let reading = pending || start.is_some();
             match self.place {
                 Place::Before if blank => {}
                 Place::Before if b == b'[' => self.place = Place::Inside,
-                Place::Before => {
-                    return Err(serde_json::Error::custom("the list is not a JSON array"));
-                }
+                Place::Before => return Err(malformed("the list is not a JSON array")),
                 Place::Inside if self.depth == 0 && (b == b',' || b == b']') => {
-                    match start.take() {
-                        Some(s) => {
-                            element(&self.buf[s..i])?;
-                            self.want_element = false;
+                    if pending {
+                        if self.buf.len() + i > self.max_element {
+                            return Err(too_large());
                         }
-                        None if b == b']' && !self.want_element => {}
-                        None => return Err(serde_json::Error::custom("a list element is missing")),
+                        self.buf.extend_from_slice(&chunk[..i]);
+                        element(&self.buf)?;
+                        self.buf.clear();
+                        pending = false;
+                        self.want_element = false;
+                    } else if let Some(s) = start.take() {
+                        if i - s > self.max_element {
+                            return Err(too_large());
+                        }
+                        element(&chunk[s..i])?;
+                        self.want_element = false;
+                    } else if b == b',' || self.want_element {
+                        return Err(malformed("a list element is missing"));
                     }
                     if b == b',' {
                         self.want_element = true;
@@ -107,40 +223,36 @@ impl ArraySplitter {
                         self.place = Place::After;
                     }
                 }
-                Place::Inside if blank && start.is_none() => {}
+                Place::Inside if blank && !reading => {}
                 Place::Inside => {
-                    if start.is_none() {
+                    if !reading {
                         start = Some(i);
                     }
                     match b {
                         b'"' => self.in_string = true,
                         b'{' | b'[' => self.depth += 1,
                         b'}' | b']' => {
-                            self.depth = self.depth.checked_sub(1).ok_or_else(|| {
-                                serde_json::Error::custom("unbalanced brackets in the list")
-                            })?;
+                            self.depth = self
+                                .depth
+                                .checked_sub(1)
+                                .ok_or_else(|| malformed("unbalanced brackets in the list"))?;
                         }
                         _ => {}
                     }
                 }
                 Place::After if blank => {}
-                Place::After => {
-                    return Err(serde_json::Error::custom(
-                        "trailing characters after the list",
-                    ));
-                }
+                Place::After => return Err(malformed("trailing characters after the list")),
             }
             i += 1;
         }
-        // Keep only the element being read.
-        let keep = start.unwrap_or(self.buf.len());
-        self.buf.drain(..keep);
-        self.started = start.is_some();
+        // Keep the start of the element being read.
+        if pending {
+            self.buf.extend_from_slice(chunk);
+        } else if let Some(s) = start {
+            self.buf.extend_from_slice(&chunk[s..]);
+        }
         if self.buf.len() > self.max_element {
-            return Err(serde_json::Error::custom(format_args!(
-                "a list element is larger than {} bytes (ClientConfig::max_frame_size)",
-                self.max_element
-            )));
+            return Err(too_large());
         }
         Ok(())
     }
@@ -148,14 +260,14 @@ impl ArraySplitter {
     /// Checks that the array was closed.
     ///
     /// # Errors
-    /// A JSON error when the body ended inside the array (or before it).
-    pub(crate) fn finish(&self) -> Result<(), serde_json::Error> {
+    /// [`SplitError::Malformed`] when the body ended inside the array (or before it).
+    pub fn finish(&self) -> Result<(), SplitError> {
         if self.place == Place::After {
             Ok(())
         } else {
-            Err(serde_json::Error::custom(
-                "the list ends before its array does",
-            ))
+            Err(SplitError::Malformed {
+                reason: "the list ends before its array does",
+            })
         }
     }
 }
@@ -165,13 +277,13 @@ mod tests {
     use super::*;
 
     /// Splits `body` fed in chunks of `size` bytes.
-    fn split(body: &str, size: usize) -> Result<Vec<String>, serde_json::Error> {
+    fn split(body: &str, size: usize) -> Result<Vec<String>, SplitError> {
         let mut splitter = ArraySplitter::new(usize::MAX);
         let mut out = Vec::new();
         for chunk in body.as_bytes().chunks(size.max(1)) {
             splitter.feed(chunk, |e| {
                 out.push(String::from_utf8_lossy(e).trim().to_owned());
-                Ok(())
+                Ok::<_, SplitError>(())
             })?;
         }
         splitter.finish()?;
@@ -225,15 +337,78 @@ mod tests {
         }
     }
 
+    /// Feeds one chunk, ignoring elements.
+    fn feed(splitter: &mut ArraySplitter, chunk: &[u8]) -> Result<(), SplitError> {
+        splitter.feed(chunk, |_| Ok::<_, SplitError>(()))
+    }
+
     #[test]
-    fn an_element_over_the_limit_is_an_error_that_names_the_setting() {
+    fn an_element_over_the_limit_is_an_error_that_names_the_limit() {
         let mut splitter = ArraySplitter::new(100);
-        splitter.feed(br#"[{"Id":""#, |_| Ok(())).unwrap();
+        feed(&mut splitter, br#"[{"Id":""#).unwrap();
         let err = (0..10)
-            .find_map(|_| splitter.feed(&[b'a'; 40], |_| Ok(())).err())
+            .find_map(|_| feed(&mut splitter, &[b'a'; 40]).err())
             .expect("refused");
-        assert!(err.to_string().contains("max_frame_size"), "{err}");
+        assert_eq!(err, SplitError::ElementTooLarge { limit: 100 });
+        assert_eq!(err.to_string(), "a list element is larger than 100 bytes");
         assert!(splitter.buf.len() <= 140, "the buffer stays near the limit");
+    }
+
+    #[test]
+    fn an_element_over_the_limit_within_one_chunk_is_refused_too() {
+        let big = format!(r#"[{{"Id":"{}"}},{{"Id":"b"}}]"#, "a".repeat(200));
+        let mut splitter = ArraySplitter::new(100);
+        let mut seen = 0;
+        let err = splitter
+            .feed(big.as_bytes(), |_| {
+                seen += 1;
+                Ok::<_, SplitError>(())
+            })
+            .unwrap_err();
+        assert_eq!(err, SplitError::ElementTooLarge { limit: 100 });
+        assert_eq!(seen, 0, "the large element was not handed out");
+        // Exactly at the limit is accepted.
+        let exact = format!(r#"[{{"Id":"{}"}}]"#, "a".repeat(100 - 9));
+        let mut splitter = ArraySplitter::new(100);
+        feed(&mut splitter, exact.as_bytes()).unwrap();
+        splitter.finish().unwrap();
+    }
+
+    #[test]
+    fn a_body_over_the_list_limit_is_refused_before_it_is_scanned() {
+        let mut splitter = ArraySplitter::new(usize::MAX).max_bytes(10);
+        feed(&mut splitter, b"[1,2,").unwrap();
+        feed(&mut splitter, b"3,4,").unwrap();
+        let err = feed(&mut splitter, b"5]").unwrap_err();
+        assert_eq!(err, SplitError::ListTooLarge { limit: 10 });
+        assert_eq!(err.to_string(), "the list is larger than 10 bytes");
+        let mut splitter = ArraySplitter::new(usize::MAX).max_bytes(10);
+        feed(&mut splitter, b"[1,2,3,4]\n").unwrap();
+        splitter.finish().unwrap();
+    }
+
+    #[test]
+    fn the_callback_error_is_returned_as_it_is() {
+        #[derive(Debug, PartialEq)]
+        enum Mine {
+            Split(SplitError),
+            Stop,
+        }
+        impl From<SplitError> for Mine {
+            fn from(e: SplitError) -> Self {
+                Self::Split(e)
+            }
+        }
+        let mut splitter = ArraySplitter::new(usize::MAX);
+        assert_eq!(
+            splitter.feed(b"[1,2]", |_| Err(Mine::Stop)),
+            Err(Mine::Stop)
+        );
+        let mut splitter = ArraySplitter::new(usize::MAX);
+        assert!(matches!(
+            splitter.feed(b"{}", |_| Ok(())),
+            Err(Mine::Split(SplitError::Malformed { .. }))
+        ));
     }
 
     #[test]
@@ -243,12 +418,12 @@ mod tests {
         splitter
             .feed(b"[{\"Id\":\"a\"},{\"Id\":", |_| {
                 seen += 1;
-                Ok(())
+                Ok::<_, SplitError>(())
             })
             .unwrap();
         assert_eq!(seen, 1);
         assert_eq!(splitter.buf, b"{\"Id\":");
-        splitter.feed(b"\"b\"}]", |_| Ok(())).unwrap();
+        feed(&mut splitter, b"\"b\"}]").unwrap();
         assert!(splitter.buf.is_empty());
         splitter.finish().unwrap();
     }

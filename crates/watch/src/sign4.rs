@@ -21,6 +21,7 @@ mod canonical;
 mod date;
 mod error;
 mod key_store;
+mod nonce;
 
 use std::time::{Duration, SystemTime};
 
@@ -34,6 +35,7 @@ pub use authorization::Authorization;
 pub use canonical::{canonical_path, canonical_query, region_for_host};
 pub use error::{SignError, VerifyError};
 pub use key_store::KeyStore;
+pub use nonce::nonce;
 
 use crate::credentials::{Credentials, SecretKey};
 use canonical::{canonical_request, header_value};
@@ -52,6 +54,9 @@ pub const EMPTY_BODY_SHA256: &str =
 pub const DATE_HEADER: &str = "x-hyper-date";
 /// The header carrying the hex SHA-256 of the body.
 pub const CONTENT_SHA256_HEADER: &str = "x-hyper-content-sha256";
+/// The header that makes each signature unique (see [`nonce`]); signed like every
+/// `x-hyper-*` header. Not part of the original Hyper.sh clients.
+pub const NONCE_HEADER: &str = "x-hyper-nonce";
 
 /// The service part of the credential scope.
 const SERVICE: &str = "hyper";
@@ -296,6 +301,20 @@ pub fn verify_body_hash(
     }
 }
 
+/// When a request says it was signed: its `X-Hyper-Date`, in seconds since the Unix
+/// epoch. For a server that remembers accepted signatures until they leave the
+/// [`MAX_CLOCK_SKEW`] window (call it after [`verify`] accepted the request).
+///
+/// # Errors
+/// [`VerifyError::MissingDate`] or [`VerifyError::InvalidDate`].
+pub fn signed_at(headers: &HeaderMap) -> Result<i64, VerifyError> {
+    if !headers.contains_key(DATE_HEADER) {
+        return Err(VerifyError::MissingDate);
+    }
+    let bytes = header_value(headers, DATE_HEADER);
+    parse_date(std::str::from_utf8(&bytes).map_err(|_| VerifyError::InvalidDate)?)
+}
+
 /// Whether `b` may appear in an access key or region: visible ASCII except `/` and `,`
 /// (which delimit the credential and the `Authorization` components).
 fn is_credential_byte(b: u8) -> bool {
@@ -358,6 +377,27 @@ mod tests {
              Signature=3a923718db713abc7b851712a434343eb7887298ab5f48113a7b291f261c037a"
         );
         assert_eq!(canonical_path(uri.path()), "v1.23/");
+    }
+
+    #[test]
+    fn signed_at_reads_the_date_header() {
+        let uri: Uri = "https://us-west-1.hyper.sh/v1.23/".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        assert_eq!(signed_at(&headers), Err(VerifyError::MissingDate));
+        let creds = Credentials::new("ak", "sk");
+        sign(
+            &Method::GET,
+            &uri,
+            &mut headers,
+            b"",
+            &creds,
+            "x",
+            at("20170729T230845Z"),
+        )
+        .unwrap();
+        assert_eq!(signed_at(&headers), Ok(1_501_369_725));
+        headers.insert(DATE_HEADER, HeaderValue::from_static("2017-07-29"));
+        assert_eq!(signed_at(&headers), Err(VerifyError::InvalidDate));
     }
 
     #[test]

@@ -79,8 +79,10 @@ struct Connection<S> {
     /// A ping was handed over and is being flushed.
     ping_flushing: bool,
     idle_timeout: Duration,
-    /// When the last frame arrived, or a moment later: the clock is read when no frame
-    /// is ready after some were read (`fresh`), not for every frame.
+    /// When the last whole message arrived, or a moment later: the clock is read when no
+    /// frame is ready after some were read (`fresh`), not for every frame. Tungstenite
+    /// yields whole messages only: the bytes of a frame still arriving (a peer that
+    /// dribbles one) never move this.
     last_frame: Instant,
     /// Frames were read since `last_frame` was set.
     fresh: bool,
@@ -341,6 +343,43 @@ mod tests {
         );
         assert_eq!(started.elapsed(), Duration::from_secs(30));
         assert!(events.next().await.is_none(), "the stream ends after Idle");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_frame_dribbled_a_byte_at_a_time_is_dead_after_the_idle_timeout() {
+        use tokio::io::AsyncWriteExt;
+        let (client, mut raw) = tokio::io::duplex(64 * 1024);
+        let client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
+        let mut events = EventStream::new(client, Duration::from_secs(10), Duration::from_secs(30));
+        // One whole event, then a text frame of 256 bytes whose payload comes one byte
+        // every 5 s: tungstenite holds the partial frame and yields nothing, and the
+        // bytes do not push the idle timer back.
+        let dribbler = tokio::spawn(async move {
+            let whole = br#"{"Type":"container","Action":"start","id":"a"}"#;
+            let mut frame = vec![0x81, u8::try_from(whole.len()).unwrap()];
+            frame.extend_from_slice(whole);
+            frame.extend_from_slice(&[0x81, 126, 0x01, 0x00]);
+            raw.write_all(&frame).await.unwrap();
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                if raw.write_all(b"x").await.is_err() {
+                    return;
+                }
+            }
+        });
+        let first = events.next().await;
+        assert!(
+            matches!(&first, Some(Ok(ev)) if ev.id() == "a"),
+            "{first:?}"
+        );
+        let started = Instant::now();
+        let item = events.next().await;
+        assert!(
+            matches!(item, Some(Err(Error::Idle(d))) if d == Duration::from_secs(30)),
+            "{item:?}"
+        );
+        assert_eq!(started.elapsed(), Duration::from_secs(30));
+        dribbler.abort();
     }
 
     #[tokio::test(start_paused = true)]

@@ -13,13 +13,15 @@ use rand::rngs::StdRng;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use super::{EVENT_BUFFER, Runtime, RuntimeError, RuntimeEvent, generate, status};
+use super::{EVENT_BUFFER, Runtime, RuntimeError, RuntimeEvent, attach, generate, status};
 
 pub(super) struct Inner {
     pub(super) state: Mutex<State>,
     pub(super) events: broadcast::Sender<RuntimeEvent>,
     pub(super) event_count: AtomicU64,
     pub(super) churn_stop: Mutex<CancellationToken>,
+    /// Containers have networks, ports and mounts (module `attach`).
+    pub(super) attached: bool,
 }
 
 pub(super) struct State {
@@ -117,7 +119,7 @@ fn unix_secs(t: SystemTime) -> i64 {
 }
 
 impl Inner {
-    pub(super) fn new(seed: u64) -> Self {
+    pub(super) fn new(seed: u64, attached: bool) -> Self {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         Self {
             state: Mutex::new(State {
@@ -134,6 +136,7 @@ impl Inner {
             events,
             event_count: AtomicU64::new(0),
             churn_stop: Mutex::new(CancellationToken::new()),
+            attached,
         }
     }
 }
@@ -183,16 +186,20 @@ impl Runtime {
             st.image_ids.insert(image.to_owned(), image_id.clone());
             image_id
         };
+        let mut builder = Container::builder(&id)
+            .name(name)
+            .image(image)
+            .image_id(&image_id)
+            .command(generate::command(image))
+            .created(unix_secs(now))
+            .labels(labels.into_iter().collect())
+            .state(ContainerState::Created);
+        if self.inner.attached {
+            builder = attach::for_state(builder, seq, image, ContainerState::Created)
+                .mounts(attach::mounts(seq, &id, name, image));
+        }
         let record = Record {
-            container: Container::builder(&id)
-                .name(name)
-                .image(image)
-                .image_id(&image_id)
-                .command(generate::command(image))
-                .created(unix_secs(now))
-                .labels(labels.into_iter().collect())
-                .state(ContainerState::Created)
-                .build(),
+            container: builder.build(),
             since: now,
             exit_code: None,
             slot: st.slots.len(),
@@ -216,28 +223,29 @@ impl Runtime {
         if let Op::Rename(new_name) = &op {
             return self.rename_locked(st, seq, new_name, now);
         }
+        let attached = self.inner.attached.then_some(seq);
         let Some(rec) = st.records.get_mut(&seq) else {
             return Err(RuntimeError::NotFound(seq.to_string()));
         };
         let state = rec.container.state();
         match (&op, state) {
             (Op::Start, Created | Exited) => {
-                set_state(rec, Running, None, now);
+                set_state(rec, attached, Running, None, now);
                 self.emit("start", rec, None, now);
             }
             (Op::Stop, Running | Paused) => {
                 self.emit("kill", rec, None, now);
-                set_state(rec, Exited, Some(0), now);
+                set_state(rec, attached, Exited, Some(0), now);
                 self.emit("die", rec, None, now);
                 self.emit("stop", rec, None, now);
             }
             (Op::Kill, Running) => {
                 self.emit("kill", rec, None, now);
-                set_state(rec, Exited, Some(KILLED_EXIT_CODE), now);
+                set_state(rec, attached, Exited, Some(KILLED_EXIT_CODE), now);
                 self.emit("die", rec, None, now);
             }
             (Op::Die(code), Running) => {
-                set_state(rec, Exited, Some(*code), now);
+                set_state(rec, attached, Exited, Some(*code), now);
                 self.emit("die", rec, None, now);
             }
             (Op::Pause, Running) => {
@@ -249,13 +257,13 @@ impl Runtime {
                 self.emit("unpause", rec, None, now);
             }
             (Op::Restart, Running | Exited) => {
-                set_state(rec, Running, None, now);
+                set_state(rec, attached, Running, None, now);
                 self.emit("restart", rec, None, now);
             }
             (Op::Destroy, _) => {
                 if matches!(state, Running | Paused) {
                     self.emit("kill", rec, None, now);
-                    set_state(rec, Exited, Some(KILLED_EXIT_CODE), now);
+                    set_state(rec, attached, Exited, Some(KILLED_EXIT_CODE), now);
                     self.emit("die", rec, None, now);
                 }
                 self.emit("destroy", rec, None, now);
@@ -336,8 +344,24 @@ fn edit(c: &mut Container, change: impl FnOnce(ContainerBuilder) -> ContainerBui
     *c = change(std::mem::take(c).into_builder()).build();
 }
 
-fn set_state(rec: &mut Record, state: ContainerState, exit_code: Option<i64>, now: SystemTime) {
-    edit(&mut rec.container, |c| c.state(state));
+/// Moves container `seq` into `state`, with the addresses and ports it lists there
+/// (`Some(seq)`; `None` for a runtime without them).
+fn set_state(
+    rec: &mut Record,
+    seq: Option<u64>,
+    state: ContainerState,
+    exit_code: Option<i64>,
+    now: SystemTime,
+) {
+    match seq {
+        Some(seq) => {
+            let image = rec.container.image().to_owned();
+            edit(&mut rec.container, |c| {
+                attach::for_state(c.state(state), seq, &image, state)
+            });
+        }
+        None => edit(&mut rec.container, |c| c.state(state)),
+    }
     rec.since = now;
     if exit_code.is_some() {
         rec.exit_code = exit_code;

@@ -14,9 +14,11 @@ pub(crate) fn status_text(state: ContainerState, elapsed: Duration, exit_code: i
         ContainerState::Restarting => {
             format!("Restarting ({exit_code}) {} ago", human_duration(elapsed))
         }
-        ContainerState::Exited => {
+        // The router's runtime never makes Podman's `stopped`; Podman writes it so.
+        ContainerState::Exited | ContainerState::Stopped => {
             format!("Exited ({exit_code}) {} ago", human_duration(elapsed))
         }
+        ContainerState::Stopping => "Stopping".to_owned(),
         ContainerState::Dead => "Dead".to_owned(),
         ContainerState::Removing => "Removal In Progress".to_owned(),
         ContainerState::Unknown => String::new(),

@@ -78,10 +78,12 @@ impl Client {
         }
     }
 
-    /// Signed headers for `GET <url>` at `now`.
+    /// Signed headers for `GET <url>` at `now`, with a fresh nonce (the router accepts
+    /// each signature once).
     pub fn signed_headers(&self, url: &str, now: SystemTime) -> http::HeaderMap {
         let uri: http::Uri = url.parse().unwrap();
         let mut headers = http::HeaderMap::new();
+        headers.insert(sign4::NONCE_HEADER, sign4::nonce().unwrap());
         sign4::sign(
             &http::Method::GET,
             &uri,
@@ -107,6 +109,17 @@ impl Client {
         self.http.get(&url).headers(headers).send().await.unwrap()
     }
 
+    /// A `GET <base><path_and_query>` with these headers as they are (a captured request
+    /// sent again).
+    pub async fn get_with(
+        &self,
+        path_and_query: &str,
+        headers: http::HeaderMap,
+    ) -> reqwest::Response {
+        let url = format!("{}{path_and_query}", self.base);
+        self.http.get(&url).headers(headers).send().await.unwrap()
+    }
+
     /// An unsigned `GET`.
     pub async fn get_unsigned(&self, path_and_query: &str) -> reqwest::Response {
         let url = format!("{}{path_and_query}", self.base);
@@ -123,9 +136,20 @@ impl Client {
     /// Opens a signed websocket to `<ws_base><path_and_query>`.
     pub async fn ws(&self, path_and_query: &str) -> Result<Ws, tungstenite::Error> {
         let url = format!("{}{path_and_query}", self.ws_base);
-        let mut request = url.as_str().into_client_request()?;
         let signed = self.signed_headers(&url, SystemTime::now());
-        request.headers_mut().extend(signed);
+        self.ws_with(path_and_query, signed).await
+    }
+
+    /// Opens a websocket to `<ws_base><path_and_query>` with these headers as they are
+    /// (a captured upgrade sent again).
+    pub async fn ws_with(
+        &self,
+        path_and_query: &str,
+        headers: http::HeaderMap,
+    ) -> Result<Ws, tungstenite::Error> {
+        let url = format!("{}{path_and_query}", self.ws_base);
+        let mut request = url.as_str().into_client_request()?;
+        request.headers_mut().extend(headers);
         let connector = self.tls.clone().map(Connector::NativeTls);
         let connect =
             tokio_tungstenite::connect_async_tls_with_config(request, None, true, connector);

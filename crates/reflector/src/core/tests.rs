@@ -317,6 +317,38 @@ fn a_docker_state_change_of_a_cached_container_applies_without_a_fetch() {
 }
 
 #[test]
+fn a_start_of_a_networked_container_applies_at_once_then_fetches_its_addresses() {
+    use hypersh_watch::container::Network;
+    let on_bridge = |state, ip: &str| {
+        container("a", state)
+            .into_builder()
+            .network(Network::new("bridge").with_ip_address(ip))
+            .build()
+    };
+    let mut core = core();
+    let mut cache = MapCache::of([on_bridge(Created, "")]);
+    watching(&mut core, &mut cache);
+    assert_eq!(
+        core.step(Input::Event(docker("start", "a")), &mut cache),
+        [Command::Fetch(ids(&["a"]))]
+    );
+    assert_eq!(cache.states(), [("a".to_owned(), Running)], "at once");
+    // An event while the fetch runs is held, and replayed on its answer.
+    assert!(
+        core.step(Input::Event(docker("pause", "a")), &mut cache)
+            .is_empty()
+    );
+    core.step(
+        fetched(&["a"], vec![on_bridge(Running, "172.17.0.2")]),
+        &mut cache,
+    );
+    let a = &cache.0["a"];
+    assert_eq!(a.state(), Paused);
+    assert_eq!(a.networks()[0].ip_address(), "172.17.0.2");
+    assert_eq!(core.status().events_applied, 3);
+}
+
+#[test]
 fn exec_and_kill_events_change_nothing() {
     let mut core = core();
     let mut cache = MapCache::of([container("a", Running)]);

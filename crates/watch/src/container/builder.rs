@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use smol_str::SmolStr;
 
-use super::{Container, ContainerState, Labels};
+use super::{Container, ContainerState, Labels, Mount, Network, Port, Shared};
 
 /// Builds a [`Container`] field by field: from [`Container::builder`] (a new container with
 /// an id) or [`Container::into_builder`] (a changed copy). Fields not set keep their
-/// default: no names, no labels, empty texts, `created` 0, state
-/// [`Unknown`](ContainerState::Unknown).
+/// default: no names, no labels, no ports, networks or mounts, empty texts, `created` 0,
+/// state [`Unknown`](ContainerState::Unknown).
 ///
 /// ```
 /// # mod hypersh { pub mod watch { pub use hypersh_watch::*; } }
@@ -105,6 +105,46 @@ impl ContainerBuilder {
     /// Replaces every label with `labels`.
     pub fn labels(mut self, labels: Labels) -> Self {
         self.0.labels = Arc::new(labels);
+        self
+    }
+
+    /// Adds a port (`docker run -p 8080:80`, or a port the image exposes).
+    pub fn port(mut self, port: Port) -> Self {
+        self.0.ports = self.0.ports.with(port);
+        self
+    }
+
+    /// Replaces every port with `ports` (kept in the order of [`Container::ports`]).
+    pub fn ports(mut self, ports: impl IntoIterator<Item = Port>) -> Self {
+        self.0.ports = Shared::from_vec(ports.into_iter().collect());
+        self
+    }
+
+    /// Attaches the container to a network, replacing an earlier one of the same name
+    /// (networks are kept in name order).
+    pub fn network(mut self, network: Network) -> Self {
+        let mut networks = self.0.networks.as_slice().to_vec();
+        networks.push(network);
+        self.0.networks = Shared::from_vec(networks);
+        self
+    }
+
+    /// Replaces every network with `networks` (in name order; of two with the same name
+    /// the last counts).
+    pub fn networks(mut self, networks: impl IntoIterator<Item = Network>) -> Self {
+        self.0.networks = Shared::from_vec(networks.into_iter().collect());
+        self
+    }
+
+    /// Adds a mount (`-v`, `--mount`).
+    pub fn mount(mut self, mount: Mount) -> Self {
+        self.0.mounts = self.0.mounts.with(mount);
+        self
+    }
+
+    /// Replaces every mount with `mounts` (kept in the order of [`Container::mounts`]).
+    pub fn mounts(mut self, mounts: impl IntoIterator<Item = Mount>) -> Self {
+        self.0.mounts = Shared::from_vec(mounts.into_iter().collect());
         self
     }
 

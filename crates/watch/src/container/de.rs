@@ -94,3 +94,112 @@ impl<'de> Deserialize<'de> for SharedStr {
 pub(crate) fn shared_str<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
     Ok(SharedStr::deserialize(d)?.0)
 }
+
+/// A port number: as [`lenient_i64`] reads it (`null` is 0), and an error out of 0..=65535.
+pub(crate) fn lenient_u16<'de, D>(d: D) -> Result<u16, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let n = lenient_i64(d)?;
+    u16::try_from(n).map_err(|_| {
+        serde::de::Error::invalid_value(serde::de::Unexpected::Signed(n), &"a port number")
+    })
+}
+
+/// The last few long texts one field of a list held, per thread: a text equal to one of
+/// them shares its allocation instead of making its own. Containers of one list on the
+/// same network carry the same 64-character `NetworkID`; with this they keep one copy of
+/// it between them, not one each. Values are equal either way: only memory differs.
+pub(crate) struct Recent {
+    slots: std::cell::RefCell<[smol_str::SmolStr; RECENT_SLOTS]>,
+    next: std::cell::Cell<usize>,
+}
+
+/// How many texts a [`Recent`] remembers (a list mixes a few networks).
+const RECENT_SLOTS: usize = 4;
+
+impl Recent {
+    pub(crate) const fn new() -> Self {
+        Self {
+            slots: std::cell::RefCell::new(
+                [const { smol_str::SmolStr::new_inline("") }; RECENT_SLOTS],
+            ),
+            next: std::cell::Cell::new(0),
+        }
+    }
+
+    /// `text`, sharing a remembered allocation when one holds it (texts short enough to
+    /// be stored inline are made as they are).
+    pub(crate) fn text(&self, text: &str) -> smol_str::SmolStr {
+        if text.len() <= smol_str::SmolStr::INLINE_CAP {
+            return smol_str::SmolStr::new(text);
+        }
+        let Ok(mut slots) = self.slots.try_borrow_mut() else {
+            return smol_str::SmolStr::new(text);
+        };
+        if let Some(hit) = slots.iter().find(|s| s.as_str() == text) {
+            return hit.clone();
+        }
+        let made = smol_str::SmolStr::new(text);
+        let at = self.next.get();
+        self.next.set((at + 1) % RECENT_SLOTS);
+        slots[at] = made.clone();
+        made
+    }
+}
+
+/// A text field decoded through a thread's [`Recent`] (`null` is empty).
+pub(crate) fn recent_text<'de, D>(
+    d: D,
+    recent: &'static std::thread::LocalKey<Recent>,
+) -> Result<smol_str::SmolStr, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct Visit(&'static std::thread::LocalKey<Recent>);
+
+    impl serde::de::Visitor<'_> for Visit {
+        type Value = smol_str::SmolStr;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string or null")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(self.0.with(|r| r.text(v)))
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(smol_str::SmolStr::default())
+        }
+
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(smol_str::SmolStr::default())
+        }
+    }
+
+    d.deserialize_any(Visit(recent))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_texts_share_long_ones_and_make_short_ones_inline() {
+        let recent = Recent::new();
+        let long = "7ea29fc1412292a2d7bba362f9253545fecdfa8ce9a6e37dd10ba8bee7129812";
+        let a = recent.text(long);
+        let b = recent.text(String::from(long).as_str());
+        assert!(a.is_heap_allocated());
+        assert_eq!(a.as_ptr(), b.as_ptr(), "one allocation");
+        assert!(!recent.text("bridge").is_heap_allocated());
+        // Forgotten after RECENT_SLOTS others: equal, not shared.
+        for i in 0..RECENT_SLOTS {
+            recent.text(&format!("{i:064}"));
+        }
+        let c = recent.text(long);
+        assert_eq!(c, a);
+        assert_ne!(c.as_ptr(), a.as_ptr());
+    }
+}

@@ -23,6 +23,10 @@ pub enum SignError {
     /// The HMAC implementation rejected a key (cannot happen with HMAC-SHA256).
     #[error("HMAC-SHA256 rejected the signing key")]
     InvalidKey,
+    /// The operating system's random source failed, so no request nonce could be made
+    /// (see [`nonce`](super::nonce)).
+    #[error("no random bytes for the request nonce: {0}")]
+    NoRandomness(String),
 }
 
 /// Why a request failed verification. Messages never contain the secret key.

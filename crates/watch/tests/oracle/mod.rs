@@ -124,7 +124,7 @@ pub fn decode(frame: &[u8]) -> Result<Decoded, Refused> {
     };
     let kind = match (shape, action.as_str()) {
         (Shape::Kubernetes, "ADDED") | (Shape::Docker, "create") => "ADDED",
-        (Shape::Kubernetes, "DELETED") | (Shape::Docker, "destroy") => "DELETED",
+        (Shape::Kubernetes, "DELETED") | (Shape::Docker, "destroy" | "remove") => "DELETED",
         _ => "MODIFIED",
     };
 
