@@ -539,6 +539,24 @@ mod tests {
         }
     }
 
+    /// Every line a private Docker 20.10 and Podman 4.3.1 sent (`tests/data/`: container,
+    /// network and image events of each engine's whole CLI run) is one the fast path
+    /// reads, as serde reads it.
+    #[test]
+    fn captured_engine_lines_take_the_fast_path_and_read_as_serde_reads_them() {
+        let captured = include_str!("../../../tests/data/docker-20.10-events.jsonl")
+            .lines()
+            .chain(include_str!("../../../tests/data/podman-4.3.1-events.jsonl").lines());
+        let mut lines = 0;
+        for line in captured {
+            let fast = scan(line);
+            assert!(fast.is_some(), "the fast path refused {line}");
+            assert_eq!(fast, by_serde(line), "{line}");
+            lines += 1;
+        }
+        assert_eq!(lines, 78 + 92);
+    }
+
     #[test]
     fn frames_of_any_length_up_to_the_limit_are_read_and_longer_ones_left_to_serde() {
         for len in (0..200).chain(4000..4200) {
