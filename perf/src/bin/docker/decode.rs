@@ -68,10 +68,28 @@ async fn serve(listener: UnixListener, body: Arc<Vec<u8>>) {
         tokio::spawn(async move {
             let mut head = Vec::new();
             let mut buf = [0u8; 1024];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match conn.read(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
+            // A `/_ping` (the source starts each session with one, and pings beside a
+            // quiet stream) is answered and the connection read on; anything else gets
+            // the events.
+            loop {
+                let end = loop {
+                    if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break end + 4;
+                    }
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                };
+                let request_line = head.split(|&b| b == b'\r').next().unwrap_or_default();
+                let ping = request_line.windows(7).any(|w| w == b"/_ping ");
+                head.drain(..end);
+                if !ping {
+                    break;
+                }
+                let answer = b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nOK";
+                if conn.write_all(answer).await.is_err() {
+                    return;
                 }
             }
             // Delimited by the end of the connection, as a stream that never ends is.
