@@ -29,9 +29,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use hypersh::Informer;
+use hypersh::reflector::BackoffConfig;
 use hypersh::reflector::StatusHandle;
 use hypersh::watch::{Client, ClientConfig, ContainerState, TlsMode};
-use hypersh::{BackoffConfig, Informer};
 use hypersh_apirouter::{Router, RouterConfig, Runtime};
 
 /// Soak-run settings.
@@ -286,12 +287,18 @@ async fn drive(runtime: Runtime, status: StatusHandle, target: u64, stop: Arc<At
 /// 16384 per watch).
 const MAX_AHEAD: u64 = 4_096;
 
+/// How long the informer may take to sync on the embedded router.
+const SYNC_PATIENCE: Duration = Duration::from_secs(60);
+
 async fn events_phase(args: &Args, shared: &Shared) -> EventsResult {
     let router = Router::start(router_config(args))
         .await
         .expect("router starts");
     let (informer, handled) = informer(client(&router, args));
-    informer.wait_until_ready().await;
+    informer
+        .wait_synced(SYNC_PATIENCE)
+        .await
+        .expect("the informer syncs");
     let stop = Arc::new(AtomicBool::new(false));
     let driver = tokio::spawn(drive(
         router.runtime().clone(),
@@ -355,7 +362,10 @@ async fn reconnects_phase(args: &Args, shared: &Shared) -> ReconnectsResult {
         .await
         .expect("router starts");
     let (informer, _handled) = informer(client(&router, args));
-    informer.wait_until_ready().await;
+    informer
+        .wait_synced(SYNC_PATIENCE)
+        .await
+        .expect("the informer syncs");
     router.wait_for_active_watches(1).await;
     // Let the first connection settle before the "before" measure.
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -34,11 +34,13 @@ mod common;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use hypersh::controller::{Action, Controller, ControllerConfig, Request};
-use hypersh::{Client, Container, ContainerState, Filters, Informer};
+use hypersh::controller::{Action, ControllerConfig, ReconcileError, Request};
+use hypersh::watch::ContainerState;
+use hypersh::{Client, Container, Controller, Filters, Informer};
 
 #[derive(Parser, Debug)]
 #[command(about = "Keep one file per running container carrying a label")]
@@ -265,7 +267,8 @@ async fn run(args: Args) -> Result<(), String> {
             .concurrency(args.concurrency)
             .backoff(Duration::from_millis(5), WRITE_BACKOFF_MAX)
             .shutdown_deadline(SHUTDOWN_DEADLINE),
-    );
+    )
+    .map_err(|e| e.to_string())?;
     let stop = common::sleep_opt(run_for);
     let interrupt = interrupted();
     tokio::pin!(stop, interrupt);
@@ -273,7 +276,8 @@ async fn run(args: Args) -> Result<(), String> {
     let synced = tokio::select! {
         () = &mut stop => false,
         () = &mut interrupt => false,
-        () = informer.wait_until_ready() => true,
+        // No deadline of its own: Ctrl-C or --run-for end the wait.
+        synced = informer.wait_synced(Duration::MAX) => synced.is_ok(),
     };
     let mut running = None;
     if synced {
@@ -282,19 +286,11 @@ async fn run(args: Args) -> Result<(), String> {
             tracing::warn!(error = %e, "removing stale files");
         }
         say(&format!("synced: {} containers", informer.store().len()));
-        let dir = args.out_dir.clone();
-        let sel = selector.clone();
-        running = Some(tokio::spawn(controller.run(move |req: Request| {
-            let dir = dir.clone();
-            let content = req.container().and_then(|c| desired(c, &sel));
-            async move {
-                let id = req.id().to_owned();
-                tokio::task::spawn_blocking(move || converge(&dir, &id, content.as_deref()))
-                    .await
-                    .map_err(|e| std::io::Error::other(e.to_string()))??;
-                Ok::<_, std::io::Error>(Action::Done)
-            }
-        })));
+        let files = Arc::new(Files {
+            dir: args.out_dir.clone(),
+            selector: selector.clone(),
+        });
+        running = Some(tokio::spawn(controller.run(reconcile, files)));
         tokio::select! {
             () = &mut stop => {}
             () = &mut interrupt => {}
@@ -339,6 +335,20 @@ async fn run(args: Args) -> Result<(), String> {
         router.shutdown().await;
     }
     Ok(())
+}
+
+/// What every reconcile shares: where the files go, and which containers get one.
+struct Files {
+    dir: PathBuf,
+    selector: Selector,
+}
+
+/// Makes the file of `req`'s container match the cache (a failed write is retried).
+async fn reconcile(req: Request, files: Arc<Files>) -> Result<Action, ReconcileError> {
+    let content = req.container().and_then(|c| desired(c, &files.selector));
+    let id = req.id().to_owned();
+    tokio::task::spawn_blocking(move || converge(&files.dir, &id, content.as_deref())).await??;
+    Ok(Action::Done)
 }
 
 /// Ctrl-C, or SIGTERM on Unix.

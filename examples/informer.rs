@@ -34,8 +34,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use hypersh::Informer;
+use hypersh::store::Deleted;
 use hypersh::watch::{Client, Container, Filters};
-use hypersh::{Deleted, Informer};
 
 #[derive(Parser, Debug)]
 #[command(about = "Run an informer and show its cache live")]
@@ -218,7 +219,7 @@ fn short(id: &str) -> &str {
 fn summary(
     informer: &Informer,
     rate: f64,
-    status: &hypersh::Status,
+    status: &hypersh::reflector::Status,
     attempts: &mut common::Attempts,
 ) -> String {
     let mut by_state: BTreeMap<&'static str, usize> = BTreeMap::new();

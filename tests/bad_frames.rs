@@ -249,9 +249,7 @@ async fn the_informer_counts_decode_errors_and_applies_the_next_good_event() {
     ];
     let server = RawServer::start(CAP, frames, list).await;
     let informer = informer_on(server.client());
-    tokio::time::timeout(PATIENCE, informer.wait_until_ready())
-        .await
-        .expect("ready");
+    informer.wait_synced(PATIENCE).await.expect("ready");
     // The store is filled a moment before the status says connected: wait for both.
     eventually("the start event to be applied", || {
         match informer.store().get("c1") {
@@ -275,9 +273,7 @@ async fn the_informer_counts_decode_errors_and_applies_the_next_good_event() {
 async fn router_garbage_is_counted_exactly_and_the_next_container_arrives() {
     let router = router(RouterConfig::default().containers(5).seed(21)).await;
     let informer = informer(&router);
-    tokio::time::timeout(PATIENCE, informer.wait_until_ready())
-        .await
-        .expect("ready");
+    informer.wait_synced(PATIENCE).await.expect("ready");
     tokio::time::timeout(PATIENCE, router.wait_for_active_watches(1))
         .await
         .expect("the watch is open");

@@ -7,9 +7,11 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
-use hypersh::controller::{Action, Controller, ControllerConfig, Request};
+use hypersh::Controller;
+use hypersh::controller::{Action, ControllerConfig, ReconcileError, Request};
 use hypersh_apirouter::{Router, RouterConfig};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
@@ -42,7 +44,8 @@ fn truth(router: &Router) -> BTreeMap<String, serde_json::Value> {
         .list(true)
         .into_iter()
         .filter(|c| {
-            c.state() == hypersh::ContainerState::Running && c.label("tier") == Some("frontend")
+            c.state() == hypersh::watch::ContainerState::Running
+                && c.label("tier") == Some("frontend")
         })
         .map(|c| {
             let labels: serde_json::Map<String, serde_json::Value> = c
@@ -276,23 +279,27 @@ async fn the_controller_metrics_in_prometheus_text() {
         .build()
         .expect("builds");
     informer
-        .wait_ready_for(PATIENCE)
+        .wait_synced(PATIENCE)
         .await
         .expect("the informer syncs");
-    let controller = Controller::new(&informer, ControllerConfig::new("demo").concurrency(2));
+    let controller = Controller::new(&informer, ControllerConfig::new("demo").concurrency(2))
+        .expect("a controller");
     let handle = controller.handle();
-    let task = tokio::spawn(controller.run(|req: Request| async move {
+    let reconcile = |req: Request, _: Arc<()>| async move {
         tokio::time::sleep(Duration::from_millis(5)).await;
         // Fails once for every exited container: shows the error and retry counters.
         if req.attempt() == 1
             && req
                 .container()
-                .is_some_and(|c| c.state() == hypersh::ContainerState::Exited)
+                .is_some_and(|c| c.state() == hypersh::watch::ContainerState::Exited)
         {
-            return Err("exited containers fail their first try".to_owned());
+            return Err(ReconcileError::new(
+                "exited containers fail their first try",
+            ));
         }
         Ok(Action::Done)
-    }));
+    };
+    let task = tokio::spawn(controller.run(reconcile, Arc::new(())));
     tokio::time::sleep(Duration::from_secs(2)).await;
     handle.shutdown();
     let report = task.await.expect("run returns");
@@ -305,6 +312,7 @@ async fn the_controller_metrics_in_prometheus_text() {
     for want in [
         "hypersh_controller_reconciles_total{controller=\"demo\"}",
         "hypersh_controller_reconcile_errors_total{controller=\"demo\"}",
+        "hypersh_controller_terminal_errors_total{controller=\"demo\"}",
         "hypersh_controller_retries_total{controller=\"demo\"}",
         "hypersh_controller_queue_depth{controller=\"demo\"}",
         "hypersh_controller_oldest_item_age_seconds{controller=\"demo\"}",

@@ -201,6 +201,23 @@ async fn informer_against_an_unreachable_address_counts_attempts_and_exits_1() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn informer_against_a_host_name_that_does_not_resolve_says_so() {
+    let f = fixture("unresolved", 0.0).await;
+    let secret = f.router.credentials()[0].secret_key().expose().to_owned();
+    // `.invalid` never resolves (RFC 6761).
+    let mut cmd = command_to(&f, "informer", "no-such-host.invalid:443", &secret);
+    cmd.args(["--run-for", "8", "--quiet"]);
+    let out = output(cmd).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the cache never synced in ")
+            && stderr.contains("\nhint: the host name in --addr does not resolve"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn informer_that_synced_exits_0_and_says_watching() {
     let f = fixture("synced", 0.0).await;
     let mut cmd = command(&f, "informer");
@@ -264,7 +281,15 @@ async fn in_a_terminal(f: &Fixture, args: &str) -> Option<String> {
         .arg("--version")
         .output();
     if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!("skipped: `script` (util-linux) is not installed");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "`script` (util-linux, Debian's bsdutils) is missing and CI is set"
+        );
+        // Written to stderr itself: `eprintln!` is captured and shown only on failure.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"SKIPPED the status line in a terminal: `script` (util-linux) is not installed\n",
+        );
         return None;
     }
     let secret = f.router.credentials()[0].secret_key().expose().to_owned();

@@ -109,14 +109,15 @@ async fn metrics_serves_the_reflector_metrics_in_prometheus_text() {
 /// router"), verbatim, so the page stays true.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn router_recipe_from_operations_md() -> Result<(), Box<dyn std::error::Error>> {
-    use hypersh::{Client, ClientConfig, ContainerState, Informer, TlsMode};
+    use hypersh::watch::{ClientConfig, ContainerState, TlsMode};
+    use hypersh::{Client, Informer};
 
     let router = Router::start(RouterConfig::default().containers(50).seed(7)).await?;
     let ca = router.ca_pem().unwrap_or_default().as_bytes().to_vec();
     let config = ClientConfig::new(&router.base_url(), router.credentials()[0].clone())?
         .tls(TlsMode::CustomCa(ca));
     let informer = Informer::builder(Client::new(config)?).build()?;
-    informer.wait_until_ready().await;
+    informer.wait_synced(Duration::from_secs(30)).await?;
     assert_eq!(informer.store().len(), router.runtime().list(true).len());
 
     // Drive the truth: create, start, die, restart, pause, rename, destroy...

@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::{cache_matches, fast_backoff, router};
-use hypersh::{Client, ClientConfig, Informer, Phase, TlsMode};
+use hypersh::reflector::Phase;
+use hypersh::watch::{ClientConfig, TlsMode};
+use hypersh::{Client, Informer};
 use hypersh_apirouter::RouterConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -111,7 +113,8 @@ async fn after_a_stall_heals_the_cache_converges_without_reusing_a_stalled_conne
         .backoff(fast_backoff())
         .build()
         .expect("informer");
-    tokio::time::timeout(common::PATIENCE, informer.wait_until_ready())
+    informer
+        .wait_synced(common::PATIENCE)
         .await
         .expect("synced through the proxy");
     // Fetches of created containers have used the pool by now.

@@ -18,8 +18,9 @@ use std::time::Duration;
 
 use common::{PATIENCE, cache_matches, fast_backoff};
 use futures_util::StreamExt;
+use hypersh::Informer;
+use hypersh::reflector::Phase;
 use hypersh::watch::{Client, ClientConfig, Error, Filters, TlsMode};
-use hypersh::{Informer, Phase};
 use hypersh_apirouter::{Router, RouterConfig, ServerTls};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -216,7 +217,8 @@ async fn an_informer_behind_a_dribbling_server_relists_and_converges_when_it_sto
         .build()
         .expect("informer");
     // The list passes through: the informer syncs, then each watch is dribbled.
-    tokio::time::timeout(PATIENCE, informer.wait_until_ready())
+    informer
+        .wait_synced(PATIENCE)
         .await
         .expect("synced through the front");
     let attacked = Instant::now();

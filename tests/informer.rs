@@ -29,9 +29,7 @@ async fn initial_sync_then_steady_churn() {
     let router = router(RouterConfig::default().containers(60).seed(1)).await;
     let informer = informer(&router);
     let replica = Replica::attach(&informer);
-    tokio::time::timeout(common::PATIENCE, informer.wait_until_ready())
-        .await
-        .expect("ready");
+    informer.wait_synced(common::PATIENCE).await.expect("ready");
     assert!(informer.store().has_synced());
     cache_matches(&informer, &router).expect("the first list is the truth");
 
@@ -183,7 +181,10 @@ async fn router_restart_on_the_same_port_with_different_state() {
     let client = Client::new(config_for(&first).tls(TlsMode::InsecureSkipVerify)).unwrap();
     let informer = informer_on(client);
     let replica = Replica::attach(&informer);
-    informer.wait_until_ready().await;
+    informer
+        .wait_synced(common::PATIENCE)
+        .await
+        .expect("the informer syncs");
     cache_matches(&informer, &first).unwrap();
     first.shutdown().await;
 
@@ -208,7 +209,10 @@ async fn late_handlers_get_synthetic_adds_and_filters_narrow_the_cache() {
         .backoff(fast_backoff())
         .build()
         .unwrap();
-    informer.wait_until_ready().await;
+    informer
+        .wait_synced(common::PATIENCE)
+        .await
+        .expect("the informer syncs");
     assert_eq!(informer.store().len(), 5);
     let replica = Replica::attach(&informer);
     eventually("synthetic adds", || {
@@ -284,7 +288,10 @@ async fn periodic_relist_and_resync() {
             let _ = tx.send(new.id().to_string());
         }
     });
-    informer.wait_until_ready().await;
+    informer
+        .wait_synced(common::PATIENCE)
+        .await
+        .expect("the informer syncs");
     let mut seen = std::collections::BTreeSet::new();
     while seen.len() < 5 {
         let id = tokio::time::timeout(common::PATIENCE, resynced.recv())
@@ -313,7 +320,10 @@ async fn periodic_relist_and_resync() {
 async fn shutdown_closes_the_websocket_and_stops() {
     let router = router(RouterConfig::default().containers(3).seed(11)).await;
     let informer = informer(&router);
-    informer.wait_until_ready().await;
+    informer
+        .wait_synced(common::PATIENCE)
+        .await
+        .expect("the informer syncs");
     router.wait_for_active_watches(1).await;
     informer.shutdown().await;
     assert_eq!(informer.status().phase, hypersh::reflector::Phase::Stopped);
@@ -349,7 +359,10 @@ async fn dropping_the_last_clone_stops_the_informer() {
     let router = router(RouterConfig::default().containers(3).seed(13)).await;
     let informer = informer(&router);
     let copy = informer.clone();
-    informer.wait_until_ready().await;
+    informer
+        .wait_synced(common::PATIENCE)
+        .await
+        .expect("the informer syncs");
     router.wait_for_active_watches(1).await;
     drop(informer);
     assert!(
@@ -363,7 +376,7 @@ async fn dropping_the_last_clone_stops_the_informer() {
         .expect("the watch is closed once every clone is gone");
     eventually("the reflector to stop", || {
         let s = status.snapshot();
-        (s.phase == hypersh::Phase::Stopped)
+        (s.phase == hypersh::reflector::Phase::Stopped)
             .then_some(())
             .ok_or_else(|| format!("{s:?}"))
     })
@@ -397,7 +410,7 @@ async fn shutdown_while_a_handler_is_busy() {
     tokio::time::timeout(Duration::from_secs(5), informer.shutdown())
         .await
         .expect("shutdown does not wait for a busy handler");
-    assert_eq!(informer.status().phase, hypersh::Phase::Stopped);
+    assert_eq!(informer.status().phase, hypersh::reflector::Phase::Stopped);
     drop(release);
     router.shutdown().await;
 }
@@ -410,7 +423,7 @@ async fn shutdown_while_listing() {
     let informer = informer_on(server.client());
     eventually("the informer to be listing", || {
         let s = informer.status();
-        (s.phase == hypersh::Phase::Listing)
+        (s.phase == hypersh::reflector::Phase::Listing)
             .then_some(())
             .ok_or_else(|| format!("{s:?}"))
     })
@@ -418,7 +431,7 @@ async fn shutdown_while_listing() {
     tokio::time::timeout(Duration::from_secs(5), informer.shutdown())
         .await
         .expect("shutdown does not wait for a hanging list");
-    assert_eq!(informer.status().phase, hypersh::Phase::Stopped);
+    assert_eq!(informer.status().phase, hypersh::reflector::Phase::Stopped);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -465,7 +478,7 @@ async fn a_slow_fetch_does_not_hold_up_other_events() {
     router.faults().set_hold_lists(false);
     converged(&informer, &replica, &router).await;
     let stored = informer.store().get(&new).expect("fetched");
-    assert_eq!(stored.state(), hypersh::ContainerState::Running);
+    assert_eq!(stored.state(), hypersh::watch::ContainerState::Running);
     informer.shutdown().await;
     router.shutdown().await;
 }

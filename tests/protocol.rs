@@ -39,7 +39,7 @@ async fn events_arrive_and_list_answers() {
     let created = next(&mut events).await.unwrap();
     assert!(matches!(created, WatchEvent::Added(_)), "{created:?}");
     assert_eq!(created.id(), id);
-    assert_eq!(created.event().shape, Shape::Docker);
+    assert_eq!(created.event().shape(), Shape::Docker);
     let started = next(&mut events).await.unwrap();
     assert_eq!(started.event().action(), "start");
 
@@ -71,7 +71,7 @@ async fn kubernetes_shape_decodes_and_restart_is_deleted_then_added() {
     let first = next(&mut events).await.unwrap();
     let second = next(&mut events).await.unwrap();
     assert_eq!((first.kind_str(), second.kind_str()), ("DELETED", "ADDED"));
-    assert_eq!(second.event().shape, Shape::Kubernetes);
+    assert_eq!(second.event().shape(), Shape::Kubernetes);
     assert_eq!(second.event().name(), Some("job"));
     router.shutdown().await;
 }

@@ -120,9 +120,7 @@ async fn a_captured_upgrade_replayed_on_every_slot_is_refused_and_the_owner_is_s
     .expect("router");
     let proxy = RecordingProxy::start(router.local_addr()).await;
     let informer = informer_on(Client::new(config(&proxy, &router)).expect("client"));
-    tokio::time::timeout(PATIENCE, informer.wait_until_ready())
-        .await
-        .expect("synced");
+    informer.wait_synced(PATIENCE).await.expect("synced");
     let captured = proxy
         .first_upgrade()
         .expect("the informer's upgrade went through");

@@ -205,7 +205,7 @@ async fn logs_never_show_a_secret() {
     .backoff(fast_backoff())
     .build()
     .unwrap();
-    tokio::time::timeout(PATIENCE, good.wait_until_ready())
+    good.wait_synced(PATIENCE)
         .await
         .expect("the right secret syncs");
     // Some traffic while watching: events and a list.
@@ -263,9 +263,7 @@ async fn insecure_mode_warns_once_when_the_client_is_built() {
         insecure.watch(&Filters::new()).await.unwrap().close().await;
     }
     let informer = informer_on(insecure.clone());
-    tokio::time::timeout(PATIENCE, informer.wait_until_ready())
-        .await
-        .expect("ready");
+    informer.wait_synced(PATIENCE).await.expect("ready");
     informer.shutdown().await;
     verify.list_containers(&Filters::new()).await.unwrap();
     assert_eq!(insecure_warnings(&logs.text()), 1, "{}", logs.text());

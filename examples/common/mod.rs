@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use hypersh::{ClientConfig, Credentials, Filters, Phase, Status, TlsMode};
+use hypersh::Filters;
+use hypersh::reflector::{Phase, Status};
+use hypersh::watch::{ClientConfig, Credentials, TlsMode};
 use hypersh_apirouter::{Router, RouterConfig};
 
 /// Where to connect: `--addr` with credentials, or (without it) an embedded router.
@@ -408,7 +410,13 @@ fn hint(status: &Status, error: &str) -> Option<&'static str> {
         )
     } else if error.contains("certificate verify failed") {
         Some("the server's certificate is not trusted: pass --ca-cert FILE, or --insecure")
-    } else if error.contains("Connection refused") || error.contains("dns error") {
+    } else if error.contains("failed to lookup address")
+        || error.contains("Name or service not known")
+        || error.contains("name resolution")
+        || error.contains("dns error")
+    {
+        Some("the host name in --addr does not resolve: check its spelling (and the DNS)")
+    } else if error.contains("Connection refused") {
         Some("nothing answers at --addr: check the host and port")
     } else {
         None

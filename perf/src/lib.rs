@@ -11,6 +11,10 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
+/// How long a client waits for its informer's first list before it gives up (1M
+/// containers take a few seconds; a wrong address or key never syncs).
+pub const SYNC_PATIENCE: Duration = Duration::from_secs(300);
+
 /// What every watch client is given.
 #[derive(Args, Debug, Clone)]
 pub struct Target {

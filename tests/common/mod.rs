@@ -7,8 +7,9 @@ pub mod raw;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use hypersh::Informer;
+use hypersh::reflector::BackoffConfig;
 use hypersh::watch::{Client, ClientConfig, Container, Credentials, TlsMode};
-use hypersh::{BackoffConfig, Informer};
 use hypersh_apirouter::{Router, RouterConfig};
 
 /// How long any condition may take before a test fails.
@@ -81,7 +82,10 @@ pub fn informer(router: &Router) -> Informer {
 pub async fn synced_informer(router: &Router) -> (Informer, Replica) {
     let informer = informer(router);
     let replica = Replica::attach(&informer);
-    informer.wait_until_ready().await;
+    informer
+        .wait_synced(PATIENCE)
+        .await
+        .expect("the informer syncs");
     (informer, replica)
 }
 
@@ -187,7 +191,7 @@ impl hypersh::store::Handler<Container> for Replica {
             new.id()
         );
     }
-    fn on_delete(&mut self, obj: &hypersh::Deleted<Container>) {
+    fn on_delete(&mut self, obj: &hypersh::store::Deleted<Container>) {
         if obj.is_final_state_unknown() {
             self.tombstones
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -157,8 +157,8 @@ mod tests {
         assert_eq!(attrs["test2"], "test2");
         let decoded = WatchEvent::decode(frames[0].clone()).unwrap();
         assert_eq!(decoded.kind_str(), "MODIFIED");
-        assert_eq!(decoded.event().exit_code, Some(137));
-        assert_eq!(decoded.event().shape, Shape::Docker);
+        assert_eq!(decoded.event().exit_code(), Some(137));
+        assert_eq!(decoded.event().shape(), Shape::Docker);
 
         let start = encode(
             Shape::Docker,
@@ -187,8 +187,8 @@ mod tests {
                     let d = WatchEvent::decode(f).unwrap();
                     (
                         d.kind_str(),
-                        d.event().phase.map(PodPhase::as_str),
-                        d.event().exit_code,
+                        d.event().phase().map(PodPhase::as_str),
+                        d.event().exit_code(),
                     )
                 })
                 .collect::<Vec<_>>()
@@ -225,7 +225,7 @@ mod tests {
         let ev = event("pause", ContainerState::Paused, None);
         let frame = &encode(Shape::Kubernetes, &ev)[0];
         let decoded = WatchEvent::decode(frame.clone()).unwrap();
-        assert_eq!(decoded.event().labels.as_ref(), Some(ev.container.labels()));
+        assert_eq!(decoded.event().labels(), Some(ev.container.labels()));
         let c = decoded.event().to_container().unwrap();
         assert_eq!(c.name(), Some("test4"));
         let mut bare = ev.clone();

@@ -94,3 +94,31 @@ async fn bad_arguments_fail() {
         .unwrap();
     assert!(!status.success());
 }
+
+#[tokio::test]
+async fn its_log_has_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_apirouter"))
+        .args(["--listen", "127.0.0.1:0"])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match lines.next_line().await {
+                Ok(Some(line)) if line.contains("router listening") => break line,
+                Ok(Some(_)) => {}
+                other => panic!("stderr ended before the listening line: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("the listening line in time");
+    child.kill().await.unwrap();
+    assert!(line.contains(" INFO "), "{line:?}");
+    assert!(!line.contains('\u{1b}'), "colour codes in a pipe: {line:?}");
+}

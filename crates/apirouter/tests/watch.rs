@@ -52,16 +52,16 @@ async fn docker_events_arrive_over_wss_and_decode() {
     ];
     assert_eq!(kinds, want.map(|(k, a)| (k, a.to_owned())));
     let create = got[0].event();
-    assert_eq!(create.shape, Shape::Docker);
+    assert_eq!(create.shape(), Shape::Docker);
     assert_eq!(create.id(), id);
     assert_eq!(create.image(), Some("nginx:1.25"));
     assert_eq!(create.name(), Some("web"));
     assert_eq!(create.attributes()["app"], "web");
-    assert_eq!(got[3].event().exit_code, Some(0));
+    assert_eq!(got[3].event().exit_code(), Some(0));
     assert_eq!(got[3].event().docker_action(), Some(DockerAction::Die));
     assert_eq!(got[5].event().attributes()["oldName"], "/web");
     assert_eq!(got[5].event().name(), Some("web2"));
-    assert!(got.iter().all(|e| e.event().time_nano > 0));
+    assert!(got.iter().all(|e| e.event().time_nano() > 0));
     router.shutdown().await;
 }
 
@@ -84,7 +84,7 @@ async fn k8s_events_arrive_and_a_restart_of_an_exited_container_is_deleted_then_
     }
     let shape: Vec<_> = got
         .iter()
-        .map(|e| (e.kind_str(), e.event().phase, e.event().exit_code))
+        .map(|e| (e.kind_str(), e.event().phase(), e.event().exit_code()))
         .collect();
     assert_eq!(
         shape,
@@ -108,7 +108,7 @@ async fn k8s_events_arrive_and_a_restart_of_an_exited_container_is_deleted_then_
         *c.labels(),
         labels(&[("kind", "batch")]).into_iter().collect()
     );
-    assert!(got.iter().all(|e| e.event().shape == Shape::Kubernetes));
+    assert!(got.iter().all(|e| e.event().shape() == Shape::Kubernetes));
     router.shutdown().await;
 }
 
@@ -351,7 +351,7 @@ async fn emit_pushes_n_frames_then_closes_normally() {
         let mut ws = client.watch(&filters(r#"{"event":["die"]}"#)).await;
         for _ in 0..10 {
             assert_eq!(
-                next_event(&mut ws).await.event().exit_code,
+                next_event(&mut ws).await.event().exit_code(),
                 Some(137),
                 "only die frames"
             );

@@ -51,7 +51,7 @@
 //!     .build()?;
 //! informer.on_add(|c| println!("+ {} {}", c.name().unwrap_or("-"), c.state()));
 //! informer.on_delete(|d| println!("- {}", d.key()));
-//! informer.wait_until_ready().await;
+//! informer.wait_synced(std::time::Duration::from_secs(30)).await?;
 //! println!("{} containers on {:?}", informer.store().len(), informer.status().server);
 //! if let Some(server) = source.server_version() {
 //!     println!("{} {:?}, API {}", server.engine, server.version, server.api_version);

@@ -19,9 +19,6 @@ use crate::tls::DockerTls;
 use crate::transport::{RemoteSettings, Transport};
 use crate::version::ApiVersion;
 
-/// How many ids one fetch asks for in one list call (they go into the query string).
-const FETCH_BATCH: usize = 50;
-
 /// Default of [`DockerSourceBuilder::connect_timeout`].
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default of [`DockerSourceBuilder::request_timeout`].
@@ -300,24 +297,6 @@ impl Source for DockerSource {
         sink: impl FnMut(Container) + Send,
     ) -> Result<(), DockerError> {
         self.list_into(filters, sink).await
-    }
-
-    async fn fetch(&self, ids: &[String]) -> Result<Vec<Container>, DockerError> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(FETCH_BATCH) {
-            let mut filters = Filters::new();
-            for id in chunk {
-                filters.add("id", id.clone());
-            }
-            // The `id` filter matches prefixes: keep exact ids only.
-            self.list_into(&filters, |c| {
-                if chunk.iter().any(|id| id == c.id()) {
-                    out.push(c);
-                }
-            })
-            .await?;
-        }
-        Ok(out)
     }
 }
 

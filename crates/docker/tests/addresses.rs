@@ -91,7 +91,8 @@ async fn the_cache_follows_addresses_ports_and_mounts_through_the_life_cycle() {
         .filters(Filters::new().label("addr"))
         .build()
         .expect("informer");
-    tokio::time::timeout(Duration::from_secs(20), informer.wait_until_ready())
+    informer
+        .wait_synced(Duration::from_secs(20))
         .await
         .expect("ready");
     let html = engine.dir.join("html");

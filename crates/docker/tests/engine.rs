@@ -95,7 +95,8 @@ async fn informer(engine: &Engine, filters: Filters) -> (Informer, Arc<Mutex<Log
             .deleted
             .insert(d.key().to_owned(), d.is_final_state_unknown());
     });
-    tokio::time::timeout(Duration::from_secs(20), informer.wait_until_ready())
+    informer
+        .wait_synced(Duration::from_secs(20))
         .await
         .expect("the informer is ready within 20 s");
     let server = informer.status().server.unwrap_or_default();

@@ -276,7 +276,8 @@ async fn the_informer_relists_after_a_stuck_stream_and_converges_when_the_attack
         )
         .build()
         .expect("informer");
-    tokio::time::timeout(Duration::from_secs(30), informer.wait_until_ready())
+    informer
+        .wait_synced(Duration::from_secs(30))
         .await
         .expect("synced: the list is fine, only the stream dribbles");
     assert!(informer.store().get(A).is_some());

@@ -61,7 +61,8 @@ async fn the_informer_runs_over_ssh_and_each_refusal_says_what_to_do() {
         .backoff(BackoffConfig::default().initial(Duration::from_millis(100)))
         .build()
         .expect("informer");
-    tokio::time::timeout(Duration::from_secs(30), informer.wait_until_ready())
+    informer
+        .wait_synced(Duration::from_secs(30))
         .await
         .expect("ready over ssh within 30 s");
     assert!(informer.store().get(&before).is_some(), "listed over ssh");

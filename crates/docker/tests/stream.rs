@@ -458,9 +458,7 @@ async fn an_informer_takes_every_action_without_a_decode_error() {
     let informer = Informer::builder(daemon.source().await.unwrap())
         .build()
         .unwrap();
-    tokio::time::timeout(Duration::from_secs(5), informer.wait_until_ready())
-        .await
-        .unwrap();
+    informer.wait_synced(Duration::from_secs(5)).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while informer.status().events_received < (lines.len() - 1) as u64 {
         assert!(
@@ -556,7 +554,7 @@ async fn podman_is_told_by_its_headers_and_its_events_read_with_its_meaning() {
             ("DELETED", "remove")
         ]
     );
-    assert!(events.iter().all(|e| e.event().engine == Engine::Podman));
+    assert!(events.iter().all(|e| e.event().engine() == Engine::Podman));
     let running = hypersh_watch::Container::builder(ID)
         .state(ContainerState::Running)
         .build();
@@ -684,7 +682,8 @@ async fn an_informer_started_before_its_daemon_waits_and_converges() {
             ..Script::default()
         },
     );
-    tokio::time::timeout(Duration::from_secs(5), informer.wait_until_ready())
+    informer
+        .wait_synced(Duration::from_secs(5))
         .await
         .expect("ready once the daemon is up");
     assert_eq!(informer.store().len(), 1);
@@ -738,6 +737,6 @@ async fn captured_engine_streams_go_through_without_a_frame_error() {
             .map(|r| r.as_ref().unwrap_or_else(|e| panic!("{engine}: {e}")))
             .collect();
         assert_eq!(events.len(), expected, "{engine}");
-        assert!(events.iter().all(|e| e.event().engine == engine));
+        assert!(events.iter().all(|e| e.event().engine() == engine));
     }
 }

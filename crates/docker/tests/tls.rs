@@ -70,7 +70,8 @@ async fn mutual_tls_lists_and_watches_and_each_refusal_says_which_certificate() 
         .backoff(BackoffConfig::default().initial(Duration::from_millis(100)))
         .build()
         .expect("informer");
-    tokio::time::timeout(Duration::from_secs(20), informer.wait_until_ready())
+    informer
+        .wait_synced(Duration::from_secs(20))
         .await
         .expect("ready over TLS within 20 s");
     assert!(informer.store().get(&before).is_some(), "listed over TLS");

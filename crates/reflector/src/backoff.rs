@@ -1,12 +1,13 @@
-//! The reconnect policy as a value: exponential backoff with full jitter, reset after a
-//! healthy period, built on [`backon`].
+//! Exponential backoff: one envelope (`Exponential`) for the reflector's reconnects and
+//! the controller's retries, and the reflector's reconnect policy as a value
+//! ([`BackoffConfig`]): full jitter, reset after a healthy period.
 //!
-//! `backon` is used rather than the `backoff` crate, which is unmaintained
-//! (RUSTSEC-2025-0012) and pulls in `instant` (RUSTSEC-2024-0384).
+//! The envelope is computed from the attempt number, exactly: the controller's per-key
+//! retries are client-go's `5ms * 2^n` to the nanosecond, which a stateful `f32` iterator
+//! (`backon`'s) does not give. The unmaintained `backoff` crate (RUSTSEC-2025-0012, and
+//! `instant`, RUSTSEC-2024-0384) is not used.
 
 use std::time::Duration;
-
-use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 
 /// First delay: client-go's reflector uses 800 ms.
 pub const DEFAULT_INITIAL: Duration = Duration::from_millis(800);
@@ -100,20 +101,53 @@ impl BackoffConfig {
     /// A fresh backoff following this policy.
     #[must_use]
     pub fn build(&self) -> Backoff {
+        self.build_with(fastrand::Rng::new())
+    }
+
+    /// A fresh backoff drawing its jitter from `rng` (seeded in tests).
+    pub(crate) fn build_with(&self, rng: fastrand::Rng) -> Backoff {
         Backoff {
             config: self.clone(),
-            envelope: self.envelope(),
-            rng: fastrand::Rng::new(),
+            envelope: Exponential::new(self.initial, self.factor, self.max),
+            attempt: 0,
+            rng,
+        }
+    }
+}
+
+/// An exponential envelope: delay `n` (from 0) is `initial * factor^n`, at most `max`.
+/// A factor below 1 counts as 1, and a `max` below `initial` as `initial`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Exponential {
+    initial: Duration,
+    factor: f64,
+    max: Duration,
+}
+
+impl Exponential {
+    pub(crate) fn new(initial: Duration, factor: f32, max: Duration) -> Self {
+        Self {
+            initial,
+            factor: f64::from(factor).max(1.0),
+            max: max.max(initial),
         }
     }
 
-    fn envelope(&self) -> ExponentialBackoff {
-        ExponentialBuilder::default()
-            .with_min_delay(self.initial)
-            .with_max_delay(self.max.max(self.initial))
-            .with_factor(self.factor.max(1.0))
-            .without_max_times()
-            .build()
+    /// The delay after `n` earlier attempts. Exact for a whole factor; past `max` (or an
+    /// overflow) it is `max`.
+    pub(crate) fn delay(&self, n: u32) -> Duration {
+        let grown = if self.factor.fract() == 0.0 && self.factor <= f64::from(u32::MAX) {
+            // A whole factor below 2^32: integer arithmetic, exact to the nanosecond.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let factor = self.factor as u32;
+            factor
+                .checked_pow(n)
+                .and_then(|scale| self.initial.checked_mul(scale))
+        } else {
+            let scale = self.factor.powi(i32::try_from(n).unwrap_or(i32::MAX));
+            Duration::try_from_secs_f64(self.initial.as_secs_f64() * scale).ok()
+        };
+        grown.map_or(self.max, |d| d.min(self.max))
     }
 }
 
@@ -121,14 +155,17 @@ impl BackoffConfig {
 #[derive(Debug)]
 pub struct Backoff {
     config: BackoffConfig,
-    envelope: ExponentialBackoff,
+    envelope: Exponential,
+    /// Attempts since the start or the last reset.
+    attempt: u32,
     rng: fastrand::Rng,
 }
 
 impl Backoff {
     /// The delay before the next attempt.
     pub fn next_delay(&mut self) -> Duration {
-        let cap = self.envelope.next().unwrap_or(self.config.max);
+        let cap = self.envelope.delay(self.attempt);
+        self.attempt = self.attempt.saturating_add(1);
         if self.config.jitter {
             cap.mul_f64(self.rng.f64())
         } else {
@@ -145,7 +182,7 @@ impl Backoff {
 
     /// Starts over from the initial delay.
     pub fn reset(&mut self) {
-        self.envelope = self.config.envelope();
+        self.attempt = 0;
     }
 
     /// The policy.
@@ -203,5 +240,28 @@ mod tests {
             .build();
         assert_eq!(b.next_delay(), Duration::from_secs(5));
         assert_eq!(b.next_delay(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn the_envelope_is_exact_for_whole_factors_and_saturates() {
+        let ms = Duration::from_millis(1);
+        let e = Exponential::new(5 * ms, 2.0, Duration::from_secs(1000));
+        assert_eq!(e.delay(0), 5 * ms);
+        assert_eq!(e.delay(10), 5120 * ms);
+        assert_eq!(e.delay(18), Duration::from_secs(1000));
+        assert_eq!(e.delay(u32::MAX), Duration::from_secs(1000));
+        let e = Exponential::new(100 * ms, 1.5, Duration::from_secs(1));
+        assert_eq!(e.delay(1), 150 * ms);
+        assert_eq!(e.delay(1000), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_seeded_rng_gives_the_same_jitter() {
+        let config = BackoffConfig::default();
+        let mut a = config.build_with(fastrand::Rng::with_seed(1));
+        let mut b = config.build_with(fastrand::Rng::with_seed(1));
+        for _ in 0..10 {
+            assert_eq!(a.next_delay(), b.next_delay());
+        }
     }
 }

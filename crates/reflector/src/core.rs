@@ -1,18 +1,21 @@
 //! The reflector's decisions, as a state machine without I/O.
 //!
-//! [`Core::step`] takes one [`Input`] (what the shell saw: a watch that opened, an event, a
-//! list that ended, a fetch's answer, a failure, a timer) and returns the [`Command`]s the
-//! shell must carry out (open a watch, list, fetch some ids, commit the relist, sleep,
-//! stop). Changes to the cache go through the small [`Cache`] trait: the store's writer
-//! batch while watching, the store's relist while listing, a `HashMap` in the tests.
-//! Nothing here awaits, reads a clock or touches a socket, so every branch is tested with
-//! scripted inputs (`core/tests.rs`).
+//! [`Core::step`] takes one [`Input`] (what the shell saw: a watch that opened, an event,
+//! a list that ended, a fetch's answer, a failure, a timer, a refresh request; the
+//! containers a list hands over go straight to [`listed`]) and returns the [`Command`]s the shell must carry out, each
+//! of which starts or stops one thing (open a watch, list, fetch some ids, commit the
+//! relist, answer refreshes, disconnect, reset the source, sleep, stop). Changes to the
+//! cache go through the small [`Cache`] trait: the store's writer batch while watching,
+//! the store's relist while listing, a `HashMap` in the tests. Nothing here awaits, reads
+//! a clock, draws a random number it was not given, or touches a socket, so every branch
+//! is tested with scripted inputs (`core/tests.rs`).
 //!
 //! The states, and what moves between them:
 //!
 //! ```text
-//!  Connecting --WatchOpened--> Listing{buffered} --ListDone--> Watching{pending, in_flight, held}
-//!      ^                          |      (ids to fetch first: Listing{fetching}, then Fetched)
+//!  Connecting --WatchOpened--> Listing::Running --ListDone--> Watching{pending, fetches, held}
+//!      ^                          |   (ids to fetch first: Listing::Fetching, then Fetched)
+//!      |                          |   (too many events: Listing::Overflowed, then List again)
 //!      |                          |                              |  RelistTick: Listing again
 //!   BackoffDone <----------- Backoff <------- Failed ------------+
 //! ```
@@ -20,136 +23,75 @@
 //! The watch is opened before the list, so no event falls between the two (the API has
 //! no resource version and no replay). Events that arrive while listing are buffered and
 //! replayed on top of the list, with the same rules as live events, so only the net change
-//! reaches the store and its handlers.
+//! reaches the store and its handlers. Only what the user's filters admit enters the
+//! cache: the listed containers, the fetched ones and the versions events make are all
+//! checked here.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use hypersh_store::{Change, Keyed};
 use hypersh_watch::{Container, WatchEvent};
 use tokio::time::Instant;
 
-use crate::backoff::{Backoff, BackoffConfig};
+use crate::backoff::Backoff;
 use crate::limits::Limits;
 use crate::plan::{Plan, plan};
 use crate::selector::Selector;
 use crate::status::{Phase, Status};
 
+mod messages;
+mod refresh;
 #[cfg(test)]
 mod tests;
+
+pub(crate) use messages::{Cache, Command, Failure, FetchId, Input, RefreshId, Settings};
+use refresh::Refreshes;
 
 /// How many fetches may be in flight at once while watching: a create waits for its own
 /// list call, not for the one before it.
 pub(crate) const MAX_FETCHES: usize = 4;
-
-/// Where the core reads and changes cached containers.
-///
-/// `update` looks the container up once, lets `f` decide the change from the cached
-/// version (`None` when absent), and applies it; it returns whether anything changed.
-pub(crate) trait Cache {
-    /// Applies what `f` decides for the container `id`.
-    fn update<F>(&mut self, id: &str, f: F) -> bool
-    where
-        F: FnOnce(Option<&Container>) -> Option<Change<Container>>;
-}
-
-/// What the shell observed. Each is handled by [`Core::step`].
-#[derive(Debug)]
-pub(crate) enum Input {
-    /// The reflector starts.
-    Start,
-    /// The watch stream is open.
-    WatchOpened,
-    /// One event from the watch stream.
-    Event(WatchEvent),
-    /// A frame that could not be decoded; the stream goes on.
-    FrameError(String),
-    /// The full list has been streamed into the relist (the cache given with this input).
-    ListDone {
-        /// When, to measure how long the session stays healthy.
-        now: Instant,
-    },
-    /// A fetch answered: the containers found among those asked for.
-    Fetched {
-        /// The ids the fetch asked for.
-        asked: Vec<String>,
-        /// What the source found (those not found are gone).
-        found: Vec<Container>,
-        /// When.
-        now: Instant,
-    },
-    /// The session failed: opening the watch, the list, a fetch, or the stream (`None`:
-    /// the server ended the stream without an error).
-    Failed {
-        /// What failed, or `None` for a stream that ended cleanly.
-        error: Option<Failure>,
-        /// When.
-        now: Instant,
-    },
-    /// The backoff delay has passed.
-    BackoffDone,
-    /// The periodic relist is due.
-    RelistTick,
-    /// Fetch these containers now, whatever the cache holds (`Informer::refresh`, a
-    /// consistency barrier). Only acted on while watching: in the other states the list
-    /// that comes covers them.
-    Refresh(Vec<String>),
-    /// Shutdown was requested.
-    Shutdown,
-}
-
-/// A failure, as the core needs to know it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Failure {
-    /// The server refused the credentials.
-    pub(crate) auth: bool,
-    /// The error's text, for the status and the log.
-    pub(crate) text: String,
-}
-
-/// What the shell must do next, in order.
-#[derive(Debug, PartialEq)]
-pub(crate) enum Command {
-    /// Open the watch stream (then report [`Input::WatchOpened`] or [`Input::Failed`]).
-    OpenWatch,
-    /// Start a full list into a new relist, while the stream keeps being read (its events
-    /// are buffered by the core). Fetches in flight are abandoned: the list covers them.
-    List,
-    /// Fetch these containers by id (then report [`Input::Fetched`] or
-    /// [`Input::Failed`]).
-    Fetch(Vec<String>),
-    /// The relist is final: keep only what the selector admits, and commit it.
-    CommitRelist,
-    /// Close the stream, if one is open, and wait this long before
-    /// [`Input::BackoffDone`].
-    Sleep(Duration),
-    /// Close the stream, if one is open, and stop.
-    Stop,
-}
 
 /// Where the loop is, with what it holds there.
 #[derive(Debug)]
 pub(crate) enum State {
     /// Opening the watch.
     Connecting,
-    /// The watch is open and a full list runs; events are buffered.
-    Listing {
-        /// Events received since the list started, in order (or, while `fetching`,
-        /// since the list ended).
-        buffered: Vec<WatchEvent>,
-        /// Set once the list has ended when the buffered events named containers the
-        /// list could not describe: these are fetched before the relist is committed.
-        fetching: Option<BTreeSet<String>>,
-        /// More events arrived than [`Limits::max_buffered_events`]: they were dropped,
-        /// and this list cannot be brought up to date. Another list follows it.
-        overflowed: bool,
-    },
+    /// The watch is open and a full list runs or has run.
+    Listing(Listing),
     /// Events are applied as they arrive.
     Watching(Watching),
     /// Waiting before the next attempt.
     Backoff,
     /// Shut down.
     Stopped,
+}
+
+/// The phases of a list.
+#[derive(Debug)]
+pub(crate) enum Listing {
+    /// The list runs; events are buffered, in order.
+    Running {
+        /// Events received since the list started.
+        buffered: Vec<WatchEvent>,
+    },
+    /// The list has ended and the buffered events named containers it could not
+    /// describe: they are fetched before the relist is committed.
+    Fetching {
+        /// The fetch.
+        fetch: FetchId,
+        /// The ids it asked for and has not answered.
+        ids: BTreeSet<String>,
+        /// Events received since the list ended.
+        buffered: Vec<WatchEvent>,
+    },
+    /// More events arrived than [`Limits::max_buffered_events`]: they were dropped, and
+    /// this list cannot be brought up to date. Once the list (`None`) or its fetch ends,
+    /// the list is taken again.
+    Overflowed {
+        /// The fetch that runs, if the list had ended.
+        fetch: Option<FetchId>,
+    },
 }
 
 /// What the watch phase keeps between events.
@@ -161,8 +103,8 @@ pub(crate) struct Watching {
     pending: BTreeSet<String>,
     /// The containers the fetches in flight ask for.
     in_flight: BTreeSet<String>,
-    /// How many fetches are in flight.
-    fetches: usize,
+    /// The fetches in flight, with the ids each asked for.
+    fetches: BTreeMap<FetchId, Vec<String>>,
     /// Events about containers in flight, received while their fetch runs, in order:
     /// the answer may predate them, so they are replayed on top of it.
     held: Vec<WatchEvent>,
@@ -178,9 +120,16 @@ pub(crate) struct Core {
     selector: Selector,
     backoff: Backoff,
     limits: Limits,
+    relist_every: Option<Duration>,
     status: Status,
     /// Watches opened so far.
     sessions: u64,
+    /// Lists started so far: the number of the current (or last) one.
+    lists: u64,
+    /// The last fetch started.
+    last_fetch: FetchId,
+    /// Refresh requests not served yet.
+    refreshes: Refreshes,
     /// When the current session reached [`State::Watching`].
     watching_since: Option<Instant>,
     /// The start of the last failure logged, to log each kind once until it changes.
@@ -188,20 +137,26 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn new(selector: Selector, backoff: &BackoffConfig, limits: Limits) -> Self {
+    /// A core for `selector` with `settings`; `rng` draws the backoff's jitter.
+    pub(crate) fn new(selector: Selector, settings: &Settings, rng: fastrand::Rng) -> Self {
         Self {
             state: State::Connecting,
             selector,
-            backoff: backoff.build(),
-            limits,
+            backoff: settings.backoff.build_with(rng),
+            limits: settings.limits,
+            relist_every: settings.relist_every,
             status: Status::default(),
             sessions: 0,
+            lists: 0,
+            last_fetch: FetchId::default(),
+            refreshes: Refreshes::default(),
             watching_since: None,
             last_logged: None,
         }
     }
 
     /// The current state.
+    #[cfg(test)]
     pub(crate) fn state(&self) -> &State {
         &self.state
     }
@@ -216,21 +171,19 @@ impl Core {
         self.status.server = server;
     }
 
-    /// The memory bounds.
-    pub(crate) fn limits(&self) -> Limits {
-        self.limits
-    }
-
-    /// The user's filters, in the forms the source needs.
+    /// The user's filters.
+    #[cfg(test)]
     pub(crate) fn selector(&self) -> &Selector {
         &self.selector
     }
 
     /// Handles one input; `cache` is the relist while listing, the store's batch while
-    /// watching (it is not used in the other states).
+    /// watching (it is not used in the other states, nor by inputs without containers).
     pub(crate) fn step<C: Cache>(&mut self, input: Input, cache: &mut C) -> Vec<Command> {
         match input {
-            Input::Start | Input::BackoffDone => self.connect(),
+            Input::Start => self.connect(),
+            Input::BackoffDone if matches!(self.state, State::Backoff) => self.connect(),
+            Input::BackoffDone => Vec::new(),
             Input::WatchOpened => self.watch_opened(),
             Input::Event(event) => self.event(event, cache).into_iter().collect(),
             Input::FrameError(text) => {
@@ -239,14 +192,15 @@ impl Core {
                 Vec::new()
             }
             Input::ListDone { now } => self.list_done(cache, now),
-            Input::Fetched { asked, found, now } => self.fetched(&asked, found, cache, now),
+            Input::Fetched { fetch, found, now } => self.fetched(fetch, found, cache, now),
             Input::Failed { error, now } => self.failed(error, now),
             Input::RelistTick => self.relist_tick(),
-            Input::Refresh(ids) => self.refresh(ids),
+            Input::Refresh { request, ids } => self.refresh(request, ids),
             Input::Shutdown => {
                 self.state = State::Stopped;
                 self.status.phase = Phase::Stopped;
                 self.status.connected = false;
+                self.refreshes.clear();
                 vec![Command::Stop]
             }
         }
@@ -273,11 +227,10 @@ impl Core {
     }
 
     fn start_list(&mut self) -> Vec<Command> {
-        self.state = State::Listing {
+        self.lists += 1;
+        self.state = State::Listing(Listing::Running {
             buffered: Vec::new(),
-            fetching: None,
-            overflowed: false,
-        };
+        });
         self.status.phase = Phase::Listing;
         vec![Command::List]
     }
@@ -288,26 +241,6 @@ impl Core {
         self.status.events_received += 1;
         let max = self.limits.max_buffered_events;
         match &mut self.state {
-            State::Listing {
-                overflowed: true, ..
-            } => None,
-            State::Listing {
-                buffered,
-                overflowed,
-                ..
-            } => {
-                if buffered.len() < max {
-                    buffered.push(event);
-                } else {
-                    *buffered = Vec::new();
-                    *overflowed = true;
-                    self.overflow(format!(
-                        "more than {max} events arrived during the list: it is taken again \
-                         when it ends (raise Limits::max_buffered_events)"
-                    ));
-                }
-                None
-            }
             State::Watching(w) => {
                 let id = event.id();
                 if w.in_flight.contains(id) {
@@ -320,7 +253,7 @@ impl Core {
                     w.held.push(event);
                     return None;
                 }
-                if apply(&event, &mut w.pending, cache) {
+                if apply(&event, &self.selector, &mut w.pending, cache) {
                     self.status.events_applied += 1;
                 }
                 if w.pending.len() + w.in_flight.len() > self.limits.max_pending_fetches {
@@ -330,7 +263,27 @@ impl Core {
                          (raise Limits::max_pending_fetches)"
                     ));
                 }
-                start_fetch(w, &mut self.status)
+                start_fetch(w, &mut self.last_fetch, &mut self.status)
+            }
+            State::Listing(listing) => {
+                let (Listing::Running { buffered } | Listing::Fetching { buffered, .. }) = listing
+                else {
+                    return None;
+                };
+                if buffered.len() < max {
+                    buffered.push(event);
+                    return None;
+                }
+                let fetch = match listing {
+                    Listing::Fetching { fetch, .. } => Some(*fetch),
+                    _ => None,
+                };
+                *listing = Listing::Overflowed { fetch };
+                self.overflow(format!(
+                    "more than {max} events arrived during the list: it is taken again \
+                     when it ends (raise Limits::max_buffered_events)"
+                ));
+                None
             }
             // No stream is open in these states: a late event is dropped.
             State::Connecting | State::Backoff | State::Stopped => None,
@@ -338,71 +291,88 @@ impl Core {
     }
 
     fn list_done<C: Cache>(&mut self, relist: &mut C, now: Instant) -> Vec<Command> {
-        let State::Listing {
-            buffered,
-            fetching: fetching @ None,
-            overflowed,
-        } = &mut self.state
-        else {
-            return Vec::new();
+        let buffered = match &mut self.state {
+            State::Listing(Listing::Running { buffered }) => std::mem::take(buffered),
+            State::Listing(Listing::Overflowed { fetch: None }) => return self.start_list(),
+            _ => return Vec::new(),
         };
-        if *overflowed {
-            return self.start_list();
-        }
         let mut to_fetch = BTreeSet::new();
-        for event in buffered.drain(..) {
-            apply(&event, &mut to_fetch, relist);
+        for event in &buffered {
+            apply(event, &self.selector, &mut to_fetch, relist);
         }
         if to_fetch.is_empty() {
             return self.commit(BTreeSet::new(), now);
         }
         let ids: Vec<String> = to_fetch.iter().cloned().collect();
         self.status.fetches += ids.len() as u64;
-        *fetching = Some(to_fetch);
-        vec![Command::Fetch(ids)]
+        let fetch = next(&mut self.last_fetch);
+        self.state = State::Listing(Listing::Fetching {
+            fetch,
+            ids: to_fetch,
+            buffered: Vec::new(),
+        });
+        vec![Command::Fetch { fetch, ids }]
     }
 
     fn fetched<C: Cache>(
         &mut self,
-        asked: &[String],
+        fetch: FetchId,
         found: Vec<Container>,
         cache: &mut C,
         now: Instant,
     ) -> Vec<Command> {
-        match &mut self.state {
-            State::Listing {
-                overflowed: true, ..
-            } => self.start_list(),
-            State::Listing {
+        let Self {
+            state,
+            selector,
+            status,
+            refreshes,
+            last_fetch,
+            ..
+        } = self;
+        match state {
+            State::Listing(Listing::Overflowed { fetch: Some(f) }) if *f == fetch => {
+                self.start_list()
+            }
+            State::Listing(Listing::Fetching {
+                fetch: f,
+                ids,
                 buffered,
-                fetching: Some(fetching),
-                overflowed: false,
-            } => {
+            }) if *f == fetch => {
                 for c in found {
-                    if fetching.remove(c.id()) {
+                    if ids.remove(c.id()) {
                         let id = c.id().to_owned();
-                        cache.update(&id, |_| Some(Change::Upsert(c)));
+                        let admitted = selector.admits(&c);
+                        cache.update(&id, |cached| {
+                            if admitted {
+                                Some(Change::Upsert(c))
+                            } else {
+                                removal(cached, &id)
+                            }
+                        });
                     }
                 }
-                // What the fetch did not find is gone; what arrived during the fetch is
+                // A container the fetch did not find is left to the events (a buffered
+                // delete removed it, or one will come); what arrived during the fetch is
                 // newer than its answer: replay it on top.
                 let mut pending = BTreeSet::new();
-                for event in buffered.drain(..) {
-                    apply(&event, &mut pending, cache);
+                for event in std::mem::take(buffered) {
+                    apply(&event, selector, &mut pending, cache);
                 }
                 self.commit(pending, now)
             }
             State::Watching(w) => {
-                let asked: BTreeSet<&str> = asked.iter().map(String::as_str).collect();
-                w.in_flight.retain(|id| !asked.contains(id.as_str()));
-                w.fetches = w.fetches.saturating_sub(1);
+                let Some(asked) = w.fetches.remove(&fetch) else {
+                    return Vec::new();
+                };
+                let asked_ids: BTreeSet<&str> = asked.iter().map(String::as_str).collect();
+                w.in_flight.retain(|id| !asked_ids.contains(id.as_str()));
                 let mut applied = 0;
                 let found_ids: BTreeSet<String> = found.iter().map(|c| c.id().to_owned()).collect();
                 for c in found {
-                    if !asked.contains(c.id()) {
+                    if !asked_ids.contains(c.id()) {
                         continue;
                     }
-                    let admitted = self.selector.admits(&c);
+                    let admitted = selector.admits(&c);
                     let id = c.id().to_owned();
                     let changed = cache.update(&id, |cached| match cached {
                         Some(cached) if *cached == c => None,
@@ -420,7 +390,7 @@ impl Core {
                 }
                 // A refreshed container the fetch did not find is gone (unless it is
                 // to be fetched again: then that answer decides).
-                for &id in &asked {
+                for &id in &asked_ids {
                     if w.pending.contains(id) || !w.refreshing.remove(id) {
                         continue;
                     }
@@ -430,22 +400,29 @@ impl Core {
                 }
                 let (replay, still_held) = std::mem::take(&mut w.held)
                     .into_iter()
-                    .partition(|e: &WatchEvent| asked.contains(e.id()));
+                    .partition(|e: &WatchEvent| asked_ids.contains(e.id()));
                 w.held = still_held;
                 for event in replay {
-                    applied += u64::from(apply(&event, &mut w.pending, cache));
+                    applied += u64::from(apply(&event, selector, &mut w.pending, cache));
                 }
-                self.status.events_applied += applied;
-                start_fetch(w, &mut self.status).into_iter().collect()
+                status.events_applied += applied;
+                let mut commands = Vec::new();
+                let served = refreshes.fetched(fetch, &asked);
+                if !served.is_empty() {
+                    commands.push(Command::Refreshed(served));
+                }
+                commands.extend(start_fetch(w, last_fetch, status));
+                commands
             }
             // A fetch of an earlier session or phase: the list that followed covers it.
             _ => Vec::new(),
         }
     }
 
-    /// Ends a sync: the relist is committed, then the watch phase begins with `pending`
-    /// (containers that events during the sync's fetch named) to fetch.
-    fn commit(&mut self, pending: BTreeSet<String>, now: Instant) -> Vec<Command> {
+    /// Ends a sync: the relist is committed, the refreshes it serves are answered, then
+    /// the watch phase begins with `pending` (containers that events during the sync's
+    /// fetch named, and those refreshes asked for during the list) to fetch.
+    fn commit(&mut self, mut pending: BTreeSet<String>, now: Instant) -> Vec<Command> {
         let mut commands = vec![Command::CommitRelist];
         self.status.relists += 1;
         self.status.phase = Phase::Watching;
@@ -453,11 +430,27 @@ impl Core {
         self.status.synced = true;
         self.status.auth_failing = false;
         self.watching_since.get_or_insert(now);
+        let served = self.refreshes.listed(self.lists);
+        if !served.is_empty() {
+            commands.push(Command::Refreshed(served));
+        }
+        // A request made during the list may be newer than the list: fetch its ids.
+        let refreshing: BTreeSet<String> =
+            self.refreshes.made_during(self.lists).cloned().collect();
+        pending.extend(refreshing.iter().cloned());
+        if let Some(period) = self.relist_every {
+            commands.push(Command::RelistAfter(period));
+        }
         let mut watching = Watching {
             pending,
+            refreshing,
             ..Watching::default()
         };
-        commands.extend(start_fetch(&mut watching, &mut self.status));
+        commands.extend(start_fetch(
+            &mut watching,
+            &mut self.last_fetch,
+            &mut self.status,
+        ));
         self.state = State::Watching(watching);
         commands
     }
@@ -475,9 +468,19 @@ impl Core {
         self.start_list().pop()
     }
 
-    /// Queues `ids` for a fetch, ahead of anything the cache holds. An id whose fetch is
-    /// in flight already is fetched again after it: that answer may predate the request.
-    fn refresh(&mut self, ids: Vec<String>) -> Vec<Command> {
+    /// Records a refresh request. While watching its ids are fetched at once, ahead of
+    /// anything the cache holds (an id whose fetch is in flight is fetched again after
+    /// it: that answer may predate the request); otherwise the next list serves it, or,
+    /// during a list, a fetch after its commit.
+    fn refresh(&mut self, request: RefreshId, ids: Vec<String>) -> Vec<Command> {
+        if matches!(self.state, State::Stopped) {
+            return Vec::new();
+        }
+        if ids.is_empty() {
+            return vec![Command::Refreshed(vec![request])];
+        }
+        self.refreshes
+            .add(request, ids.iter().cloned(), self.last_fetch, self.lists);
         let State::Watching(w) = &mut self.state else {
             return Vec::new();
         };
@@ -485,7 +488,9 @@ impl Core {
             w.refreshing.insert(id.clone());
             w.pending.insert(id);
         }
-        start_fetch(w, &mut self.status).into_iter().collect()
+        start_fetch(w, &mut self.last_fetch, &mut self.status)
+            .into_iter()
+            .collect()
     }
 
     fn relist_tick(&mut self) -> Vec<Command> {
@@ -530,7 +535,12 @@ impl Core {
             self.backoff.next_delay()
         };
         tracing::debug!(?delay, "backing off");
-        vec![Command::Sleep(delay)]
+        // A pooled connection from the failed session may be half dead: forget them all.
+        vec![
+            Command::Disconnect,
+            Command::ResetSource,
+            Command::Sleep(delay),
+        ]
     }
 
     /// Logs a failure once per kind (its text up to the first `:`), until the kind
@@ -554,9 +564,24 @@ impl Core {
     }
 }
 
+/// A container the list handed over: into the relist if the selector admits it. The shell
+/// calls it for each container as the source decodes it (the list's hot path), while the
+/// core is listing.
+pub(crate) fn listed<C: Cache>(selector: &Selector, c: Container, relist: &mut C) {
+    if selector.admits(&c) {
+        relist.insert(c);
+    }
+}
+
+/// The number of the next fetch.
+fn next(last: &mut FetchId) -> FetchId {
+    last.0 += 1;
+    *last
+}
+
 /// Starts a fetch of every pending container if fewer than [`MAX_FETCHES`] run.
-fn start_fetch(w: &mut Watching, status: &mut Status) -> Option<Command> {
-    if w.pending.is_empty() || w.fetches >= MAX_FETCHES {
+fn start_fetch(w: &mut Watching, last: &mut FetchId, status: &mut Status) -> Option<Command> {
+    if w.pending.is_empty() || w.fetches.len() >= MAX_FETCHES {
         return None;
     }
     // A container in flight stays pending (only a refresh puts one there): it is fetched
@@ -573,10 +598,11 @@ fn start_fetch(w: &mut Watching, status: &mut Status) -> Option<Command> {
     if ids.is_empty() {
         return None;
     }
+    let fetch = next(last);
     w.in_flight.extend(ids.iter().cloned());
-    w.fetches += 1;
+    w.fetches.insert(fetch, ids.clone());
     status.fetches += ids.len() as u64;
-    Some(Command::Fetch(ids))
+    Some(Command::Fetch { fetch, ids })
 }
 
 /// Applies one event to `cache`, with `pending` the containers waiting to be fetched;
@@ -584,8 +610,14 @@ fn start_fetch(w: &mut Watching, status: &mut Status) -> Option<Command> {
 /// replayed on top of a list.
 ///
 /// A pending container is fetched after this event and will be seen in a newer state,
-/// unless it is gone: then its delete is applied now and the fetch is dropped.
-fn apply<C: Cache>(event: &WatchEvent, pending: &mut BTreeSet<String>, cache: &mut C) -> bool {
+/// unless it is gone: then its delete is applied now and the fetch is dropped. A version
+/// the selector no longer admits (a rename out of a `container` filter) leaves the cache.
+fn apply<C: Cache>(
+    event: &WatchEvent,
+    selector: &Selector,
+    pending: &mut BTreeSet<String>,
+    cache: &mut C,
+) -> bool {
     let id = event.id();
     if pending.contains(id) {
         if matches!(event, WatchEvent::Deleted(_)) {
@@ -597,12 +629,12 @@ fn apply<C: Cache>(event: &WatchEvent, pending: &mut BTreeSet<String>, cache: &m
     let mut fetch = false;
     let changed = cache.update(id, |cached| match plan(event, cached) {
         Plan::Nothing => None,
-        Plan::Upsert(c) => Some(Change::Upsert(c)),
-        Plan::UpsertThenFetch(c) => {
+        Plan::Upsert(c) if selector.admits(&c) => Some(Change::Upsert(c)),
+        Plan::UpsertThenFetch(c) if selector.admits(&c) => {
             fetch = true;
             Some(Change::Upsert(c))
         }
-        Plan::Delete => removal(cached, id),
+        Plan::Upsert(_) | Plan::UpsertThenFetch(_) | Plan::Delete => removal(cached, id),
         Plan::Fetch => {
             fetch = true;
             None

@@ -13,9 +13,8 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use crate::backoff::BackoffConfig;
 use crate::error::{Error, RefreshError};
 use crate::limits::Limits;
-use crate::ready::{AUTH_POLL, NotReady, ReadyWait};
-use crate::shell::Reflector;
-use crate::shell::RefreshRequest;
+use crate::ready::{AUTH_POLL, NotSynced, SyncWait};
+use crate::reflector::{Reflector, RefreshRequest};
 use crate::source::Source;
 use crate::status::{Status, StatusHandle};
 
@@ -114,7 +113,7 @@ impl<S: Source> InformerBuilder<S> {
         if let Some(name) = &self.name {
             reflector = reflector.name(name.clone());
         }
-        let status = reflector.status();
+        let status = reflector.status_handle();
         let refresh = reflector.refresher();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(reflector.run(shutdown.clone()));
@@ -154,7 +153,7 @@ impl<S: Source> InformerBuilder<S> {
 ///     .build()?;
 /// informer.on_add(|c| println!("added {}", c.id()));
 /// informer.on_delete(|d| println!("deleted {}", d.key()));
-/// informer.wait_until_ready().await;
+/// informer.wait_synced(std::time::Duration::from_secs(30)).await?;
 /// println!("{} containers", informer.store().len());
 /// informer.shutdown().await;
 /// # Ok(())
@@ -169,7 +168,7 @@ pub struct Informer {
     _stop_on_drop: Arc<DropGuard>,
     task: Arc<tokio::sync::Mutex<Option<JoinHandle<()>>>>,
     resync: Option<Duration>,
-    /// The handlers registered through the informer, for [`Informer::wait_until_ready`].
+    /// The handlers registered through the informer, for [`Informer::wait_synced`].
     handlers: Arc<Mutex<Vec<HandlerHandle>>>,
     name: Option<Arc<str>>,
     refresh: tokio::sync::mpsc::Sender<RefreshRequest>,
@@ -219,65 +218,56 @@ impl Informer {
         self.status.clone()
     }
 
-    /// Waits until the first full list has been applied and every handler registered
-    /// through the informer has been offered it (each has seen an add for every cached
-    /// container). A handler that was removed or stopped is not waited for.
-    /// Without a deadline: a wrong key or an unreachable address makes it wait until
-    /// the informer is shut down. Prefer [`wait_ready_for`](Self::wait_ready_for), which
-    /// says why it gave up.
-    pub async fn wait_until_ready(&self) {
-        self.store.wait_until_ready().await;
-        let handlers = self.lock_handlers().clone();
-        for handler in handlers {
-            // A handler that stopped can never catch up: nothing to wait for.
-            let _ = handler.wait_synced().await;
-        }
-    }
-
-    /// Waits at most `timeout` for the first full list (and the handlers, as
-    /// [`wait_until_ready`](Self::wait_until_ready)).
+    /// Waits until the informer has synced: the first full list is in the cache and every
+    /// handler registered through the informer has been offered it (each has seen an add
+    /// for every cached container; one that was removed or stopped is not waited for).
+    /// It waits at most as `wait` says: a [`Duration`], or a [`SyncWait`] that can also
+    /// give up at once on refused credentials.
     ///
     /// # Errors
-    /// [`NotReady`], with the phase, the last error, whether the credentials are refused
-    /// and how many attempts failed, when `timeout` passes first.
+    /// [`NotSynced`], with the phase, the last error, whether the credentials are refused
+    /// and how many attempts failed, when the time passes first: an unreachable address
+    /// or a wrong key does not fix itself, and the message says which it is.
     ///
     /// ```no_run
     /// # use std::time::Duration;
     /// # async fn run(informer: hypersh_reflector::Informer) {
-    /// if let Err(e) = informer.wait_ready_for(Duration::from_secs(30)).await {
+    /// if let Err(e) = informer.wait_synced(Duration::from_secs(30)).await {
     ///     eprintln!("{e}"); // "... the server refuses the credentials: check the access key ..."
     /// }
     /// # }
     /// ```
-    pub async fn wait_ready_for(&self, timeout: Duration) -> Result<(), NotReady> {
-        self.wait_ready(ReadyWait::new(timeout)).await
-    }
-
-    /// Waits for the first full list as `wait` says (a timeout; whether to give up at
-    /// once on an authentication failure).
-    ///
-    /// # Errors
-    /// [`NotReady`] when the timeout passes first, or at the first authentication
-    /// failure with [`ReadyWait::fail_on_auth`].
-    pub async fn wait_ready(&self, wait: ReadyWait) -> Result<(), NotReady> {
+    pub async fn wait_synced(&self, wait: impl Into<SyncWait>) -> Result<(), NotSynced> {
+        let wait = wait.into();
         let started = tokio::time::Instant::now();
-        let deadline = started + wait.timeout;
-        // The same readiness as `wait_until_ready`: the list, and the handlers' view of it.
-        let ready = self.wait_until_ready();
-        tokio::pin!(ready);
+        let deadline = started.checked_add(wait.timeout);
+        let synced = self.synced();
+        tokio::pin!(synced);
         loop {
-            let poll =
-                tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + AUTH_POLL));
+            let poll = tokio::time::Instant::now() + AUTH_POLL;
+            let until = deadline.map_or(poll, |deadline| deadline.min(poll));
             tokio::select! {
                 biased;
-                () = &mut ready => return Ok(()),
-                () = poll => {}
+                () = &mut synced => return Ok(()),
+                () = tokio::time::sleep_until(until) => {}
             }
             let status = self.status.snapshot();
             let now = tokio::time::Instant::now();
-            if now >= deadline || (wait.fail_on_auth && status.auth_failing) {
-                return Err(NotReady::from_status(&status, now - started));
+            if deadline.is_some_and(|deadline| now >= deadline)
+                || (wait.fail_on_auth && status.auth_failing)
+            {
+                return Err(NotSynced::from_status(&status, now - started));
             }
+        }
+    }
+
+    /// The sync [`wait_synced`](Self::wait_synced) waits for, without a deadline.
+    async fn synced(&self) {
+        self.store.wait_synced().await;
+        let handlers = self.lock_handlers().clone();
+        for handler in handlers {
+            // A handler that stopped can never catch up: nothing to wait for.
+            let _ = handler.wait_synced().await;
         }
     }
 
@@ -287,9 +277,10 @@ impl Informer {
     /// show it (see also [`Store::wait_for`], which waits for a state without asking).
     ///
     /// The fetch goes through the reflector's loop, with the same rules as a fetch for an
-    /// event (events that arrive meanwhile are replayed on top of its answer). While the
-    /// informer is not watching (listing, reconnecting), the request waits, and the next
-    /// full list serves it. It does not time out: wrap it in `tokio::time::timeout`.
+    /// event (events that arrive meanwhile are replayed on top of its answer). Only what
+    /// started after the request answers it: while the informer reconnects, the next full
+    /// list serves it; during a list, its containers are fetched once that list is in. It
+    /// does not time out: wrap it in `tokio::time::timeout`.
     ///
     /// # Errors
     /// [`RefreshError::Stopped`] if the informer stops first.
@@ -342,15 +333,17 @@ impl Informer {
     /// and deletes, called in the order the cache changed, on one task.
     ///
     /// ```no_run
-    /// # async fn run(informer: hypersh_reflector::Informer) {
+    /// # async fn run(informer: hypersh_reflector::Informer) -> Result<(), hypersh_reflector::NotSynced> {
     /// let handle = informer
     ///     .handler()
     ///     .on_add(|c| println!("+ {}", c.id()))
     ///     .on_update(|old, new| println!("~ {} {} -> {}", new.id(), old.state(), new.state()))
     ///     .on_delete(|d| println!("- {}", d.key()))
     ///     .register();
-    /// informer.wait_until_ready().await; // the handler has seen the first list too
+    /// // The handler has seen the first list too.
+    /// informer.wait_synced(std::time::Duration::from_secs(30)).await?;
     /// # drop(handle);
+    /// # Ok(())
     /// # }
     /// ```
     pub fn handler(&self) -> HandlerBuilder<'_> {

@@ -22,7 +22,7 @@
 //! let client = Client::new(ClientConfig::new("127.0.0.1:6443", Credentials::new("ak", "sk"))?)?;
 //! let informer = Informer::builder(client).build()?;
 //! informer.on_add(|c| println!("+ {}", c.id()));
-//! informer.wait_until_ready().await;
+//! informer.wait_synced(std::time::Duration::from_secs(30)).await?;
 //! let status = informer.status();
 //! println!("{} cached, {} relists", informer.store().len(), status.relists);
 //! informer.shutdown().await;
@@ -35,16 +35,19 @@ pub mod backoff;
 pub mod controller;
 mod core;
 mod error;
-pub mod fake;
 mod informer;
 pub mod limits;
 pub mod metrics;
 mod plan;
 mod ready;
+mod reflector;
 mod selector;
 mod shell;
 pub mod source;
 pub mod status;
+#[cfg(any(test, feature = "testing"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 #[cfg(test)]
 mod testkit;
 
@@ -53,11 +56,10 @@ pub use controller::{
     Action, Controller, ControllerConfig, ControllerHandle, Request, ShutdownReport,
 };
 pub use error::{Error, RefreshError};
-pub use fake::FakeSource;
 pub use informer::{HandlerBuilder, Informer, InformerBuilder};
 pub use limits::Limits;
-pub use ready::{NotReady, ReadyWait};
+pub use ready::{NotSynced, SyncWait};
+pub use reflector::Reflector;
 pub use selector::SELECTOR_KEYS;
-pub use shell::Reflector;
 pub use source::{Source, SourceError};
 pub use status::{Phase, Status, StatusHandle};

@@ -1,11 +1,13 @@
-//! The reflector's metric names and their help texts.
+//! The metric names of the reflector (`hypersh_reflector_*`) and of the controller
+//! (`hypersh_controller_*`), with their help texts.
 //!
-//! The reflector reports through the [`metrics`](https://docs.rs/metrics) facade.
-//! [`describe`] gives each metric its `# HELP` text and registers every counter at 0,
-//! so that an exporter shows all of them from the start (an alert on a counter that
+//! Both report through the [`metrics`](https://docs.rs/metrics) facade.
+//! [`describe`] gives each reflector metric its `# HELP` text and registers every counter
+//! at 0, so that an exporter shows all of them from the start (an alert on a counter that
 //! does not exist yet never fires). The [`Informer`](crate::Informer) calls it when it
 //! is built; call it yourself, after installing a recorder, when you run a
-//! [`Reflector`](crate::Reflector) directly.
+//! [`Reflector`](crate::Reflector) directly. The [`Controller`](crate::Controller) does
+//! the same for its own metrics ([`describe_controller`]), labelled `controller=<name>`.
 
 /// Counter: events received and decoded (`Status::events_received`).
 pub const EVENTS_TOTAL: &str = "hypersh_reflector_events_total";
@@ -83,4 +85,82 @@ pub(crate) fn labels(name: Option<&str>) -> Vec<(&'static str, String)> {
     name.map(|n| ("informer", n.to_owned()))
         .into_iter()
         .collect()
+}
+
+/// Gauge: keys waiting in the controller's queue, due or not.
+pub const CONTROLLER_QUEUE_DEPTH: &str = "hypersh_controller_queue_depth";
+/// Gauge: reconciles running.
+pub const CONTROLLER_RUNNING: &str = "hypersh_controller_running";
+/// Gauge: how long the longest-waiting due key has waited, in seconds.
+pub const CONTROLLER_OLDEST_ITEM_AGE_SECONDS: &str = "hypersh_controller_oldest_item_age_seconds";
+/// Histogram: how long reconciles take, in seconds.
+pub const CONTROLLER_RECONCILE_DURATION_SECONDS: &str =
+    "hypersh_controller_reconcile_duration_seconds";
+/// Histogram: how long a key waited in the queue before its reconcile started, in seconds.
+pub const CONTROLLER_QUEUE_WAIT_SECONDS: &str = "hypersh_controller_queue_wait_seconds";
+/// Counter: reconciles finished, whatever their outcome.
+pub const CONTROLLER_RECONCILES_TOTAL: &str = "hypersh_controller_reconciles_total";
+/// Counter: reconciles that returned an error or panicked.
+pub const CONTROLLER_RECONCILE_ERRORS_TOTAL: &str = "hypersh_controller_reconcile_errors_total";
+/// Counter: reconciles that returned a terminal error (not retried).
+pub const CONTROLLER_TERMINAL_ERRORS_TOTAL: &str = "hypersh_controller_terminal_errors_total";
+/// Counter: reconciles that panicked.
+pub const CONTROLLER_RECONCILE_PANICS_TOTAL: &str = "hypersh_controller_reconcile_panics_total";
+/// Counter: retries scheduled after a failure.
+pub const CONTROLLER_RETRIES_TOTAL: &str = "hypersh_controller_retries_total";
+
+/// Every controller counter with its help text.
+pub const CONTROLLER_COUNTERS: [(&str, &str); 5] = [
+    (
+        CONTROLLER_RECONCILES_TOTAL,
+        "Reconciles finished (any outcome)",
+    ),
+    (
+        CONTROLLER_RECONCILE_ERRORS_TOTAL,
+        "Reconciles that returned an error or panicked",
+    ),
+    (
+        CONTROLLER_TERMINAL_ERRORS_TOTAL,
+        "Reconciles that returned a terminal error (not retried)",
+    ),
+    (
+        CONTROLLER_RECONCILE_PANICS_TOTAL,
+        "Reconciles that panicked",
+    ),
+    (
+        CONTROLLER_RETRIES_TOTAL,
+        "Retries scheduled after a failure",
+    ),
+];
+
+/// Describes every controller metric to the installed recorder and registers the
+/// counters of the controller named `name` at 0, so a scrape shows them before the first
+/// reconcile. The [`Controller`](crate::Controller) calls it when it is built.
+pub fn describe_controller(name: &str) {
+    use ::metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!(
+        CONTROLLER_QUEUE_DEPTH,
+        "Keys waiting in the controller's queue (due or not)"
+    );
+    describe_gauge!(CONTROLLER_RUNNING, "Reconciles running");
+    describe_gauge!(
+        CONTROLLER_OLDEST_ITEM_AGE_SECONDS,
+        Unit::Seconds,
+        "How long the longest-waiting due key has waited"
+    );
+    describe_histogram!(
+        CONTROLLER_RECONCILE_DURATION_SECONDS,
+        Unit::Seconds,
+        "How long reconciles take"
+    );
+    describe_histogram!(
+        CONTROLLER_QUEUE_WAIT_SECONDS,
+        Unit::Seconds,
+        "How long a key waited in the queue before its reconcile started"
+    );
+    let labels = [("controller", name.to_owned())];
+    for (metric, help) in CONTROLLER_COUNTERS {
+        describe_counter!(metric, help);
+        ::metrics::counter!(metric, &labels).increment(0);
+    }
 }

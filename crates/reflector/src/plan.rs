@@ -37,7 +37,7 @@ pub(crate) fn plan(event: &WatchEvent, cached: Option<&Container>) -> Plan {
         (WatchEvent::Deleted(_), _) => Plan::Delete,
         (WatchEvent::Added(_) | WatchEvent::Modified(_), None) => Plan::Fetch,
         (WatchEvent::Added(e) | WatchEvent::Modified(e), Some(c))
-            if e.shape == Shape::Kubernetes && !phase_decides(e.phase, c) =>
+            if e.shape() == Shape::Kubernetes && !phase_decides(e.phase(), c) =>
         {
             Plan::Fetch
         }

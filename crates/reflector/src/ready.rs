@@ -1,5 +1,5 @@
 //! A bounded wait for an informer's first sync that says why it did not come:
-//! [`ReadyWait`] and [`NotReady`].
+//! [`SyncWait`] and [`NotSynced`].
 
 use std::time::Duration;
 
@@ -8,16 +8,34 @@ use crate::status::{Phase, Status};
 /// How often a bounded wait looks at the status for an authentication failure.
 pub(crate) const AUTH_POLL: Duration = Duration::from_millis(50);
 
-/// How [`Informer::wait_ready`](crate::Informer::wait_ready) waits.
+/// How [`Informer::wait_synced`](crate::Informer::wait_synced) waits. A [`Duration`]
+/// converts into a wait of at most that long.
+///
+/// ```
+/// # mod hypersh { pub mod reflector { pub use hypersh_reflector::*; } }
+/// use std::time::Duration;
+/// use hypersh::reflector::SyncWait;
+///
+/// let patient = SyncWait::from(Duration::from_secs(30));
+/// let strict = SyncWait::new(Duration::from_secs(30)).fail_on_auth(true);
+/// # let _ = (patient, strict);
+/// ```
 #[derive(Clone, Copy, Debug)]
 #[must_use]
-pub struct ReadyWait {
+pub struct SyncWait {
     pub(crate) timeout: Duration,
     pub(crate) fail_on_auth: bool,
 }
 
-impl ReadyWait {
-    /// Waits at most `timeout`, through any failure (the informer keeps retrying).
+impl From<Duration> for SyncWait {
+    fn from(timeout: Duration) -> Self {
+        Self::new(timeout)
+    }
+}
+
+impl SyncWait {
+    /// Waits at most `timeout` (`Duration::MAX`: without a deadline), through any
+    /// failure (the informer keeps retrying).
     pub fn new(timeout: Duration) -> Self {
         Self {
             timeout,
@@ -34,12 +52,12 @@ impl ReadyWait {
 }
 
 /// The informer did not sync in time (or the server refused the credentials, with
-/// [`ReadyWait::fail_on_auth`]). The informer keeps trying: wait again, or shut it
+/// [`SyncWait::fail_on_auth`]). The informer keeps trying: wait again, or shut it
 /// down.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 #[error("{}", describe(self))]
-pub struct NotReady {
+pub struct NotSynced {
     /// Where the informer's loop was.
     pub phase: Phase,
     /// The last error, as text.
@@ -52,7 +70,7 @@ pub struct NotReady {
     pub waited: Duration,
 }
 
-impl NotReady {
+impl NotSynced {
     pub(crate) fn from_status(status: &Status, waited: Duration) -> Self {
         Self {
             phase: status.phase,
@@ -64,7 +82,7 @@ impl NotReady {
     }
 }
 
-fn describe(e: &NotReady) -> String {
+fn describe(e: &NotSynced) -> String {
     let mut out = format!(
         "the informer has not synced after {:?} ({:?}, {} failed attempts)",
         e.waited, e.phase, e.attempts

@@ -44,13 +44,8 @@ impl Selector {
         &self.list
     }
 
-    /// Whether every container belongs in the cache (no filters): the listed ones need no
-    /// check then.
-    pub(crate) fn admits_all(&self) -> bool {
-        self.watch.is_empty()
-    }
-
-    /// Whether a listed container belongs in the cache, by the event semantics.
+    /// Whether a container belongs in the cache, by the event semantics (at once, without
+    /// filters).
     pub(crate) fn admits(&self, c: &Container) -> bool {
         self.watch.is_empty()
             || self.watch.matches_event(&EventSubject {
@@ -107,7 +102,5 @@ mod tests {
         assert!(!s.admits(&container("abc", "db", "nginx", &[("tier", "front")])));
         assert!(!s.admits(&container("abc", "web", "nginx", &[])));
         assert!(Selector::default().admits(&container("a", "b", "c", &[])));
-        assert!(Selector::default().admits_all());
-        assert!(!s.admits_all());
     }
 }

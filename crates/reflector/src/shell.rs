@@ -1,579 +1,369 @@
-//! The reflector's I/O: it runs a [`Source`] and the store's writer as the [`Core`]
-//! decides, and reports its status.
+//! The reflector's I/O: one loop that carries out the [`Core`]'s commands and turns what
+//! happens into its inputs.
 //!
-//! Everything here carries out a [`Command`] or turns what the source said into an
-//! [`Input`]; no decision about the cache is taken here. The scheduling code (runs of
-//! ready events, the order of the `select!` arms, when the task yields) is in the
-//! section marked "Performance" at the end of the watch loop's helpers.
+//! One `select!` waits on everything that can happen: shutdown, a fetch's answer, the
+//! watch opening, containers from the list, a refresh request, the watch stream, the
+//! backoff and relist timers. Each outcome becomes an [`Input`]; each [`Command`] starts or
+//! stops one of those things. The loop decides nothing about the cache: the core does.
+//! Where the core's changes go ([`Sink`]) follows the commands: a relist from `List` to
+//! `CommitRelist`, the store (a writer batch per run of inputs) otherwise. The scheduling
+//! code (runs of ready events, when a fetch's request goes out, when the task yields) is
+//! the section marked "Performance" at the end.
 
-use std::collections::{BTreeSet, VecDeque};
+mod cache;
+mod publish;
+mod sink;
+
+pub(crate) use publish::Publisher;
+
+use std::collections::{HashMap, VecDeque};
+use std::ops::ControlFlow;
+use std::pin::Pin;
 use std::task::Poll;
-use std::time::{Duration, SystemTime};
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
-use hypersh_store::{Batch, Change, Relist, Store, Writer};
-use hypersh_watch::{Container, Filters, WatchEvent};
+use hypersh_store::Writer;
+use hypersh_watch::{Container, WatchEvent};
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
-use crate::backoff::BackoffConfig;
-use crate::core::{Cache, Command, Core, Failure, Input, State};
-use crate::error::Error;
-use crate::limits::Limits;
-use crate::metrics as names;
+use crate::core::{Cache, Command, Core, Failure, FetchId, Input, RefreshId, Settings};
+use crate::reflector::RefreshRequest;
 use crate::selector::Selector;
 use crate::source::{Source, SourceError};
-use crate::status::{Status, StatusHandle};
+use cache::NoCache;
+use sink::Sink;
 
-/// Keeps a [`Writer<Container>`] in step with a [`Source`].
-///
-/// Build it, take its [`StatusHandle`], then `run` it on a task until the token is
-/// cancelled. The [`Informer`](crate::Informer) does all of this for you.
-pub struct Reflector<S: Source> {
+/// A fetch in flight and its answer.
+type Fetch<E> = BoxFuture<'static, (FetchId, Result<Vec<Container>, E>)>;
+
+/// The loop's state: what runs, and what answers it owes.
+pub(crate) struct Shell<'w, S: Source> {
     source: S,
-    writer: Writer<Container>,
+    /// The user's filters: the watch's and the list's, and what enters the relist.
+    selector: Selector,
     core: Core,
-    /// The reconnect policy the core was built with.
-    backoff: BackoffConfig,
-    relist_every: Option<Duration>,
-    status: StatusHandle,
-    /// The status as last published, and the metrics' labels.
-    published: Published,
-    /// Refresh requests ([`Informer::refresh`](crate::Informer::refresh)), read while
-    /// watching; the sender is handed out by [`refresher`](Self::refresher).
-    refresh_rx: mpsc::Receiver<RefreshRequest>,
-    refresh_tx: mpsc::Sender<RefreshRequest>,
-    /// Refreshes waiting for their fetch (or a list) to be applied.
-    waiters: Vec<Waiter>,
-    /// Fetches started so far, and lists started so far: a waiter is served by one
-    /// started after its request.
-    fetches_started: u64,
-    lists_started: u64,
+    sink: Sink<'w, S::Error>,
+    watch: Option<S::Watch>,
+    opening: Option<BoxFuture<'static, Result<S::Watch, S::Error>>>,
+    fetches: FuturesUnordered<Fetch<S::Error>>,
+    backoff: Option<Pin<Box<Sleep>>>,
+    relist: Option<Pin<Box<Sleep>>>,
+    requests: mpsc::Receiver<RefreshRequest>,
+    /// The refresh requests not answered yet, by the number the core knows them by.
+    replies: HashMap<RefreshId, oneshot::Sender<()>>,
+    last_request: u64,
+    publisher: Publisher,
+    shutdown: CancellationToken,
 }
 
-/// How many refresh requests may wait to be read (while the reflector lists or backs
-/// off); past that, `Informer::refresh` waits for room.
-const REFRESH_QUEUE: usize = 64;
-
-/// A request to fetch some containers now and say when the result has been offered to
-/// the handlers.
-#[derive(Debug)]
-pub(crate) struct RefreshRequest {
-    pub(crate) ids: Vec<String>,
-    pub(crate) reply: oneshot::Sender<()>,
-}
-
-/// A refresh in progress.
-#[derive(Debug)]
-struct Waiter {
-    /// Ids not yet applied by a fetch started after the request.
-    remaining: BTreeSet<String>,
-    /// The value of `fetches_started` at the request: later fetches count.
-    fetches_before: u64,
-    /// The value of `lists_started` at the request: a later list serves every id.
-    lists_before: u64,
-    reply: oneshot::Sender<()>,
-}
-
-/// What [`publish`] keeps between calls: the status as last published (to count the
-/// metrics by difference) and the labels every metric of this reflector carries (the
-/// informer's name, when it has one: two informers in one process then do not write
-/// the same series).
-#[derive(Debug, Default)]
-struct Published {
-    status: Status,
-    labels: Vec<(&'static str, String)>,
-}
-
-impl<S: Source> std::fmt::Debug for Reflector<S> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reflector")
-            .field("endpoint", &self.source.endpoint())
-            .field("state", self.core.state())
-            .finish_non_exhaustive()
-    }
-}
-
-/// A fetch in flight: the ids it asked for and the answer.
-type Fetch<E> = BoxFuture<'static, (u64, Vec<String>, Result<Vec<Container>, E>)>;
-
-impl<S: Source> Reflector<S> {
-    /// A reflector for the containers `filters` selects (keys `container`, `image`,
-    /// `label`; an empty set selects everything).
-    ///
-    /// # Errors
-    /// [`Error::Filters`] for other keys.
-    pub fn new(source: S, writer: Writer<Container>, filters: &Filters) -> Result<Self, Error> {
-        let (refresh_tx, refresh_rx) = mpsc::channel(REFRESH_QUEUE);
-        Ok(Self {
+impl<'w, S: Source> Shell<'w, S> {
+    pub(crate) fn new(
+        source: S,
+        writer: &'w mut Writer<Container>,
+        selector: Selector,
+        settings: &Settings,
+        publisher: Publisher,
+        requests: mpsc::Receiver<RefreshRequest>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            core: Core::new(selector.clone(), settings, fastrand::Rng::new()),
+            selector,
             source,
-            writer,
-            core: Core::new(
-                Selector::new(filters)?,
-                &BackoffConfig::default(),
-                Limits::default(),
-            ),
-            backoff: BackoffConfig::default(),
-            relist_every: None,
-            status: StatusHandle::default(),
-            published: Published::default(),
-            refresh_rx,
-            refresh_tx,
-            waiters: Vec::new(),
-            fetches_started: 0,
-            lists_started: 0,
-        })
+            sink: Sink::Store(writer),
+            watch: None,
+            opening: None,
+            fetches: FuturesUnordered::new(),
+            backoff: None,
+            relist: None,
+            requests,
+            replies: HashMap::new(),
+            last_request: 0,
+            publisher,
+            shutdown,
+        }
     }
 
-    /// Sets the reconnect policy.
-    #[must_use]
-    pub fn backoff(mut self, backoff: BackoffConfig) -> Self {
-        self.core = Core::new(self.core.selector().clone(), &backoff, self.core.limits());
-        self.backoff = backoff;
-        self
-    }
-
-    /// Sets the memory bounds ([`Limits`]).
-    #[must_use]
-    pub fn limits(mut self, limits: Limits) -> Self {
-        self.core = Core::new(self.core.selector().clone(), &self.backoff, limits);
-        self
-    }
-
-    /// Relists every `period` while connected, to repair drift (off by default).
-    #[must_use]
-    pub fn relist_every(mut self, period: Option<Duration>) -> Self {
-        self.relist_every = period;
-        self
-    }
-
-    /// Labels this reflector's metrics with `informer=<name>` (without a name they carry
-    /// no label).
-    #[must_use]
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.published.labels = crate::metrics::labels(Some(&name.into()));
-        self
-    }
-
-    /// Where to send refresh requests.
-    pub(crate) fn refresher(&self) -> mpsc::Sender<RefreshRequest> {
-        self.refresh_tx.clone()
-    }
-
-    /// The status of this reflector, readable while it runs.
-    #[must_use]
-    pub fn status(&self) -> StatusHandle {
-        self.status.clone()
-    }
-
-    /// The store this reflector fills.
-    #[must_use]
-    pub fn store(&self) -> Store<Container> {
-        self.writer.store()
-    }
-
-    /// Runs until `shutdown` is cancelled, then closes the watch (a websocket close
-    /// frame for the Hyper.sh source). Everything it logs is inside a `reflector` span
-    /// naming the endpoint.
-    pub async fn run(self, shutdown: CancellationToken) {
-        let span = tracing::info_span!("reflector", endpoint = %self.source.endpoint());
-        self.run_loop(shutdown).instrument(span).await;
-    }
-
-    async fn run_loop(mut self, shutdown: CancellationToken) {
-        let mut stream: Option<S::Watch> = None;
-        let mut commands: VecDeque<Command> = self.step(Input::Start, &mut NoCache).into();
-        metrics::gauge!(names::CONNECTED, &self.published.labels).set(0.0);
-        loop {
-            let next = match commands.pop_front() {
-                Some(Command::OpenWatch) => self.open_watch(&mut stream, &shutdown).await,
-                Some(Command::List) => match stream.as_mut() {
-                    Some(watch) => self.sync(watch, &shutdown).await,
-                    None => Vec::new(),
-                },
-                Some(Command::Sleep(delay)) => {
-                    stream = None;
-                    self.source.reset();
-                    self.back_off(delay, &shutdown).await
-                }
-                Some(Command::Stop) => {
-                    if let Some(watch) = stream.as_mut() {
-                        S::close(watch).await;
-                    }
-                    break;
-                }
-                // Fetches start in the watch loop; a commit happens in `sync`.
-                first @ (Some(Command::Fetch(_) | Command::CommitRelist) | None) => {
-                    match (stream.as_mut(), self.core.state()) {
-                        (Some(watch), State::Watching(_)) => {
-                            let mut start: Vec<Command> = first.into_iter().collect();
-                            start.extend(commands.drain(..));
-                            self.watch(watch, start, &shutdown).await
+    /// Runs until the core stops.
+    pub(crate) async fn run(mut self) {
+        let shutdown = self.shutdown.clone();
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
+        let mut commands = self.core.step(Input::Start, &mut NoCache);
+        while commands.is_empty() || self.execute(commands).await.is_continue() {
+            self.publisher.publish(self.core.status());
+            commands = tokio::select! {
+                biased;
+                () = &mut cancelled => self.core.step(Input::Shutdown, &mut NoCache),
+                Some((fetch, answer)) = self.fetches.next(), if !self.fetches.is_empty() => {
+                    match answer {
+                        Ok(found) => {
+                            let now = Instant::now();
+                            self.step_in_sink(Input::Fetched { fetch, found, now }).await
                         }
-                        // Nothing left to do: only a core that stopped gets here.
-                        _ => break,
+                        Err(e) => self.core.step(failed(&e), &mut NoCache),
                     }
+                }
+                opened = fire(&mut self.opening), if self.opening.is_some() => {
+                    let input = match opened {
+                        Ok(watch) => {
+                            self.watch = Some(watch);
+                            self.core.set_server(self.source.server());
+                            Input::WatchOpened
+                        }
+                        Err(e) => failed(&e),
+                    };
+                    self.core.step(input, &mut NoCache)
+                }
+                ended = self.sink.list_ended(), if self.sink.is_listing() => match ended {
+                    Ok(()) => self.step_in_sink(Input::ListDone { now: Instant::now() }).await,
+                    Err(e) => self.core.step(failed(&e), &mut NoCache),
+                },
+                Some(RefreshRequest { ids, reply }) = self.requests.recv() => {
+                    self.last_request += 1;
+                    let request = RefreshId(self.last_request);
+                    self.replies.retain(|_, reply| !reply.is_closed());
+                    self.replies.insert(request, reply);
+                    self.core.step(Input::Refresh { request, ids }, &mut NoCache)
+                }
+                item = next_event::<S>(&mut self.watch) => self.handle_ready(item).await,
+                () = fire(&mut self.backoff), if self.backoff.is_some() => {
+                    self.core.step(Input::BackoffDone, &mut NoCache)
+                }
+                () = fire(&mut self.relist), if self.relist.is_some() => {
+                    self.core.step(Input::RelistTick, &mut NoCache)
                 }
             };
-            commands.extend(next);
         }
-        self.publish();
-        metrics::gauge!(names::CONNECTED, &self.published.labels).set(0.0);
+        self.publisher.publish(self.core.status());
         tracing::debug!("reflector stopped");
     }
 
-    /// Steps the core and publishes the status.
-    fn step<C: Cache>(&mut self, input: Input, cache: &mut C) -> Vec<Command> {
-        let commands = self.core.step(input, cache);
-        self.publish();
-        commands
-    }
-
-    async fn open_watch(
-        &mut self,
-        stream: &mut Option<S::Watch>,
-        shutdown: &CancellationToken,
-    ) -> Vec<Command> {
-        let input = tokio::select! {
-            () = shutdown.cancelled() => Input::Shutdown,
-            opened = self.source.watch(self.core.selector().watch_filters()) => match opened {
-                Ok(watch) => {
-                    *stream = Some(watch);
-                    self.core.set_server(self.source.server());
-                    Input::WatchOpened
+    /// Carries out `commands` in order; breaks on `Stop`.
+    async fn execute(&mut self, commands: Vec<Command>) -> ControlFlow<()> {
+        let mut commands = VecDeque::from(commands);
+        while let Some(command) = commands.pop_front() {
+            match command {
+                Command::OpenWatch => {
+                    let source = self.source.clone();
+                    let filters = self.selector.watch_filters().clone();
+                    self.opening = Some(Box::pin(async move { source.watch(&filters).await }));
                 }
-                Err(e) => failed(&e),
-            },
-        };
-        self.step(input, &mut NoCache)
-    }
-
-    async fn back_off(&mut self, delay: Duration, shutdown: &CancellationToken) -> Vec<Command> {
-        let input = tokio::select! {
-            () = shutdown.cancelled() => Input::Shutdown,
-            () = tokio::time::sleep(delay) => Input::BackoffDone,
-        };
-        self.step(input, &mut NoCache)
-    }
-
-    /// Lists while the core buffers the watch's events, fetches what the core asks for,
-    /// and commits the relist. Returns the commands that follow the commit (or a failure).
-    ///
-    /// The list is decoded as it arrives straight into a store relist, which keeps only
-    /// the containers that differ from the cache: a relist into a full cache never holds
-    /// a second copy of it.
-    #[tracing::instrument(name = "sync", skip_all)]
-    async fn sync(&mut self, stream: &mut S::Watch, shutdown: &CancellationToken) -> Vec<Command> {
-        let started = Instant::now();
-        self.lists_started += 1;
-        let list_number = self.lists_started;
-        let Self {
-            source,
-            writer,
-            core,
-            status,
-            published,
-            ..
-        } = self;
-        let mut relist = writer.relist();
-        let filters = core.selector().list_filters().clone();
-        let listed = {
-            let list = source.list(&filters, |c| relist.insert(c));
-            tokio::pin!(list);
-            loop {
-                let input = tokio::select! {
-                    biased;
-                    () = shutdown.cancelled() => Input::Shutdown,
-                    r = &mut list => match r {
-                        Ok(()) => break Ok(()),
-                        Err(e) => failed(&e),
-                    },
-                    item = stream.next() => stream_input(item),
-                };
-                let commands = core.step(input, &mut NoCache);
-                publish(core, status, published);
-                if !commands.is_empty() {
-                    break Err(commands);
+                Command::List => {
+                    self.fetches.clear();
+                    let source = self.source.clone();
+                    let filters = self.selector.list_filters().clone();
+                    self.sink.start_list(source, filters, self.selector.clone());
                 }
-            }
-        };
-        if let Err(commands) = listed {
-            return commands;
-        }
-        let listed_count = relist.len();
-        let mut commands = core.step(
-            Input::ListDone {
-                now: Instant::now(),
-            },
-            &mut relist,
-        );
-        if let [Command::Fetch(asked)] = &mut commands[..] {
-            let asked = std::mem::take(asked);
-            let found = {
-                let fetch = source.fetch(&asked);
-                tokio::pin!(fetch);
-                loop {
-                    let input = tokio::select! {
-                        biased;
-                        () = shutdown.cancelled() => Input::Shutdown,
-                        r = &mut fetch => match r {
-                            Ok(found) => break found,
-                            Err(e) => failed(&e),
-                        },
-                        item = stream.next() => stream_input(item),
-                    };
-                    let commands = core.step(input, &mut NoCache);
-                    publish(core, status, published);
-                    if !commands.is_empty() {
-                        return commands;
+                Command::Fetch { fetch, ids } => {
+                    let fetch = start_fetch(self.source.clone(), fetch, ids).await;
+                    self.fetches.push(fetch);
+                }
+                Command::CommitRelist => {
+                    if !self.sink.commit(&self.shutdown).await {
+                        commands = self.core.step(Input::Shutdown, &mut NoCache).into();
                     }
                 }
-            };
-            let now = Instant::now();
-            commands = core.step(Input::Fetched { asked, found, now }, &mut relist);
-        }
-        publish(core, status, published);
-        let Some(Command::CommitRelist) = commands.first() else {
-            return commands;
-        };
-        commands.remove(0);
-        // Without filters every listed container is kept: no need to look at each.
-        if !core.selector().admits_all() {
-            relist.retain(|c| core.selector().admits(c));
-        }
-        // Committing may wait for busy handlers (backpressure): not past a shutdown.
-        if unless_shutdown(relist.commit(), shutdown).await.is_none() {
-            let commands = core.step(Input::Shutdown, &mut NoCache);
-            publish(core, status, published);
-            return commands;
-        }
-        tracing::info!(
-            containers = listed_count,
-            elapsed = ?started.elapsed(),
-            "cache synced from a full list"
-        );
-        // A list started after a refresh's request serves all of it.
-        self.serve_refreshes(|w| {
-            if w.lists_before < list_number {
-                w.remaining.clear();
-            }
-        });
-        commands
-    }
-
-    /// Applies events as they arrive and runs the fetches the core asks for, until the
-    /// core asks for something else (a relist, a backoff, a stop).
-    async fn watch(
-        &mut self,
-        stream: &mut S::Watch,
-        mut commands: Vec<Command>,
-        shutdown: &CancellationToken,
-    ) -> Vec<Command> {
-        let mut fetching: FuturesUnordered<Fetch<S::Error>> = FuturesUnordered::new();
-        let mut relist = self.relist_every.map(|p| {
-            let mut i = tokio::time::interval_at(Instant::now() + p, p);
-            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            i
-        });
-        metrics::gauge!(names::CONNECTED, &self.published.labels).set(1.0);
-        // One shutdown waiter for the whole phase, not a new one per event.
-        let cancelled = shutdown.cancelled();
-        tokio::pin!(cancelled);
-        loop {
-            let leave = commands.iter().position(|a| {
-                matches!(
-                    a,
-                    Command::OpenWatch | Command::List | Command::Sleep(_) | Command::Stop
-                )
-            });
-            let rest = leave.map(|n| commands.split_off(n));
-            for command in commands.drain(..) {
-                if let Command::Fetch(ids) = command {
-                    let fetch = self.start_fetch(ids).await;
-                    fetching.push(fetch);
+                Command::Refreshed(requests) => {
+                    for request in requests {
+                        if let Some(reply) = self.replies.remove(&request) {
+                            // The caller may have given up: nothing to do then.
+                            let _ = reply.send(());
+                        }
+                    }
+                }
+                Command::RelistAfter(period) => {
+                    self.relist = Some(Box::pin(tokio::time::sleep(period)));
+                }
+                Command::Disconnect => {
+                    self.watch = None;
+                    self.opening = None;
+                    self.fetches.clear();
+                    self.relist = None;
+                    self.sink.stop_list();
+                }
+                Command::ResetSource => self.source.reset(),
+                Command::Sleep(delay) => {
+                    self.backoff = Some(Box::pin(tokio::time::sleep(delay)));
+                }
+                Command::Stop => {
+                    if let Some(watch) = self.watch.as_mut() {
+                        S::close(watch).await;
+                    }
+                    return ControlFlow::Break(());
                 }
             }
-            if let Some(rest) = rest {
-                metrics::gauge!(names::CONNECTED, &self.published.labels).set(0.0);
-                return rest;
-            }
-            tokio::select! {
-                biased;
-                () = &mut cancelled => commands = self.step(Input::Shutdown, &mut NoCache),
-                Some((number, asked, answer)) = fetching.next(), if !fetching.is_empty() => {
-                    commands = match answer {
-                        Ok(found) => self.apply_fetched(number, asked, found, shutdown).await,
-                        Err(e) => self.step(failed(&e), &mut NoCache),
-                    };
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Steps the core with an input that carries containers, on the sink: a writer batch
+    /// (committed before the commands are carried out) or the relist.
+    async fn step_in_sink(&mut self, input: Input) -> Vec<Command> {
+        match &mut self.sink {
+            Sink::Store(writer) => {
+                // Taking the turn may wait for a busy handler: not past a shutdown.
+                let Some(mut batch) = unless_shutdown(writer.batch(), &self.shutdown).await else {
+                    return self.core.step(Input::Shutdown, &mut NoCache);
+                };
+                let commands = self.core.step(input, &mut batch);
+                if unless_shutdown(batch.commit(), &self.shutdown)
+                    .await
+                    .is_none()
+                {
+                    return self.core.step(Input::Shutdown, &mut NoCache);
                 }
-                Some(request) = self.refresh_rx.recv() => commands = self.refresh(request),
-                item = stream.next() => commands = self.handle_ready(item, stream, shutdown).await,
-                _ = tick(relist.as_mut()) => commands = self.step(Input::RelistTick, &mut NoCache),
+                commands
             }
+            Sink::Relist { relist, .. } => self.core.step(input, &mut *sink::lock(relist)),
+            Sink::Closed => self.core.step(input, &mut NoCache),
         }
-    }
-
-    /// Registers a refresh and asks the core to fetch its ids.
-    fn refresh(&mut self, request: RefreshRequest) -> Vec<Command> {
-        let RefreshRequest { ids, reply } = request;
-        if ids.is_empty() {
-            let _ = reply.send(());
-            return Vec::new();
-        }
-        self.waiters.push(Waiter {
-            remaining: ids.iter().cloned().collect(),
-            fetches_before: self.fetches_started,
-            lists_before: self.lists_started,
-            reply,
-        });
-        self.step(Input::Refresh(ids), &mut NoCache)
-    }
-
-    /// Lets `served` update each waiter, then answers those with nothing left.
-    fn serve_refreshes(&mut self, mut served: impl FnMut(&mut Waiter)) {
-        if self.waiters.is_empty() {
-            return;
-        }
-        for w in &mut self.waiters {
-            served(w);
-        }
-        let (done, waiting): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.waiters)
-            .into_iter()
-            .partition(|w| w.remaining.is_empty());
-        self.waiters = waiting;
-        for w in done {
-            // The caller may have given up: nothing to do then.
-            let _ = w.reply.send(());
-        }
-    }
-
-    /// Applies a fetch's answer in one writer batch.
-    async fn apply_fetched(
-        &mut self,
-        number: u64,
-        asked: Vec<String>,
-        found: Vec<Container>,
-        shutdown: &CancellationToken,
-    ) -> Vec<Command> {
-        let now = Instant::now();
-        let Self { writer, core, .. } = self;
-        // Taking the turn may wait for a busy handler: not past a shutdown.
-        let Some(mut batch) = unless_shutdown(writer.batch(), shutdown).await else {
-            return self.step(Input::Shutdown, &mut NoCache);
-        };
-        let served: Vec<String> = if self.waiters.is_empty() {
-            Vec::new()
-        } else {
-            asked.clone()
-        };
-        let commands = core.step(Input::Fetched { asked, found, now }, &mut batch);
-        if unless_shutdown(batch.commit(), shutdown).await.is_none() {
-            return self.step(Input::Shutdown, &mut NoCache);
-        }
-        self.publish();
-        // The handlers have been offered the answer: refreshes it serves are done.
-        self.serve_refreshes(|w| {
-            if w.fetches_before < number {
-                for id in &served {
-                    w.remaining.remove(id);
-                }
-            }
-        });
-        commands
-    }
-
-    /// Publishes the core's status to the handle and the metrics.
-    fn publish(&mut self) {
-        publish(&self.core, &self.status, &mut self.published);
     }
 }
 
-// Performance: the watch loop's scheduling. Events that are ready are handled in runs
-// (one writer batch, one status update per run); a fetch's request is sent before the
-// run goes on; after a full run the task lets the handlers run.
+/// What `slot` gives when it completes (then it is emptied); never completes when empty.
+async fn fire<F: Future + Unpin>(slot: &mut Option<F>) -> F::Output {
+    match slot {
+        Some(future) => {
+            let out = future.await;
+            *slot = None;
+            out
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// The next item of the watch stream (`None`: it ended); never, if no watch is open.
+async fn next_event<S: Source>(
+    watch: &mut Option<S::Watch>,
+) -> Option<Result<WatchEvent, S::Error>> {
+    match watch {
+        Some(watch) => watch.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The input a stream item makes.
+fn stream_input<E: SourceError>(item: Option<Result<WatchEvent, E>>) -> Input {
+    match item {
+        Some(Ok(event)) => Input::Event(event),
+        Some(Err(e)) if e.is_frame_error() => Input::FrameError(e.to_string()),
+        Some(Err(e)) => failed(&e),
+        None => Input::Failed {
+            error: None,
+            now: Instant::now(),
+        },
+    }
+}
+
+/// The input a failure makes.
+fn failed<E: SourceError>(error: &E) -> Input {
+    Input::Failed {
+        error: Some(Failure {
+            auth: error.is_auth(),
+            text: error.to_string(),
+        }),
+        now: Instant::now(),
+    }
+}
+
+// Performance: the watch's scheduling. Events that are ready are handled in runs (one
+// writer batch, one status update per run); a fetch's request is sent before the run
+// goes on; after a full run the task lets the handlers run.
 
 /// The most events handled in one run when several are ready: up to this many, the
 /// loop does not look at anything else and the status is updated once.
 const READY_RUN: usize = 64;
 
-impl<S: Source> Reflector<S> {
+impl<S: Source> Shell<'_, S> {
     /// Handles `first` and whatever else the stream has ready, in one writer batch (each
     /// handler is told of the run in one queue entry). The run ends early at the first
     /// command, so a fetch's list call starts now rather than after the rest of the run.
-    async fn handle_ready(
-        &mut self,
-        first: Option<Result<WatchEvent, S::Error>>,
-        stream: &mut S::Watch,
-        shutdown: &CancellationToken,
-    ) -> Vec<Command> {
-        let Self {
-            writer,
-            core,
-            status,
-            published,
-            ..
-        } = self;
-        // Taking the turn (and delivering what a cancelled commit left) may wait for a
-        // busy handler: not past a shutdown.
-        let Some(mut batch) = unless_shutdown(writer.batch(), shutdown).await else {
-            return self.step(Input::Shutdown, &mut NoCache);
+    async fn handle_ready(&mut self, first: Option<Result<WatchEvent, S::Error>>) -> Vec<Command> {
+        let Some(watch) = self.watch.as_mut() else {
+            return Vec::new();
         };
-        let mut commands = Vec::new();
-        let mut item = Some(first);
-        let mut run = 0;
-        while let Some(next) = item {
-            match next {
-                Some(Ok(event)) => {
-                    tracing::trace!(
-                        target: "hypersh_reflector::events",
-                        id = event.id(),
-                        action = event.event().action(),
-                        "event received"
-                    );
-                    commands.extend(core.event(event, &mut batch));
+        let (commands, run) = match &mut self.sink {
+            Sink::Store(writer) => {
+                // Taking the turn (and delivering what a cancelled commit left) may wait for
+                // a busy handler: not past a shutdown.
+                let Some(mut batch) = unless_shutdown(writer.batch(), &self.shutdown).await else {
+                    return self.core.step(Input::Shutdown, &mut NoCache);
+                };
+                let ran = run_ready::<S, _>(&mut self.core, &mut batch, first, watch);
+                // The changes are in the store; telling the handlers may wait for a busy one.
+                if unless_shutdown(batch.commit(), &self.shutdown)
+                    .await
+                    .is_none()
+                {
+                    return self.core.step(Input::Shutdown, &mut NoCache);
                 }
-                other => commands = core.step(stream_input(other), &mut batch),
+                ran
             }
-            run += 1;
-            item = if run < READY_RUN && commands.is_empty() {
-                stream.next().now_or_never()
-            } else {
-                None
-            };
-        }
-        // The changes are in the store; telling the handlers may wait for a busy one.
-        if unless_shutdown(batch.commit(), shutdown).await.is_none() {
-            return self.step(Input::Shutdown, &mut NoCache);
-        }
-        publish(core, status, published);
+            Sink::Relist { relist, .. } => {
+                run_ready::<S, _>(&mut self.core, &mut *sink::lock(relist), first, watch)
+            }
+            Sink::Closed => run_ready::<S, _>(&mut self.core, &mut NoCache, first, watch),
+        };
         if run == READY_RUN {
             let_others_run().await;
         }
         commands
     }
+}
 
-    /// Starts fetching `ids`. The request goes out before this returns: the future is
-    /// polled once, which hands the request to its HTTP connection, and the task yields
-    /// so that the connection (another task, on this thread with a current-thread
-    /// runtime) writes it now rather than after the next run of events.
-    async fn start_fetch(&mut self, ids: Vec<String>) -> Fetch<S::Error> {
-        let source = self.source.clone();
-        self.fetches_started += 1;
-        let number = self.fetches_started;
-        let mut fetch: Fetch<S::Error> = Box::pin(async move {
-            let answer = source.fetch(&ids).await;
-            (number, ids, answer)
-        });
-        if let Some(answer) = fetch.as_mut().now_or_never() {
-            return Box::pin(std::future::ready(answer));
-        }
-        tokio::task::yield_now().await;
-        fetch
+/// Starts fetching `ids`. The request goes out before this returns: the future is polled
+/// once, which hands the request to its HTTP connection, and the task yields so that the
+/// connection (another task, on this thread with a current-thread runtime) writes it now
+/// rather than after the next run of events.
+async fn start_fetch<S: Source>(source: S, fetch: FetchId, ids: Vec<String>) -> Fetch<S::Error> {
+    let mut future: Fetch<S::Error> = Box::pin(async move {
+        let answer = source.fetch(&ids).await;
+        (fetch, answer)
+    });
+    if let Some(answer) = future.as_mut().now_or_never() {
+        return Box::pin(std::future::ready(answer));
     }
+    tokio::task::yield_now().await;
+    future
+}
+
+/// Steps the core with `first` and the stream's ready items, up to [`READY_RUN`] and
+/// until the first command; returns the commands and how many items it took.
+fn run_ready<S: Source, C: Cache>(
+    core: &mut Core,
+    cache: &mut C,
+    first: Option<Result<WatchEvent, S::Error>>,
+    watch: &mut S::Watch,
+) -> (Vec<Command>, usize) {
+    let mut commands = Vec::new();
+    let mut item = Some(first);
+    let mut run = 0;
+    while let Some(next) = item {
+        match next {
+            Some(Ok(event)) => {
+                tracing::trace!(
+                    target: "hypersh_reflector::events",
+                    id = event.id(),
+                    action = event.event().action(),
+                    "event received"
+                );
+                commands.extend(core.event(event, cache));
+            }
+            other => commands = core.step(stream_input(other), cache),
+        }
+        run += 1;
+        item = if run < READY_RUN && commands.is_empty() {
+            watch.next().now_or_never()
+        } else {
+            None
+        };
+    }
+    (commands, run)
 }
 
 /// Lets the tasks that are ready (the handlers, on this thread with a current-thread
@@ -606,136 +396,3 @@ async fn unless_shutdown<F: Future>(work: F, shutdown: &CancellationToken) -> Op
 }
 
 // End of the performance section.
-
-/// Copies the core's status to the handle, counting the metrics by difference.
-fn publish(core: &Core, handle: &StatusHandle, published: &mut Published) {
-    let Published {
-        status: published,
-        labels,
-    } = published;
-    let now = core.status();
-    if now == published {
-        return;
-    }
-    let counters = [
-        (
-            names::EVENTS_TOTAL,
-            now.events_received,
-            published.events_received,
-        ),
-        (
-            names::EVENTS_APPLIED_TOTAL,
-            now.events_applied,
-            published.events_applied,
-        ),
-        (names::RELISTS_TOTAL, now.relists, published.relists),
-        (
-            names::RECONNECTS_TOTAL,
-            now.reconnects,
-            published.reconnects,
-        ),
-        (names::FETCHES_TOTAL, now.fetches, published.fetches),
-        (
-            names::DECODE_ERRORS_TOTAL,
-            now.decode_errors,
-            published.decode_errors,
-        ),
-        (names::FAILURES_TOTAL, now.failures, published.failures),
-        (
-            names::AUTH_FAILURES_TOTAL,
-            now.auth_failures,
-            published.auth_failures,
-        ),
-        (names::OVERFLOWS_TOTAL, now.overflows, published.overflows),
-    ];
-    for (name, now, before) in counters {
-        if now > before {
-            metrics::counter!(name, &*labels).increment(now - before);
-        }
-    }
-    let last_event_at = if now.events_received > published.events_received {
-        Some(SystemTime::now())
-    } else {
-        published.last_event_at
-    };
-    published.clone_from(now);
-    published.last_event_at = last_event_at;
-    handle.update(|s| s.clone_from(published));
-}
-
-/// The input a stream item makes.
-fn stream_input<E: SourceError>(item: Option<Result<WatchEvent, E>>) -> Input {
-    match item {
-        Some(Ok(event)) => Input::Event(event),
-        Some(Err(e)) if e.is_frame_error() => Input::FrameError(e.to_string()),
-        Some(Err(e)) => failed(&e),
-        None => Input::Failed {
-            error: None,
-            now: Instant::now(),
-        },
-    }
-}
-
-/// The input a failure makes.
-fn failed<E: SourceError>(error: &E) -> Input {
-    Input::Failed {
-        error: Some(Failure {
-            auth: error.is_auth(),
-            text: error.to_string(),
-        }),
-        now: Instant::now(),
-    }
-}
-
-/// Ticks the interval if there is one; never completes otherwise.
-async fn tick(interval: Option<&mut tokio::time::Interval>) {
-    match interval {
-        Some(i) => {
-            i.tick().await;
-        }
-        None => std::future::pending().await,
-    }
-}
-
-/// The cache of inputs that do not change it.
-struct NoCache;
-
-impl Cache for NoCache {
-    fn update<F>(&mut self, _: &str, _: F) -> bool
-    where
-        F: FnOnce(Option<&Container>) -> Option<Change<Container>>,
-    {
-        false
-    }
-}
-
-/// While watching, the core changes the store through a writer batch.
-impl Cache for Batch<'_, Container> {
-    fn update<F>(&mut self, id: &str, f: F) -> bool
-    where
-        F: FnOnce(Option<&Container>) -> Option<Change<Container>>,
-    {
-        Batch::update(self, id, f)
-    }
-}
-
-/// While listing, the core replays events onto the relist.
-impl Cache for Relist<'_, Container> {
-    fn update<F>(&mut self, id: &str, f: F) -> bool
-    where
-        F: FnOnce(Option<&Container>) -> Option<Change<Container>>,
-    {
-        let listed = self.get(id);
-        match f(listed.as_deref()) {
-            Some(Change::Upsert(c)) => {
-                self.insert(c);
-                true
-            }
-            Some(Change::Delete(key)) => {
-                self.remove(&key);
-                true
-            }
-            None => false,
-        }
-    }
-}

@@ -2,8 +2,9 @@
 //!
 //! A source only moves bytes and says what failed; every decision (what to buffer, merge,
 //! fetch, relist, tombstone) is the reflector's, so each source gets the same guarantees.
-//! The Hyper.sh `Client` is one (feature `hypersh`, on by default);
-//! [`FakeSource`](crate::FakeSource) is a scripted one for tests.
+//! The Hyper.sh `Client` is one (feature `hypersh`, on by default), the Docker Engine's
+//! `DockerSource` another, and `testing::FakeSource` (the `testing` feature) a scripted
+//! one for tests.
 
 use std::future::Future;
 
@@ -12,23 +13,27 @@ use futures_util::Stream;
 use hypersh_watch::{Client, EventStream};
 use hypersh_watch::{Container, Filters, WatchEvent};
 
-/// How many ids one fetch by the Hyper.sh client asks for in one list call (they go into
-/// the query string).
-#[cfg(feature = "hypersh")]
-const FETCH_BATCH: usize = 50;
+/// How many ids the default [`Source::fetch`] asks for in one list call (they go into the
+/// query string).
+pub const FETCH_BATCH: usize = 50;
 
 /// A container API the reflector can list and watch.
 ///
 /// Implementations are cheap to clone (the reflector clones the source into each fetch).
 ///
 /// ```
-/// # mod hypersh { pub mod reflector { pub use hypersh_reflector::*; } pub mod watch { pub use hypersh_watch::*; } pub mod store { pub use hypersh_store::*; } }
-/// use hypersh::reflector::{FakeSource, Source};
+/// # mod hypersh { pub mod reflector { pub use hypersh_reflector::*; } pub mod watch { pub use hypersh_watch::*; } }
+/// use hypersh::reflector::Source;
+/// use hypersh::watch::{Client, ClientConfig, Credentials};
 ///
 /// fn endpoint_of(source: &impl Source) -> String {
 ///     source.endpoint()
 /// }
-/// assert_eq!(endpoint_of(&FakeSource::new()), "fake");
+/// # fn main() -> Result<(), hypersh_watch::Error> {
+/// let client = Client::new(ClientConfig::new("us-west-1.hyper.sh", Credentials::new("AK", "SK"))?)?;
+/// assert_eq!(endpoint_of(&client), "us-west-1.hyper.sh");
+/// # Ok(())
+/// # }
 /// ```
 pub trait Source: Clone + Send + Sync + 'static {
     /// What can go wrong.
@@ -55,10 +60,30 @@ pub trait Source: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
     /// The containers with these exact ids; one that is not found is gone.
+    ///
+    /// The default lists with an `id` filter, [`FETCH_BATCH`] ids a call, and keeps the
+    /// containers whose id is one asked for (the filter matches prefixes).
     fn fetch(
         &self,
         ids: &[String],
-    ) -> impl Future<Output = Result<Vec<Container>, Self::Error>> + Send;
+    ) -> impl Future<Output = Result<Vec<Container>, Self::Error>> + Send {
+        async move {
+            let mut found = Vec::with_capacity(ids.len());
+            for batch in ids.chunks(FETCH_BATCH) {
+                let mut filters = Filters::new();
+                for id in batch {
+                    filters.add("id", id.clone());
+                }
+                self.list(&filters, |c| {
+                    if batch.iter().any(|id| id == c.id()) {
+                        found.push(c);
+                    }
+                })
+                .await?;
+            }
+            Ok(found)
+        }
+    }
 
     /// What serves this source, as learnt when the last watch opened, for the status
     /// ([`Status::server`](crate::Status::server)) and logs: an engine, its version and
@@ -122,24 +147,6 @@ impl Source for Client {
         sink: impl FnMut(Container) + Send,
     ) -> Result<(), Self::Error> {
         self.list_containers_into(filters, sink).await.map(drop)
-    }
-
-    async fn fetch(&self, ids: &[String]) -> Result<Vec<Container>, Self::Error> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(FETCH_BATCH) {
-            let mut filters = Filters::new();
-            for id in chunk {
-                filters.add("id", id.clone());
-            }
-            // The `id` filter matches prefixes: keep exact ids only.
-            let listed = self.list_containers(&filters).await?;
-            out.extend(
-                listed
-                    .into_iter()
-                    .filter(|c| chunk.iter().any(|id| id == c.id())),
-            );
-        }
-        Ok(out)
     }
 
     fn reset(&self) {

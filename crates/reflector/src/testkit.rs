@@ -45,13 +45,9 @@ pub(crate) fn labelled(id: &str, state: ContainerState, labels: &[(&str, &str)])
 }
 
 /// A plain map as the cache (the store's batch or relist in the reflector).
-// No test uses it since the loop moved into `core` (clippy's dead-code error); kept for
-// the plan tests to come back to.
-#[allow(dead_code)]
 #[derive(Debug, Default)]
 pub(crate) struct MapCache(pub(crate) HashMap<String, Container>);
 
-#[allow(dead_code)]
 impl MapCache {
     pub(crate) fn of(list: impl IntoIterator<Item = Container>) -> Self {
         Self(list.into_iter().map(|c| (c.id().to_owned(), c)).collect())
@@ -82,5 +78,9 @@ impl Cache for MapCache {
             Some(Change::Delete(key)) => self.0.remove(&key).is_some(),
             None => false,
         }
+    }
+
+    fn insert(&mut self, c: Container) {
+        self.0.insert(c.id().to_owned(), c);
     }
 }

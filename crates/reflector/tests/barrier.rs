@@ -4,8 +4,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hypersh_reflector::{FakeSource, Informer, RefreshError};
+use hypersh_reflector::testing::FakeSource;
+use hypersh_reflector::{Informer, RefreshError};
 use hypersh_watch::{Container, ContainerState};
+
+/// How long a test waits for the informer to sync (paused time: no real wait).
+const SYNC: Duration = Duration::from_secs(60);
 
 fn container(id: &str, state: &str) -> Container {
     serde_json::from_value(serde_json::json!({
@@ -20,7 +24,7 @@ async fn refresh_returns_once_the_handlers_have_been_offered_what_the_source_say
     source.add(container("a", "running"));
     source.add(container("b", "running"));
     let informer = Informer::builder(source.clone()).build().expect("builds");
-    informer.wait_until_ready().await;
+    informer.wait_synced(SYNC).await.expect("synced");
     let seen = Arc::new(Mutex::new(Vec::new()));
     let (s1, s2) = (Arc::clone(&seen), Arc::clone(&seen));
     informer.register(
@@ -93,7 +97,7 @@ async fn wait_for_sees_a_change_arriving_on_the_watch() {
     let source = FakeSource::new();
     source.add(container("a", "running"));
     let informer = Informer::builder(source.clone()).build().expect("builds");
-    informer.wait_until_ready().await;
+    informer.wait_synced(SYNC).await.expect("synced");
     let store = informer.store().clone();
     let waiter = tokio::spawn(async move {
         store

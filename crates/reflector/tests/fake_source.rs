@@ -3,9 +3,13 @@
 
 use std::time::Duration;
 
-use hypersh_reflector::fake::FakeError;
-use hypersh_reflector::{BackoffConfig, FakeSource, Informer, Phase};
+use hypersh_reflector::testing::FakeError;
+use hypersh_reflector::testing::FakeSource;
+use hypersh_reflector::{BackoffConfig, Informer, Phase};
 use hypersh_watch::{Container, ContainerState, Filters};
+
+/// How long a test waits for the informer to sync (paused time: no real wait).
+const SYNC: Duration = Duration::from_secs(60);
 
 fn container(id: &str, state: &str, labels: serde_json::Value) -> Container {
     serde_json::from_value(serde_json::json!({
@@ -59,7 +63,7 @@ async fn the_cache_follows_adds_changes_and_removes() {
     let source = FakeSource::new();
     source.add(running("a"));
     let informer = Informer::builder(source.clone()).build().expect("builds");
-    informer.wait_until_ready().await;
+    informer.wait_synced(SYNC).await.expect("synced");
     assert_eq!(states(informer.store().list()), truth(&source));
 
     source.add(container("b", "created", serde_json::json!({"app": "web"})));
@@ -91,7 +95,7 @@ async fn what_vanished_while_disconnected_is_a_tombstone_after_the_relist() {
     let _handle = informer.on_delete(move |d| {
         let _ = tx.send((d.key().to_owned(), d.is_final_state_unknown()));
     });
-    informer.wait_until_ready().await;
+    informer.wait_synced(SYNC).await.expect("synced");
     // Missed while away: b removed, c created, a stopped.
     source.fail_next_watch(FakeError::Failure("refused".into()));
     source.disconnect();
@@ -127,7 +131,7 @@ async fn events_sent_while_the_list_is_held_are_merged_into_it() {
     .await;
     assert!(!informer.store().has_synced());
     source.release_lists();
-    informer.wait_until_ready().await;
+    informer.wait_synced(SYNC).await.expect("synced");
     assert_eq!(
         states(informer.store().list()),
         [("b".to_owned(), ContainerState::Running)]
@@ -153,7 +157,7 @@ async fn an_authentication_failure_is_reported_then_cleared_by_a_sync() {
             .as_deref()
             .is_some_and(|e| e.contains("HTTP 403"))
     );
-    informer.wait_until_ready().await;
+    informer.wait_synced(SYNC).await.expect("synced");
     let status = informer.status();
     assert!(!status.auth_failing);
     assert_eq!(status.auth_failures, 1);
@@ -169,7 +173,7 @@ async fn a_failed_list_or_fetch_is_retried_until_the_cache_is_right() {
         .backoff(quick_backoff())
         .build()
         .expect("builds");
-    informer.wait_until_ready().await;
+    informer.wait_synced(SYNC).await.expect("synced");
     assert_eq!(informer.status().failures, 1);
     source.fail_next_fetch(FakeError::Failure("fetch reset".into()));
     source.add(running("b"));
@@ -186,7 +190,7 @@ async fn a_failed_list_or_fetch_is_retried_until_the_cache_is_right() {
 async fn a_bad_frame_is_counted_and_the_watch_goes_on() {
     let source = FakeSource::new();
     let informer = Informer::builder(source.clone()).build().expect("builds");
-    informer.wait_until_ready().await;
+    informer.wait_synced(SYNC).await.expect("synced");
     source.send_frame("{not json");
     source.add(running("a"));
     until("a", || informer.store().get("a").is_some()).await;
@@ -208,7 +212,7 @@ async fn filters_keep_only_the_containers_they_select() {
         .filters(Filters::new().label("app=web"))
         .build()
         .expect("builds");
-    informer.wait_until_ready().await;
+    informer.wait_synced(SYNC).await.expect("synced");
     source.add(container(
         "web2",
         "created",
@@ -236,7 +240,7 @@ async fn random_churn_with_disconnects_converges() {
         .backoff(quick_backoff())
         .build()
         .expect("builds");
-    informer.wait_until_ready().await;
+    informer.wait_synced(SYNC).await.expect("synced");
     let states = ["created", "running", "paused", "exited"];
     for step in 0..2_000 {
         let id = format!("c{}", rng.usize(0..40));
@@ -274,7 +278,7 @@ fn states_of_source(source: &FakeSource) -> Vec<(String, ContainerState)> {
 }
 
 #[tokio::test(start_paused = true)]
-async fn wait_until_ready_waits_for_the_handlers_to_see_the_first_list() {
+async fn wait_synced_waits_for_the_handlers_to_see_the_first_list() {
     let source = FakeSource::new();
     for n in 0..500 {
         source.set_quietly(running(&format!("c{n}")));
@@ -288,7 +292,7 @@ async fn wait_until_ready_waits_for_the_handlers_to_see_the_first_list() {
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         })
         .register();
-    informer.wait_until_ready().await;
+    informer.wait_synced(SYNC).await.expect("synced");
     assert_eq!(added.load(std::sync::atomic::Ordering::SeqCst), 500);
     informer.shutdown().await;
 }
@@ -316,7 +320,7 @@ async fn one_handler_sees_each_containers_changes_in_order() {
         .on_update(move |_, c| u.lock().unwrap().push((c.id().to_owned(), Seen::Updated)))
         .on_delete(move |x| d.lock().unwrap().push((x.key().to_owned(), Seen::Deleted)))
         .register();
-    informer.wait_until_ready().await;
+    informer.wait_synced(SYNC).await.expect("synced");
     let mut rng = fastrand::Rng::with_seed(3);
     let states = ["created", "running", "paused", "exited"];
     for step in 0..1_000 {
@@ -373,7 +377,7 @@ async fn a_flood_during_a_stalled_list_stays_bounded_and_the_list_is_taken_again
     until("the overflow", || informer.status().overflows >= 1).await;
     assert!(!informer.store().has_synced());
     source.release_lists();
-    informer.wait_until_ready().await;
+    informer.wait_synced(SYNC).await.expect("synced");
     assert!(informer.status().relists >= 1);
     until("convergence", || states_of(&informer) == truth(&source)).await;
     assert_eq!(informer.store().len(), 1_000);
@@ -421,7 +425,7 @@ async fn the_status_says_what_served_the_last_watch() {
         .build()
         .unwrap();
     assert_eq!(informer.status().server, None, "no watch yet");
-    informer.wait_until_ready().await;
+    informer.wait_synced(SYNC).await.expect("synced");
     assert_eq!(
         informer.status().server.as_deref(),
         Some("Fake 1 (API 1.41)")

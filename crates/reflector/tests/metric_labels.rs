@@ -4,8 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hypersh_reflector::controller::{Action, Controller, ControllerConfig};
-use hypersh_reflector::{FakeSource, Informer};
+use hypersh_reflector::Informer;
+use hypersh_reflector::controller::{Action, Controller, ControllerConfig, ReconcileError};
+use hypersh_reflector::testing::FakeSource;
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 
 /// Every metric key registered, as `name{k=v,...}`.
@@ -60,12 +61,14 @@ async fn two_named_informers_and_their_controllers_write_their_own_series() {
             .expect("builds");
         assert_eq!(informer.name(), Some(name));
         informer
-            .wait_ready_for(Duration::from_secs(5))
+            .wait_synced(Duration::from_secs(5))
             .await
             .expect("ready");
-        let controller = Controller::new(&informer, ControllerConfig::new(format!("c-{name}")));
+        let controller = Controller::new(&informer, ControllerConfig::new(format!("c-{name}")))
+            .expect("a controller");
         let handle = controller.handle();
-        let task = tokio::spawn(controller.run(|_| async { Ok::<_, String>(Action::Done) }));
+        let reconcile = |_, _: Arc<()>| async { Ok::<_, ReconcileError>(Action::Done) };
+        let task = tokio::spawn(controller.run(reconcile, Arc::new(())));
         tokio::time::sleep(Duration::from_millis(300)).await;
         handle.shutdown();
         task.await.expect("stops");

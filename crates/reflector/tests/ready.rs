@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use hypersh_reflector::fake::FakeError;
-use hypersh_reflector::{BackoffConfig, FakeSource, Informer, Phase, ReadyWait};
+use hypersh_reflector::testing::FakeError;
+use hypersh_reflector::testing::FakeSource;
+use hypersh_reflector::{BackoffConfig, Informer, Phase, SyncWait};
 
 fn informer(source: &FakeSource) -> Informer {
     Informer::builder(source.clone())
@@ -20,10 +21,7 @@ fn informer(source: &FakeSource) -> Informer {
 async fn a_bounded_wait_returns_ok_once_synced() {
     let source = FakeSource::new();
     let informer = informer(&source);
-    assert_eq!(
-        informer.wait_ready_for(Duration::from_secs(5)).await,
-        Ok(())
-    );
+    assert_eq!(informer.wait_synced(Duration::from_secs(5)).await, Ok(()));
     informer.shutdown().await;
 }
 
@@ -36,7 +34,7 @@ async fn an_unreachable_source_gives_up_at_the_deadline_with_the_cause() {
     let informer = informer(&source);
     let started = tokio::time::Instant::now();
     let err = informer
-        .wait_ready_for(Duration::from_secs(5))
+        .wait_synced(Duration::from_secs(5))
         .await
         .expect_err("never syncs");
     assert_eq!(started.elapsed(), Duration::from_secs(5));
@@ -64,7 +62,7 @@ async fn a_refused_key_fails_at_once_when_asked_to() {
     let informer = informer(&source);
     let started = tokio::time::Instant::now();
     let err = informer
-        .wait_ready(ReadyWait::new(Duration::from_secs(60)).fail_on_auth(true))
+        .wait_synced(SyncWait::new(Duration::from_secs(60)).fail_on_auth(true))
         .await
         .expect_err("the key is refused");
     assert!(
@@ -77,7 +75,7 @@ async fn a_refused_key_fails_at_once_when_asked_to() {
     assert!(err.to_string().contains("check the access key"), "{err}");
     // Without the option, the wait goes on to its deadline.
     let err = informer
-        .wait_ready_for(Duration::from_secs(3))
+        .wait_synced(Duration::from_secs(3))
         .await
         .expect_err("still refused");
     assert!(err.auth_failing && err.waited == Duration::from_secs(3));

@@ -9,8 +9,13 @@
 
 use std::time::Duration;
 
-use hypersh_reflector::{FakeSource, Informer, Limits};
+use hypersh_reflector::testing::FakeSource;
+use hypersh_reflector::{Informer, Limits};
 use hypersh_watch::{Container, ContainerState};
+
+/// How long the test waits for the first list (real time: a million containers in a
+/// debug build on a busy machine).
+const SYNC: Duration = Duration::from_secs(300);
 
 /// Containers of the account: a million, as a large Hyper.sh account.
 const CONTAINERS: usize = 1_000_000;
@@ -63,7 +68,7 @@ async fn a_million_container_list_passes_under_the_default_limits() {
         source.add(container(i, ContainerState::Running));
     }
     source.release_lists();
-    informer.wait_until_ready().await;
+    informer.wait_synced(SYNC).await.expect("synced");
     let store = informer.store();
     until("every container cached", 120, || {
         store.len() == CONTAINERS + CREATED

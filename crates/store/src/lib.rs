@@ -10,7 +10,7 @@
 //! - Any number of cheap [`Store`] clones read it: [`Store::get`], [`Store::list`] (a
 //!   consistent snapshot), named secondary indexes ([`Store::add_index`],
 //!   [`Store::by_index`]), and readiness ([`Store::has_synced`],
-//!   [`Store::wait_until_ready`]: true once the first relist is applied).
+//!   [`Store::wait_synced`]: true once the first relist is applied).
 //! - [`Handler`]s (or closures: [`Store::on_add`], [`Store::on_update`],
 //!   [`Store::on_delete`]) each run on their own tokio task and bounded queue, get synthetic
 //!   adds for what is already cached when they register, can ask for a periodic resync, and
@@ -75,7 +75,7 @@
 //!
 //! let c = |id: &str, image: &str| Container { id: id.into(), image: image.into() };
 //! writer.replace(vec![c("a", "nginx"), c("b", "redis")]).await;
-//! cache.wait_until_ready().await;
+//! cache.wait_synced().await;
 //! writer.apply(Change::Upsert(c("c", "nginx"))).await;
 //!
 //! assert_eq!(cache.len(), 3);

@@ -147,8 +147,9 @@ impl<'w, T: Keyed + PartialEq + Send + Sync + 'static> Relist<'w, T> {
     /// `on_delete(Deleted::FinalStateUnknown(last))` for cached keys that were not listed,
     /// in key order. Readers see it all at once.
     ///
-    /// Cancel safety as for [`Writer::apply`](crate::Writer::apply).
-    pub async fn commit(self) {
+    /// Returns the writer, for a caller that keeps it behind the relist while the relist
+    /// runs. Cancel safety as for [`Writer::apply`](crate::Writer::apply).
+    pub async fn commit(self) -> &'w mut Writer<T> {
         let Self {
             writer,
             listed,
@@ -190,6 +191,13 @@ impl<'w, T: Keyed + PartialEq + Send + Sync + 'static> Relist<'w, T> {
             }
         }
         writer.outbox.flush(&shared).await;
+        writer
+    }
+
+    /// Drops the relist unapplied (the store does not change) and returns the writer, as
+    /// [`commit`](Self::commit) does.
+    pub fn cancel(self) -> &'w mut Writer<T> {
+        self.writer
     }
 }
 

@@ -172,7 +172,7 @@ impl<T: Keyed + Send + Sync + 'static> Store<T> {
     }
 
     /// Waits until [`has_synced`](Self::has_synced) is true (returns at once if it is).
-    pub async fn wait_until_ready(&self) {
+    pub async fn wait_synced(&self) {
         self.shared.ready.wait().await;
     }
 

@@ -250,7 +250,7 @@ mod tests {
         let (mut w, s) = new_store();
         let waiter = tokio::spawn({
             let s = s.clone();
-            async move { s.wait_until_ready().await }
+            async move { s.wait_synced().await }
         });
         w.apply(Change::Upsert(obj("a", 1))).await;
         tokio::task::yield_now().await;
@@ -266,7 +266,7 @@ mod tests {
         // Ready stays ready; a second replace does not change it.
         w.replace(vec![obj("b", 1)]).await;
         assert!(s.has_synced());
-        s.wait_until_ready().await;
+        s.wait_synced().await;
     }
 
     #[tokio::test(start_paused = true)]

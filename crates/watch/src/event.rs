@@ -210,31 +210,64 @@ enum Kind {
 /// One decoded container event, in a form common to both shapes.
 ///
 /// The event keeps its frame ([`Event::raw`]), and its strings (the id, the action, the
-/// image and the name) as places in it: decoding copies none of them. They are read with
-/// [`Event::id`], [`Event::action`], [`Event::image`] and [`Event::name`].
+/// image and the name) as places in it: decoding copies none of them. Everything is read
+/// through accessors, as a [`Container`]'s fields are: [`Event::id`], [`Event::action`],
+/// [`Event::image`], [`Event::name`], [`Event::shape`], [`Event::phase`],
+/// [`Event::labels`], [`Event::exit_code`], [`Event::time_nano`].
 #[derive(Clone, PartialEq)]
 pub struct Event {
     /// The frame, and the id, action, image and name as places in it.
     strings: Strings,
-    /// The shape of the frame this came from.
-    pub shape: Shape,
-    /// The phase (`Status`) of a Kubernetes-style event.
-    pub phase: Option<PodPhase>,
-    /// The labels, when the event carries them unambiguously (Kubernetes shape only;
-    /// `Labels: null` there means no labels). `None` for Docker-style events, whose labels
-    /// are mixed into [`Event::attributes`].
-    pub labels: Option<Labels>,
-    /// The exit code, when the event carries a non-empty one.
-    pub exit_code: Option<i64>,
-    /// Event time in nanoseconds since the Unix epoch (from `timeNano`, else `time`).
-    pub time_nano: i64,
-    /// The engine that sent it, which decides what a Docker action means for the
-    /// container's state: [`Engine::Docker`] unless a source said otherwise
-    /// ([`WatchEvent::on_engine`]).
-    pub engine: Engine,
+    shape: Shape,
+    phase: Option<PodPhase>,
+    labels: Option<Labels>,
+    exit_code: Option<i64>,
+    time_nano: i64,
+    engine: Engine,
 }
 
 impl Event {
+    /// The shape of the frame this came from.
+    #[must_use]
+    pub fn shape(&self) -> Shape {
+        self.shape
+    }
+
+    /// The phase (`Status`) of a Kubernetes-style event.
+    #[must_use]
+    pub fn phase(&self) -> Option<PodPhase> {
+        self.phase
+    }
+
+    /// The labels, when the event carries them unambiguously (Kubernetes shape only;
+    /// `Labels: null` there means no labels). `None` for Docker-style events, whose labels
+    /// are mixed into [`Event::attributes`].
+    #[must_use]
+    pub fn labels(&self) -> Option<&Labels> {
+        self.labels.as_ref()
+    }
+
+    /// The exit code, when the event carries a non-empty one.
+    #[must_use]
+    pub fn exit_code(&self) -> Option<i64> {
+        self.exit_code
+    }
+
+    /// The event's time in nanoseconds since the Unix epoch (from `timeNano`, else
+    /// `time`).
+    #[must_use]
+    pub fn time_nano(&self) -> i64 {
+        self.time_nano
+    }
+
+    /// The engine that sent it, which decides what a Docker action means for the
+    /// container's state: [`Engine::Docker`] unless a source said otherwise
+    /// ([`WatchEvent::on_engine`]).
+    #[must_use]
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
     /// The full container id.
     #[must_use]
     pub fn id(&self) -> &str {
@@ -826,7 +859,7 @@ mod tests {
         };
         assert_eq!(die.event().apply_to(&running).state, ContainerState::Exited);
         assert_eq!(
-            die.clone().on_engine(Engine::Podman).event().engine,
+            die.clone().on_engine(Engine::Podman).event().engine(),
             Engine::Podman
         );
         // A health check's result is top-level on Podman: decoded, and no state change.

@@ -122,7 +122,7 @@ fn numbers_as_strings() {
         } else {
             123
         };
-        assert_eq!(ev.event().time_nano, want, "{frame}");
+        assert_eq!(ev.event().time_nano(), want, "{frame}");
         let frame = format!(r#"{{"Action":"start","id":"a","{field}":"soon"}}"#);
         assert!(
             matches!(decode(frame.as_str()), Err(DecodeError::Json(_))),
@@ -141,7 +141,7 @@ fn numbers_as_strings() {
     ] {
         let frame = format!(r#"{{"Action":"start","id":"a","time":{time}}}"#);
         let ev = decode(frame.as_str()).unwrap_or_else(|e| panic!("{frame}: {e}"));
-        assert_eq!(ev.event().time_nano, nanos, "{frame}");
+        assert_eq!(ev.event().time_nano(), nanos, "{frame}");
     }
     // Numeric attributes (an exit code sent as a number) are kept as their text.
     let ev = decode(
@@ -154,7 +154,7 @@ fn numbers_as_strings() {
     )
     .unwrap();
     let e = ev.event();
-    assert_eq!(e.exit_code, Some(137));
+    assert_eq!(e.exit_code(), Some(137));
     assert_eq!(e.attributes()["ok"], "true");
     assert!(
         !e.attributes().contains_key("skip"),
@@ -163,7 +163,7 @@ fn numbers_as_strings() {
     // An exit code that is not a number is simply unknown.
     let ev =
         decode(r#"{"Action":"die","id":"a","Actor":{"Attributes":{"exitCode":"boom"}}}"#).unwrap();
-    assert_eq!(ev.event().exit_code, None);
+    assert_eq!(ev.event().exit_code(), None);
 }
 
 #[test]
@@ -181,7 +181,7 @@ fn unknown_actions_are_modified_and_unknown_types_are_refused() {
         match decode(frame.as_str()) {
             Ok(ev) => {
                 assert_eq!(ev.kind_str(), "MODIFIED", "{frame}");
-                assert_eq!(ev.event().shape, Shape::Docker, "{frame}");
+                assert_eq!(ev.event().shape(), Shape::Docker, "{frame}");
                 assert_eq!(ev.event().docker_action(), Some(DockerAction::Other));
             }
             // The empty action is missing; blanks are kept as an (unknown) action.
@@ -202,8 +202,8 @@ fn unknown_actions_are_modified_and_unknown_types_are_refused() {
     }
     // A Kubernetes-style event with a phase nobody knows keeps no phase.
     let ev = decode(r#"{"Action":"MODIFIED","Status":"Exploded","Id":"k"}"#).unwrap();
-    assert_eq!(ev.event().shape, Shape::Kubernetes);
-    assert_eq!(ev.event().phase, None);
+    assert_eq!(ev.event().shape(), Shape::Kubernetes);
+    assert_eq!(ev.event().phase(), None);
     assert!(ev.event().to_container().is_none());
 }
 
@@ -240,7 +240,7 @@ fn huge_label_maps_decode() {
     );
     let ev = decode(frame.as_str()).unwrap();
     let e = ev.event();
-    assert_eq!(e.labels.as_ref().map(Labels::len), Some(N));
+    assert_eq!(e.labels().map(Labels::len), Some(N));
     assert_eq!(*e.to_container().unwrap().labels(), labels);
 
     // Docker shape: the labels are flattened into the attributes.

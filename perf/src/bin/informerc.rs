@@ -32,7 +32,10 @@ fn main() {
             .map_err(|e| e.to_string())?;
         let calls = Arc::new(AtomicU64::new(0));
         informer.register(CountCalls(Arc::clone(&calls)));
-        informer.wait_until_ready().await;
+        informer
+            .wait_synced(hypersh_perf::SYNC_PATIENCE)
+            .await
+            .map_err(|e| e.to_string())?;
         let synced_seconds = watch.elapsed_seconds();
         let cached = informer.store().len() as u64;
         let events_before_sync = informer.status().events_received;

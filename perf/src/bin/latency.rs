@@ -214,7 +214,10 @@ fn main() {
             record_after,
             samples: Arc::clone(&samples),
         });
-        informer.wait_until_ready().await;
+        informer
+            .wait_synced(hypersh_perf::SYNC_PATIENCE)
+            .await
+            .map_err(|e| e.to_string())?;
         tokio::time::sleep_until((record_after).into()).await;
         let received_before = probe.received.load(Ordering::Relaxed);
         let started = Instant::now();

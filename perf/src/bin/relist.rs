@@ -41,7 +41,10 @@ fn main() {
             .relist(period)
             .build()
             .map_err(|e| e.to_string())?;
-        informer.wait_until_ready().await;
+        informer
+            .wait_synced(hypersh_perf::SYNC_PATIENCE)
+            .await
+            .map_err(|e| e.to_string())?;
         let empty_seconds = started.elapsed().as_secs_f64();
         let synced_at = Instant::now();
         let containers = informer.store().len();

@@ -86,7 +86,7 @@ pub fn engine_or_skip(kind: Kind, test: &str) -> Option<Engine> {
         Err(e) => {
             let msg = format!("{test}: the private {} did not start: {e}", kind.name());
             assert!(std::env::var_os("CI").is_none(), "{msg}");
-            eprintln!("skipping {msg}");
+            skip(&msg);
             None
         }
     }
@@ -102,7 +102,7 @@ pub fn engine_or_skip_with(test: &str, extra_args: Vec<String>) -> Option<Engine
         Err(e) => {
             let msg = format!("{test}: the private Docker daemon did not start: {e}");
             assert!(std::env::var_os("CI").is_none(), "{msg}");
-            eprintln!("skipping {msg}");
+            skip(&msg);
             None
         }
     }
@@ -122,7 +122,7 @@ pub fn networked_engine_or_skip(test: &str) -> Option<Engine> {
              (util-linux, iptables)"
         );
         assert!(std::env::var_os("CI").is_none(), "{msg}");
-        eprintln!("skipping {msg}");
+        skip(&msg);
         return None;
     }
     let mut engine = prepared_or_skip(Kind::Docker, test)?;
@@ -132,7 +132,7 @@ pub fn networked_engine_or_skip(test: &str) -> Option<Engine> {
         Err(e) => {
             let msg = format!("{test}: the private networked Docker daemon did not start: {e}");
             assert!(std::env::var_os("CI").is_none(), "{msg}");
-            eprintln!("skipping {msg}");
+            skip(&msg);
             None
         }
     }
@@ -153,7 +153,7 @@ pub fn prepared_or_skip(kind: Kind, test: &str) -> Option<Engine> {
             "{msg} (CI is set: .ci/run installs {})",
             kind.packages()
         );
-        eprintln!("skipping {msg}");
+        skip(&msg);
         return None;
     }
     match Engine::prepare(kind) {
@@ -161,10 +161,18 @@ pub fn prepared_or_skip(kind: Kind, test: &str) -> Option<Engine> {
         Err(e) => {
             let msg = format!("{test}: cannot prepare a private {}: {e}", kind.name());
             assert!(!ci, "{msg}");
-            eprintln!("skipping {msg}");
+            skip(&msg);
             None
         }
     }
+}
+
+/// Says on the terminal that a test is skipped, and why. Written to stderr itself, not with
+/// `eprintln!`, whose output the test harness captures and shows only for a failure: a
+/// skipped test passes, and `cargo test` would say nothing.
+pub fn skip(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {why}");
 }
 
 fn missing_tools(kind: Kind) -> Vec<String> {

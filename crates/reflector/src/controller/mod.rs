@@ -1,11 +1,16 @@
 //! A reconcile loop on an [`Informer`]: the [`Controller`].
 //!
 //! Every change the informer's cache sees queues the container's id; the controller calls
-//! your `reconcile` with a [`Request`] that names the container and carries its current
+//! your `reconcile` with a [`Request`] that names the container, carries its current
 //! cached state, or for a delete its final known state (a [`Deleted`], the relist
-//! tombstone [`Deleted::FinalStateUnknown`] included). What the reconcile returns
-//! ([`Action::Done`], [`Action::RequeueAfter`], or an error) decides when the key runs
-//! again. In the words of client-go's `workqueue` and kube-runtime's `Controller`:
+//! tombstone [`Deleted::FinalStateUnknown`] included), and says why it runs
+//! ([`Request::reason`]); and with the context you gave [`Controller::run`] (kube-runtime's
+//! `Arc<Ctx>`: clients, settings, metrics shared by every reconcile). What the reconcile
+//! returns decides when the key runs again: [`Action::Done`], [`Action::RequeueAfter`], or
+//! a [`ReconcileError`] (any error, with `?`), retried with the key's backoff unless it
+//! says otherwise ([`ReconcileError::retry_after`], or [`ReconcileError::terminal`]: not
+//! retried, controller-runtime's `TerminalError`). In the words of client-go's
+//! `workqueue` and kube-runtime's `Controller`:
 //!
 //! - **dedupe**: a key waiting is queued once, with its latest state;
 //! - **per-key serialization**: one key never reconciles twice at once; a change that
@@ -20,15 +25,18 @@
 //!   ordered as if it became due one aging period ([`ControllerConfig::aging`]) later, so
 //!   none waits for ever (see "Priority" below);
 //! - **extra triggers**: [`Controller::reconcile_on`] a stream of ids,
+//!   [`Controller::watches`] another informer's changes mapped to ids (a relation),
 //!   [`ControllerHandle::reconcile`] one id, [`ControllerHandle::reconcile_all`];
+//! - **pause**: [`ControllerHandle::pause`] stops taking new work (keys still queue)
+//!   until [`ControllerHandle::resume`];
 //! - **graceful shutdown**: [`ControllerHandle::shutdown`] (or the informer's shutdown)
 //!   stops taking work, lets running reconciles finish up to
 //!   [`ControllerConfig::shutdown_deadline`], and [`Controller::run`] returns a
 //!   [`ShutdownReport`] of what was left.
 //!
 //! Each reconcile runs on its own tokio task inside a `reconcile` span with the
-//! controller's name, the `id` and the `attempt`. The metrics (labelled
-//! `controller=<name>`) are listed in `docs/operations.md`.
+//! controller's name, the `id`, the `attempt` and the `reason`. The metrics (labelled
+//! `controller=<name>`, named in [`crate::metrics`]) are listed in `docs/operations.md`.
 //!
 //! # Priority
 //!
@@ -47,31 +55,41 @@
 //! # Example
 //!
 //! ```no_run
-//! # mod hypersh { pub mod reflector { pub use hypersh_reflector::*; } pub mod watch { pub use hypersh_watch::*; } pub mod store { pub use hypersh_store::*; } }
+//! # mod hypersh { pub use hypersh_reflector::{Controller, Informer}; pub mod controller { pub use hypersh_reflector::controller::*; } pub use hypersh_watch::{Client}; pub mod watch { pub use hypersh_watch::*; } }
+//! use std::sync::Arc;
 //! use std::time::Duration;
-//! use hypersh::reflector::controller::{Action, Controller, ControllerConfig, Request};
-//! use hypersh::reflector::Informer;
-//! use hypersh::watch::{Client, ClientConfig, Credentials};
+//! use hypersh::controller::{Action, ControllerConfig, ReconcileError, Request};
+//! use hypersh::watch::{ClientConfig, Credentials};
+//! use hypersh::{Client, Controller, Informer};
+//!
+//! /// What every reconcile shares.
+//! struct Context {
+//!     greeting: String,
+//! }
+//!
+//! async fn reconcile(req: Request, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+//!     match req.container() {
+//!         Some(c) => println!("{}: {} is {} ({})", ctx.greeting, req.id(), c.state(), req.reason()),
+//!         None => println!("{}: {} is gone", ctx.greeting, req.id()),
+//!     }
+//!     Ok(Action::RequeueAfter(Duration::from_secs(300)))
+//! }
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = Client::new(ClientConfig::new("127.0.0.1:6443", Credentials::new("ak", "sk"))?)?;
 //! let informer = Informer::builder(client).build()?;
-//! let controller = Controller::new(&informer, ControllerConfig::new("printer").concurrency(4));
-//! let report = controller
-//!     .run(|req: Request| async move {
-//!         match req.container() {
-//!             Some(c) => println!("{} is {}", req.id(), c.state()),
-//!             None => println!("{} is gone", req.id()),
-//!         }
-//!         Ok::<_, std::io::Error>(Action::RequeueAfter(Duration::from_secs(300)))
-//!     })
-//!     .await;
+//! let controller = Controller::new(&informer, ControllerConfig::new("printer").concurrency(4))?;
+//! let context = Arc::new(Context { greeting: "hello".into() });
+//! let report = controller.run(reconcile, context).await;
 //! println!("left waiting at shutdown: {:?}", report.waiting);
 //! # Ok(())
 //! # }
 //! ```
 
+mod config;
 mod queue;
+mod relation;
+mod request;
 
 use std::fmt;
 use std::future::Future;
@@ -90,190 +108,31 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::Informer;
-use queue::{Limits, Next, Outcome, Priority, Queue};
+use crate::metrics as names;
+pub use config::{
+    ControllerConfig, DEFAULT_AGING, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_MAX, DEFAULT_BURST,
+    DEFAULT_CONCURRENCY, DEFAULT_QPS, DEFAULT_SHUTDOWN_DEADLINE,
+};
+use queue::{Next, Outcome, Priority, Queue};
+use relation::{Keys, Relation};
+pub use request::{Action, Object, Reason, ReconcileError, Request, Retry};
 
-/// How many reconciles run at once by default: controller-runtime's
-/// `MaxConcurrentReconciles` default.
-pub const DEFAULT_CONCURRENCY: usize = 1;
-/// The first retry delay of a key: client-go's `DefaultControllerRateLimiter`
-/// (`ItemExponentialFailureRateLimiter(5*time.Millisecond, 1000*time.Second)`).
-pub const DEFAULT_BACKOFF_BASE: Duration = Duration::from_millis(5);
-/// The longest retry delay of a key (client-go's, as above).
-pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(1000);
-/// Retries per second over all keys: client-go's `DefaultControllerRateLimiter`
-/// (`BucketRateLimiter{rate.NewLimiter(rate.Limit(10), 100)}`).
-pub const DEFAULT_QPS: f64 = 10.0;
-/// Retries allowed at once above the rate (client-go's, as above).
-pub const DEFAULT_BURST: u32 = 100;
-/// How much later a flood item (first list, resync, ...) is ordered than a live change
-/// that became due at the same time; also the longest a flood item waits behind live
-/// changes that arrive after it. Chosen here (client-go's queue has no priorities, and
-/// controller-runtime's priority queue has no aging: it starved initial-list items,
-/// controller-runtime#3496).
-pub const DEFAULT_AGING: Duration = Duration::from_secs(5);
-/// How long running reconciles may take to finish at shutdown: controller-runtime's
-/// `GracefulShutdownTimeout` default.
-pub const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(30);
 /// How often the queue gauges are published at most (their computation walks the due
 /// keys).
 const GAUGE_EVERY: Duration = Duration::from_millis(250);
 
-/// A controller's settings. Every default is one of this module's `DEFAULT_*` consts.
-#[derive(Clone, Debug)]
-#[must_use]
-pub struct ControllerConfig {
-    name: String,
-    concurrency: usize,
-    backoff_base: Duration,
-    backoff_max: Duration,
-    qps: f64,
-    burst: u32,
-    aging: Duration,
-    shutdown_deadline: Duration,
-}
-
-impl ControllerConfig {
-    /// The defaults, for a controller called `name` (the `controller` label of its
-    /// metrics, and its logs' span field).
-    pub fn new(name: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            concurrency: DEFAULT_CONCURRENCY,
-            backoff_base: DEFAULT_BACKOFF_BASE,
-            backoff_max: DEFAULT_BACKOFF_MAX,
-            qps: DEFAULT_QPS,
-            burst: DEFAULT_BURST,
-            aging: DEFAULT_AGING,
-            shutdown_deadline: DEFAULT_SHUTDOWN_DEADLINE,
-        }
-    }
-
-    /// Runs at most `n` reconciles at once (at least 1).
-    pub fn concurrency(mut self, n: usize) -> Self {
-        self.concurrency = n.max(1);
-        self
-    }
-
-    /// A key's retry delay after `n` failures in a row is `base * 2^(n-1)`, at most `max`.
-    pub fn backoff(mut self, base: Duration, max: Duration) -> Self {
-        self.backoff_base = base;
-        self.backoff_max = max.max(base);
-        self
-    }
-
-    /// Retries over all keys are limited to `qps` per second, `burst` at once; a `qps` of
-    /// 0 (or not finite) turns the overall limit off.
-    pub fn rate_limit(mut self, qps: f64, burst: u32) -> Self {
-        self.qps = qps;
-        self.burst = burst.max(1);
-        self
-    }
-
-    /// Sets the aging period (see [`DEFAULT_AGING`]).
-    pub fn aging(mut self, aging: Duration) -> Self {
-        self.aging = aging;
-        self
-    }
-
-    /// How long running reconciles may take to finish at shutdown.
-    pub fn shutdown_deadline(mut self, deadline: Duration) -> Self {
-        self.shutdown_deadline = deadline;
-        self
-    }
-
-    /// The controller's name.
-    #[must_use]
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn limits(&self) -> Limits {
-        Limits {
-            concurrency: self.concurrency,
-            backoff_base: self.backoff_base,
-            backoff_max: self.backoff_max,
-            qps: self.qps,
-            burst: self.burst,
-            aging: self.aging,
-        }
-    }
-}
-
-/// What a reconcile asks for next.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Why a controller could not be built.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Action {
-    /// The container is as it should be: reconcile it again only when it changes.
-    Done,
-    /// Reconcile it again after this long (or sooner, if it changes).
-    RequeueAfter(Duration),
-}
-
-/// The state a [`Request`] carries.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub enum Object {
-    /// The container is cached: its current version.
-    Present(Arc<Container>),
-    /// The container was deleted: its final known state
-    /// ([`Deleted::FinalStateUnknown`] when the deletion was missed and found by a relist).
-    Deleted(Deleted<Container>),
-}
-
-/// One reconcile's input: which container, and what the cache knows of it.
-#[derive(Clone, Debug)]
-pub struct Request {
-    id: String,
-    object: Object,
-    attempt: u32,
-}
-
-impl Request {
-    /// The container's id.
-    #[must_use]
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// What the cache knows of it.
-    #[must_use]
-    pub fn object(&self) -> &Object {
-        &self.object
-    }
-
-    /// The cached container, unless it was deleted.
-    #[must_use]
-    pub fn container(&self) -> Option<&Arc<Container>> {
-        match &self.object {
-            Object::Present(c) => Some(c),
-            Object::Deleted(_) => None,
-        }
-    }
-
-    /// The deletion, if the container was deleted.
-    #[must_use]
-    pub fn deleted(&self) -> Option<&Deleted<Container>> {
-        match &self.object {
-            Object::Deleted(d) => Some(d),
-            Object::Present(_) => None,
-        }
-    }
-
-    /// The last version known: the cached one, or the final known state.
-    #[must_use]
-    pub fn last(&self) -> &Arc<Container> {
-        match &self.object {
-            Object::Present(c) => c,
-            Object::Deleted(d) => d.last(),
-        }
-    }
-
-    /// 1 for the first try, then one more for each retry after an error or a panic (a
-    /// success or a requeue starts again at 1).
-    #[must_use]
-    pub fn attempt(&self) -> u32 {
-        self.attempt
-    }
+pub enum Error {
+    /// The informer has stopped (shut down, or every clone dropped): its cache will not
+    /// change any more. Build the controller on a running informer.
+    #[error("the informer has stopped: a controller needs a running informer")]
+    InformerStopped,
+    /// There is no tokio runtime here: build the controller inside one (in an async
+    /// function run by tokio).
+    #[error("a controller must be built inside a tokio runtime")]
+    NoRuntime,
 }
 
 /// What [`Controller::run`] returns after a shutdown.
@@ -306,9 +165,12 @@ impl Shared {
     }
 
     /// Queues `id`: with `object`, or the cache's version, or the state already queued.
-    fn add(&self, id: &str, object: Option<Object>, priority: Priority) {
+    fn add(&self, id: &str, object: Option<Object>, priority: Priority, reason: Reason) {
         let object = object.or_else(|| self.store.get(id).map(Object::Present));
-        if self.queue().add(id, object, priority, Instant::now()) {
+        if self
+            .queue()
+            .add(id, object, priority, reason, Instant::now())
+        {
             self.wake.notify_one();
         } else {
             tracing::debug!(id, "not queued: unknown to the cache, or shutting down");
@@ -318,12 +180,12 @@ impl Shared {
     fn add_all(&self) {
         for c in self.store.list() {
             let id = c.id().to_owned();
-            self.add(&id, Some(Object::Present(c)), Priority::Low);
+            self.add(&id, Some(Object::Present(c)), Priority::Low, Reason::Resync);
         }
     }
 }
 
-/// A clonable handle on a controller: extra triggers and shutdown, from anywhere.
+/// A clonable handle on a controller: extra triggers, pause and shutdown, from anywhere.
 #[derive(Clone)]
 pub struct ControllerHandle {
     shared: Arc<Shared>,
@@ -339,15 +201,34 @@ impl fmt::Debug for ControllerHandle {
 }
 
 impl ControllerHandle {
-    /// Queues the container `id` (ahead of the flood). An id the cache does not hold is
-    /// ignored, unless its deletion is still queued.
+    /// Queues the container `id` (ahead of the flood), with [`Reason::Trigger`]. An id
+    /// the cache does not hold is ignored, unless its deletion is still queued.
     pub fn reconcile(&self, id: &str) {
-        self.shared.add(id, None, Priority::High);
+        self.shared.add(id, None, Priority::High, Reason::Trigger);
     }
 
     /// Queues every cached container, behind live changes (as a resync does).
     pub fn reconcile_all(&self) {
         self.shared.add_all();
+    }
+
+    /// Stops taking new work: running reconciles go on, keys keep being queued (and
+    /// deduplicated), and nothing new starts until [`resume`](Self::resume). A paused
+    /// controller still shuts down as usual.
+    pub fn pause(&self) {
+        self.shared.queue().set_paused(true);
+    }
+
+    /// Takes work again after [`pause`](Self::pause).
+    pub fn resume(&self) {
+        self.shared.queue().set_paused(false);
+        self.shared.wake.notify_one();
+    }
+
+    /// Whether the controller is paused.
+    #[must_use]
+    pub fn is_paused(&self) -> bool {
+        self.shared.queue().is_paused()
     }
 
     /// Stops the controller: no new reconcile starts, running ones get the shutdown
@@ -372,45 +253,56 @@ struct Enqueue {
 
 impl Enqueue {
     /// Live changes go first; calls before this handler synced are the initial flood.
-    fn priority(&self, flood: bool) -> Priority {
-        let synced = self.handle.get().is_some_and(HandlerHandle::has_synced);
-        if flood || !synced {
-            Priority::Low
-        } else {
-            Priority::High
-        }
+    fn flood(&self, flood: bool) -> bool {
+        flood || !self.handle.get().is_some_and(HandlerHandle::has_synced)
     }
 }
 
 impl Handler<Container> for Enqueue {
     fn on_add(&mut self, obj: &Arc<Container>) {
-        let priority = self.priority(false);
-        self.shared
-            .add(obj.id(), Some(Object::Present(Arc::clone(obj))), priority);
+        let (priority, reason) = if self.flood(false) {
+            (Priority::Low, Reason::Resync)
+        } else {
+            (Priority::High, Reason::Changed)
+        };
+        let object = Object::Present(Arc::clone(obj));
+        self.shared.add(obj.id(), Some(object), priority, reason);
     }
 
     fn on_update(&mut self, old: &Arc<Container>, new: &Arc<Container>) {
-        let priority = self.priority(Arc::ptr_eq(old, new));
-        self.shared
-            .add(new.id(), Some(Object::Present(Arc::clone(new))), priority);
+        let (priority, reason) = if self.flood(Arc::ptr_eq(old, new)) {
+            (Priority::Low, Reason::Resync)
+        } else {
+            (Priority::High, Reason::Changed)
+        };
+        let object = Object::Present(Arc::clone(new));
+        self.shared.add(new.id(), Some(object), priority, reason);
     }
 
     fn on_delete(&mut self, obj: &Deleted<Container>) {
-        let priority = self.priority(obj.is_final_state_unknown());
+        let priority = if self.flood(obj.is_final_state_unknown()) {
+            Priority::Low
+        } else {
+            Priority::High
+        };
+        let object = Object::Deleted(obj.clone());
         self.shared
-            .add(obj.key(), Some(Object::Deleted(obj.clone())), priority);
+            .add(obj.key(), Some(object), priority, Reason::Deleted);
     }
 }
 
 /// How a reconcile's task ended.
 enum Ended {
     Ok(Action),
-    Err(String),
+    Err { error: String, retry: Retry },
     Panic(String),
 }
 
 /// A running reconcile: its key, how it ended, how long it took.
 type Running = JoinHandle<(String, Ended, Duration)>;
+
+/// Registers a relation's handler when the controller runs.
+type Relate = Box<dyn FnOnce() -> HandlerHandle + Send>;
 
 /// A reconcile loop on an informer's cache. See the [module docs](self).
 pub struct Controller {
@@ -419,6 +311,8 @@ pub struct Controller {
     /// The handler's registration (set in `new`), removed at shutdown.
     registration: Arc<OnceLock<HandlerHandle>>,
     triggers: SelectAll<BoxStream<'static, String>>,
+    /// The relations' handlers, registered when the controller runs.
+    relations: Vec<Relate>,
     stop: CancellationToken,
 }
 
@@ -436,12 +330,19 @@ impl Controller {
     /// informer's resync period), so the queue fills with every cached container (behind
     /// live changes) until [`run`](Self::run) takes them. It stops with the informer.
     ///
-    /// # Panics
-    /// Outside a tokio runtime, as [`Informer::register`] does.
-    pub fn new(informer: &Informer, config: ControllerConfig) -> Self {
-        describe_metrics(&config.name);
+    /// # Errors
+    /// [`Error::InformerStopped`] when the informer has stopped, [`Error::NoRuntime`]
+    /// outside a tokio runtime.
+    pub fn new(informer: &Informer, config: ControllerConfig) -> Result<Self, Error> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::NoRuntime);
+        }
+        if informer.shutdown_token().is_cancelled() {
+            return Err(Error::InformerStopped);
+        }
+        names::describe_controller(&config.name);
         let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue::new(config.limits(), Instant::now())),
+            queue: Mutex::new(Queue::new(config.queue(), Instant::now())),
             wake: Notify::new(),
             store: informer.store().clone(),
         });
@@ -451,18 +352,20 @@ impl Controller {
             handle: Arc::clone(&handle),
         });
         let _ = handle.set(registration);
-        Self {
+        Ok(Self {
             config,
             shared,
             registration: handle,
             triggers: SelectAll::new(),
+            relations: Vec::new(),
             stop: informer.shutdown_token().child_token(),
-        }
+        })
     }
 
     /// Also reconciles the container each id names when `ids` yields it (ahead of the
-    /// flood; ids the cache does not hold are ignored), as kube-runtime's
-    /// `reconcile_on`. Several streams may be added.
+    /// flood, with [`Reason::Trigger`]; ids the cache does not hold are ignored), as
+    /// kube-runtime's `reconcile_on`. Several streams may be added.
+    #[must_use]
     pub fn reconcile_on<S, I>(mut self, ids: S) -> Self
     where
         S: Stream<Item = I> + Send + 'static,
@@ -472,7 +375,42 @@ impl Controller {
         self
     }
 
-    /// A handle for triggers and shutdown while [`run`](Self::run) runs.
+    /// Also reconciles the containers `map` names whenever a container of `other`'s cache
+    /// changes (added, updated, deleted; an update maps the old version too): a relation,
+    /// as controller-runtime's `Watches` with `EnqueueRequestsFromMapFunc` and
+    /// kube-runtime's `watches`. `other` may be another informer of the same source, or of
+    /// another host. Built on [`reconcile_on`](Self::reconcile_on): the ids `map` gives
+    /// wait (each once) until the controller reads them, and those this controller's
+    /// cache does not hold are ignored. The handler is registered on `other` when the
+    /// controller runs, and removed when it stops.
+    ///
+    /// ```no_run
+    /// # mod hypersh { pub use hypersh_reflector::{Controller, Informer}; pub mod controller { pub use hypersh_reflector::controller::*; } }
+    /// # use hypersh::{Controller, Informer};
+    /// # fn relate(controller: Controller, sidecars: &Informer) -> Controller {
+    /// // A proxy's containers carry `proxy.for=<id>` of the app they front: a change of a
+    /// // proxy reconciles its app.
+    /// controller.watches(sidecars, |proxy| proxy.label("proxy.for").map(str::to_owned))
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn watches<F, I>(mut self, other: &Informer, map: F) -> Self
+    where
+        F: Fn(&Container) -> I + Send + 'static,
+        I: IntoIterator<Item = String> + 'static,
+    {
+        let keys = Arc::new(Keys::default());
+        let other = other.clone();
+        let relation = Relation {
+            map,
+            keys: Arc::clone(&keys),
+        };
+        self.relations
+            .push(Box::new(move || other.register(relation)));
+        self.reconcile_on(keys.stream())
+    }
+
+    /// A handle for triggers, pause and shutdown while [`run`](Self::run) runs.
     #[must_use]
     pub fn handle(&self) -> ControllerHandle {
         ControllerHandle {
@@ -481,34 +419,39 @@ impl Controller {
         }
     }
 
-    /// Runs `reconcile` for every queued key until a shutdown (see
+    /// Runs `reconcile(request, context)` for every queued key until a shutdown (see
     /// [`ControllerHandle::shutdown`]; the informer's shutdown stops it too), then waits
     /// for the running reconciles up to the shutdown deadline and reports what was left.
     ///
-    /// An `Err` is logged with the key and retried after the key's backoff; so is a
-    /// panic, which is caught.
-    pub async fn run<R, F, E>(self, reconcile: R) -> ShutdownReport
+    /// An error is logged with the key and retried as it says ([`ReconcileError`]: the
+    /// key's backoff unless it asks otherwise); a panic is caught, logged and retried
+    /// after the key's backoff. `context` is shared by every reconcile (pass
+    /// `Arc::new(())` for none).
+    pub async fn run<C, R, F, E>(self, reconcile: R, context: Arc<C>) -> ShutdownReport
     where
-        R: FnMut(Request) -> F,
+        C: Send + Sync + 'static,
+        R: FnMut(Request, Arc<C>) -> F,
         F: Future<Output = Result<Action, E>> + Send + 'static,
-        E: fmt::Display + Send + 'static,
+        E: Into<ReconcileError> + Send + 'static,
     {
         let span = tracing::info_span!("controller", name = %self.config.name);
-        self.run_loop(reconcile).instrument(span).await
+        self.run_loop(reconcile, context).instrument(span).await
     }
 
-    async fn run_loop<R, F, E>(mut self, mut reconcile: R) -> ShutdownReport
+    async fn run_loop<C, R, F, E>(mut self, mut reconcile: R, context: Arc<C>) -> ShutdownReport
     where
-        R: FnMut(Request) -> F,
+        C: Send + Sync + 'static,
+        R: FnMut(Request, Arc<C>) -> F,
         F: Future<Output = Result<Action, E>> + Send + 'static,
-        E: fmt::Display + Send + 'static,
+        E: Into<ReconcileError> + Send + 'static,
     {
         let name: Arc<str> = Arc::from(self.config.name.as_str());
+        let relations: Vec<HandlerHandle> = self.relations.drain(..).map(|r| r()).collect();
         let mut running: FuturesUnordered<Running> = FuturesUnordered::new();
         let mut gauges_at: Option<Instant> = None;
         let stop = self.stop.clone();
         loop {
-            let wait = self.dispatch(&name, &mut reconcile, &mut running);
+            let wait = self.dispatch(&name, &mut reconcile, &context, &mut running);
             self.gauges(&name, &mut gauges_at, false);
             let sleep = async {
                 match wait {
@@ -523,26 +466,30 @@ impl Controller {
                     self.finished(&name, joined);
                 }
                 Some(id) = self.triggers.next(), if !self.triggers.is_empty() => {
-                    self.shared.add(&id, None, Priority::High);
+                    self.shared.add(&id, None, Priority::High, Reason::Trigger);
                 }
                 () = self.shared.wake.notified() => {}
                 () = sleep => {}
             }
         }
+        for relation in relations {
+            relation.remove();
+        }
         self.shut_down(&name, running).await
     }
 
     /// Starts every reconcile the queue allows now; returns when to look again.
-    fn dispatch<R, F, E>(
+    fn dispatch<C, R, F, E>(
         &self,
         name: &Arc<str>,
         reconcile: &mut R,
+        context: &Arc<C>,
         running: &mut FuturesUnordered<Running>,
     ) -> Option<Instant>
     where
-        R: FnMut(Request) -> F,
+        R: FnMut(Request, Arc<C>) -> F,
         F: Future<Output = Result<Action, E>> + Send + 'static,
-        E: fmt::Display + Send + 'static,
+        E: Into<ReconcileError> + Send + 'static,
     {
         loop {
             let next = self.shared.queue().next(Instant::now());
@@ -559,20 +506,33 @@ impl Controller {
                 id: work.key.clone(),
                 object,
                 attempt: work.attempt,
+                reason: work.reason,
             };
             let labels = [("controller", name.to_string())];
-            metrics::histogram!("hypersh_controller_queue_wait_seconds", &labels)
+            metrics::histogram!(names::CONTROLLER_QUEUE_WAIT_SECONDS, &labels)
                 .record(work.waited.as_secs_f64());
-            let span = tracing::info_span!("reconcile", id = %work.key, attempt = work.attempt);
+            let span = tracing::info_span!(
+                "reconcile",
+                id = %work.key,
+                attempt = work.attempt,
+                reason = work.reason.as_str()
+            );
             let key = work.key;
             // Calling `reconcile` may panic before it returns a future: caught as well.
-            let future = std::panic::catch_unwind(AssertUnwindSafe(|| reconcile(request)));
+            let context = Arc::clone(context);
+            let future = std::panic::catch_unwind(AssertUnwindSafe(|| reconcile(request, context)));
             let task = async move {
                 let started = Instant::now();
                 let ended = match future {
                     Ok(future) => match AssertUnwindSafe(future).catch_unwind().await {
                         Ok(Ok(action)) => Ended::Ok(action),
-                        Ok(Err(e)) => Ended::Err(e.to_string()),
+                        Ok(Err(e)) => {
+                            let e: ReconcileError = e.into();
+                            Ended::Err {
+                                error: e.to_string(),
+                                retry: e.retry(),
+                            }
+                        }
                         Err(payload) => Ended::Panic(panic_message(payload.as_ref())),
                     },
                     Err(payload) => Ended::Panic(panic_message(payload.as_ref())),
@@ -595,30 +555,41 @@ impl Controller {
             return;
         };
         let labels = [("controller", name.to_string())];
-        metrics::histogram!("hypersh_controller_reconcile_duration_seconds", &labels)
+        metrics::histogram!(names::CONTROLLER_RECONCILE_DURATION_SECONDS, &labels)
             .record(took.as_secs_f64());
-        metrics::counter!("hypersh_controller_reconciles_total", &labels).increment(1);
+        metrics::counter!(names::CONTROLLER_RECONCILES_TOTAL, &labels).increment(1);
         let outcome = match ended {
             Ended::Ok(Action::Done) => Outcome::Done,
             Ended::Ok(Action::RequeueAfter(d)) => Outcome::RequeueAfter(d),
-            Ended::Err(error) => {
-                metrics::counter!("hypersh_controller_reconcile_errors_total", &labels)
-                    .increment(1);
-                tracing::warn!(id = %key, %error, "reconcile failed; retrying");
-                Outcome::Failed
+            Ended::Err { error, retry } => {
+                metrics::counter!(names::CONTROLLER_RECONCILE_ERRORS_TOTAL, &labels).increment(1);
+                match retry {
+                    Retry::Never => {
+                        metrics::counter!(names::CONTROLLER_TERMINAL_ERRORS_TOTAL, &labels)
+                            .increment(1);
+                        tracing::warn!(id = %key, %error, "reconcile failed; not retried (terminal error)");
+                        Outcome::Terminal
+                    }
+                    Retry::After(delay) => {
+                        tracing::warn!(id = %key, %error, ?delay, "reconcile failed; retrying");
+                        Outcome::RetryAfter(delay)
+                    }
+                    Retry::Backoff => {
+                        tracing::warn!(id = %key, %error, "reconcile failed; retrying");
+                        Outcome::Failed
+                    }
+                }
             }
             Ended::Panic(message) => {
-                metrics::counter!("hypersh_controller_reconcile_errors_total", &labels)
-                    .increment(1);
-                metrics::counter!("hypersh_controller_reconcile_panics_total", &labels)
-                    .increment(1);
+                metrics::counter!(names::CONTROLLER_RECONCILE_ERRORS_TOTAL, &labels).increment(1);
+                metrics::counter!(names::CONTROLLER_RECONCILE_PANICS_TOTAL, &labels).increment(1);
                 tracing::error!(id = %key, panic = %message, "reconcile panicked; retrying");
                 Outcome::Failed
             }
         };
         let retry = self.shared.queue().done(&key, outcome, Instant::now());
         if let Some(delay) = retry {
-            metrics::counter!("hypersh_controller_retries_total", &labels).increment(1);
+            metrics::counter!(names::CONTROLLER_RETRIES_TOTAL, &labels).increment(1);
             tracing::debug!(id = %key, ?delay, "retry scheduled");
         }
     }
@@ -637,10 +608,10 @@ impl Controller {
         let labels = [("controller", name.to_string())];
         #[allow(clippy::cast_precision_loss)] // gauges of counts well below 2^52
         {
-            metrics::gauge!("hypersh_controller_queue_depth", &labels).set(depth as f64);
-            metrics::gauge!("hypersh_controller_running", &labels).set(running as f64);
+            metrics::gauge!(names::CONTROLLER_QUEUE_DEPTH, &labels).set(depth as f64);
+            metrics::gauge!(names::CONTROLLER_RUNNING, &labels).set(running as f64);
         }
-        metrics::gauge!("hypersh_controller_oldest_item_age_seconds", &labels)
+        metrics::gauge!(names::CONTROLLER_OLDEST_ITEM_AGE_SECONDS, &labels)
             .set(oldest.as_secs_f64());
     }
 
@@ -685,55 +656,6 @@ impl Controller {
             "controller stopped"
         );
         report
-    }
-}
-
-/// Registers the metrics' descriptions and creates the counters at 0, so a scrape shows
-/// them before the first reconcile.
-fn describe_metrics(name: &str) {
-    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_gauge!(
-        "hypersh_controller_queue_depth",
-        "Keys waiting in the controller's queue (due or not)"
-    );
-    describe_gauge!("hypersh_controller_running", "Reconciles running");
-    describe_gauge!(
-        "hypersh_controller_oldest_item_age_seconds",
-        Unit::Seconds,
-        "How long the longest-waiting due key has waited"
-    );
-    describe_histogram!(
-        "hypersh_controller_reconcile_duration_seconds",
-        Unit::Seconds,
-        "How long reconciles take"
-    );
-    describe_histogram!(
-        "hypersh_controller_queue_wait_seconds",
-        Unit::Seconds,
-        "How long a key waited in the queue before its reconcile started"
-    );
-    let counters = [
-        (
-            "hypersh_controller_reconciles_total",
-            "Reconciles finished (any outcome)",
-        ),
-        (
-            "hypersh_controller_reconcile_errors_total",
-            "Reconciles that returned an error or panicked",
-        ),
-        (
-            "hypersh_controller_reconcile_panics_total",
-            "Reconciles that panicked",
-        ),
-        (
-            "hypersh_controller_retries_total",
-            "Retries scheduled after a failure",
-        ),
-    ];
-    let labels = [("controller", name.to_owned())];
-    for (metric, help) in counters {
-        describe_counter!(metric, help);
-        metrics::counter!(metric, &labels).increment(0);
     }
 }
 

@@ -18,6 +18,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::Reason;
+use crate::backoff::Exponential;
+
 /// Which waiting items go first.
 ///
 /// A [`High`](Self::High) item goes before a [`Low`](Self::Low) one unless the low one
@@ -27,7 +30,7 @@ use tokio::time::Instant;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Priority {
     /// The flood: the first list, a late handler's synthetic adds, a resync, a relist's
-    /// tombstones, [`reconcile_all`](super::Controller::reconcile_all).
+    /// tombstones, [`reconcile_all`](super::ControllerHandle::reconcile_all).
     Low,
     /// A change seen on the watch, or an explicit trigger.
     High,
@@ -42,11 +45,15 @@ pub(crate) enum Outcome {
     RequeueAfter(Duration),
     /// Failed (an error or a panic): retry after the key's backoff and the overall limit.
     Failed,
+    /// Failed, and the error says when to retry.
+    RetryAfter(Duration),
+    /// Failed for good: not retried (the failures are forgotten).
+    Terminal,
 }
 
-/// The queue's limits (see `ControllerConfig`).
+/// The queue's settings (see `ControllerConfig`).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Limits {
+pub(crate) struct QueueConfig {
     pub(crate) concurrency: usize,
     pub(crate) backoff_base: Duration,
     pub(crate) backoff_max: Duration,
@@ -62,6 +69,8 @@ pub(crate) struct Work<S> {
     pub(crate) state: S,
     /// 1 for the first try, 2 for the first retry after a failure, ...
     pub(crate) attempt: u32,
+    /// Why it runs.
+    pub(crate) reason: Reason,
     /// How long it waited from its first enqueue to now.
     pub(crate) waited: Duration,
 }
@@ -85,6 +94,8 @@ struct Waiting {
     since: Instant,
     /// Its place in `ready` or `delayed`.
     seq: u64,
+    /// Why it will run.
+    reason: Reason,
 }
 
 /// Everything the queue knows about one key.
@@ -94,8 +105,9 @@ struct Entry<S> {
     state: S,
     waiting: Option<Waiting>,
     running: bool,
-    /// A change (or trigger) arrived while running: run again after, at this priority.
-    dirty: Option<(Priority, Instant)>,
+    /// A change (or trigger) arrived while running: run again after, at this priority,
+    /// for this reason.
+    dirty: Option<(Priority, Instant, Reason)>,
     /// Consecutive failures.
     failures: u32,
 }
@@ -103,7 +115,9 @@ struct Entry<S> {
 /// The work queue. `S` is what a reconcile gets (the controller's latest known state).
 #[derive(Debug)]
 pub(crate) struct Queue<S> {
-    limits: Limits,
+    config: QueueConfig,
+    /// The per-key retry delays.
+    backoff: Exponential,
     entries: HashMap<String, Entry<S>>,
     /// Waiting and due, by effective time (see [`Priority`]).
     ready: BTreeSet<(Instant, u64, String)>,
@@ -112,32 +126,38 @@ pub(crate) struct Queue<S> {
     running: usize,
     seq: u64,
     bucket: TokenBucket,
+    /// Nothing is handed out while paused.
+    paused: bool,
     shut_down: bool,
 }
 
 impl<S> Queue<S> {
-    pub(crate) fn new(limits: Limits, now: Instant) -> Self {
+    pub(crate) fn new(config: QueueConfig, now: Instant) -> Self {
         Self {
-            bucket: TokenBucket::new(limits.qps, limits.burst, now),
-            limits,
+            bucket: TokenBucket::new(config.qps, config.burst, now),
+            backoff: Exponential::new(config.backoff_base, 2.0, config.backoff_max),
+            config,
             entries: HashMap::new(),
             ready: BTreeSet::new(),
             delayed: BTreeSet::new(),
             running: 0,
             seq: 0,
+            paused: false,
             shut_down: false,
         }
     }
 
-    /// Queues `key` now with `priority`. `state` replaces the state known for the key;
-    /// with `None` the known state is kept, and a key without one is not queued (returns
-    /// `false`). A key already waiting stays queued once, with the latest state and the
-    /// higher priority; a key running is run again after.
+    /// Queues `key` now with `priority`, for `reason`. `state` replaces the state known
+    /// for the key; with `None` the known state is kept, and a key without one is not
+    /// queued (returns `false`). A key already waiting stays queued once, with the latest
+    /// state and the higher priority (and the reason of the latest add at that priority);
+    /// a key running is run again after.
     pub(crate) fn add(
         &mut self,
         key: &str,
         state: Option<S>,
         priority: Priority,
+        reason: Reason,
         now: Instant,
     ) -> bool {
         if self.shut_down {
@@ -161,34 +181,50 @@ impl<S> Queue<S> {
         };
         if entry.running {
             entry.dirty = Some(match entry.dirty {
-                Some((p, since)) => (p.max(priority), since),
-                None => (priority, now),
+                Some((p, since, kept)) if p > priority => (p, since, kept),
+                Some((p, since, _)) => (p.max(priority), since, reason),
+                None => (priority, now, reason),
             });
             return true;
         }
-        self.schedule(key, now, priority, now);
+        self.schedule(key, now, priority, reason, now);
         true
     }
 
     /// Puts `key` (which has an entry, not running) in line for `ready_at`; if it waits
     /// already, the earlier time and the higher priority win.
-    fn schedule(&mut self, key: &str, ready_at: Instant, priority: Priority, now: Instant) {
+    fn schedule(
+        &mut self,
+        key: &str,
+        ready_at: Instant,
+        priority: Priority,
+        reason: Reason,
+        now: Instant,
+    ) {
         let Some(entry) = self.entries.get_mut(key) else {
             return;
         };
         let w = match entry.waiting.take() {
-            // Already in line: it keeps its place unless this makes it earlier.
-            Some(w) if w.ready_at <= ready_at && w.priority >= priority => {
-                entry.waiting = Some(w);
-                return;
-            }
-            Some(w) => {
+            Some(mut w) => {
+                // The reason is why the key runs when it does: a schedule that makes it
+                // earlier, or one due as soon as the waiting one at no lower priority (the
+                // latest change), replaces it; a later retry does not.
+                if ready_at < w.ready_at
+                    || (ready_at <= w.ready_at.max(now) && priority >= w.priority)
+                {
+                    w.reason = reason;
+                }
+                // Already in line: it keeps its place unless this makes it earlier.
+                if w.ready_at <= ready_at && w.priority >= priority {
+                    entry.waiting = Some(w);
+                    return;
+                }
                 remove_slot(
                     &mut self.ready,
                     &mut self.delayed,
                     &w,
                     key,
-                    self.limits.aging,
+                    self.config.aging,
                 );
                 Waiting {
                     ready_at: w.ready_at.min(ready_at),
@@ -203,13 +239,14 @@ impl<S> Queue<S> {
                     priority,
                     since: now,
                     seq: self.seq,
+                    reason,
                 }
             }
         };
         entry.waiting = Some(w);
         if ready_at <= now {
             self.ready
-                .insert((effective(&w, self.limits.aging), w.seq, key.to_owned()));
+                .insert((effective(&w, self.config.aging), w.seq, key.to_owned()));
         } else {
             self.delayed.insert((ready_at, w.seq, key.to_owned()));
         }
@@ -222,7 +259,7 @@ impl<S> Queue<S> {
         S: Clone,
     {
         self.promote(now);
-        if self.shut_down || self.running >= self.limits.concurrency {
+        if self.shut_down || self.paused || self.running >= self.config.concurrency {
             return Next::Wait(None);
         }
         let Some((_, _, key)) = self.ready.pop_first() else {
@@ -231,13 +268,17 @@ impl<S> Queue<S> {
         let Some(entry) = self.entries.get_mut(&key) else {
             return Next::Wait(None);
         };
-        let since = entry.waiting.take().map_or(now, |w| w.since);
+        let (since, reason) = entry
+            .waiting
+            .take()
+            .map_or((now, Reason::Trigger), |w| (w.since, w.reason));
         entry.running = true;
         self.running += 1;
         Next::Run(Work {
             state: entry.state.clone(),
             attempt: entry.failures.saturating_add(1),
             waited: now.saturating_duration_since(since),
+            reason,
             key,
         })
     }
@@ -253,7 +294,7 @@ impl<S> Queue<S> {
             };
             if let Some(w) = self.entries.get(&key).and_then(|e| e.waiting) {
                 self.ready
-                    .insert((effective(&w, self.limits.aging), w.seq, key));
+                    .insert((effective(&w, self.config.aging), w.seq, key));
             }
         }
     }
@@ -268,36 +309,46 @@ impl<S> Queue<S> {
         self.running = self.running.saturating_sub(1);
         let dirty = entry.dirty.take();
         let (again, retry) = match outcome {
-            Outcome::Done => {
+            Outcome::Done | Outcome::Terminal => {
                 entry.failures = 0;
                 (None, None)
             }
             Outcome::RequeueAfter(d) => {
                 entry.failures = 0;
-                (Some(now + d), None)
+                (Some((now + d, Reason::Requeue)), None)
             }
             Outcome::Failed => {
-                let per_item = backoff(
-                    self.limits.backoff_base,
-                    self.limits.backoff_max,
-                    entry.failures,
-                );
+                let per_item = self.backoff.delay(entry.failures);
                 entry.failures = entry.failures.saturating_add(1);
                 // As client-go's MaxOfRateLimiter: the later of the two.
                 let delay = per_item.max(self.bucket.reserve(now));
-                (Some(now + delay), Some(delay))
+                (Some((now + delay, Reason::Retry)), Some(delay))
+            }
+            Outcome::RetryAfter(delay) => {
+                entry.failures = entry.failures.saturating_add(1);
+                (Some((now + delay, Reason::Retry)), Some(delay))
             }
         };
-        if let Some((priority, _)) = dirty {
-            self.schedule(key, now, priority, now);
+        if let Some((priority, _, reason)) = dirty {
+            self.schedule(key, now, priority, reason, now);
         }
-        if let Some(at) = again {
-            self.schedule(key, at, Priority::High, now);
+        if let Some((at, reason)) = again {
+            self.schedule(key, at, Priority::High, reason, now);
         }
         if dirty.is_none() && again.is_none() {
             self.entries.remove(key);
         }
         retry
+    }
+
+    /// Stops (or resumes) handing out work; what waits stays, and keys still queue.
+    pub(crate) fn set_paused(&mut self, paused: bool) {
+        self.paused = paused;
+    }
+
+    /// Whether work is held back.
+    pub(crate) fn is_paused(&self) -> bool {
+        self.paused
     }
 
     /// Stops handing out work; what waits stays (see [`waiting_keys`](Self::waiting_keys)).
@@ -376,12 +427,6 @@ fn remove_slot(
     if !delayed.remove(&(w.ready_at, w.seq, key.clone())) {
         ready.remove(&(effective(w, aging), w.seq, key));
     }
-}
-
-/// client-go's `ItemExponentialFailureRateLimiter`: `base * 2^failures`, at most `max`.
-pub(crate) fn backoff(base: Duration, max: Duration, failures: u32) -> Duration {
-    let factor = 1u32.checked_shl(failures).unwrap_or(u32::MAX);
-    base.saturating_mul(factor).min(max)
 }
 
 /// client-go's `BucketRateLimiter` (golang.org/x/time/rate's `Reserve`): `burst` tokens,

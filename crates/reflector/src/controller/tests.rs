@@ -6,8 +6,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use hypersh_watch::ContainerState;
 
 use super::*;
-use crate::FakeSource;
-use crate::testkit::container;
+use crate::testing::FakeSource;
+use crate::testkit::{container, labelled};
+
+/// How long a test waits for the informer to sync (paused time: no real wait).
+const SYNC: Duration = Duration::from_secs(60);
 
 const MS: Duration = Duration::from_millis(1);
 const SEC: Duration = Duration::from_secs(1);
@@ -21,6 +24,7 @@ struct Call {
     /// For a deletion: whether it is a relist tombstone.
     tombstone: bool,
     attempt: u32,
+    reason: Reason,
     /// When it started, from the test's start.
     at: Duration,
 }
@@ -45,6 +49,7 @@ impl Log {
             state: req.container().map(|c| c.state()),
             tombstone: req.deleted().is_some_and(Deleted::is_final_state_unknown),
             attempt: req.attempt(),
+            reason: req.reason(),
             at: self.start.elapsed(),
         });
     }
@@ -70,7 +75,7 @@ async fn informer_with(ids: &[&str]) -> (FakeSource, Informer) {
     let informer = Informer::builder(source.clone())
         .build()
         .expect("informer builds");
-    informer.wait_until_ready().await;
+    informer.wait_synced(SYNC).await.expect("synced");
     (source, informer)
 }
 
@@ -97,22 +102,25 @@ fn spawn(
     controller: Controller,
     log: &Log,
     hold: impl Fn(&Request) -> Duration + Send + 'static,
-    decide: impl Fn(&Request) -> Result<Action, String> + Send + Sync + 'static,
+    decide: impl Fn(&Request) -> Result<Action, ReconcileError> + Send + Sync + 'static,
 ) -> JoinHandle<ShutdownReport> {
     let log = log.clone();
     let decide = Arc::new(decide);
-    tokio::spawn(controller.run(move |req: Request| {
-        log.record(&req);
-        let hold = hold(&req);
-        let decide = Arc::clone(&decide);
-        async move {
-            tokio::time::sleep(hold).await;
-            decide(&req)
-        }
-    }))
+    tokio::spawn(controller.run(
+        move |req: Request, _: Arc<()>| {
+            log.record(&req);
+            let hold = hold(&req);
+            let decide = Arc::clone(&decide);
+            async move {
+                tokio::time::sleep(hold).await;
+                decide(&req)
+            }
+        },
+        Arc::new(()),
+    ))
 }
 
-fn done(_: &Request) -> Result<Action, String> {
+fn done(_: &Request) -> Result<Action, ReconcileError> {
     Ok(Action::Done)
 }
 
@@ -123,7 +131,7 @@ fn instant(_: &Request) -> Duration {
 #[tokio::test(start_paused = true)]
 async fn a_key_changed_several_times_while_waiting_is_reconciled_once_with_its_latest_state() {
     let (source, informer) = informer_with(&["a"]).await;
-    let controller = Controller::new(&informer, config());
+    let controller = Controller::new(&informer, config()).expect("a controller");
     settle().await;
     source.update(container("a", ContainerState::Paused));
     source.update(container("a", ContainerState::Exited));
@@ -144,23 +152,26 @@ async fn a_key_changed_several_times_while_waiting_is_reconciled_once_with_its_l
 #[tokio::test(start_paused = true)]
 async fn one_key_never_reconciles_twice_at_once_and_a_change_meanwhile_runs_after() {
     let (source, informer) = informer_with(&["a"]).await;
-    let controller = Controller::new(&informer, config().concurrency(4));
+    let controller = Controller::new(&informer, config().concurrency(4)).expect("a controller");
     let log = Log::new();
     let in_flight = Arc::new(AtomicUsize::new(0));
     let most = Arc::new(AtomicUsize::new(0));
     let (f, m) = (Arc::clone(&in_flight), Arc::clone(&most));
     let l = log.clone();
-    let task = tokio::spawn(controller.run(move |req: Request| {
-        l.record(&req);
-        let (f, m) = (Arc::clone(&f), Arc::clone(&m));
-        async move {
-            let now = f.fetch_add(1, Ordering::SeqCst) + 1;
-            m.fetch_max(now, Ordering::SeqCst);
-            tokio::time::sleep(SEC).await;
-            f.fetch_sub(1, Ordering::SeqCst);
-            Ok::<_, String>(Action::Done)
-        }
-    }));
+    let task = tokio::spawn(controller.run(
+        move |req: Request, _: Arc<()>| {
+            l.record(&req);
+            let (f, m) = (Arc::clone(&f), Arc::clone(&m));
+            async move {
+                let now = f.fetch_add(1, Ordering::SeqCst) + 1;
+                m.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(SEC).await;
+                f.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, ReconcileError>(Action::Done)
+            }
+        },
+        Arc::new(()),
+    ));
     until("the first reconcile", || log.calls().len() == 1).await;
     source.update(container("a", ContainerState::Paused));
     tokio::time::sleep(300 * MS).await;
@@ -184,23 +195,26 @@ async fn no_more_reconciles_run_than_the_concurrency_bound() {
     let ids: Vec<String> = (0..10).map(|i| format!("c{i}")).collect();
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let (_source, informer) = informer_with(&refs).await;
-    let controller = Controller::new(&informer, config().concurrency(3));
+    let controller = Controller::new(&informer, config().concurrency(3)).expect("a controller");
     let in_flight = Arc::new(AtomicUsize::new(0));
     let most = Arc::new(AtomicUsize::new(0));
     let (f, m) = (Arc::clone(&in_flight), Arc::clone(&most));
     let log = Log::new();
     let l = log.clone();
-    let task = tokio::spawn(controller.run(move |req: Request| {
-        l.record(&req);
-        let (f, m) = (Arc::clone(&f), Arc::clone(&m));
-        async move {
-            let now = f.fetch_add(1, Ordering::SeqCst) + 1;
-            m.fetch_max(now, Ordering::SeqCst);
-            tokio::time::sleep(SEC).await;
-            f.fetch_sub(1, Ordering::SeqCst);
-            Ok::<_, String>(Action::Done)
-        }
-    }));
+    let task = tokio::spawn(controller.run(
+        move |req: Request, _: Arc<()>| {
+            l.record(&req);
+            let (f, m) = (Arc::clone(&f), Arc::clone(&m));
+            async move {
+                let now = f.fetch_add(1, Ordering::SeqCst) + 1;
+                m.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(SEC).await;
+                f.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, ReconcileError>(Action::Done)
+            }
+        },
+        Arc::new(()),
+    ));
     until("every container reconciled", || log.calls().len() == 10).await;
     assert_eq!(most.load(Ordering::SeqCst), 3);
     let last = log.calls().last().map(|c| c.at).unwrap_or_default();
@@ -214,7 +228,7 @@ async fn no_more_reconciles_run_than_the_concurrency_bound() {
 #[tokio::test(start_paused = true)]
 async fn requeue_after_reconciles_again_at_that_time() {
     let (_source, informer) = informer_with(&["a"]).await;
-    let controller = Controller::new(&informer, config());
+    let controller = Controller::new(&informer, config()).expect("a controller");
     let log = Log::new();
     let task = spawn(controller, &log, instant, |_| {
         Ok(Action::RequeueAfter(Duration::from_secs(10)))
@@ -232,11 +246,15 @@ async fn errors_are_retried_with_a_doubling_backoff_up_to_its_cap() {
     let controller = Controller::new(
         &informer,
         config().backoff(100 * MS, 400 * MS).rate_limit(0.0, 1),
-    );
+    )
+    .expect("a controller");
     let log = Log::new();
     let task = spawn(controller, &log, instant, |req| {
         if req.attempt() < 6 {
-            Err(format!("attempt {} fails", req.attempt()))
+            Err(ReconcileError::new(format!(
+                "attempt {} fails",
+                req.attempt()
+            )))
         } else {
             Ok(Action::Done)
         }
@@ -264,11 +282,12 @@ async fn retries_over_all_keys_keep_to_the_overall_rate() {
             .concurrency(10)
             .backoff(Duration::ZERO, Duration::ZERO)
             .rate_limit(1.0, 2),
-    );
+    )
+    .expect("a controller");
     let log = Log::new();
     let task = spawn(controller, &log, instant, |req| {
         if req.attempt() == 1 {
-            Err("first try fails".to_owned())
+            Err(ReconcileError::new("first try fails"))
         } else {
             Ok(Action::Done)
         }
@@ -294,7 +313,7 @@ async fn live_changes_go_before_the_initial_flood_and_the_flood_ages() {
     let ids: Vec<String> = (0..30).map(|i| format!("c{i:02}")).collect();
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let (source, informer) = informer_with(&refs).await;
-    let controller = Controller::new(&informer, config().aging(SEC));
+    let controller = Controller::new(&informer, config().aging(SEC)).expect("a controller");
     let log = Log::new();
     let task = spawn(controller, &log, |_| 100 * MS, done);
     until("the flood to start", || !log.calls().is_empty()).await;
@@ -323,7 +342,7 @@ async fn live_changes_go_before_the_initial_flood_and_the_flood_ages() {
 #[tokio::test(start_paused = true)]
 async fn a_delete_carries_the_final_state_and_a_missed_one_its_tombstone() {
     let (source, informer) = informer_with(&["a", "b"]).await;
-    let controller = Controller::new(&informer, config());
+    let controller = Controller::new(&informer, config()).expect("a controller");
     let log = Log::new();
     let task = spawn(controller, &log, instant, done);
     until("the first reconciles", || log.calls().len() == 2).await;
@@ -346,15 +365,18 @@ async fn a_delete_carries_the_final_state_and_a_missed_one_its_tombstone() {
 #[tokio::test(start_paused = true)]
 async fn a_deleted_container_s_request_carries_its_last_cached_version() {
     let (source, informer) = informer_with(&["a"]).await;
-    let controller = Controller::new(&informer, config());
+    let controller = Controller::new(&informer, config()).expect("a controller");
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = Arc::clone(&seen);
-    let task = tokio::spawn(controller.run(move |req: Request| {
-        s.lock()
-            .unwrap()
-            .push((req.deleted().is_some(), req.last().state()));
-        async { Ok::<_, String>(Action::Done) }
-    }));
+    let task = tokio::spawn(controller.run(
+        move |req: Request, _: Arc<()>| {
+            s.lock()
+                .unwrap()
+                .push((req.deleted().is_some(), req.last().state()));
+            async { Ok::<_, ReconcileError>(Action::Done) }
+        },
+        Arc::new(()),
+    ));
     settle().await;
     source.update(container("a", ContainerState::Exited));
     settle().await;
@@ -371,7 +393,7 @@ async fn a_deleted_container_s_request_carries_its_last_cached_version() {
 #[tokio::test(start_paused = true)]
 async fn a_panic_in_a_reconcile_is_caught_and_retried() {
     let (_source, informer) = informer_with(&["a", "b"]).await;
-    let controller = Controller::new(&informer, config());
+    let controller = Controller::new(&informer, config()).expect("a controller");
     let log = Log::new();
     let task = spawn(controller, &log, instant, |req| {
         assert!(!(req.id() == "a" && req.attempt() == 1), "boom");
@@ -392,7 +414,8 @@ async fn shutdown_lets_running_reconciles_finish_up_to_the_deadline_and_reports_
         config()
             .concurrency(2)
             .shutdown_deadline(Duration::from_secs(5)),
-    );
+    )
+    .expect("a controller");
     let handle = controller.handle();
     let log = Log::new();
     // The first reconcile to start takes a minute, the others a second.
@@ -433,7 +456,7 @@ async fn shutdown_lets_running_reconciles_finish_up_to_the_deadline_and_reports_
 #[tokio::test(start_paused = true)]
 async fn the_informer_s_shutdown_stops_the_controller() {
     let (_source, informer) = informer_with(&["a"]).await;
-    let controller = Controller::new(&informer, config());
+    let controller = Controller::new(&informer, config()).expect("a controller");
     let log = Log::new();
     let task = spawn(controller, &log, instant, done);
     settle().await;
@@ -446,7 +469,9 @@ async fn the_informer_s_shutdown_stops_the_controller() {
 async fn reconcile_on_a_stream_and_reconcile_all_trigger_reconciles() {
     let (_source, informer) = informer_with(&["a", "b"]).await;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
-    let controller = Controller::new(&informer, config()).reconcile_on(tokio_stream_of(rx));
+    let controller = Controller::new(&informer, config())
+        .expect("a controller")
+        .reconcile_on(tokio_stream_of(rx));
     let handle = controller.handle();
     let log = Log::new();
     let task = spawn(controller, &log, instant, done);
@@ -468,4 +493,179 @@ fn tokio_stream_of<T: Send + 'static>(
     rx: tokio::sync::mpsc::UnboundedReceiver<T>,
 ) -> impl Stream<Item = T> + Send {
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
+}
+
+fn reasons(calls: &[Call]) -> Vec<Reason> {
+    calls.iter().map(|c| c.reason).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_request_says_why_it_runs() {
+    let (source, informer) = informer_with(&["a", "b"]).await;
+    let controller = Controller::new(&informer, config().backoff(MS, MS)).expect("a controller");
+    let handle = controller.handle();
+    let log = Log::new();
+    let task = spawn(controller, &log, instant, |req| {
+        match (req.id(), req.attempt()) {
+            ("b", 1) if req.reason() == Reason::Changed => Err(ReconcileError::new("fails once")),
+            ("a", _) if req.reason() == Reason::Resync => {
+                Ok(Action::RequeueAfter(Duration::from_secs(10)))
+            }
+            _ => Ok(Action::Done),
+        }
+    });
+    until("the first list", || log.calls().len() == 2).await;
+    assert_eq!(reasons(&log.calls()), [Reason::Resync, Reason::Resync]);
+    source.update(container("b", ContainerState::Paused));
+    until("b's retry", || log.of("b").len() == 3).await;
+    assert_eq!(
+        reasons(&log.of("b")),
+        [Reason::Resync, Reason::Changed, Reason::Retry]
+    );
+    until("a's requeue", || log.of("a").len() == 2).await;
+    assert_eq!(log.of("a")[1].reason, Reason::Requeue);
+    handle.reconcile("a");
+    until("the trigger", || log.of("a").len() == 3).await;
+    assert_eq!(log.of("a")[2].reason, Reason::Trigger);
+    source.remove("b");
+    until("b's delete", || log.of("b").len() == 4).await;
+    assert_eq!(log.of("b")[3].reason, Reason::Deleted);
+    task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_terminal_error_is_not_retried_until_the_container_changes() {
+    let (source, informer) = informer_with(&["a"]).await;
+    let controller = Controller::new(&informer, config()).expect("a controller");
+    let log = Log::new();
+    let task = spawn(controller, &log, instant, |req| {
+        if req
+            .container()
+            .is_some_and(|c| c.state() == ContainerState::Running)
+        {
+            Err(ReconcileError::terminal(
+                "a running container is not wanted",
+            ))
+        } else {
+            Ok(Action::Done)
+        }
+    });
+    until("the first reconcile", || log.calls().len() == 1).await;
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert_eq!(log.calls().len(), 1, "not retried");
+    source.update(container("a", ContainerState::Exited));
+    until("the change", || log.calls().len() == 2).await;
+    let second = &log.calls()[1];
+    assert_eq!((second.attempt, second.reason), (1, Reason::Changed));
+    task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_error_that_says_when_is_retried_then_whatever_the_backoff() {
+    let (_source, informer) = informer_with(&["a"]).await;
+    let controller = Controller::new(&informer, config().backoff(MS, MS)).expect("a controller");
+    let log = Log::new();
+    let task = spawn(controller, &log, instant, |req| {
+        if req.attempt() < 3 {
+            Err(ReconcileError::retry_after("busy", Duration::from_secs(7)))
+        } else {
+            Ok(Action::Done)
+        }
+    });
+    until("the third try", || log.calls().len() == 3).await;
+    let calls = log.calls();
+    let at: Vec<u64> = calls.iter().map(|c| c.at.as_secs()).collect();
+    assert_eq!(at, [0, 7, 14]);
+    assert_eq!(
+        calls.iter().map(|c| c.attempt).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert_eq!(reasons(&calls[1..]), [Reason::Retry, Reason::Retry]);
+    task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_context_is_shared_by_every_reconcile() {
+    let (_source, informer) = informer_with(&["a", "b", "c"]).await;
+    let controller = Controller::new(&informer, config()).expect("a controller");
+    let context = Arc::new(AtomicUsize::new(0));
+    let task = tokio::spawn(controller.run(
+        |_: Request, seen: Arc<AtomicUsize>| async move {
+            seen.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, ReconcileError>(Action::Done)
+        },
+        Arc::clone(&context),
+    ));
+    until("three reconciles", || context.load(Ordering::SeqCst) == 3).await;
+    task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_paused_controller_queues_but_starts_nothing_until_resumed() {
+    let (source, informer) = informer_with(&["a"]).await;
+    let controller = Controller::new(&informer, config()).expect("a controller");
+    let handle = controller.handle();
+    handle.pause();
+    assert!(handle.is_paused());
+    let log = Log::new();
+    let task = spawn(controller, &log, instant, done);
+    source.add(container("b", ContainerState::Running));
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert!(log.calls().is_empty());
+    assert_eq!(handle.depth(), 2, "a and b wait");
+    handle.resume();
+    until("both", || log.calls().len() == 2).await;
+    task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_relation_maps_another_informer_s_changes_to_keys() {
+    let (_source, informer) = informer_with(&["app1", "app2"]).await;
+    // The sidecars name the app they belong to in a label.
+    let sidecars = FakeSource::new();
+    let other = Informer::builder(sidecars.clone())
+        .build()
+        .expect("an informer");
+    other.wait_synced(SYNC).await.expect("synced");
+    let controller = Controller::new(&informer, config())
+        .expect("a controller")
+        .watches(&other, |c: &Container| c.label("for").map(str::to_owned));
+    let log = Log::new();
+    let task = spawn(controller, &log, instant, done);
+    until("the first list", || log.calls().len() == 2).await;
+    sidecars.add(labelled("s1", ContainerState::Running, &[("for", "app2")]));
+    until("app2 again", || log.of("app2").len() == 2).await;
+    assert_eq!(log.of("app2")[1].reason, Reason::Trigger);
+    // A sidecar for an app this informer does not hold: ignored.
+    sidecars.add(labelled("s2", ContainerState::Running, &[("for", "zzz")]));
+    sidecars.remove("s1");
+    until("app2 on the delete", || log.of("app2").len() == 3).await;
+    settle().await;
+    assert_eq!(log.of("app1").len(), 1);
+    assert!(log.of("zzz").is_empty());
+    task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_controller_on_a_stopped_informer_is_refused() {
+    let (_source, informer) = informer_with(&["a"]).await;
+    informer.shutdown().await;
+    assert_eq!(
+        Controller::new(&informer, config()).err(),
+        Some(Error::InformerStopped)
+    );
+}
+
+#[test]
+fn a_controller_outside_a_runtime_is_refused() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let (_source, informer) = runtime.block_on(informer_with(&["a"]));
+    assert_eq!(
+        Controller::new(&informer, config()).err(),
+        Some(Error::NoRuntime)
+    );
+    runtime.block_on(informer.shutdown());
 }

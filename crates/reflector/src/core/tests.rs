@@ -7,6 +7,7 @@ use hypersh_watch::{Container, Filters};
 use tokio::time::Instant;
 
 use super::*;
+use crate::backoff::BackoffConfig;
 use crate::testkit::{MapCache, container, docker, k8s, labelled};
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -21,18 +22,63 @@ fn core_with(selector: Selector) -> Core {
         .initial(SECOND)
         .max(MAX)
         .jitter(false);
-    Core::new(selector, &backoff, Limits::default())
+    let settings = Settings {
+        backoff,
+        ..Settings::default()
+    };
+    Core::new(selector, &settings, fastrand::Rng::with_seed(1))
 }
 
 fn ids(ids: &[&str]) -> Vec<String> {
     ids.iter().map(|s| (*s).to_owned()).collect()
 }
 
-fn fetched(asked: &[&str], found: Vec<Container>) -> Input {
+/// The command that starts fetch number `n` of `asked`.
+fn fetch(n: u64, asked: &[&str]) -> Command {
+    Command::Fetch {
+        fetch: FetchId(n),
+        ids: ids(asked),
+    }
+}
+
+/// The answer to the fetch in flight that asked for `asked` (a fetch no longer in flight
+/// when there is none).
+fn fetched(core: &Core, asked: &[&str], found: Vec<Container>) -> Input {
+    let asked = ids(asked);
+    let fetch = match core.state() {
+        State::Watching(w) => w
+            .fetches
+            .iter()
+            .find(|(_, ids)| **ids == asked)
+            .map(|(fetch, _)| *fetch),
+        State::Listing(
+            Listing::Fetching { fetch, .. }
+            | Listing::Overflowed {
+                fetch: Some(fetch), ..
+            },
+        ) => Some(*fetch),
+        _ => None,
+    };
     Input::Fetched {
-        asked: ids(asked),
+        fetch: fetch.unwrap_or_default(),
         found,
         now: Instant::now(),
+    }
+}
+
+/// What a failure makes the core do: disconnect, forget pooled connections, wait `delay`.
+fn backs_off(delay: Duration) -> Vec<Command> {
+    vec![
+        Command::Disconnect,
+        Command::ResetSource,
+        Command::Sleep(delay),
+    ]
+}
+
+fn refresh(request: u64, asked: &[&str]) -> Input {
+    Input::Refresh {
+        request: RefreshId(request),
+        ids: ids(asked),
     }
 }
 
@@ -125,7 +171,7 @@ fn events_during_the_list_are_buffered_not_applied() {
     assert!(cache.0.is_empty());
     assert_eq!(core.status().events_received, 1);
     assert_eq!(core.status().events_applied, 0);
-    let State::Listing { buffered, .. } = core.state() else {
+    let State::Listing(Listing::Running { buffered }) = core.state() else {
         panic!("still listing")
     };
     assert_eq!(buffered.len(), 1);
@@ -169,12 +215,10 @@ fn a_container_created_during_the_list_is_fetched_before_the_commit() {
     let mut listed = MapCache::default();
     core.step(Input::Event(docker("create", "c")), &mut listed);
     core.step(Input::Event(docker("start", "c")), &mut listed);
-    assert_eq!(
-        core.step(list_done(), &mut listed),
-        [Command::Fetch(ids(&["c"]))]
-    );
+    assert_eq!(core.step(list_done(), &mut listed), [fetch(1, &["c"])]);
     assert!(!core.status().synced, "not ready before the fetch answers");
     let answer = fetched(
+        &core,
         &["c"],
         vec![container("c", Running), container("zz", Running)],
     );
@@ -208,12 +252,12 @@ fn a_kubernetes_restart_during_the_list_is_deleted_then_fetched() {
     let mut listed = MapCache::of([container("a", Exited)]);
     core.step(Input::Event(k8s("DELETED", "a", "Succeeded")), &mut listed);
     core.step(Input::Event(k8s("ADDED", "a", "Running")), &mut listed);
-    assert_eq!(
-        core.step(list_done(), &mut listed),
-        [Command::Fetch(ids(&["a"]))]
-    );
+    assert_eq!(core.step(list_done(), &mut listed), [fetch(1, &["a"])]);
     assert!(listed.0.is_empty(), "the DELETED removed it");
-    core.step(fetched(&["a"], vec![container("a", Running)]), &mut listed);
+    core.step(
+        fetched(&core, &["a"], vec![container("a", Running)]),
+        &mut listed,
+    );
     assert_eq!(listed.states(), [("a".to_owned(), Running)]);
 }
 
@@ -223,13 +267,13 @@ fn events_during_the_list_fetch_are_replayed_on_top_of_its_answer() {
     listing(&mut core);
     let mut listed = MapCache::default();
     core.step(Input::Event(docker("create", "c")), &mut listed);
-    assert_eq!(
-        core.step(list_done(), &mut listed),
-        [Command::Fetch(ids(&["c"]))]
-    );
+    assert_eq!(core.step(list_done(), &mut listed), [fetch(1, &["c"])]);
     // While the fetch runs, `c` stops: the answer may predate that.
     core.step(Input::Event(docker("die", "c")), &mut listed);
-    let commands = core.step(fetched(&["c"], vec![container("c", Running)]), &mut listed);
+    let commands = core.step(
+        fetched(&core, &["c"], vec![container("c", Running)]),
+        &mut listed,
+    );
     assert_eq!(commands, [Command::CommitRelist]);
     assert_eq!(listed.states(), [("c".to_owned(), Exited)]);
 }
@@ -242,11 +286,11 @@ fn a_container_created_during_the_list_fetch_is_fetched_after_the_commit() {
     core.step(Input::Event(docker("create", "c")), &mut listed);
     core.step(list_done(), &mut listed);
     core.step(Input::Event(docker("create", "d")), &mut listed);
-    let commands = core.step(fetched(&["c"], vec![container("c", Created)]), &mut listed);
-    assert_eq!(
-        commands,
-        [Command::CommitRelist, Command::Fetch(ids(&["d"]))]
+    let commands = core.step(
+        fetched(&core, &["c"], vec![container("c", Created)]),
+        &mut listed,
     );
+    assert_eq!(commands, [Command::CommitRelist, fetch(2, &["d"])]);
     assert_eq!(listed.states(), [("c".to_owned(), Created)]);
 }
 
@@ -258,7 +302,7 @@ fn a_list_that_fails_while_events_are_buffered_drops_them_and_backs_off() {
     core.step(Input::Event(docker("create", "c")), &mut listed);
     assert_eq!(
         step(&mut core, failure("HTTP: connection reset")),
-        [Command::Sleep(SECOND)]
+        backs_off(SECOND)
     );
     assert_eq!(core.status().phase, Phase::Backoff);
     assert_eq!(core.status().failures, 1);
@@ -283,7 +327,7 @@ fn a_fetch_that_fails_during_the_sync_ends_the_session_without_a_commit() {
     core.step(Input::Event(docker("create", "c")), &mut listed);
     core.step(list_done(), &mut listed);
     let commands = step(&mut core, failure("list request timed out after 60s"));
-    assert_eq!(commands, [Command::Sleep(SECOND)]);
+    assert_eq!(commands, backs_off(SECOND));
     assert!(!core.status().synced);
     assert_eq!(core.status().relists, 0);
 }
@@ -296,9 +340,12 @@ fn a_live_event_for_an_unknown_container_is_fetched() {
     let mut cache = MapCache::default();
     watching(&mut core, &mut cache);
     let commands = core.step(Input::Event(docker("create", "a")), &mut cache);
-    assert_eq!(commands, [Command::Fetch(ids(&["a"]))]);
+    assert_eq!(commands, [fetch(1, &["a"])]);
     assert_eq!(core.status().fetches, 1);
-    core.step(fetched(&["a"], vec![container("a", Created)]), &mut cache);
+    core.step(
+        fetched(&core, &["a"], vec![container("a", Created)]),
+        &mut cache,
+    );
     assert_eq!(cache.states(), [("a".to_owned(), Created)]);
     assert_eq!(core.status().events_applied, 1);
 }
@@ -330,7 +377,7 @@ fn a_start_of_a_networked_container_applies_at_once_then_fetches_its_addresses()
     watching(&mut core, &mut cache);
     assert_eq!(
         core.step(Input::Event(docker("start", "a")), &mut cache),
-        [Command::Fetch(ids(&["a"]))]
+        [fetch(1, &["a"])]
     );
     assert_eq!(cache.states(), [("a".to_owned(), Running)], "at once");
     // An event while the fetch runs is held, and replayed on its answer.
@@ -339,7 +386,7 @@ fn a_start_of_a_networked_container_applies_at_once_then_fetches_its_addresses()
             .is_empty()
     );
     core.step(
-        fetched(&["a"], vec![on_bridge(Running, "172.17.0.2")]),
+        fetched(&core, &["a"], vec![on_bridge(Running, "172.17.0.2")]),
         &mut cache,
     );
     let a = &cache.0["a"];
@@ -388,10 +435,10 @@ fn a_kubernetes_phase_that_does_not_decide_the_state_is_fetched() {
     watching(&mut core, &mut cache);
     // Same phase (a pause, a rename?): fetch.
     let commands = core.step(Input::Event(k8s("MODIFIED", "a", "Running")), &mut cache);
-    assert_eq!(commands, [Command::Fetch(ids(&["a"]))]);
+    assert_eq!(commands, [fetch(1, &["a"])]);
     // Pending does not say whether created or restarting: fetch.
     let commands = core.step(Input::Event(k8s("MODIFIED", "b", "Pending")), &mut cache);
-    assert_eq!(commands, [Command::Fetch(ids(&["b"]))]);
+    assert_eq!(commands, [fetch(2, &["b"])]);
     assert_eq!(core.status().events_applied, 0);
 }
 
@@ -425,8 +472,11 @@ fn a_live_kubernetes_restart_is_a_delete_then_a_fetch() {
     );
     assert!(cache.0.is_empty());
     let commands = core.step(Input::Event(k8s("ADDED", "a", "Running")), &mut cache);
-    assert_eq!(commands, [Command::Fetch(ids(&["a"]))]);
-    core.step(fetched(&["a"], vec![container("a", Running)]), &mut cache);
+    assert_eq!(commands, [fetch(1, &["a"])]);
+    core.step(
+        fetched(&core, &["a"], vec![container("a", Running)]),
+        &mut cache,
+    );
     assert_eq!(cache.states(), [("a".to_owned(), Running)]);
 }
 
@@ -435,9 +485,9 @@ fn at_most_four_fetches_run_and_the_next_takes_every_pending_container() {
     let mut core = core();
     let mut cache = MapCache::default();
     watching(&mut core, &mut cache);
-    for id in ["a", "b", "c", "d"] {
+    for (n, id) in (1..).zip(["a", "b", "c", "d"]) {
         let commands = core.step(Input::Event(docker("create", id)), &mut cache);
-        assert_eq!(commands, [Command::Fetch(ids(&[id]))]);
+        assert_eq!(commands, [fetch(n, &[id])]);
     }
     for id in ["e", "f"] {
         assert!(
@@ -446,8 +496,11 @@ fn at_most_four_fetches_run_and_the_next_takes_every_pending_container() {
         );
     }
     assert_eq!(pending(&core), ids(&["e", "f"]));
-    let commands = core.step(fetched(&["a"], vec![container("a", Created)]), &mut cache);
-    assert_eq!(commands, [Command::Fetch(ids(&["e", "f"]))]);
+    let commands = core.step(
+        fetched(&core, &["a"], vec![container("a", Created)]),
+        &mut cache,
+    );
+    assert_eq!(commands, [fetch(5, &["e", "f"])]);
     assert!(pending(&core).is_empty());
 }
 
@@ -461,7 +514,10 @@ fn an_event_for_a_container_in_flight_is_held_and_replayed_on_the_answer() {
     core.step(Input::Event(docker("die", "a")), &mut cache);
     assert_eq!(held(&core), 2);
     // The answer predates the two events: they are replayed on top of it.
-    core.step(fetched(&["a"], vec![container("a", Created)]), &mut cache);
+    core.step(
+        fetched(&core, &["a"], vec![container("a", Created)]),
+        &mut cache,
+    );
     assert_eq!(cache.states(), [("a".to_owned(), Exited)]);
     assert_eq!(held(&core), 0);
 }
@@ -474,9 +530,15 @@ fn held_events_of_other_fetches_stay_held() {
     core.step(Input::Event(docker("create", "a")), &mut cache);
     core.step(Input::Event(docker("create", "b")), &mut cache);
     core.step(Input::Event(docker("start", "b")), &mut cache);
-    core.step(fetched(&["a"], vec![container("a", Created)]), &mut cache);
+    core.step(
+        fetched(&core, &["a"], vec![container("a", Created)]),
+        &mut cache,
+    );
     assert_eq!(held(&core), 1, "b's event waits for b's fetch");
-    core.step(fetched(&["b"], vec![container("b", Created)]), &mut cache);
+    core.step(
+        fetched(&core, &["b"], vec![container("b", Created)]),
+        &mut cache,
+    );
     assert_eq!(
         cache.states(),
         [("a".to_owned(), Created), ("b".to_owned(), Running)]
@@ -494,7 +556,10 @@ fn a_delete_for_a_pending_container_is_applied_now_and_its_fetch_dropped() {
     assert_eq!(pending(&core), ids(&["e"]));
     core.step(Input::Event(docker("destroy", "e")), &mut cache);
     assert!(pending(&core).is_empty());
-    let commands = core.step(fetched(&["a"], vec![container("a", Created)]), &mut cache);
+    let commands = core.step(
+        fetched(&core, &["a"], vec![container("a", Created)]),
+        &mut cache,
+    );
     assert!(commands.is_empty(), "nothing left to fetch");
 }
 
@@ -505,7 +570,7 @@ fn a_container_the_fetch_does_not_find_is_gone() {
     watching(&mut core, &mut cache);
     core.step(Input::Event(docker("create", "a")), &mut cache);
     core.step(Input::Event(docker("destroy", "a")), &mut cache);
-    core.step(fetched(&["a"], Vec::new()), &mut cache);
+    core.step(fetched(&core, &["a"], Vec::new()), &mut cache);
     assert!(cache.0.is_empty());
     assert_eq!(core.status().events_applied, 0);
 }
@@ -518,11 +583,10 @@ fn a_fetched_container_the_selector_does_not_admit_leaves_the_cache() {
     watching(&mut core, &mut cache);
     core.step(Input::Event(k8s("MODIFIED", "a", "Running")), &mut cache);
     core.step(Input::Event(docker("create", "b")), &mut cache);
-    let found = vec![
-        labelled("a", Running, &[("app", "db")]),
-        labelled("b", Running, &[]),
-    ];
-    core.step(fetched(&["a", "b"], found), &mut cache);
+    let a = vec![labelled("a", Running, &[("app", "db")])];
+    core.step(fetched(&core, &["a"], a), &mut cache);
+    let b = vec![labelled("b", Running, &[])];
+    core.step(fetched(&core, &["b"], b), &mut cache);
     assert!(cache.0.is_empty());
     assert_eq!(core.status().events_applied, 1, "only a's removal");
 }
@@ -533,7 +597,10 @@ fn a_fetched_container_equal_to_the_cached_one_changes_nothing() {
     let mut cache = MapCache::of([container("a", Running)]);
     watching(&mut core, &mut cache);
     core.step(Input::Event(k8s("MODIFIED", "a", "Running")), &mut cache);
-    core.step(fetched(&["a"], vec![container("a", Running)]), &mut cache);
+    core.step(
+        fetched(&core, &["a"], vec![container("a", Running)]),
+        &mut cache,
+    );
     assert_eq!(core.status().events_applied, 0);
 }
 
@@ -545,6 +612,7 @@ fn a_fetch_answer_names_only_what_it_asked_for() {
     core.step(Input::Event(docker("create", "a")), &mut cache);
     core.step(
         fetched(
+            &core,
             &["a"],
             vec![container("a", Created), container("x", Running)],
         ),
@@ -571,15 +639,20 @@ fn a_relist_tick_lists_again_on_the_same_watch_and_abandons_fetches() {
     let mut core = core();
     let mut cache = MapCache::default();
     watching(&mut core, &mut cache);
-    core.step(Input::Event(docker("create", "a")), &mut cache);
+    assert_eq!(
+        core.step(Input::Event(docker("create", "a")), &mut cache),
+        [fetch(1, &["a"])]
+    );
     assert_eq!(step(&mut core, Input::RelistTick), [Command::List]);
     assert_eq!(core.status().phase, Phase::Listing);
     assert!(core.status().synced, "still synced from before");
     // The abandoned fetch's answer, were it to come, changes nothing: the list covers it.
-    assert!(
-        core.step(fetched(&["a"], vec![container("a", Created)]), &mut cache)
-            .is_empty()
-    );
+    let abandoned = Input::Fetched {
+        fetch: FetchId(1),
+        found: vec![container("a", Created)],
+        now: Instant::now(),
+    };
+    assert!(core.step(abandoned, &mut cache).is_empty());
     assert!(cache.0.is_empty());
     let mut listed = MapCache::of([container("a", Created)]);
     assert_eq!(core.step(list_done(), &mut listed), [Command::CommitRelist]);
@@ -625,7 +698,7 @@ fn a_watch_that_cannot_open_backs_off_and_tries_again() {
     step(&mut core, Input::Start);
     assert_eq!(
         step(&mut core, failure("websocket: Connection refused")),
-        [Command::Sleep(SECOND)]
+        backs_off(SECOND)
     );
     assert_eq!(step(&mut core, Input::BackoffDone), [Command::OpenWatch]);
     assert_eq!(core.status().phase, Phase::Connecting);
@@ -639,7 +712,9 @@ fn the_backoff_doubles_up_to_its_maximum() {
     let mut delays = Vec::new();
     for _ in 0..7 {
         match step(&mut core, failure("refused")).as_slice() {
-            [Command::Sleep(d)] => delays.push(d.as_secs()),
+            [Command::Disconnect, Command::ResetSource, Command::Sleep(d)] => {
+                delays.push(d.as_secs())
+            }
             other => panic!("expected a sleep, got {other:?}"),
         }
         step(&mut core, Input::BackoffDone);
@@ -663,7 +738,7 @@ fn a_healthy_session_resets_the_backoff_and_a_short_one_does_not() {
         error: None,
         now: t0 + SECOND,
     };
-    assert_eq!(step(&mut core, short), [Command::Sleep(4 * SECOND)]);
+    assert_eq!(step(&mut core, short), backs_off(4 * SECOND));
     // A session healthy for longer than `reset_after`: back to the first delay.
     step(&mut core, Input::BackoffDone);
     step(&mut core, Input::WatchOpened);
@@ -672,14 +747,14 @@ fn a_healthy_session_resets_the_backoff_and_a_short_one_does_not() {
         error: None,
         now: t0 + Duration::from_secs(121),
     };
-    assert_eq!(step(&mut core, long), [Command::Sleep(SECOND)]);
+    assert_eq!(step(&mut core, long), backs_off(SECOND));
 }
 
 #[test]
 fn an_authentication_failure_waits_the_maximum_and_says_so_until_a_sync() {
     let mut core = core();
     step(&mut core, Input::Start);
-    assert_eq!(step(&mut core, auth_failure()), [Command::Sleep(MAX)]);
+    assert_eq!(step(&mut core, auth_failure()), backs_off(MAX));
     let s = core.status();
     assert!(s.auth_failing);
     assert_eq!((s.failures, s.auth_failures), (1, 1));
@@ -704,7 +779,7 @@ fn a_stream_closed_by_the_server_is_not_a_failure_but_reconnects() {
         error: None,
         now: Instant::now(),
     };
-    assert_eq!(step(&mut core, closed), [Command::Sleep(SECOND)]);
+    assert_eq!(step(&mut core, closed), backs_off(SECOND));
     let s = core.status();
     assert_eq!(s.failures, 0);
     assert!(!s.connected);
@@ -719,10 +794,7 @@ fn a_fetch_failure_ends_the_session_and_the_next_one_starts_clean() {
     watching(&mut core, &mut cache);
     core.step(Input::Event(docker("create", "a")), &mut cache);
     core.step(Input::Event(docker("start", "a")), &mut cache);
-    assert_eq!(
-        step(&mut core, failure("HTTP: reset")),
-        [Command::Sleep(SECOND)]
-    );
+    assert_eq!(step(&mut core, failure("HTTP: reset")), backs_off(SECOND));
     step(&mut core, Input::BackoffDone);
     step(&mut core, Input::WatchOpened);
     let mut listed = MapCache::of([container("a", Running)]);
@@ -741,7 +813,8 @@ fn inputs_that_do_not_belong_to_the_state_are_ignored() {
             .is_empty()
     );
     assert!(step(&mut core, list_done()).is_empty());
-    assert!(step(&mut core, fetched(&["a"], vec![container("a", Running)])).is_empty());
+    let answer = fetched(&core, &["a"], vec![container("a", Running)]);
+    assert!(step(&mut core, answer).is_empty());
     assert!(cache.0.is_empty());
     step(&mut core, Input::Start);
     step(&mut core, failure("refused"));
@@ -805,7 +878,12 @@ fn the_status_counts_every_event_received_and_each_that_changed_the_cache() {
 
 fn core_limited(limits: Limits) -> Core {
     let backoff = BackoffConfig::default().jitter(false);
-    Core::new(Selector::default(), &backoff, limits)
+    let settings = Settings {
+        backoff,
+        limits,
+        ..Settings::default()
+    };
+    Core::new(Selector::default(), &settings, fastrand::Rng::with_seed(1))
 }
 
 #[test]
@@ -819,13 +897,11 @@ fn a_flood_during_the_list_is_dropped_and_the_list_taken_again() {
             &mut listed,
         );
     }
-    let State::Listing { buffered, .. } = core.state() else {
-        panic!("still listing")
-    };
-    assert!(
-        buffered.is_empty(),
-        "the buffer is freed, not kept at its bound"
-    );
+    // The buffer is freed, not kept at its bound.
+    assert!(matches!(
+        core.state(),
+        State::Listing(Listing::Overflowed { fetch: None })
+    ));
     assert_eq!(core.status().overflows, 1);
     assert!(
         core.status()
@@ -846,14 +922,11 @@ fn a_flood_during_the_lists_fetch_also_lists_again() {
     listing(&mut core);
     let mut listed = MapCache::default();
     core.step(Input::Event(docker("create", "a")), &mut listed);
-    assert_eq!(
-        core.step(list_done(), &mut listed),
-        [Command::Fetch(ids(&["a"]))]
-    );
+    assert_eq!(core.step(list_done(), &mut listed), [fetch(1, &["a"])]);
     for _ in 0..3 {
         core.step(Input::Event(docker("start", "a")), &mut listed);
     }
-    let answer = fetched(&["a"], vec![container("a", Running)]);
+    let answer = fetched(&core, &["a"], vec![container("a", Running)]);
     assert_eq!(core.step(answer, &mut listed), [Command::List]);
     assert_eq!(core.status().relists, 0);
 }
@@ -902,15 +975,15 @@ fn a_refresh_while_watching_fetches_the_ids_and_applies_the_answer() {
     let mut cache = MapCache::of([container("a", Running), container("b", Running)]);
     watching(&mut core, &mut cache);
     assert_eq!(
-        step(&mut core, Input::Refresh(ids(&["a", "b"]))),
-        [Command::Fetch(ids(&["a", "b"]))]
+        step(&mut core, refresh(1, &["a", "b"])),
+        [fetch(1, &["a", "b"])]
     );
-    // `a` changed without an event; `b` is gone: the refresh removes it.
+    // `a` changed without an event; `b` is gone: the refresh removes it, and is answered.
     let commands = core.step(
-        fetched(&["a", "b"], vec![container("a", Exited)]),
+        fetched(&core, &["a", "b"], vec![container("a", Exited)]),
         &mut cache,
     );
-    assert!(commands.is_empty());
+    assert_eq!(commands, [Command::Refreshed(vec![RefreshId(1)])]);
     assert_eq!(cache.states(), [("a".to_owned(), Exited)]);
 }
 
@@ -921,9 +994,9 @@ fn a_fetch_for_an_event_that_finds_nothing_leaves_the_removal_to_the_stream() {
     watching(&mut core, &mut cache);
     assert_eq!(
         core.step(Input::Event(k8s("MODIFIED", "a", "Running")), &mut cache),
-        [Command::Fetch(ids(&["a"]))]
+        [fetch(1, &["a"])]
     );
-    core.step(fetched(&["a"], Vec::new()), &mut cache);
+    core.step(fetched(&core, &["a"], Vec::new()), &mut cache);
     assert_eq!(cache.states(), [("a".to_owned(), Running)]);
 }
 
@@ -934,18 +1007,24 @@ fn a_refresh_of_a_container_in_flight_fetches_it_again_after_the_answer() {
     watching(&mut core, &mut cache);
     assert_eq!(
         core.step(Input::Event(k8s("MODIFIED", "a", "Running")), &mut cache),
-        [Command::Fetch(ids(&["a"]))]
+        [fetch(1, &["a"])]
     );
     // The fetch in flight may have been answered before the request: not enough.
-    assert!(step(&mut core, Input::Refresh(ids(&["a"]))).is_empty());
+    assert!(step(&mut core, refresh(1, &["a"])).is_empty());
     assert_eq!(pending(&core), ["a"]);
-    let commands = core.step(fetched(&["a"], vec![container("a", Running)]), &mut cache);
-    assert_eq!(commands, [Command::Fetch(ids(&["a"]))]);
+    let commands = core.step(
+        fetched(&core, &["a"], vec![container("a", Running)]),
+        &mut cache,
+    );
+    assert_eq!(commands, [fetch(2, &["a"])]);
     // Events during the second fetch are held for it, as for any fetch, and replayed
     // on top of its answer.
     core.step(Input::Event(docker("unpause", "a")), &mut cache);
     assert_eq!(held(&core), 1);
-    core.step(fetched(&["a"], vec![container("a", Paused)]), &mut cache);
+    core.step(
+        fetched(&core, &["a"], vec![container("a", Paused)]),
+        &mut cache,
+    );
     assert_eq!(cache.states(), [("a".to_owned(), Running)]);
 }
 
@@ -953,6 +1032,341 @@ fn a_refresh_of_a_container_in_flight_fetches_it_again_after_the_answer() {
 fn a_refresh_outside_the_watch_phase_is_left_to_the_coming_list() {
     let mut core = core();
     listing(&mut core);
-    assert!(step(&mut core, Input::Refresh(ids(&["a"]))).is_empty());
-    assert!(matches!(core.state(), State::Listing { .. }));
+    assert!(step(&mut core, refresh(1, &["a"])).is_empty());
+    assert!(matches!(
+        core.state(),
+        State::Listing(Listing::Running { .. })
+    ));
+}
+
+// Refresh accounting: which requests a fetch or a list serves.
+
+#[test]
+fn an_empty_refresh_is_answered_at_once_in_any_state_but_stopped() {
+    let mut core = core();
+    assert_eq!(
+        step(&mut core, refresh(1, &[])),
+        [Command::Refreshed(vec![RefreshId(1)])]
+    );
+    listing(&mut core);
+    assert_eq!(
+        step(&mut core, refresh(2, &[])),
+        [Command::Refreshed(vec![RefreshId(2)])]
+    );
+    step(&mut core, Input::Shutdown);
+    assert!(step(&mut core, refresh(3, &[])).is_empty());
+}
+
+#[test]
+fn a_refresh_is_answered_only_by_a_fetch_started_after_it() {
+    let mut core = core();
+    let mut cache = MapCache::of([container("a", Running)]);
+    watching(&mut core, &mut cache);
+    // A fetch of `a` for an event is in flight before the request.
+    core.step(Input::Event(k8s("MODIFIED", "a", "Running")), &mut cache);
+    assert!(step(&mut core, refresh(1, &["a"])).is_empty());
+    let commands = core.step(
+        fetched(&core, &["a"], vec![container("a", Running)]),
+        &mut cache,
+    );
+    assert_eq!(commands, [fetch(2, &["a"])], "not answered by fetch 1");
+    let commands = core.step(
+        fetched(&core, &["a"], vec![container("a", Running)]),
+        &mut cache,
+    );
+    assert_eq!(commands, [Command::Refreshed(vec![RefreshId(1)])]);
+    assert_eq!(core.refreshes.len(), 0);
+}
+
+#[test]
+fn a_refresh_of_several_ids_waits_for_every_one() {
+    let mut core = core();
+    let mut cache = MapCache::of([container("a", Running), container("b", Running)]);
+    watching(&mut core, &mut cache);
+    core.step(Input::Event(k8s("MODIFIED", "a", "Running")), &mut cache);
+    // `a` is in flight: only `b` goes now; `a` follows its fetch.
+    assert_eq!(step(&mut core, refresh(1, &["a", "b"])), [fetch(2, &["b"])]);
+    let answer = fetched(&core, &["b"], vec![container("b", Running)]);
+    assert!(core.step(answer, &mut cache).is_empty(), "a is still due");
+    let answer = fetched(&core, &["a"], vec![container("a", Running)]);
+    assert_eq!(core.step(answer, &mut cache), [fetch(3, &["a"])]);
+    let answer = fetched(&core, &["a"], vec![container("a", Paused)]);
+    assert_eq!(
+        core.step(answer, &mut cache),
+        [Command::Refreshed(vec![RefreshId(1)])]
+    );
+    assert_eq!(
+        cache.states(),
+        [("a".to_owned(), Paused), ("b".to_owned(), Running)]
+    );
+}
+
+#[test]
+fn requests_waiting_together_are_answered_together() {
+    let mut core = core();
+    let mut cache = MapCache::of([container("a", Running)]);
+    watching(&mut core, &mut cache);
+    assert_eq!(step(&mut core, refresh(1, &["a"])), [fetch(1, &["a"])]);
+    // The second request comes while fetch 1 runs: fetch 1 may predate it.
+    assert!(step(&mut core, refresh(2, &["a"])).is_empty());
+    let answer = fetched(&core, &["a"], vec![container("a", Running)]);
+    assert_eq!(
+        core.step(answer, &mut cache),
+        [Command::Refreshed(vec![RefreshId(1)]), fetch(2, &["a"])]
+    );
+    let answer = fetched(&core, &["a"], vec![container("a", Running)]);
+    assert_eq!(
+        core.step(answer, &mut cache),
+        [Command::Refreshed(vec![RefreshId(2)])]
+    );
+}
+
+#[test]
+fn a_refresh_while_connecting_or_backing_off_is_served_by_the_next_list() {
+    let mut core = core();
+    step(&mut core, Input::Start);
+    assert!(step(&mut core, refresh(1, &["a"])).is_empty());
+    step(&mut core, failure("refused"));
+    assert!(step(&mut core, refresh(2, &["b"])).is_empty());
+    step(&mut core, Input::BackoffDone);
+    step(&mut core, Input::WatchOpened);
+    assert_eq!(
+        core.step(list_done(), &mut MapCache::default()),
+        [
+            Command::CommitRelist,
+            Command::Refreshed(vec![RefreshId(1), RefreshId(2)])
+        ]
+    );
+}
+
+#[test]
+fn a_refresh_during_a_list_is_fetched_after_its_commit() {
+    let mut core = core();
+    listing(&mut core);
+    assert!(step(&mut core, refresh(1, &["a"])).is_empty());
+    let mut listed = MapCache::of([container("a", Running)]);
+    // The list may have read `a` before the request: it does not answer it.
+    assert_eq!(
+        core.step(list_done(), &mut listed),
+        [Command::CommitRelist, fetch(1, &["a"])]
+    );
+    let answer = fetched(&core, &["a"], Vec::new());
+    assert_eq!(
+        core.step(answer, &mut listed),
+        [Command::Refreshed(vec![RefreshId(1)])]
+    );
+    assert!(
+        listed.0.is_empty(),
+        "a refreshed container not found is gone"
+    );
+}
+
+#[test]
+fn a_relist_serves_the_refreshes_that_wait_for_fetches() {
+    let mut core = core();
+    let mut cache = MapCache::of([container("a", Running)]);
+    watching(&mut core, &mut cache);
+    assert_eq!(step(&mut core, refresh(1, &["a"])), [fetch(1, &["a"])]);
+    assert_eq!(step(&mut core, Input::RelistTick), [Command::List]);
+    let mut listed = MapCache::of([container("a", Exited)]);
+    assert_eq!(
+        core.step(list_done(), &mut listed),
+        [
+            Command::CommitRelist,
+            Command::Refreshed(vec![RefreshId(1)])
+        ]
+    );
+    assert!(pending(&core).is_empty(), "nothing left to fetch for it");
+}
+
+#[test]
+fn a_failure_keeps_the_refreshes_for_the_next_list() {
+    let mut core = core();
+    let mut cache = MapCache::of([container("a", Running)]);
+    watching(&mut core, &mut cache);
+    step(&mut core, refresh(1, &["a"]));
+    assert_eq!(step(&mut core, failure("reset")), backs_off(SECOND));
+    // The fetch's answer comes from a session that ended: ignored.
+    let stale = Input::Fetched {
+        fetch: FetchId(1),
+        found: vec![container("a", Exited)],
+        now: Instant::now(),
+    };
+    assert!(core.step(stale, &mut cache).is_empty());
+    step(&mut core, Input::BackoffDone);
+    step(&mut core, Input::WatchOpened);
+    assert_eq!(
+        core.step(list_done(), &mut MapCache::default()),
+        [
+            Command::CommitRelist,
+            Command::Refreshed(vec![RefreshId(1)])
+        ]
+    );
+}
+
+#[test]
+fn shutdown_forgets_the_waiting_refreshes_and_later_ones() {
+    let mut core = core();
+    let mut cache = MapCache::of([container("a", Running)]);
+    watching(&mut core, &mut cache);
+    step(&mut core, refresh(1, &["a"]));
+    assert_eq!(core.refreshes.len(), 1);
+    assert_eq!(step(&mut core, Input::Shutdown), [Command::Stop]);
+    assert_eq!(core.refreshes.len(), 0);
+    assert!(step(&mut core, refresh(2, &["a"])).is_empty());
+    assert_eq!(core.refreshes.len(), 0);
+}
+
+// The list as it streams, the selector, timers, stale answers, jitter.
+
+#[test]
+fn only_what_the_selector_admits_is_listed() {
+    let selector = Selector::new(&Filters::new().label("app=web")).expect("valid filters");
+    let mut core = core_with(selector);
+    listing(&mut core);
+    let mut relist = MapCache::default();
+    for c in [
+        labelled("web", Running, &[("app", "web")]),
+        labelled("db", Running, &[("app", "db")]),
+    ] {
+        listed(core.selector(), c, &mut relist);
+    }
+    assert_eq!(relist.states(), [("web".to_owned(), Running)]);
+}
+
+#[test]
+fn a_rename_out_of_a_container_filter_leaves_the_cache() {
+    let selector = Selector::new(&Filters::new().container("n-a")).expect("valid filters");
+    let mut core = core_with(selector);
+    let mut cache = MapCache::of([container("a", Running)]);
+    watching(&mut core, &mut cache);
+    let rename = WatchEvent::decode(
+        r#"{"Type":"container","Action":"rename","id":"a","Actor":{"Attributes":{"name":"other","oldName":"/n-a"}}}"#,
+    )
+    .expect("a valid frame");
+    core.step(Input::Event(rename), &mut cache);
+    assert!(cache.0.is_empty());
+    assert_eq!(core.status().events_applied, 1);
+}
+
+#[test]
+fn a_fetch_during_the_sync_keeps_only_what_the_selector_admits() {
+    let selector = Selector::new(&Filters::new().label("app=web")).expect("valid filters");
+    let mut core = core_with(selector);
+    listing(&mut core);
+    let mut relist = MapCache::default();
+    core.step(Input::Event(docker("create", "a")), &mut relist);
+    core.step(Input::Event(docker("create", "b")), &mut relist);
+    core.step(list_done(), &mut relist);
+    let found = vec![
+        labelled("a", Running, &[("app", "web")]),
+        labelled("b", Running, &[("app", "db")]),
+    ];
+    let answer = fetched(&core, &["a", "b"], found);
+    assert_eq!(core.step(answer, &mut relist), [Command::CommitRelist]);
+    assert_eq!(relist.states(), [("a".to_owned(), Running)]);
+}
+
+#[test]
+fn the_relist_timer_starts_at_each_commit_when_configured() {
+    let settings = Settings {
+        relist_every: Some(Duration::from_secs(300)),
+        ..Settings::default()
+    };
+    let mut core = Core::new(Selector::default(), &settings, fastrand::Rng::with_seed(1));
+    listing(&mut core);
+    let mut relist = MapCache::default();
+    let relist_after = Command::RelistAfter(Duration::from_secs(300));
+    assert_eq!(
+        core.step(list_done(), &mut relist),
+        [Command::CommitRelist, relist_after]
+    );
+    assert_eq!(step(&mut core, Input::RelistTick), [Command::List]);
+    assert_eq!(
+        core.step(list_done(), &mut relist),
+        [
+            Command::CommitRelist,
+            Command::RelistAfter(Duration::from_secs(300))
+        ]
+    );
+}
+
+#[test]
+fn an_overflow_during_the_lists_fetch_waits_for_that_fetch_only() {
+    let mut core = core_limited(Limits::default().max_buffered_events(1));
+    listing(&mut core);
+    let mut relist = MapCache::default();
+    core.step(Input::Event(docker("create", "a")), &mut relist);
+    assert_eq!(core.step(list_done(), &mut relist), [fetch(1, &["a"])]);
+    core.step(Input::Event(docker("start", "a")), &mut relist);
+    core.step(Input::Event(docker("pause", "a")), &mut relist);
+    assert!(matches!(
+        core.state(),
+        State::Listing(Listing::Overflowed {
+            fetch: Some(FetchId(1))
+        })
+    ));
+    // Another fetch's answer (or a late list end) does not restart the list.
+    let other = Input::Fetched {
+        fetch: FetchId(7),
+        found: Vec::new(),
+        now: Instant::now(),
+    };
+    assert!(core.step(other, &mut relist).is_empty());
+    assert!(core.step(list_done(), &mut relist).is_empty());
+    let answer = fetched(&core, &["a"], vec![container("a", Running)]);
+    assert_eq!(core.step(answer, &mut relist), [Command::List]);
+}
+
+#[test]
+fn a_stale_fetch_answer_while_watching_is_ignored() {
+    let mut core = core();
+    let mut cache = MapCache::default();
+    watching(&mut core, &mut cache);
+    let stale = Input::Fetched {
+        fetch: FetchId(9),
+        found: vec![container("a", Running)],
+        now: Instant::now(),
+    };
+    assert!(core.step(stale, &mut cache).is_empty());
+    assert!(cache.0.is_empty());
+}
+
+#[test]
+fn a_backoff_timer_outside_the_backoff_is_ignored() {
+    let mut core = core();
+    let mut cache = MapCache::default();
+    watching(&mut core, &mut cache);
+    assert!(step(&mut core, Input::BackoffDone).is_empty());
+    assert!(matches!(core.state(), State::Watching(_)));
+}
+
+#[test]
+fn the_jitter_comes_from_the_rng_the_core_is_given() {
+    let delays = |seed| {
+        let settings = Settings {
+            backoff: BackoffConfig::default().initial(SECOND).max(MAX),
+            ..Settings::default()
+        };
+        let mut core = Core::new(
+            Selector::default(),
+            &settings,
+            fastrand::Rng::with_seed(seed),
+        );
+        step(&mut core, Input::Start);
+        (0..5)
+            .map(|_| {
+                let commands = step(&mut core, failure("refused"));
+                step(&mut core, Input::BackoffDone);
+                match commands.as_slice() {
+                    [.., Command::Sleep(d)] => *d,
+                    other => panic!("expected a sleep, got {other:?}"),
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(delays(1), delays(1));
+    assert_ne!(delays(1), delays(2));
+    let caps = [1, 2, 4, 8, 16].map(|s| SECOND * s);
+    assert!(delays(3).iter().zip(caps).all(|(d, cap)| *d <= cap));
 }

@@ -71,16 +71,16 @@ pub fn view(event: &WatchEvent) -> Decoded {
         action: e.action().to_owned(),
         image: e.image().map(str::to_owned),
         name: e.name().map(str::to_owned),
-        shape: e.shape,
-        phase: e.phase,
-        labels: e.labels.as_ref().map(|labels| {
+        shape: e.shape(),
+        phase: e.phase(),
+        labels: e.labels().map(|labels| {
             labels
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect()
         }),
-        exit_code: e.exit_code,
-        time_nano: e.time_nano,
+        exit_code: e.exit_code(),
+        time_nano: e.time_nano(),
     }
 }
 

@@ -75,7 +75,10 @@ pub(crate) async fn run(host: &str, actions: usize) -> Result<(), String> {
             let _ = tx.send((new.state(), Instant::now(), SystemTime::now()));
         }
     });
-    informer.wait_until_ready().await;
+    informer
+        .wait_synced(hypersh_perf::SYNC_PATIENCE)
+        .await
+        .map_err(|e| e.to_string())?;
     let (mut from_return, mut from_start, mut from_event) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..actions {
         let (verb, want) = if i % 2 == 0 {
@@ -102,7 +105,7 @@ pub(crate) async fn run(host: &str, actions: usize) -> Result<(), String> {
                 .ok_or("raw watch ended")?
                 .map_err(|e| e.to_string())?;
             if event.event().action() == verb {
-                break event.event().time_nano;
+                break event.event().time_nano();
             }
         };
         from_return.push(signed_micros(seen, returned));

@@ -53,7 +53,7 @@ pub(super) const EXIT_CODE: &str = "exitCode";
 ///     time_nano: 1_476_375_774_255_155_116,
 /// };
 /// let event = WatchEvent::decode(frame.encode())?;
-/// assert_eq!((event.id(), event.event().exit_code), ("f29698ca", Some(137)));
+/// assert_eq!((event.id(), event.event().exit_code()), ("f29698ca", Some(137)));
 /// assert_eq!(event.event().attributes()["app"], "web");
 /// # Ok::<(), hypersh_watch::event::DecodeError>(())
 /// ```

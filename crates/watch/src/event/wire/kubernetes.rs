@@ -56,7 +56,7 @@ pub(super) const LABELS: &str = "Labels";
 ///     time_nano: 1_476_017_460_533_640_000,
 /// };
 /// let event = WatchEvent::decode(frame.encode())?;
-/// assert_eq!((event.kind_str(), event.event().phase), ("ADDED", Some(PodPhase::Running)));
+/// assert_eq!((event.kind_str(), event.event().phase()), ("ADDED", Some(PodPhase::Running)));
 /// # Ok::<(), hypersh_watch::event::DecodeError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]

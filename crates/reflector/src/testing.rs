@@ -1,10 +1,15 @@
 //! [`FakeSource`]: a scripted [`Source`] to build an [`Informer`](crate::Informer) on in
-//! tests, without a server (client-go's `FakeControllerSource`).
+//! tests, without a server (client-go's `FakeControllerSource`, which client-go also keeps
+//! in a package of its own). Behind the `testing` feature: enable it for your tests only,
+//! e.g. `hypersh = { version = "...", features = ["testing"] }` under
+//! `[dev-dependencies]`.
 //!
 //! ```
-//! # mod hypersh { pub mod reflector { pub use hypersh_reflector::*; } pub mod watch { pub use hypersh_watch::*; } pub mod store { pub use hypersh_store::*; } }
-//! use hypersh::reflector::{FakeSource, Informer};
-//! use hypersh::watch::{Container, ContainerState};
+//! # mod hypersh { pub use hypersh_reflector::Informer; pub mod testing { pub use hypersh_reflector::testing::*; } pub mod watch { pub use hypersh_watch::*; } }
+//! use std::time::Duration;
+//! use hypersh::Informer;
+//! use hypersh::testing::FakeSource;
+//! use hypersh::watch::Container;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -12,7 +17,7 @@
 //! let web: Container = serde_json::from_str(r#"{"Id":"a1","Names":["/web"],"State":"running"}"#)?;
 //! source.add(web);
 //! let informer = Informer::builder(source.clone()).build()?;
-//! informer.wait_until_ready().await;
+//! informer.wait_synced(Duration::from_secs(10)).await?;
 //! assert_eq!(informer.store().len(), 1);
 //!
 //! let (tx, mut deleted) = tokio::sync::mpsc::unbounded_channel();
