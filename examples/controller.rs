@@ -4,12 +4,15 @@
 //! container stops or goes away.
 //!
 //! ```text
-//! cargo run --example controller -- --out-dir DIR                 # embedded router, churn
+//! cargo run --example controller                                  # embedded router, churn
 //! cargo run --example controller -- --addr HOST:PORT --access-key AK --secret-key SK
 //!     [--insecure | --ca-cert F] --label KEY=VALUE --out-dir DIR [--run-for SECS]
 //! cargo run --example controller -- --docker [unix:///PATH | tcp://HOST:PORT | ssh://[USER@]HOST[:PORT]]
 //!     --label KEY --out-dir DIR
 //! ```
+//!
+//! Without `--out-dir` the files go to a new directory under the system's temporary
+//! directory, `hypersh-controller-<pid>`, named on stderr and kept at exit.
 //!
 //! The contract (tools outside the repository rely on it):
 //! - `DIR` holds exactly one file per running container carrying the label `KEY=VALUE`
@@ -50,9 +53,10 @@ struct Args {
     /// The label the containers must carry: KEY=VALUE, or KEY for any value.
     #[arg(long, default_value = "tier=frontend")]
     label: String,
-    /// The directory of files (created if missing).
+    /// The directory of files (created if missing). Default: a new directory under the
+    /// system's temporary directory, named on stderr and kept at exit.
     #[arg(long)]
-    out_dir: PathBuf,
+    out_dir: Option<PathBuf>,
     /// Stop cleanly after this many seconds.
     #[arg(long)]
     run_for: Option<f64>,
@@ -237,8 +241,20 @@ fn remove_stale(dir: &Path, informer: &Informer) -> Result<(), String> {
 async fn run(args: Args) -> Result<(), String> {
     let run_for = common::optional_seconds("--run-for", args.run_for)?;
     let selector = Selector::parse(&args.label)?;
-    std::fs::create_dir_all(&args.out_dir)
-        .map_err(|e| format!("--out-dir {}: {e}", args.out_dir.display()))?;
+    let out_dir = match &args.out_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            let dir =
+                std::env::temp_dir().join(format!("hypersh-controller-{}", std::process::id()));
+            common::stderr_line(format_args!(
+                "no --out-dir given: writing the files to {}",
+                dir.display()
+            ));
+            dir
+        }
+    };
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| format!("--out-dir {}: {e}", out_dir.display()))?;
     // The server narrows the cache to the label; the controller checks it again (and the
     // state) for every request.
     let filters = Filters::new().label(args.label.clone());
@@ -282,12 +298,12 @@ async fn run(args: Args) -> Result<(), String> {
     let mut running = None;
     if synced {
         // Files an earlier run left for containers gone since (before any write starts).
-        if let Err(e) = remove_stale(&args.out_dir, &informer) {
+        if let Err(e) = remove_stale(&out_dir, &informer) {
             tracing::warn!(error = %e, "removing stale files");
         }
         say(&format!("synced: {} containers", informer.store().len()));
         let files = Arc::new(Files {
-            dir: args.out_dir.clone(),
+            dir: out_dir.clone(),
             selector: selector.clone(),
         });
         running = Some(tokio::spawn(controller.run(reconcile, files)));
@@ -315,13 +331,10 @@ async fn run(args: Args) -> Result<(), String> {
     }
     let mut delay = Duration::from_millis(5);
     let files = loop {
-        match sync_dir(&args.out_dir, &informer, &selector) {
+        match sync_dir(&out_dir, &informer, &selector) {
             (files, None) => break files,
             (_, Some(e)) if delay > WRITE_BACKOFF_MAX => {
-                return Err(format!(
-                    "cannot bring {} in line: {e}",
-                    args.out_dir.display()
-                ));
+                return Err(format!("cannot bring {} in line: {e}", out_dir.display()));
             }
             (_, Some(e)) => {
                 tracing::warn!(error = %e, ?delay, "retrying the final pass");

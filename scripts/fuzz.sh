@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target in fuzz/ for SECONDS each (default 600), one after the
-# other, and prints libFuzzer's final stats line of each. Not run in CI.
+# other, and prints libFuzzer's final stats line of each; a failing target's log tail and
+# crash input are printed too. CI (.ci/run) runs it for 60 s a target.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 #
@@ -50,6 +51,14 @@ run() {
     execs="$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}' | tail -1)"
     crashes="$(find "artifacts/$t" -type f \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' \) 2>/dev/null | wc -l)"
     echo "$t: ${status}; executions ${execs:-?}; crash/oom/timeout inputs ${crashes}"
+    if [ "$status" != ok ]; then
+        # What a CI log must show: libFuzzer's report and the input, in hex.
+        tail -n 40 "$log" | sed "s/^/  $t | /"
+        find "artifacts/$t" -type f 2>/dev/null | head -3 | while read -r input; do
+            echo "  $t | $input:"
+            od -A d -t x1 "$input" | head -16 | sed "s/^/  $t |   /"
+        done
+    fi
     [ "$status" = ok ]
 }
 

@@ -8,12 +8,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hypersh::Controller;
 use hypersh::controller::{Action, ControllerConfig, ReconcileError, Request};
 use hypersh_apirouter::{Router, RouterConfig};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 use common::{PATIENCE, example};
@@ -150,6 +151,19 @@ async fn the_directory_equals_the_router_s_truth_after_churn_drops_and_a_failing
         .spawn()
         .expect("the example runs");
     let started = tokio::time::Instant::now();
+    // stderr is read as it comes, so the test can wait for what the example logged.
+    let logged = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let stderr_task = {
+        let logged = logged.clone();
+        let mut err = BufReader::new(child.stderr.take().expect("piped")).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = err.next_line().await {
+                let mut all = logged.lock().expect("not poisoned");
+                all.push_str(&line);
+                all.push('\n');
+            }
+        })
+    };
     let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
     let synced = tokio::time::timeout(PATIENCE, lines.next_line())
         .await
@@ -172,7 +186,15 @@ async fn the_directory_equals_the_router_s_truth_after_churn_drops_and_a_failing
     let block = out.0.join(format!(".{id}.tmp"));
     std::fs::create_dir(&block).expect("block the write");
     router.runtime().start(&id).expect("starts");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The controller has seen the container and tried its write: it logged the failure.
+    common::eventually("the blocked write's failure in the log", || {
+        let all = logged.lock().expect("not poisoned");
+        all.lines()
+            .any(|l| l.contains("reconcile failed; retrying") && l.contains(&id))
+            .then_some(())
+            .ok_or_else(|| "not logged yet".to_owned())
+    })
+    .await;
     assert!(!out.0.join(&id).exists(), "the write is blocked");
     std::fs::remove_dir(&block).expect("unblock");
 
@@ -180,10 +202,11 @@ async fn the_directory_equals_the_router_s_truth_after_churn_drops_and_a_failing
         .await
         .expect("stops on --run-for")
         .expect("the example ran");
-    let mut stderr = String::new();
-    if let Some(mut err) = child.stderr.take() {
-        let _ = err.read_to_string(&mut stderr).await;
-    }
+    tokio::time::timeout(PATIENCE, stderr_task)
+        .await
+        .expect("stderr ends with the example")
+        .expect("the reader ran");
+    let stderr = logged.lock().expect("not poisoned").clone();
     let mut rest = Vec::new();
     while let Ok(Some(line)) = lines.next_line().await {
         rest.push(line);
@@ -285,22 +308,47 @@ async fn the_controller_metrics_in_prometheus_text() {
     let controller = Controller::new(&informer, ControllerConfig::new("demo").concurrency(2))
         .expect("a controller");
     let handle = controller.handle();
-    let reconcile = |req: Request, _: Arc<()>| async move {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        // Fails once for every exited container: shows the error and retry counters.
-        if req.attempt() == 1
-            && req
-                .container()
-                .is_some_and(|c| c.state() == hypersh::watch::ContainerState::Exited)
-        {
-            return Err(ReconcileError::new(
-                "exited containers fail their first try",
-            ));
-        }
-        Ok(Action::Done)
+    // What the reconciler saw, counted by the test itself: the scrape must say the same.
+    let calls = Arc::new(AtomicU64::new(0));
+    let failures = Arc::new(AtomicU64::new(0));
+    let retried = Arc::new(AtomicU64::new(0));
+    let task = {
+        let (calls, failures, retried) = (calls.clone(), failures.clone(), retried.clone());
+        let reconcile = move |req: Request, _: Arc<()>| {
+            let (calls, failures, retried) = (calls.clone(), failures.clone(), retried.clone());
+            async move {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                calls.fetch_add(1, Ordering::SeqCst);
+                // Fails once for every exited container: the error and retry counters.
+                let exited = req
+                    .container()
+                    .is_some_and(|c| c.state() == hypersh::watch::ContainerState::Exited);
+                if exited && req.attempt() == 1 {
+                    failures.fetch_add(1, Ordering::SeqCst);
+                    return Err(ReconcileError::new(
+                        "exited containers fail their first try",
+                    ));
+                }
+                if req.attempt() > 1 {
+                    retried.fetch_add(1, Ordering::SeqCst);
+                }
+                Ok(Action::Done)
+            }
+        };
+        tokio::spawn(controller.run(reconcile, Arc::new(())))
     };
-    let task = tokio::spawn(controller.run(reconcile, Arc::new(())));
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Some reconciles failed, every failure was retried, and the queue is empty.
+    common::eventually("failures, each retried, and an empty queue", || {
+        let (f, r, depth) = (
+            failures.load(Ordering::SeqCst),
+            retried.load(Ordering::SeqCst),
+            handle.depth(),
+        );
+        (f > 0 && r >= f && depth == 0)
+            .then_some(())
+            .ok_or_else(|| format!("failures {f}, retried {r}, depth {depth}"))
+    })
+    .await;
     handle.shutdown();
     let report = task.await.expect("run returns");
     informer.shutdown().await;
@@ -309,6 +357,32 @@ async fn the_controller_metrics_in_prometheus_text() {
     let text = scrape.render();
     println!("{text}");
     println!("{report:?}");
+    let (calls, failures) = (
+        calls.load(Ordering::SeqCst),
+        failures.load(Ordering::SeqCst),
+    );
+    let series = |name: &str| -> f64 {
+        let head = format!("{name}{{controller=\"demo\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(head.as_str()))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} has no value in\n{text}"))
+    };
+    assert_eq!(
+        series("hypersh_controller_reconciles_total"),
+        calls as f64,
+        "one reconcile counted per call that ended"
+    );
+    assert_eq!(
+        series("hypersh_controller_reconcile_errors_total"),
+        failures as f64,
+        "one error per failure the reconciler returned"
+    );
+    assert_eq!(
+        series("hypersh_controller_retries_total"),
+        failures as f64,
+        "one retry scheduled per failure"
+    );
     for want in [
         "hypersh_controller_reconciles_total{controller=\"demo\"}",
         "hypersh_controller_reconcile_errors_total{controller=\"demo\"}",

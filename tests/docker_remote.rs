@@ -19,7 +19,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::example;
-use engine::{Kind, Seen, engine_or_skip, engine_or_skip_with};
+use engine::{Kind, Seen, engine_or_skip, engine_or_skip_with, skip};
 use hypersh::watch::Container;
 use remote::{Pki, TempDir, free_port, sshd_or_skip};
 

@@ -1,6 +1,7 @@
 //! The command-line contracts of `examples/watch.rs` and `examples/informer.rs`: flags
 //! and output lines that tools outside the repository rely on. `cargo test` builds the
 //! examples next to the test binaries; these tests run them against a router on port 0.
+//! Also: the README names every example's flags, and `controller` runs with no flags.
 
 mod common;
 
@@ -189,5 +190,131 @@ async fn informer_dumps_a_cache_equal_to_the_list() {
     assert_eq!(
         dumped.iter().map(strip).collect::<Vec<_>>(),
         truth.iter().map(strip).collect::<Vec<_>>()
+    );
+}
+
+/// The `--flags` in `text`, leaving out those of the `cargo run ...` lines in it.
+fn flags_in(text: &str) -> std::collections::BTreeSet<String> {
+    let mut flags = std::collections::BTreeSet::new();
+    for (i, quoted) in text.split('`').enumerate() {
+        if i % 2 == 1 && quoted.starts_with("cargo ") {
+            continue;
+        }
+        let mut rest = quoted;
+        while let Some(at) = rest.find("--") {
+            rest = &rest[at + 2..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '-')
+                .collect();
+            if name.starts_with(|c: char| c.is_ascii_lowercase()) {
+                flags.insert(format!("--{name}"));
+            }
+        }
+    }
+    flags
+}
+
+/// The README's "Examples" section names every flag an example's `--help` lists (the
+/// common ones in its opening paragraph, the others in the example's own item), and
+/// names no flag an example does not have; every example has an item.
+#[test]
+fn the_readme_names_every_flag_of_every_example_and_no_other() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("\n## Examples\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("a `## Examples` section");
+    let mut parts = section.split("\n- `");
+    let common = flags_in(parts.next().unwrap_or_default());
+    let items: Vec<(String, &str)> = parts
+        .map(|item| {
+            let name = item.split('`').next().unwrap_or_default().to_owned();
+            (name, item)
+        })
+        .collect();
+    let mut examples: Vec<String> =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/examples"))
+            .expect("examples/")
+            .filter_map(|e| {
+                let path = e.expect("an entry").path();
+                (path.extension()? == "rs")
+                    .then(|| path.file_stem()?.to_str().map(str::to_owned))?
+            })
+            .collect();
+    examples.sort();
+    let mut problems = Vec::new();
+    for name in &examples {
+        let Some((_, item)) = items.iter().find(|(n, _)| n == name) else {
+            problems.push(format!("README.md: no item for the example `{name}`"));
+            continue;
+        };
+        let out = Command::new(example(name))
+            .arg("--help")
+            .output()
+            .expect("the example runs");
+        assert!(out.status.success(), "{name} --help failed");
+        let help: std::collections::BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let l = l.trim_start().trim_start_matches("-h, ");
+                let flag = l.split([' ', '\t']).next()?;
+                (flag.starts_with("--") && flag != "--help").then(|| flag.to_owned())
+            })
+            .collect();
+        // The item lost its opening backtick to the split.
+        let mentioned = flags_in(&format!("`{item}"));
+        for flag in &help {
+            if !common.contains(flag) && !mentioned.contains(flag) {
+                problems.push(format!("README.md: `{name}`'s {flag} is not named"));
+            }
+        }
+        for flag in &mentioned {
+            if !help.contains(flag) {
+                problems.push(format!("README.md: `{name}` has no {flag}"));
+            }
+        }
+    }
+    for flag in &common {
+        if !examples.iter().all(|name| {
+            let out = Command::new(example(name)).arg("--help").output();
+            out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(flag.as_str()))
+        }) {
+            problems.push(format!(
+                "README.md: {flag} is said to be common, but not every example has it"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+/// `controller` runs with no flags: without `--out-dir` it writes to a new directory
+/// under the temporary directory and says which on stderr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_without_out_dir_writes_to_a_temporary_directory_it_names() {
+    let mut cmd = Command::new(example("controller"));
+    cmd.args(["--containers", "20", "--churn", "0", "--run-for", "1.5"]);
+    let out = run(cmd).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stderr}");
+    let dir = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("no --out-dir given: writing the files to "))
+        .unwrap_or_else(|| panic!("the directory is named on stderr: {stderr}"));
+    let dir = std::path::PathBuf::from(dir);
+    assert!(dir.starts_with(std::env::temp_dir()), "{}", dir.display());
+    let files = std::fs::read_dir(&dir)
+        .expect("the directory is kept")
+        .count();
+    let _ = std::fs::remove_dir_all(&dir);
+    // The embedded router's default seed gives some running `tier=frontend` containers.
+    assert!(files > 0, "no file in {}: {stdout}", dir.display());
+    assert!(
+        stdout.contains(&format!("exit: {files} files")),
+        "{files} files in {}: {stdout}",
+        dir.display()
     );
 }

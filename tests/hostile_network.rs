@@ -67,6 +67,11 @@ impl StallingProxy {
     fn heal(&self) {
         self.stalled.store(false, Ordering::SeqCst);
     }
+
+    /// Connections opened through the proxy so far.
+    fn opened(&self) -> usize {
+        self.connections.lock().expect("not poisoned").len()
+    }
 }
 
 /// Copies `from` to `to` until the proxy stalls this connection; then holds both
@@ -117,10 +122,21 @@ async fn after_a_stall_heals_the_cache_converges_without_reusing_a_stalled_conne
         .wait_synced(common::PATIENCE)
         .await
         .expect("synced through the proxy");
-    // Fetches of created containers have used the pool by now.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The pool holds a connection from before the failure: the list's, which went back
+    // to the pool when its body ended, beside the watch's own connection.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !(informer.status().connected && proxy.opened() >= 2) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the list and the watch went through the proxy: {} connections, {:?}",
+            proxy.opened(),
+            informer.status()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     proxy.stall();
+    let stalled_at = proxy.opened();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while informer.status().failures == 0 {
         assert!(
@@ -130,7 +146,16 @@ async fn after_a_stall_heals_the_cache_converges_without_reusing_a_stalled_conne
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(!informer.status().connected);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The stall lasts until an attempt has begun during it (its connection opened
+    // stalled), so the healed network meets a stalled attempt and a stalled pool.
+    while proxy.opened() == stalled_at {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no attempt during the stall: {:?}",
+            informer.status()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     proxy.heal();
 
     // Idle timeout (1 s) + backoff (at most 0.3 s) + a connect timeout (1 s) for an

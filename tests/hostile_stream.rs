@@ -39,6 +39,8 @@ struct DribblingFront {
     attack: Arc<AtomicBool>,
     /// Payload bytes dribbled so far, over every connection.
     dribbled: Arc<AtomicUsize>,
+    /// Pong frames the router sent on passed-through websockets, over every connection.
+    pongs: Arc<AtomicUsize>,
 }
 
 impl DribblingFront {
@@ -58,13 +60,15 @@ impl DribblingFront {
         let addr = listener.local_addr().expect("address");
         let attack = Arc::new(AtomicBool::new(true));
         let dribbled = Arc::new(AtomicUsize::new(0));
-        let (on, count) = (attack.clone(), dribbled.clone());
+        let pongs = Arc::new(AtomicUsize::new(0));
+        let (on, count, pong_count) = (attack.clone(), dribbled.clone(), pongs.clone());
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
-                let (acceptor, on, count) = (acceptor.clone(), on.clone(), count.clone());
+                let (acceptor, on) = (acceptor.clone(), on.clone());
+                let (count, pong_count) = (count.clone(), pong_count.clone());
                 tokio::spawn(async move {
                     if let Ok(tls) = acceptor.accept(tcp).await {
-                        serve(tls, upstream, &on, &count).await;
+                        serve(tls, upstream, &on, &count, &pong_count).await;
                     }
                 });
             }
@@ -74,6 +78,7 @@ impl DribblingFront {
             cert_pem,
             attack,
             dribbled,
+            pongs,
         }
     }
 
@@ -91,9 +96,15 @@ impl DribblingFront {
     }
 }
 
-/// One connection: the request head, then the dribble or a pass-through.
-async fn serve<S>(mut client: S, upstream: SocketAddr, attack: &AtomicBool, dribbled: &AtomicUsize)
-where
+/// One connection: the request head, then the dribble or a pass-through (counting the
+/// router's pongs on a websocket).
+async fn serve<S>(
+    mut client: S,
+    upstream: SocketAddr,
+    attack: &AtomicBool,
+    dribbled: &AtomicUsize,
+    pongs: &AtomicUsize,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut head = Vec::new();
@@ -125,7 +136,95 @@ where
     if server.write_all(&head).await.is_err() {
         return;
     }
-    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+    if key.is_none() {
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+        return;
+    }
+    let (mut from_client, mut to_client) = tokio::io::split(client);
+    let (mut from_server, mut to_server) = server.into_split();
+    let up = tokio::io::copy(&mut from_client, &mut to_server);
+    let down = async {
+        let mut frames = ServerFrames::default();
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = from_server.read(&mut buf).await?;
+            if n == 0 {
+                return Ok::<_, std::io::Error>(());
+            }
+            pongs.fetch_add(frames.pongs_in(&buf[..n]), Ordering::SeqCst);
+            to_client.write_all(&buf[..n]).await?;
+            to_client.flush().await?;
+        }
+    };
+    tokio::select! {
+        _ = up => {}
+        _ = down => {}
+    }
+}
+
+/// Reads the server's side of a websocket as it passes: the upgrade's head, then frames
+/// (RFC 6455, section 5.2), counting the pongs.
+#[derive(Default)]
+struct ServerFrames {
+    head_done: bool,
+    /// Bytes not yet parsed: part of the head, or of a frame header.
+    pending: Vec<u8>,
+    /// Payload bytes of the current frame still to pass.
+    payload_left: u64,
+}
+
+impl ServerFrames {
+    /// Takes the next bytes; returns how many pong frames began in them.
+    fn pongs_in(&mut self, bytes: &[u8]) -> usize {
+        self.pending.extend_from_slice(bytes);
+        let mut at = 0;
+        if !self.head_done {
+            let Some(end) = self.pending.windows(4).position(|w| w == b"\r\n\r\n") else {
+                return 0;
+            };
+            at = end + 4;
+            self.head_done = true;
+        }
+        let mut pongs = 0;
+        loop {
+            let available = (self.pending.len() - at) as u64;
+            let skip = self.payload_left.min(available);
+            at += skip as usize;
+            self.payload_left -= skip;
+            if self.payload_left > 0 {
+                break;
+            }
+            let Some((opcode, header, payload)) = frame_header(&self.pending[at..]) else {
+                break;
+            };
+            if opcode == 0xA {
+                pongs += 1;
+            }
+            at += header;
+            self.payload_left = payload;
+        }
+        self.pending.drain(..at);
+        pongs
+    }
+}
+
+/// A frame header at the start of `b`: its opcode, its length and the payload's length;
+/// `None` while incomplete.
+fn frame_header(b: &[u8]) -> Option<(u8, usize, u64)> {
+    let [b0, b1, ..] = *b else {
+        return None;
+    };
+    let mask = if b1 & 0x80 == 0 { 0 } else { 4 };
+    let (extended, payload) = match b1 & 0x7f {
+        126 => (
+            2,
+            u64::from(u16::from_be_bytes(b.get(2..4)?.try_into().ok()?)),
+        ),
+        127 => (8, u64::from_be_bytes(b.get(2..10)?.try_into().ok()?)),
+        n => (0, u64::from(n)),
+    };
+    let header = 2 + extended + mask;
+    (b.len() >= header).then_some((b0 & 0x0f, header, payload))
 }
 
 /// Accepts the upgrade and dribbles one frame's payload for ever.
@@ -265,8 +364,20 @@ async fn an_informer_behind_a_dribbling_server_relists_and_converges_when_it_sto
         assert!(created.elapsed() < PATIENCE, "{:#?}", informer.status());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // Two idle timeouts more: the healthy watch is not taken for dead.
-    tokio::time::sleep(2 * IDLE).await;
+    // Two idle timeouts more: the healthy watch is not taken for dead. Its pongs prove
+    // the time passed on it: the client pings every 200 ms, so twelve pings answered
+    // since now span more than two idle timeouts.
+    let pongs = front.pongs.load(Ordering::SeqCst);
+    let waiting = Instant::now();
+    while front.pongs.load(Ordering::SeqCst) < pongs + 12 {
+        assert!(
+            waiting.elapsed() < PATIENCE,
+            "{} pongs: {:#?}",
+            front.pongs.load(Ordering::SeqCst) - pongs,
+            informer.status()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let after = informer.status();
     assert_eq!(after.failures, before.failures, "{after:#?}");
     assert_eq!(after.relists, before.relists, "{after:#?}");

@@ -99,9 +99,17 @@ async fn dropped_connections_are_repaired_with_tombstones() {
         let rt = router.runtime().clone();
         async move { rt.spawn_churn(300.0, Some(Duration::from_secs(2))).await }
     });
-    for _ in 0..3 {
-        tokio::time::sleep(Duration::from_millis(400)).await;
+    // Three cuts during the churn, each seen by the informer before the next.
+    for cut in 1..=3 {
+        let before = informer.status().reconnects;
         router.faults().drop_connections();
+        eventually(&format!("cut {cut} seen"), || {
+            let now = informer.status().reconnects;
+            (now > before)
+                .then_some(())
+                .ok_or_else(|| format!("reconnects {now}, {before} before the cut"))
+        })
+        .await;
     }
     churning.await.expect("churn").expect("churn");
     converged(&informer, &replica, &router).await;
@@ -232,36 +240,42 @@ async fn late_handlers_get_synthetic_adds_and_filters_narrow_the_cache() {
 
 /// Many rounds of random faults under churn; after each round, once churn stops, the
 /// cache and a handler replica equal the router's list exactly.
+///
+/// The seed decides everything the router does: the churn is the runtime's own seeded
+/// `churn_once`, driven step by step here, and each fault falls at a step the test's
+/// seeded generator picks (not at a wall-clock time), so a seed replays the same input.
+/// The steps are paced by an interval only so the informer watches them as they happen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seeded_chaos_leaves_zero_mismatches() {
+    const STEPS: u32 = 240;
     let seed = 20_261_126;
     let router = router(RouterConfig::default().containers(40).seed(seed)).await;
     let (informer, replica) = synced_informer(&router).await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut pace = tokio::time::interval(Duration::from_millis(3));
     for round in 0..8 {
-        let churning = tokio::spawn({
-            let rt = router.runtime().clone();
-            async move {
-                rt.spawn_churn(300.0, Some(Duration::from_millis(800)))
-                    .await
-            }
-        });
-        tokio::time::sleep(Duration::from_millis(rng.random_range(50..400))).await;
         let fault = rng.random_range(0..4);
-        match fault {
-            0 => router.faults().drop_connections(),
-            1 => router.faults().send_malformed(rng.random_range(1..5)),
-            2 => {
-                router.faults().set_reject_auth(true);
-                router.faults().drop_connections();
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                router.faults().set_reject_auth(false);
+        let at = rng.random_range(15..120);
+        // Fault 2 rejects authentication for this many steps.
+        let rejecting = 90;
+        let malformed = rng.random_range(1..5);
+        for step in 0..STEPS {
+            pace.tick().await;
+            router.runtime().churn_once();
+            match (fault, step) {
+                (0, s) if s == at => router.faults().drop_connections(),
+                (1, s) if s == at => router.faults().send_malformed(malformed),
+                (2, s) if s == at => {
+                    router.faults().set_reject_auth(true);
+                    router.faults().drop_connections();
+                }
+                (2, s) if s == at + rejecting => router.faults().set_reject_auth(false),
+                (3, s) if s == at => router.faults().close_connections(),
+                _ => {}
             }
-            _ => router.faults().close_connections(),
         }
-        churning.await.expect("churn").expect("churn");
         eventually(
-            &format!("round {round} (fault {fault}) to converge"),
+            &format!("round {round} (fault {fault} at step {at}) to converge"),
             || {
                 cache_matches(&informer, &router)?;
                 replica.matches(&router)

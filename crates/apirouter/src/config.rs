@@ -47,6 +47,30 @@ pub const DEFAULT_MAX_SEEN_SIGNATURES: usize = 100_000;
 /// is answered `413` without reading the body, a longer chunked body `413` when the cap is
 /// passed.
 pub const MAX_REQUEST_BODY: usize = 8 * 1024;
+/// Pause after a failed accept (out of file descriptors, ...) before trying again.
+pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+/// The most a connection's read buffer may grow to while hyper reads a request head
+/// (hyper's smallest allowed is 8 KiB; its default is about 400 KiB); a longer head is
+/// refused (`431`).
+pub const MAX_HEAD_BUFFER: usize = 64 * 1024;
+/// Read buffer of a watch connection. Its client sends only control frames (pings, pongs
+/// and a close, at most 125 bytes of payload each), and tungstenite zeroes the buffer's
+/// free space on every read attempt, which a session makes once per event it pushes: a
+/// buffer of the default 128 KiB would be zeroed for every event.
+pub const CLIENT_FRAMES_BUFFER: usize = 4 * 1024;
+/// The largest frame and message a watch client may send: it sends only control frames
+/// (at most 125 bytes of payload) and a close; anything larger ends the connection.
+pub const MAX_CLIENT_MESSAGE: usize = 4 * 1024;
+/// Bytes of outgoing frames gathered before they are written to a watch connection (every
+/// event is flushed at once anyway; this batches `--emit` bursts).
+pub const WRITE_BUFFER: usize = 64 * 1024;
+/// The most outgoing bytes a watch connection may hold beyond what the kernel took: past
+/// it, sends wait (and then time out), and queued pongs replace each other instead of
+/// piling up.
+pub const MAX_WRITE_BUFFER: usize = 256 * 1024;
+/// How long the router tries to send its close frame, and then how long it waits for the
+/// client's, before it drops the socket.
+pub const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(5);
 
 /// The router's own TLS: its certificate, or none. (A client's way of checking a server
 /// certificate is `hypersh_watch::TlsMode`.)

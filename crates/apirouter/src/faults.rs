@@ -37,6 +37,8 @@ struct Inner {
     hold_lists: watch::Sender<bool>,
     /// List requests waiting on `hold_lists` now.
     held_lists: AtomicUsize,
+    /// Requests and websocket sessions waiting on `stall` now.
+    stalled: AtomicUsize,
     reject_auth: AtomicBool,
 }
 
@@ -60,6 +62,7 @@ impl Faults {
                 stall,
                 hold_lists,
                 held_lists: AtomicUsize::new(0),
+                stalled: AtomicUsize::new(0),
                 reject_auth: AtomicBool::new(false),
             }),
         }
@@ -99,6 +102,13 @@ impl Faults {
     #[must_use]
     pub fn held_lists(&self) -> usize {
         self.inner.held_lists.load(Ordering::SeqCst)
+    }
+
+    /// How many requests (lists, upgrades) and open websockets are held by
+    /// [`Faults::set_stall`] now: the proof that the router has seen them under the stall.
+    #[must_use]
+    pub fn stalled(&self) -> usize {
+        self.inner.stalled.load(Ordering::SeqCst)
     }
 
     /// Each open websocket sends `n` garbage frames next, cycling through: text that is not
@@ -141,21 +151,11 @@ impl Faults {
 
     /// Waits while the hold-lists fault is on.
     pub(crate) async fn wait_lists_released(&self) {
-        /// Counts a waiting request until it is answered or dropped.
-        struct Waiting<'a>(&'a AtomicUsize);
-
-        impl Drop for Waiting<'_> {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::SeqCst);
-            }
-        }
-
         let mut rx = self.inner.hold_lists.subscribe();
         if !*rx.borrow() {
             return;
         }
-        self.inner.held_lists.fetch_add(1, Ordering::SeqCst);
-        let _waiting = Waiting(&self.inner.held_lists);
+        let _waiting = Waiting::new(&self.inner.held_lists);
         // The sender lives as long as `self`, so this cannot fail.
         let _ = rx.wait_for(|held| !held).await;
     }
@@ -163,8 +163,33 @@ impl Faults {
     /// Waits while the stall fault is on.
     pub(crate) async fn wait_unstalled(&self) {
         let mut rx = self.stall();
+        if !*rx.borrow() {
+            return;
+        }
+        let _waiting = self.stalled_one();
         // The sender lives as long as `self`, so this cannot fail.
         let _ = rx.wait_for(|stalled| !stalled).await;
+    }
+
+    /// Counts one request or websocket as held by the stall until the guard is dropped.
+    pub(crate) fn stalled_one(&self) -> Waiting<'_> {
+        Waiting::new(&self.inner.stalled)
+    }
+}
+
+/// Counts one waiter until it is answered or dropped.
+pub(crate) struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -205,15 +230,20 @@ mod tests {
         assert!(f.is_stalled());
         let blocked = tokio::time::timeout(Duration::from_secs(5), f.wait_unstalled()).await;
         assert!(blocked.is_err(), "waits while stalled");
+        assert_eq!(f.stalled(), 0, "a dropped wait is not counted");
         let waiter = tokio::spawn({
             let f = f.clone();
             async move { f.wait_unstalled().await }
         });
+        while f.stalled() == 0 {
+            tokio::task::yield_now().await;
+        }
         f.set_stall(false);
         tokio::time::timeout(Duration::from_secs(5), waiter)
             .await
             .unwrap()
             .unwrap();
+        assert_eq!(f.stalled(), 0);
     }
 
     #[tokio::test(start_paused = true)]

@@ -14,6 +14,7 @@ use hypersh_watch::filters::{EVENT_KEYS, FilterError, Filters, LIST_KEYS};
 use serde::Serialize;
 
 use crate::auth::{self, AccessKey};
+use crate::config::{CLIENT_FRAMES_BUFFER, MAX_CLIENT_MESSAGE, MAX_WRITE_BUFFER, WRITE_BUFFER};
 use crate::json_array;
 use crate::runtime::{Runtime, network_mode};
 use crate::state::AppState;
@@ -29,22 +30,6 @@ const STATUS_VALUES: &[&str] = &[
     "removing",
     "dead",
 ];
-
-/// Read buffer of a watch connection. Its client sends only control frames (pings, pongs
-/// and a close, at most 125 bytes of payload each), and tungstenite zeroes the buffer's
-/// free space on every read attempt, which a session makes once per event it pushes: a
-/// buffer of the default 128 KiB would be zeroed for every event.
-const CLIENT_FRAMES_BUFFER: usize = 4 * 1024;
-/// The largest frame and message a watch client may send: it sends only control frames
-/// (at most 125 bytes of payload) and a close; anything larger ends the connection.
-pub(crate) const MAX_CLIENT_MESSAGE: usize = 4 * 1024;
-/// Bytes of outgoing frames gathered before they are written to the connection (every
-/// event is flushed at once anyway; this batches `--emit` bursts).
-pub(crate) const WRITE_BUFFER: usize = 64 * 1024;
-/// The most outgoing bytes a watch connection may hold beyond what the kernel took: past
-/// it, sends wait (and then time out), and queued pongs replace each other instead of
-/// piling up.
-pub(crate) const MAX_WRITE_BUFFER: usize = 256 * 1024;
 
 /// The query parameters, in order, as sent.
 type Params = Vec<(String, String)>;
@@ -291,6 +276,7 @@ async fn events(
         events: app.runtime.subscribe(),
         control: app.faults.control(),
         stall: app.faults.stall(),
+        faults: app.faults.clone(),
         emit: app.emit.clone(),
         drop: app.faults.drop_token(),
         shutdown: app.shutdown.clone(),

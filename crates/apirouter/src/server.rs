@@ -23,15 +23,9 @@ use tokio_native_tls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{RouterConfig, TLS_HANDSHAKE_TIMEOUT};
+use crate::config::{ACCEPT_ERROR_BACKOFF, MAX_HEAD_BUFFER, RouterConfig, TLS_HANDSHAKE_TIMEOUT};
 use crate::conn::{Activity, Counted, Tracked};
 use crate::request_line::RawTarget;
-
-/// Pause after a failed accept (out of file descriptors, ...) before trying again.
-const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
-/// The most a connection's read buffer may grow to while hyper reads a request head
-/// (hyper's smallest allowed is 8 KiB; its default is about 400 KiB).
-const MAX_HEAD_BUFFER: usize = 64 * 1024;
 
 /// The connection limits of one router.
 #[derive(Clone, Copy, Debug)]

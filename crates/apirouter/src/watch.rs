@@ -22,8 +22,9 @@ use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
+use crate::config::CLOSE_REPLY_WAIT;
 use crate::emit::EmitPool;
-use crate::faults::Control;
+use crate::faults::{Control, Faults};
 use crate::runtime::RuntimeEvent;
 use crate::shape;
 use crate::state::WatchSlot;
@@ -34,8 +35,6 @@ pub(crate) const CLOSE_LAGGED: u16 = 1008;
 pub(crate) const CLOSE_GOING_AWAY: u16 = 1001;
 /// Close code at the end of an `--emit` burst (normal closure).
 pub(crate) const CLOSE_NORMAL: u16 = 1000;
-/// How long to try to send our close frame, and then how long to wait for the client's.
-const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(5);
 
 /// Everything one websocket session needs, gathered before the upgrade completes.
 pub(crate) struct Session {
@@ -44,6 +43,8 @@ pub(crate) struct Session {
     pub(crate) events: broadcast::Receiver<RuntimeEvent>,
     pub(crate) control: broadcast::Receiver<Control>,
     pub(crate) stall: watch::Receiver<bool>,
+    /// Counts this session as held while the stall is on ([`crate::Faults::stalled`]).
+    pub(crate) faults: Faults,
     pub(crate) emit: Option<Arc<EmitPool>>,
     /// Ends the session abruptly ([`crate::Faults::drop_connections`]).
     pub(crate) drop: CancellationToken,
@@ -78,6 +79,7 @@ impl Session {
             mut events,
             mut control,
             mut stall,
+            faults,
             emit,
             tracked: _tracked,
             slot,
@@ -99,6 +101,7 @@ impl Session {
         loop {
             if *stall.borrow_and_update() {
                 // Half-open: neither read nor write until the fault is turned off.
+                let _held = faults.stalled_one();
                 tokio::select! {
                     changed = stall.changed() => if changed.is_err() { return },
                     command = control.recv() => match Fault::from(command) {

@@ -84,6 +84,7 @@ pub use source::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_MAX_LINE, DEFAULT_PING_INTERVAL,
     DEFAULT_PING_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DockerSource, DockerSourceBuilder,
 };
-pub use ssh::SshProblem;
+pub use ssh::{MAX_SSH_STDERR, SshProblem};
 pub use tls::{DockerTls, TlsProblem};
+pub use transport::MAX_ERROR_BODY;
 pub use version::ApiVersion;

@@ -18,8 +18,8 @@ use crate::error::DockerError;
 use crate::host::SshHost;
 
 /// How much of ssh's stderr is kept for an error message: the last bytes, where ssh says
-/// why it gave up (what came before is read and dropped).
-pub(crate) const MAX_SSH_STDERR: usize = 4096;
+/// why it gave up (what came before is read and dropped). Not configurable.
+pub const MAX_SSH_STDERR: usize = 4096;
 
 /// How long a failed request waits for ssh's stderr to end (the process exits).
 const STDERR_WAIT: Duration = Duration::from_secs(2);

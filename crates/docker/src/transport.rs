@@ -22,8 +22,9 @@ use crate::tls::{DockerTls, TlsConnector, TlsProblem};
 /// How long a failed request waits for its connection's own error.
 const CONN_ERROR_WAIT: Duration = Duration::from_secs(1);
 
-/// How much of an error answer is read for its message.
-const MAX_ERROR_BODY: usize = 64 * 1024;
+/// How much of an error answer (`{"message": ...}`) is read for its message; the rest is
+/// not read. Not configurable.
+pub const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// Where and how to send requests.
 #[derive(Clone, Debug)]

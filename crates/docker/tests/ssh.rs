@@ -10,7 +10,7 @@ mod remote;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{Kind, Seen, engine_or_skip};
+use common::{Kind, Seen, engine_or_skip, skip};
 use hypersh_docker::{DockerError, DockerHost, DockerSource, SshProblem};
 use hypersh_reflector::{BackoffConfig, Informer};
 use hypersh_watch::Filters;

@@ -12,7 +12,7 @@ mod remote;
 
 use std::time::Duration;
 
-use common::{Seen, engine_or_skip_with};
+use common::{Seen, engine_or_skip_with, skip};
 use hypersh_docker::{DockerError, DockerHost, DockerSource, DockerTls, TlsProblem};
 use hypersh_reflector::{BackoffConfig, Informer};
 use hypersh_watch::Filters;

@@ -18,6 +18,9 @@ pub const DEFAULT_BACKOFF_INITIAL: Duration = Duration::from_millis(500);
 pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(4);
 /// The longest election name and identity, in bytes.
 pub const MAX_NAME_LEN: usize = 256;
+/// At most this many abandoned leases are remembered for revoking (each retried every
+/// retry period); older ones expire on the server by themselves.
+pub const MAX_PENDING_REVOKES: usize = 4;
 
 /// A configuration that cannot work, found before anything is started.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

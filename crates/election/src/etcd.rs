@@ -48,8 +48,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a grant, revoke, resign or leader check may take (a campaign waits as long
 /// as another replica leads; a keep-alive gets one retry period).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// Leader changes and call results waiting for the elector's loop.
-const EVENT_QUEUE: usize = 64;
+/// Leader changes and call results waiting for the elector's loop, at most.
+pub const EVENT_QUEUE: usize = 64;
 
 /// How to reach etcd.
 ///
@@ -530,10 +530,33 @@ impl Calls {
 
     async fn observe(self) {
         let error = match self.try_observe().await {
-            Ok(()) => ElectionError::Server("the leader observation stream ended".into()),
+            Ok(()) => self.why_observation_ended().await,
             Err(e) => e,
         };
         self.send(Input::ObserveFailed(error)).await;
+    }
+
+    /// etcd ends an observation without a status when it cannot serve it (a user without
+    /// read access to the election's keys among others): a read of those keys says why.
+    async fn why_observation_ended(&self) -> ElectionError {
+        let ended = || ElectionError::Server("the leader observation stream ended".into());
+        let Ok(client) = self.connector.client().await else {
+            return ended();
+        };
+        let bound = self.request_timeout();
+        let mut kv = client.kv_client();
+        let read = kv.get(
+            self.name.as_str(),
+            Some(
+                etcd_client::GetOptions::new()
+                    .with_prefix()
+                    .with_count_only(),
+            ),
+        );
+        match timeout(bound, read).await {
+            Ok(Err(e)) => self.connector.classify(e),
+            Ok(Ok(_)) | Err(_) => ended(),
+        }
     }
 
     async fn try_observe(&self) -> Result<(), ElectionError> {

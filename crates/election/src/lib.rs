@@ -52,7 +52,8 @@ mod status;
 
 pub use config::{
     Backoff, ConfigError, DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_LEASE_DURATION,
-    DEFAULT_RENEW_DEADLINE, DEFAULT_RETRY_PERIOD, ElectionConfig, MAX_NAME_LEN, Timing,
+    DEFAULT_RENEW_DEADLINE, DEFAULT_RETRY_PERIOD, ElectionConfig, MAX_NAME_LEN,
+    MAX_PENDING_REVOKES, Timing,
 };
 pub use error::ElectionError;
 pub use fake::FakeElection;

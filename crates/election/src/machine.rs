@@ -18,7 +18,7 @@ use std::time::Duration;
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use tokio::time::Instant;
 
-use crate::config::{Backoff, ElectionConfig};
+use crate::config::{Backoff, ElectionConfig, MAX_PENDING_REVOKES};
 use crate::error::ElectionError;
 use crate::leadership::{FencingToken, LeaderInfo, Role, StepDown};
 use crate::status::ElectionStatus;
@@ -28,10 +28,6 @@ mod tests;
 
 /// A lease's id on the server.
 pub(crate) type LeaseId = i64;
-
-/// At most this many abandoned leases are remembered for revoking; older ones expire on
-/// the server by themselves.
-const MAX_PENDING_REVOKES: usize = 4;
 
 /// What the shell saw.
 #[derive(Debug)]

@@ -9,8 +9,8 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Etcd, etcd_or_skip};
@@ -133,10 +133,11 @@ impl Drop for Replica {
 /// Samples every replica's `is_leader` every 20 ms on a thread of its own.
 struct Sampler {
     stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<Samples>>,
+    samples: Arc<Mutex<Samples>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Samples {
     count: u64,
     /// Samples where more than one replica said it may act.
@@ -152,36 +153,59 @@ impl Sampler {
             .map(|r| (r.identity.clone(), r.leadership.clone()))
             .collect();
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
+        let samples = Arc::new(Mutex::new(Samples::default()));
+        let (flag, shared) = (Arc::clone(&stop), Arc::clone(&samples));
         let thread = std::thread::spawn(move || {
-            let mut s = Samples::default();
             while !flag.load(Ordering::Relaxed) {
                 let leaders: Vec<(String, FencingToken)> = handles
                     .iter()
                     .filter_map(|(id, l)| l.current().map(|t| (id.clone(), t.token())))
                     .collect();
-                s.count += 1;
-                if leaders.len() > 1 {
-                    s.overlaps += 1;
-                }
-                for l in leaders {
-                    if s.terms.last() != Some(&l) {
-                        s.terms.push(l);
+                {
+                    let mut s = shared.lock().unwrap();
+                    s.count += 1;
+                    if leaders.len() > 1 {
+                        s.overlaps += 1;
+                    }
+                    for l in leaders {
+                        if s.terms.last() != Some(&l) {
+                            s.terms.push(l);
+                        }
                     }
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
-            s
         });
         Self {
             stop,
+            samples,
             thread: Some(thread),
+        }
+    }
+
+    /// What the sampler has seen so far.
+    fn seen(&self) -> Samples {
+        self.samples.lock().unwrap().clone()
+    }
+
+    /// Waits until what the sampler has seen satisfies `done`; panics with `what` after
+    /// `within`.
+    async fn wait_until(&self, what: &str, within: Duration, done: impl Fn(&Samples) -> bool) {
+        let start = Instant::now();
+        while !done(&self.seen()) {
+            assert!(
+                start.elapsed() < within,
+                "{what}: not within {within:?}: {:?}",
+                self.seen()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
     fn finish(mut self) -> Samples {
         self.stop.store(true, Ordering::Relaxed);
-        self.thread.take().unwrap().join().unwrap()
+        self.thread.take().unwrap().join().unwrap();
+        self.seen()
     }
 }
 
@@ -241,8 +265,14 @@ async fn a_killed_leader_is_replaced_within_the_lease_and_one_leads_at_a_time() 
         let (i, _) = wait_leader(&live, Duration::from_secs(10)).await;
         let leader_id = live[i].identity.clone();
         let old = live[i].leadership.current().unwrap().token();
-        // Let the sampler see this term for a while (and check it stays alone).
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        // The sampler sees this term, for ten samples more (and checks it stays alone).
+        let term = (leader_id.clone(), old);
+        let count = sampler.seen().count;
+        sampler
+            .wait_until("the sampler sees the term", Duration::from_secs(10), |s| {
+                s.terms.contains(&term) && s.count >= count + 10
+            })
+            .await;
         assert_eq!(live[i].leadership.current().map(|t| t.token()), Some(old));
         let killed = replicas
             .iter_mut()
@@ -258,10 +288,16 @@ async fn a_killed_leader_is_replaced_within_the_lease_and_one_leads_at_a_time() 
         assert_ne!(live[j].identity, leader_id);
         times.push(took);
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The first term and the two that followed the kills.
+    sampler
+        .wait_until(
+            "the sampler sees three terms",
+            Duration::from_secs(10),
+            |s| s.terms.len() >= 3,
+        )
+        .await;
     let samples = sampler.finish();
     check(&samples);
-    assert!(samples.terms.len() >= 3, "{samples:?}");
     eprintln!("kill failover times: {times:?}");
 }
 
@@ -281,10 +317,16 @@ async fn a_resign_hands_over_in_under_three_seconds_and_standbys_keep_their_leas
     let old = replicas[i].leadership.current().unwrap().token();
     // Standbys campaign for more than twice the lease: their leases are kept alive all
     // along (one grant each, no failure), so no phantom leader appears.
+    // The property is about time passing (a lease not kept alive expires after LEASE):
+    // the wait is the input; each replica's recent renewal is the proof it was seen.
     tokio::time::sleep(LEASE * 2 + RETRY).await;
     for r in &replicas {
         let s = r.leadership.status();
         assert_eq!((s.lease_grants, s.failures), (1, 0), "{s:?}");
+        assert!(
+            s.since_renewal.is_some_and(|d| d < LEASE),
+            "the lease is being renewed: {s:?}"
+        );
     }
     assert_eq!(
         replicas[i].leadership.current().map(|t| t.token()),
@@ -434,13 +476,21 @@ async fn a_stalled_leader_does_not_act_on_resuming() {
     );
     let new = new.expect("the new leader's term");
     assert!(new > old);
-    // After resuming, the old leader never acts again under its old term, and the two
-    // never overlap.
-    let until = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < until {
+    // After resuming, the old leader learns of the new term, and never acts again under
+    // its old one; the sampler checks the two never overlap.
+    let start = Instant::now();
+    loop {
         assert_ne!(
             replicas[i].leadership.current().map(|t| t.token()),
             Some(old)
+        );
+        let s = replicas[i].leadership.status();
+        if s.leader.as_ref().is_some_and(|l| l.token >= new) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the resumed leader never saw the new term: {s:?}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -536,20 +586,27 @@ async fn etcd_with_authentication_refuses_no_credentials_clearly_and_accepts_goo
     )
     .await;
     assert_eq!(k, 3, "only the replica with good credentials leads");
+    // Each refused replica comes to the error that says what to do. etcd ends a denied
+    // observation without a status; the elector then reads the keys to learn why, but a
+    // campaign's own error may come first: the test waits, with a deadline, for the
+    // error it names.
     let start = Instant::now();
     loop {
         let s = limited.leadership.status();
-        if let Some(err) = &s.last_error {
-            assert!(matches!(err, ElectionError::PermissionDenied(_)), "{err:?}");
+        if let Some(err @ ElectionError::PermissionDenied(_)) = &s.last_error {
             assert!(err.to_string().contains("grant the user"), "{err}");
             break;
         }
         assert!(start.elapsed() < Duration::from_secs(10), "{s:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let s = wrong.leadership.status();
-    assert!(
-        matches!(s.last_error, Some(ElectionError::Unauthenticated(_))),
-        "{s:?}"
-    );
+    let start = Instant::now();
+    loop {
+        let s = wrong.leadership.status();
+        if matches!(s.last_error, Some(ElectionError::Unauthenticated(_))) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{s:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

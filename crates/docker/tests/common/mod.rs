@@ -9,8 +9,11 @@
 //! over the socket.
 //!
 //! When `CI` is set a missing tool or an engine that does not start fails the test;
-//! elsewhere the test prints what is missing and returns.
+//! elsewhere the test prints what is missing and returns ([`skip`]).
 #![allow(dead_code)]
+
+mod skip;
+pub use skip::skip;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -84,9 +87,8 @@ pub fn engine_or_skip(kind: Kind, test: &str) -> Option<Engine> {
     match engine.start_prepared() {
         Ok(()) => Some(engine),
         Err(e) => {
-            let msg = format!("{test}: the private {} did not start: {e}", kind.name());
-            assert!(std::env::var_os("CI").is_none(), "{msg}");
-            skip(&msg);
+            let why = format!("the private {} did not start: {e}", kind.name());
+            skip(test, &why, kind.packages());
             None
         }
     }
@@ -100,9 +102,8 @@ pub fn engine_or_skip_with(test: &str, extra_args: Vec<String>) -> Option<Engine
     match engine.start_prepared() {
         Ok(()) => Some(engine),
         Err(e) => {
-            let msg = format!("{test}: the private Docker daemon did not start: {e}");
-            assert!(std::env::var_os("CI").is_none(), "{msg}");
-            skip(&msg);
+            let why = format!("the private Docker daemon did not start: {e}");
+            skip(test, &why, Kind::Docker.packages());
             None
         }
     }
@@ -117,12 +118,8 @@ pub fn networked_engine_or_skip(test: &str) -> Option<Engine> {
         .into_iter()
         .find(|t| which(t).is_none())
     {
-        let msg = format!(
-            "{test}: cannot run a networked Docker daemon here: `{tool}` is not installed \
-             (util-linux, iptables)"
-        );
-        assert!(std::env::var_os("CI").is_none(), "{msg}");
-        skip(&msg);
+        let why = format!("cannot run a networked Docker daemon here: `{tool}` is not installed");
+        skip(test, &why, "util-linux, iptables");
         return None;
     }
     let mut engine = prepared_or_skip(Kind::Docker, test)?;
@@ -130,9 +127,8 @@ pub fn networked_engine_or_skip(test: &str) -> Option<Engine> {
     match engine.start_prepared() {
         Ok(()) => Some(engine),
         Err(e) => {
-            let msg = format!("{test}: the private networked Docker daemon did not start: {e}");
-            assert!(std::env::var_os("CI").is_none(), "{msg}");
-            skip(&msg);
+            let why = format!("the private networked Docker daemon did not start: {e}");
+            skip(test, &why, "docker.io, util-linux, iptables");
             None
         }
     }
@@ -140,39 +136,24 @@ pub fn networked_engine_or_skip(test: &str) -> Option<Engine> {
 
 /// As [`engine_or_skip`], without starting the engine.
 pub fn prepared_or_skip(kind: Kind, test: &str) -> Option<Engine> {
-    let ci = std::env::var_os("CI").is_some();
     let missing = missing_tools(kind);
     if !missing.is_empty() {
-        let msg = format!(
-            "{test}: cannot run a private {} here: {}",
+        let why = format!(
+            "cannot run a private {} here: {} missing",
             kind.name(),
             missing.join(", ")
         );
-        assert!(
-            !ci,
-            "{msg} (CI is set: .ci/run installs {})",
-            kind.packages()
-        );
-        skip(&msg);
+        skip(test, &why, kind.packages());
         return None;
     }
     match Engine::prepare(kind) {
         Ok(engine) => Some(engine),
         Err(e) => {
-            let msg = format!("{test}: cannot prepare a private {}: {e}", kind.name());
-            assert!(!ci, "{msg}");
-            skip(&msg);
+            let why = format!("cannot prepare a private {}: {e}", kind.name());
+            skip(test, &why, kind.packages());
             None
         }
     }
-}
-
-/// Says on the terminal that a test is skipped, and why. Written to stderr itself, not with
-/// `eprintln!`, whose output the test harness captures and shows only for a failure: a
-/// skipped test passes, and `cargo test` would say nothing.
-pub fn skip(why: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIPPED {why}");
 }
 
 fn missing_tools(kind: Kind) -> Vec<String> {

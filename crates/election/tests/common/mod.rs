@@ -6,6 +6,11 @@
 //! the test says what is missing and returns.
 #![allow(dead_code)]
 
+// How a test that cannot run here says so, shared with the Docker source's tests.
+#[path = "../../../docker/tests/common/skip.rs"]
+mod skip;
+use skip::skip;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -24,21 +29,21 @@ pub struct Etcd {
     child: Option<Child>,
 }
 
+/// What `.ci/run` installs for these tests.
+const INSTALLS: &str = "etcd-server";
+
 /// A test's etcd, or `None` (with a message) when this machine has none and `CI` is not
 /// set.
 pub fn etcd_or_skip(test: &str) -> Option<Etcd> {
-    let ci = std::env::var_os("CI").is_some();
     if which("etcd").is_none() {
-        let msg = format!("{test}: `etcd` is not installed");
-        assert!(!ci, "{msg} (CI is set: .ci/run installs etcd-server)");
-        eprintln!("skipping {msg}");
+        skip(test, "`etcd` is not installed", INSTALLS);
         return None;
     }
     match Etcd::start() {
         Ok(etcd) => Some(etcd),
         Err(e) => {
-            assert!(!ci, "{test}: the private etcd did not start: {e}");
-            eprintln!("skipping {test}: the private etcd did not start: {e}");
+            let why = format!("the private etcd did not start: {e}");
+            skip(test, &why, INSTALLS);
             None
         }
     }
