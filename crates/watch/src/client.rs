@@ -10,7 +10,7 @@ use tokio_tungstenite::Connector;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::config::{ClientConfig, TlsMode};
+use crate::config::{ClientConfig, TlsMode, WEBSOCKET_READ_BUFFER};
 use crate::container::Container;
 use crate::error::Error;
 use crate::filters::Filters;
@@ -33,14 +33,6 @@ const ERROR_BODY_MAX: usize = 64 * 1024;
 const LIST_PROGRESS_EVERY: usize = 10_000;
 /// ...or when this long has passed since the last progress line.
 const LIST_PROGRESS_PERIOD: Duration = Duration::from_secs(2);
-
-/// How much the websocket reads from the connection at a time: one TLS record at most.
-///
-/// PERFORMANCE: tungstenite zeroes the room it reads into before every read, so its
-/// default (128 KiB) zeroed up to 128 KiB for each record of a few KiB; and every frame
-/// is a slice of the buffer it was read into, which an event keeps (`Event::raw`), so a
-/// smaller buffer also holds less memory behind a kept event.
-const WS_READ_BUFFER: usize = 16 * 1024;
 
 /// A signed client for one API router. Cheap to clone.
 ///
@@ -301,7 +293,7 @@ impl Client {
         self.sign(&Method::GET, &uri, request.headers_mut())?;
 
         let ws_config = WebSocketConfig::default()
-            .read_buffer_size(WS_READ_BUFFER)
+            .read_buffer_size(WEBSOCKET_READ_BUFFER)
             .max_frame_size(Some(cfg.max_frame_size))
             .max_message_size(Some(cfg.max_frame_size));
         let connector = if cfg.endpoint.is_secure() {
