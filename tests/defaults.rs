@@ -52,6 +52,7 @@ fn client_backoff_and_store_defaults_match_the_code() {
             row!("`ClientConfig::connect_timeout`" => client::DEFAULT_CONNECT_TIMEOUT),
             row!("`ClientConfig::request_timeout`" => client::DEFAULT_REQUEST_TIMEOUT),
             row!("`ClientConfig::max_frame_size`" => client::DEFAULT_MAX_FRAME_SIZE),
+            row!("websocket read buffer (fixed)" => client::WEBSOCKET_READ_BUFFER),
             row!("`ClientConfig::list_progress_timeout`" => client::DEFAULT_LIST_PROGRESS_TIMEOUT),
             row!("`ClientConfig::max_list_containers`" => client::DEFAULT_MAX_LIST_CONTAINERS),
             row!("`ClientConfig::tcp_keepalive`" => client::DEFAULT_TCP_KEEPALIVE),

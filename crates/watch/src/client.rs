@@ -10,7 +10,7 @@ use tokio_tungstenite::Connector;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::config::{ClientConfig, TlsMode};
+use crate::config::{ClientConfig, TlsMode, WEBSOCKET_READ_BUFFER};
 use crate::container::Container;
 use crate::error::Error;
 use crate::filters::Filters;
@@ -293,6 +293,7 @@ impl Client {
         self.sign(&Method::GET, &uri, request.headers_mut())?;
 
         let ws_config = WebSocketConfig::default()
+            .read_buffer_size(WEBSOCKET_READ_BUFFER)
             .max_frame_size(Some(cfg.max_frame_size))
             .max_message_size(Some(cfg.max_frame_size));
         let connector = if cfg.endpoint.is_secure() {

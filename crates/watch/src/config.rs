@@ -23,6 +23,14 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest accepted event frame. Events are a few hundred bytes; a container with
 /// Docker's maximum label set stays far below 1 MiB.
 pub const DEFAULT_MAX_FRAME_SIZE: usize = 1 << 20;
+/// How much the websocket reads from the connection at a time (fixed): one TLS record
+/// at most.
+///
+/// PERFORMANCE: tungstenite zeroes the room it reads into before every read, so its
+/// default (128 KiB) zeroed up to 128 KiB for each record of a few KiB; and every frame
+/// is a slice of the buffer it was read into, which an event keeps (`Event::raw`), so a
+/// smaller buffer also holds less memory behind a kept event.
+pub const WEBSOCKET_READ_BUFFER: usize = 16 * 1024;
 /// No bytes of a list response for this long fail the list (besides its overall
 /// [`DEFAULT_REQUEST_TIMEOUT`]): a stalled connection is noticed in seconds.
 pub const DEFAULT_LIST_PROGRESS_TIMEOUT: Duration = Duration::from_secs(10);

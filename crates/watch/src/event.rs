@@ -447,6 +447,12 @@ pub enum DecodeError {
 /// Decodes the text of a frame into the event's fields and its strings (borrowed from
 /// the text where it spells them without escapes).
 fn parse(text: &str) -> Result<((Kind, Fields), Parts<'_>), DecodeError> {
+    // The fast path takes the frames servers send; serde reads any other and decides
+    // every error.
+    let mut wire = WireEvent::default();
+    if wire::scan(text, &mut wire) {
+        return from_wire(&mut wire);
+    }
     // serde would read a JSON array as the struct's fields in order: refuse it here.
     if text
         .trim_start_matches([' ', '\t', '\n', '\r'])
@@ -455,7 +461,9 @@ fn parse(text: &str) -> Result<((Kind, Fields), Parts<'_>), DecodeError> {
         return Err(DecodeError::NotObject);
     }
     let mut de = serde_json::Deserializer::from_str(text);
-    let seed = EventSeed { build: from_wire };
+    let seed = EventSeed {
+        build: |mut wire| from_wire(&mut wire),
+    };
     let built = de::DeserializeSeed::deserialize(seed, &mut de).map_err(DecodeError::Json)?;
     // Trailing characters make the frame bad JSON, whatever the event says.
     de.end().map_err(DecodeError::Json)?;
@@ -494,22 +502,25 @@ impl Event {
 }
 
 /// Reads the event out of its wire form: which kind it is, its fields, and its strings.
-fn from_wire(wire: WireEvent<'_>) -> Result<((Kind, Fields), Parts<'_>), DecodeError> {
+/// It takes what it keeps out of `wire` (which the fast path fills in place: moving it
+/// would copy it).
+fn from_wire<'a>(wire: &mut WireEvent<'a>) -> Result<((Kind, Fields), Parts<'a>), DecodeError> {
+    use std::mem::take;
     if !wire.kind.is_empty() && wire.kind != "container" {
-        return Err(DecodeError::NotContainer(wire.kind.into_owned()));
+        return Err(DecodeError::NotContainer(take(&mut wire.kind).into_owned()));
     }
     let id = if wire.id.is_empty() {
-        wire.actor.id
+        take(&mut wire.actor.id)
     } else {
-        wire.id
+        take(&mut wire.id)
     };
     if id.is_empty() {
         return Err(DecodeError::MissingId);
     }
     let action = if wire.action.is_empty() {
-        wire.docker_status
+        take(&mut wire.docker_status)
     } else {
-        wire.action
+        take(&mut wire.action)
     };
     if action.is_empty() {
         return Err(DecodeError::MissingAction);
@@ -523,12 +534,12 @@ fn from_wire(wire: WireEvent<'_>) -> Result<((Kind, Fields), Parts<'_>), DecodeE
         (Shape::Kubernetes, "DELETED") | (Shape::Docker, "destroy" | "remove") => Kind::Deleted,
         _ => Kind::Modified,
     };
-    let mut attributes = wire.actor.attributes;
+    let attributes = &mut wire.actor.attributes;
     let exit_code = attributes.exit_code();
     let image = if wire.from.is_empty() {
         attributes.take_image()
     } else {
-        Some(wire.from)
+        Some(take(&mut wire.from))
     };
     let (phase, labels) = match shape {
         Shape::Kubernetes => (

@@ -43,8 +43,9 @@ while let Some(item) = events.next().await {
 "#
 )]
 #![deny(missing_docs)]
-// One marked place may read a checked frame as text without checking it again
-// (`event::utf8`); nowhere else.
+// Two marked places may use `unsafe`, nowhere else: `event::utf8` reads a checked frame
+// as text without checking it again, and the decoder's speed module
+// (`event::wire::scan::block`) calls its SSE2 code.
 #![deny(unsafe_code)]
 
 #[cfg(feature = "client")]

@@ -9,6 +9,9 @@
 //! bench latency --bins DIR --rate R --seconds S --runs R --out FILE
 //! bench scale   --bins DIR --sizes 10000,100000,300000,1000000 --events E --runs R --out FILE
 //! ```
+//!
+//! `bench watch` ends with the targets of issue 29, each a same-run ratio of events/s
+//! (median over the runs): `target: WHAT = MEDIAN (runs LO-HI), >= T: met` (or `not met`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -309,18 +312,60 @@ fn watch(args: &Args, events: u64, node_dir: &Path, containers: usize) -> Result
         );
     }
     let index = |n: &str| clients.iter().position(|(c, _)| *c == n);
-    // Ratios of events/s within the same run, then the median over runs.
-    let ratio = |a: &str, b: &str| -> Value {
+    // Ratios of events/s within the same run, one per run.
+    let per_run = |a: &str, b: &str| -> Vec<f64> {
         let (Some(a), Some(b)) = (index(a), index(b)) else {
-            return Value::Null;
+            return Vec::new();
         };
-        let v: Vec<f64> = samples[a]
+        samples[a]
             .iter()
             .zip(&samples[b])
             .map(|((x, _), (y, _))| rate(x) / rate(y))
-            .collect();
-        round(median(v), 3)
+            .collect()
     };
+    // Their median.
+    let ratio = |a: &str, b: &str| -> Value { round(median(per_run(a, b)), 3) };
+    // The issue's targets (issue 29), each against its same-run baseline.
+    let mut targets = Map::new();
+    for (what, a, b, target) in [
+        (
+            "watch typed decode / read-only (b/a)",
+            "watch-decode",
+            "read-only",
+            0.7,
+        ),
+        (
+            "watch typed decode / Node (b/d)",
+            "watch-decode",
+            "node",
+            4.0,
+        ),
+        (
+            "full informer / read-only (c/a)",
+            "informer",
+            "read-only",
+            0.5,
+        ),
+    ] {
+        let runs = per_run(a, b);
+        let lo = runs.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = runs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mid = median(runs.clone());
+        let met = mid >= target;
+        println!(
+            "target: {what} = {mid:.2} (runs {lo:.2}-{hi:.2}), >= {target}: {}",
+            if met { "met" } else { "not met" }
+        );
+        targets.insert(
+            what.to_owned(),
+            json!({
+                "median": round(mid, 3),
+                "runs": runs.iter().map(|r| round(*r, 3)).collect::<Vec<_>>(),
+                "target": target,
+                "met": met,
+            }),
+        );
+    }
     Ok(json!({
         "events_per_run": events,
         "runs": args.runs,
@@ -332,8 +377,10 @@ fn watch(args: &Args, events: u64, node_dir: &Path, containers: usize) -> Result
             "informer/node (c/d)": ratio("informer", "node"),
             "watch-decode/naive-decode": ratio("watch-decode", "naive-decode"),
             "watch-decode/read-only (b/a)": ratio("watch-decode", "read-only"),
+            "watch-decode/node (b/d)": ratio("watch-decode", "node"),
             "borrowed-decode/naive-decode": ratio("borrowed-decode", "naive-decode"),
         },
+        "targets": targets,
     }))
 }
 

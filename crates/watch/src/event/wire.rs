@@ -22,6 +22,7 @@ use crate::container::{Labels, PodPhase, null_as_default};
 
 pub mod docker;
 pub mod kubernetes;
+mod scan;
 mod value;
 
 /// `Action`: a Docker action, or `ADDED`, `MODIFIED` or `DELETED`.
@@ -58,6 +59,7 @@ fn to_json(frame: &impl Serialize) -> String {
     serde_json::to_string(frame).unwrap_or_default()
 }
 
+pub(super) use scan::scan;
 use value::{CowOrNull, CowStr, LabelsValue, LenientSeed, PhaseSeed, Scalar};
 
 /// The union of both wire shapes. Field names are case-sensitive, so `status` (Docker)
@@ -65,6 +67,7 @@ use value::{CowOrNull, CowStr, LabelsValue, LenientSeed, PhaseSeed, Scalar};
 /// its `build`, not returned: the frame's parts are not moved up through the decoder's
 /// layers.
 #[derive(Default)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 pub(super) struct WireEvent<'a> {
     /// `Action`.
     pub(super) action: Cow<'a, str>,
@@ -92,6 +95,14 @@ pub(super) struct WireEvent<'a> {
 struct Seen(u16);
 
 impl Seen {
+    /// Notes field number `bit`; false if it was seen already.
+    fn first(&mut self, bit: u8) -> bool {
+        let mask = 1 << bit;
+        let first = self.0 & mask == 0;
+        self.0 |= mask;
+        first
+    }
+
     /// Reads the value of field number `bit`, named `name`, with `seed`; an error if the
     /// field was seen already.
     fn read<'de, A: MapAccess<'de>, S: de::DeserializeSeed<'de>>(
@@ -101,12 +112,55 @@ impl Seen {
         name: &'static str,
         seed: S,
     ) -> Result<S::Value, A::Error> {
-        let mask = 1 << bit;
-        if self.0 & mask != 0 {
+        if !self.first(bit) {
             return Err(de::Error::duplicate_field(name));
         }
-        self.0 |= mask;
         map.next_value_seed(seed)
+    }
+}
+
+/// A field of an object the decoder reads: its number (for the duplicate check), its
+/// name (for the error) and where its value goes. Both readers of a frame, the serde
+/// visitors here and the fast path ([`scan`]), find fields through the tables that make
+/// these ([`WireEvent::field`], [`WireActor::field`]), so a field is named in one place.
+pub(super) struct Found<T> {
+    pub(super) bit: u8,
+    pub(super) name: &'static str,
+    pub(super) value: T,
+}
+
+/// Where the value of a top-level field goes, and what it is.
+pub(super) enum Field<'w, 'a> {
+    /// A string, or `null` as the empty string.
+    Text(&'w mut Cow<'a, str>),
+    /// `Status`: a phase (a string or `null`), parsed.
+    Phase(&'w mut Option<PodPhase>),
+    /// A time: a number, a number in a string, or `null` (0).
+    Time(&'w mut i64),
+    /// `Actor`: an object, or `null` for none.
+    Actor(&'w mut WireActor<'a>),
+}
+
+impl<'a> WireEvent<'a> {
+    /// The field `key` names (under either shape's spelling); `None` for a field the
+    /// decoder skips.
+    #[inline]
+    pub(super) fn field(&mut self, key: &str) -> Option<Found<Field<'_, 'a>>> {
+        let (bit, name, value) = match key {
+            ACTION => (0, ACTION, Field::Text(&mut self.action)),
+            docker::STATUS => (1, docker::STATUS, Field::Text(&mut self.docker_status)),
+            kubernetes::PHASE => (2, kubernetes::PHASE, Field::Phase(&mut self.phase)),
+            docker::ID | kubernetes::ID => (3, docker::ID, Field::Text(&mut self.id)),
+            docker::FROM | kubernetes::FROM => (4, docker::FROM, Field::Text(&mut self.from)),
+            TYPE => (5, TYPE, Field::Text(&mut self.kind)),
+            ACTOR => (6, ACTOR, Field::Actor(&mut self.actor)),
+            docker::TIME | kubernetes::TIME => (7, docker::TIME, Field::Time(&mut self.time)),
+            docker::TIME_NANO | kubernetes::TIME_NANO => {
+                (8, docker::TIME_NANO, Field::Time(&mut self.time_nano))
+            }
+            _ => return None,
+        };
+        Some(Found { bit, name, value })
     }
 }
 
@@ -142,31 +196,15 @@ where
         let mut wire = WireEvent::default();
         let mut seen = Seen::default();
         while let Some(CowStr(key)) = map.next_key()? {
-            match &*key {
-                ACTION => wire.action = seen.read(&mut map, 0, ACTION, CowOrNull)?,
-                docker::STATUS => {
-                    wire.docker_status = seen.read(&mut map, 1, docker::STATUS, CowOrNull)?
-                }
-                kubernetes::PHASE => {
-                    wire.phase = seen.read(&mut map, 2, kubernetes::PHASE, PhaseSeed)?
-                }
-                docker::ID | kubernetes::ID => {
-                    wire.id = seen.read(&mut map, 3, docker::ID, CowOrNull)?
-                }
-                docker::FROM | kubernetes::FROM => {
-                    wire.from = seen.read(&mut map, 4, docker::FROM, CowOrNull)?
-                }
-                TYPE => wire.kind = seen.read(&mut map, 5, TYPE, CowOrNull)?,
-                ACTOR => seen.read(&mut map, 6, ACTOR, InPlace(&mut wire.actor))?,
-                docker::TIME | kubernetes::TIME => {
-                    wire.time = seen.read(&mut map, 7, docker::TIME, LenientSeed)?
-                }
-                docker::TIME_NANO | kubernetes::TIME_NANO => {
-                    wire.time_nano = seen.read(&mut map, 8, docker::TIME_NANO, LenientSeed)?
-                }
-                _ => {
-                    map.next_value::<de::IgnoredAny>()?;
-                }
+            let Some(Found { bit, name, value }) = wire.field(&key) else {
+                map.next_value::<de::IgnoredAny>()?;
+                continue;
+            };
+            match value {
+                Field::Text(text) => *text = seen.read(&mut map, bit, name, CowOrNull)?,
+                Field::Phase(phase) => *phase = seen.read(&mut map, bit, name, PhaseSeed)?,
+                Field::Time(time) => *time = seen.read(&mut map, bit, name, LenientSeed)?,
+                Field::Actor(actor) => seen.read(&mut map, bit, name, InPlace(actor))?,
             }
         }
         Ok((self.build)(wire))
@@ -217,11 +255,35 @@ where
 
 /// The actor: its id and the attributes an event keeps.
 #[derive(Default)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 pub(super) struct WireActor<'a> {
     /// `ID` or `Id`.
     pub(super) id: Cow<'a, str>,
     /// `Attributes`.
     pub(super) attributes: Picked<'a>,
+}
+
+/// Where the value of an actor's field goes.
+pub(super) enum ActorField<'w, 'a> {
+    /// `ID` or `Id`: a string, or `null` as the empty string.
+    Id(&'w mut Cow<'a, str>),
+    /// `Attributes`: an object, or `null` for none.
+    Attributes(&'w mut Picked<'a>),
+}
+
+impl<'a> WireActor<'a> {
+    /// The field `key` names; `None` for a field the decoder skips.
+    #[inline]
+    pub(super) fn field(&mut self, key: &str) -> Option<Found<ActorField<'_, 'a>>> {
+        let (bit, name, value) = match key {
+            docker::ACTOR_ID | kubernetes::ACTOR_ID => {
+                (0, docker::ACTOR_ID, ActorField::Id(&mut self.id))
+            }
+            ATTRIBUTES => (1, ATTRIBUTES, ActorField::Attributes(&mut self.attributes)),
+            _ => return None,
+        };
+        Some(Found { bit, name, value })
+    }
 }
 
 impl<'de> Visitor<'de> for InPlace<'_, WireActor<'de>> {
@@ -234,15 +296,14 @@ impl<'de> Visitor<'de> for InPlace<'_, WireActor<'de>> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut seen = Seen::default();
         while let Some(CowStr(key)) = map.next_key()? {
-            match &*key {
-                docker::ACTOR_ID | kubernetes::ACTOR_ID => {
-                    self.0.id = seen.read(&mut map, 0, docker::ACTOR_ID, CowOrNull)?
-                }
-                ATTRIBUTES => {
-                    seen.read(&mut map, 1, ATTRIBUTES, InPlace(&mut self.0.attributes))?
-                }
-                _ => {
-                    map.next_value::<de::IgnoredAny>()?;
+            let Some(Found { bit, name, value }) = self.0.field(&key) else {
+                map.next_value::<de::IgnoredAny>()?;
+                continue;
+            };
+            match value {
+                ActorField::Id(id) => *id = seen.read(&mut map, bit, name, CowOrNull)?,
+                ActorField::Attributes(picked) => {
+                    seen.read(&mut map, bit, name, InPlace(picked))?;
                 }
             }
         }
@@ -253,6 +314,7 @@ impl<'de> Visitor<'de> for InPlace<'_, WireActor<'de>> {
 /// The attributes an event keeps. Each may come under its Docker (lower-case) and its
 /// Kubernetes (capitalised) spelling: the Docker one wins, even when empty.
 #[derive(Default)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 pub(super) struct Picked<'a> {
     name: Slot<'a>,
     image: Slot<'a>,
@@ -263,7 +325,8 @@ pub(super) struct Picked<'a> {
 
 /// One attribute's value under each spelling; `None` when missing or not a scalar.
 #[derive(Default)]
-struct Slot<'a> {
+#[cfg_attr(test, derive(Debug, PartialEq))]
+pub(super) struct Slot<'a> {
     docker: Option<Cow<'a, str>>,
     kubernetes: Option<Cow<'a, str>>,
 }
@@ -271,7 +334,8 @@ struct Slot<'a> {
 impl<'a> Slot<'a> {
     /// Keeps `value` for its spelling: a later duplicate wins, as in a map, even when it
     /// is no value (a non-scalar).
-    fn set(&mut self, value: Option<Cow<'a, str>>, docker: bool) {
+    #[inline]
+    pub(super) fn set(&mut self, value: Option<Cow<'a, str>>, docker: bool) {
         if docker {
             self.docker = value;
         } else {
@@ -311,6 +375,35 @@ impl<'a> Picked<'a> {
     }
 }
 
+/// What an attribute is to the decoder, by its key.
+pub(super) enum Attribute<'w, 'a> {
+    /// `name`, `image` or `exitCode` under one spelling (Docker's when `docker`): kept as
+    /// text when its value is a string, number or boolean; any other value is no value.
+    Kept(&'w mut Slot<'a>, bool),
+    /// `Labels`: an object of labels, or `null` for none; any other value is not labels.
+    /// A later duplicate wins, as in a map, even when it is not labels.
+    Labels(&'w mut Option<Labels>),
+    /// Any other attribute: its value is checked (a number must be in range), not kept.
+    Other,
+}
+
+impl<'a> Picked<'a> {
+    /// What the attribute `key` is.
+    #[inline]
+    pub(super) fn attribute(&mut self, key: &str) -> Attribute<'_, 'a> {
+        match key {
+            docker::NAME => Attribute::Kept(&mut self.name, true),
+            kubernetes::NAME => Attribute::Kept(&mut self.name, false),
+            docker::IMAGE => Attribute::Kept(&mut self.image, true),
+            kubernetes::IMAGE => Attribute::Kept(&mut self.image, false),
+            docker::EXIT_CODE => Attribute::Kept(&mut self.exit_code, true),
+            kubernetes::EXIT_CODE => Attribute::Kept(&mut self.exit_code, false),
+            kubernetes::LABELS => Attribute::Labels(&mut self.labels),
+            _ => Attribute::Other,
+        }
+    }
+}
+
 impl<'de> Visitor<'de> for InPlace<'_, Picked<'de>> {
     type Value = ();
 
@@ -319,28 +412,18 @@ impl<'de> Visitor<'de> for InPlace<'_, Picked<'de>> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let picked = self.0;
         while let Some(CowStr(key)) = map.next_key()? {
-            let (slot, docker) = match &*key {
-                docker::NAME => (&mut picked.name, true),
-                kubernetes::NAME => (&mut picked.name, false),
-                docker::IMAGE => (&mut picked.image, true),
-                kubernetes::IMAGE => (&mut picked.image, false),
-                docker::EXIT_CODE => (&mut picked.exit_code, true),
-                kubernetes::EXIT_CODE => (&mut picked.exit_code, false),
-                kubernetes::LABELS => {
-                    // A later duplicate wins, as in a map, even when it is not labels.
-                    picked.labels = map.next_value::<LabelsValue>()?.0;
-                    continue;
+            match self.0.attribute(&key) {
+                // A non-scalar value is no value (`None`).
+                Attribute::Kept(slot, docker) => {
+                    slot.set(map.next_value::<Scalar<'de>>()?.0, docker);
                 }
-                _ => {
-                    // Parsed, not kept: a number out of range is still an error.
+                Attribute::Labels(labels) => *labels = map.next_value::<LabelsValue>()?.0,
+                // Parsed, not kept: a number out of range is still an error.
+                Attribute::Other => {
                     map.next_value::<Scalar<'de>>()?;
-                    continue;
                 }
-            };
-            // A non-scalar value is no value (`None`).
-            slot.set(map.next_value::<Scalar<'de>>()?.0, docker);
+            }
         }
         Ok(())
     }

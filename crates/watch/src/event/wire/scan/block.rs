@@ -1,0 +1,308 @@
+//! The scanner's speed module: where the `"` of a frame are, one 64-bit mask per 64-byte
+//! block, and whether the frame holds anything the fast path does not read (a `\` or a
+//! byte below 0x20). With the places of the quotes known, a string's end is the next set
+//! bit of a mask.
+//!
+//! PERFORMANCE: on x86-64 a block is two 32-byte AVX2 compares and `vpmovmskb`s when the
+//! processor has AVX2 (checked at run time, once per frame), else four 16-byte SSE2 ones
+//! (part of every x86-64); elsewhere, and as the reference the tests check both against,
+//! a byte-by-byte loop ([`masks_portable`]).
+//!
+//! The `unsafe` here is only in calling the vector functions: each needs its CPU
+//! feature, which is either in the x86-64 baseline (SSE2: every x86_64 target enables
+//! it) or checked just before (`is_x86_feature_detected!("avx2")`), and each reads only
+//! the 64-byte array it is given. `crates/watch/src/lib.rs` denies `unsafe_code`
+//! everywhere but here and `event::utf8`.
+
+/// The bytes of one block.
+pub(super) const BLOCK: usize = 64;
+
+/// The masks of one block: bit `i` stands for byte `i`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Masks {
+    /// The bytes that are `"`.
+    pub(super) quotes: u64,
+    /// The bytes that are `\` or below 0x20: an escape, a control character, or
+    /// whitespace other than a space.
+    pub(super) unread: u64,
+}
+
+/// Fills `out` with the quotes of `bytes`, block by block (blocks past the end of
+/// `bytes` are left as they are). False when `bytes` hold a `\` or a control character,
+/// or have more blocks than `out`.
+#[inline]
+pub(super) fn quote_masks(bytes: &[u8], out: &mut [u64]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            #[allow(unsafe_code)]
+            // SAFETY: AVX2 was detected just above.
+            return unsafe { quote_masks_avx2(bytes, out) };
+        }
+        #[allow(unsafe_code)]
+        // SAFETY: SSE2 is in the x86-64 baseline: every x86_64 target enables it.
+        unsafe {
+            quote_masks_sse2(bytes, out)
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        fill(bytes, out, masks_portable)
+    }
+}
+
+/// [`quote_masks`] with `masks` for each block. The last, short block is read as the
+/// frame's last 64 bytes, of which those before the block are shifted out (a frame
+/// shorter than a block is padded with spaces, which are neither).
+#[inline(always)]
+fn fill(bytes: &[u8], out: &mut [u64], masks: impl Fn(&[u8; BLOCK]) -> Masks) -> bool {
+    let mut unread = 0;
+    let mut whole = bytes.chunks_exact(BLOCK);
+    let mut filled = 0;
+    for (slot, block) in out.iter_mut().zip(&mut whole) {
+        let Some(block) = block.first_chunk() else {
+            return false;
+        };
+        let found = masks(block);
+        *slot = found.quotes;
+        unread |= found.unread;
+        filled += 1;
+    }
+    let rest = whole.remainder();
+    if filled * BLOCK + rest.len() != bytes.len() {
+        // More blocks than `out` holds.
+        return false;
+    }
+    if !rest.is_empty() {
+        let found = match bytes.last_chunk::<BLOCK>() {
+            Some(last) => {
+                let found = masks(last);
+                let before = BLOCK - rest.len();
+                Masks {
+                    quotes: found.quotes >> before,
+                    unread: found.unread >> before,
+                }
+            }
+            None => {
+                let mut padded = [b' '; BLOCK];
+                padded[..rest.len()].copy_from_slice(rest);
+                masks(&padded)
+            }
+        };
+        let Some(slot) = out.get_mut(filled) else {
+            return false;
+        };
+        *slot = found.quotes;
+        unread |= found.unread;
+    }
+    unread == 0
+}
+
+/// [`quote_masks`] with AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn quote_masks_avx2(bytes: &[u8], out: &mut [u64]) -> bool {
+    // The closure has the features of the function it is in.
+    fill(bytes, out, |block| masks_avx2(block))
+}
+
+/// [`quote_masks`] with SSE2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+fn quote_masks_sse2(bytes: &[u8], out: &mut [u64]) -> bool {
+    fill(bytes, out, |block| masks_sse2(block))
+}
+
+/// The masks of a block, with AVX2: 32 bytes per compare.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn masks_avx2(block: &[u8; BLOCK]) -> Masks {
+    use std::arch::x86_64::{
+        __m256i, _mm256_cmpeq_epi8, _mm256_min_epu8, _mm256_movemask_epi8, _mm256_or_si256,
+        _mm256_set_epi64x, _mm256_set1_epi8,
+    };
+
+    /// 32 bytes as a vector (the compiler makes it one unaligned load).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn load(bytes: &[u8]) -> __m256i {
+        let quarter = |at: usize| {
+            let mut word = [0; 8];
+            word.copy_from_slice(&bytes[at..at + 8]);
+            i64::from_le_bytes(word)
+        };
+        _mm256_set_epi64x(quarter(24), quarter(16), quarter(8), quarter(0))
+    }
+
+    let quote = _mm256_set1_epi8(b'"' as i8);
+    let backslash = _mm256_set1_epi8(b'\\' as i8);
+    let below_space = _mm256_set1_epi8(0x1f);
+    let mut masks = Masks {
+        quotes: 0,
+        unread: 0,
+    };
+    for (i, half) in block.chunks_exact(32).enumerate() {
+        let v = load(half);
+        let is_quote = _mm256_cmpeq_epi8(v, quote);
+        // Unsigned: `b <= 0x1f` exactly when `min(b, 0x1f) == b`.
+        let is_control = _mm256_cmpeq_epi8(_mm256_min_epu8(v, below_space), v);
+        let is_unread = _mm256_or_si256(is_control, _mm256_cmpeq_epi8(v, backslash));
+        // `vpmovmskb` sets the 32 bits of an `i32`; `as u32` keeps exactly those.
+        masks.quotes |= u64::from(_mm256_movemask_epi8(is_quote) as u32) << (32 * i);
+        masks.unread |= u64::from(_mm256_movemask_epi8(is_unread) as u32) << (32 * i);
+    }
+    masks
+}
+
+/// The masks of a block, with SSE2: 16 bytes per compare.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+fn masks_sse2(block: &[u8; BLOCK]) -> Masks {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set_epi64x,
+        _mm_set1_epi8,
+    };
+
+    /// 16 bytes as a vector (the compiler makes it one unaligned load).
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn load(bytes: &[u8]) -> __m128i {
+        let half = |at: usize| {
+            let mut word = [0; 8];
+            word.copy_from_slice(&bytes[at..at + 8]);
+            i64::from_le_bytes(word)
+        };
+        _mm_set_epi64x(half(8), half(0))
+    }
+
+    let quote = _mm_set1_epi8(b'"' as i8);
+    let backslash = _mm_set1_epi8(b'\\' as i8);
+    let below_space = _mm_set1_epi8(0x1f);
+    let mut masks = Masks {
+        quotes: 0,
+        unread: 0,
+    };
+    for (i, chunk) in block.chunks_exact(16).enumerate() {
+        let v = load(chunk);
+        let is_quote = _mm_cmpeq_epi8(v, quote);
+        let is_control = _mm_cmpeq_epi8(_mm_min_epu8(v, below_space), v);
+        let is_unread = _mm_or_si128(is_control, _mm_cmpeq_epi8(v, backslash));
+        // `pmovmskb` sets the low 16 bits of an `i32`; `as u16` keeps exactly those.
+        masks.quotes |= u64::from(_mm_movemask_epi8(is_quote) as u16) << (16 * i);
+        masks.unread |= u64::from(_mm_movemask_epi8(is_unread) as u16) << (16 * i);
+    }
+    masks
+}
+
+/// The masks of a block, one byte at a time.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn masks_portable(block: &[u8; BLOCK]) -> Masks {
+    let mut masks = Masks {
+        quotes: 0,
+        unread: 0,
+    };
+    for (i, &b) in block.iter().enumerate() {
+        masks.quotes |= u64::from(b == b'"') << i;
+        masks.unread |= u64::from(b < 0x20 || b == b'\\') << i;
+    }
+    masks
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A way to compute the masks of a block.
+    type MasksFn = fn(&[u8; BLOCK]) -> Masks;
+
+    /// Every way this machine computes the masks of a block, by name.
+    fn every_masks() -> Vec<(&'static str, MasksFn)> {
+        #[allow(unused_mut)]
+        let mut all: Vec<(&'static str, MasksFn)> = vec![("portable", masks_portable)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[allow(unsafe_code)]
+            fn sse2(block: &[u8; BLOCK]) -> Masks {
+                // SAFETY: SSE2 is in the x86-64 baseline.
+                unsafe { masks_sse2(block) }
+            }
+            all.push(("sse2", sse2));
+            if std::is_x86_feature_detected!("avx2") {
+                #[allow(unsafe_code)]
+                fn avx2(block: &[u8; BLOCK]) -> Masks {
+                    // SAFETY: only listed when AVX2 was detected.
+                    unsafe { masks_avx2(block) }
+                }
+                all.push(("avx2", avx2));
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_byte_value_in_every_place_is_classified_by_every_implementation() {
+        for (name, masks) in every_masks() {
+            for place in 0..BLOCK {
+                for byte in 0..=u8::MAX {
+                    let mut block = [b'a'; BLOCK];
+                    block[place] = byte;
+                    let bit = 1 << place;
+                    let want = Masks {
+                        quotes: if byte == b'"' { bit } else { 0 },
+                        unread: if byte < 0x20 || byte == b'\\' { bit } else { 0 },
+                    };
+                    assert_eq!(masks(&block), want, "{name}: byte {byte:#04x} at {place}");
+                }
+            }
+        }
+    }
+
+    /// The masks of `bytes` byte by byte, as `quote_masks` should give them.
+    fn plain_quote_masks(bytes: &[u8]) -> Option<Vec<u64>> {
+        if bytes.iter().any(|&b| b < 0x20 || b == b'\\') {
+            return None;
+        }
+        let mut out = vec![0; bytes.len().div_ceil(BLOCK)];
+        for (i, &b) in bytes.iter().enumerate() {
+            out[i / BLOCK] |= u64::from(b == b'"') << (i % BLOCK);
+        }
+        Some(out)
+    }
+
+    proptest! {
+        #[test]
+        fn the_vector_masks_are_the_portable_ones(
+            bytes in prop::collection::vec(
+                prop_oneof![any::<u8>(), Just(b'"'), Just(b'\\'), Just(b' '), Just(0x1f)],
+                BLOCK,
+            ),
+        ) {
+            let mut block = [0; BLOCK];
+            block.copy_from_slice(&bytes);
+            for (name, masks) in every_masks() {
+                prop_assert_eq!(masks(&block), masks_portable(&block), "{}", name);
+            }
+        }
+
+        #[test]
+        fn quote_masks_of_any_length_are_the_plain_ones(
+            bytes in prop::collection::vec(
+                prop_oneof![8 => b'a'..=b'z', 2 => Just(b'"'), 1 => Just(b'\\')],
+                0..300,
+            ),
+            room in 0usize..7,
+        ) {
+            let mut out = vec![u64::MAX; room];
+            let plain = plain_quote_masks(&bytes);
+            let fits = bytes.len().div_ceil(BLOCK) <= room;
+            let ok = quote_masks(&bytes, &mut out);
+            prop_assert_eq!(ok, fits && plain.is_some());
+            if ok {
+                let plain = plain.unwrap_or_default();
+                prop_assert_eq!(&out[..plain.len()], &plain[..]);
+            }
+        }
+    }
+}
