@@ -90,10 +90,7 @@ impl Labels {
     /// The memory these labels keep: each entry, and the heap of its long texts.
     #[must_use]
     pub fn kept_bytes(&self) -> usize {
-        self.0
-            .iter()
-            .map(|(k, v)| entry_bytes(k, v))
-            .sum::<usize>()
+        self.0.iter().map(|(k, v)| entry_bytes(k, v)).sum::<usize>()
     }
 
     /// Sets `key` to `value` while decoding, counting what they keep in `kept`; an error
