@@ -13,8 +13,8 @@ ATTACK is one of
                  events about A, as fast as the informer reads them
   fetch-dribble  the list is [A] at once; the stream sends `create` of C, then ~1 MiB
                  events about C; the fetch of C (a list filtered by id) dribbles
-  big-list       an endless list of valid containers of ~1 MiB each (a long `Command`),
-                 and, every 8th, one of 86 000 short labels
+  big-list       an endless list of valid containers of ~1 MiB each, 86 000 short labels
+  large-list     an endless list of valid containers of ~1 MiB each, a long `Command`
   small-list     an endless list of small valid containers
 
 INFORMER_BINARY is the `informer` example (`cargo build --release --example informer`),
@@ -77,7 +77,7 @@ class Fake:
 def reply(body, status="200 OK"):
     body = body.encode()
     return (
-        f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+        f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nConnection: close\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode() + body
 
@@ -87,7 +87,7 @@ def chunk(data):
 
 
 CHUNKED = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
     b"Transfer-Encoding: chunked\r\n\r\n"
 )
 
@@ -137,14 +137,18 @@ def listing(conn, fake):
         conn.sendall(chunk(body[i:]) + b"0\r\n\r\n")
     elif attack == "big-list":
         conn.sendall(CHUNKED + chunk(b"["))
-        command = "x" * (1000 * 1024)
         labels = "{" + ",".join(f'"{i:x}":""' for i in range(86_000)) + "}"
         n = 0
         while fake.attacking():
-            if n % 8 == 7:
-                item = container(f"{n:064x}").replace('"Labels":{}', f'"Labels":{labels}')
-            else:
-                item = container(f"{n:064x}").replace('"Command":"true"', f'"Command":"{command}"')
+            item = container(f"{n:064x}").replace('"Labels":{}', f'"Labels":{labels}')
+            conn.sendall(chunk((item + ",").encode()))
+            n += 1
+    elif attack == "large-list":
+        conn.sendall(CHUNKED + chunk(b"["))
+        command = "x" * (1000 * 1024)
+        n = 0
+        while fake.attacking():
+            item = container(f"{n:064x}").replace('"Command":"true"', f'"Command":"{command}"')
             conn.sendall(chunk((item + ",").encode()))
             n += 1
     elif attack == "small-list":
@@ -155,7 +159,7 @@ def listing(conn, fake):
             conn.sendall(chunk(batch.encode()))
             n += 1000
     else:
-        ids = [A] if attack else [A, B]
+        ids = [A] if attack else [A, B] + ([C] if fake.attack == "fetch-dribble" else [])
         conn.sendall(reply("[" + ",".join(container(i) for i in ids) + "]"))
 
 
@@ -301,7 +305,7 @@ def main(binary, attack, attack_seconds=30.0):
             line = line.strip()
             if line:
                 last_err.append(line[-300:])
-                del last_err[:-5]
+                del last_err[:-int(os.environ.get("SHOW_STDERR", "5"))]
 
     threading.Thread(target=read_stdout, daemon=True).start()
     threading.Thread(target=read_stderr, daemon=True).start()
@@ -326,6 +330,8 @@ def main(binary, attack, attack_seconds=30.0):
         )
         for e in errors[-3:]:
             print(f"  stderr: {e}")
+        if os.environ.get("SHOW_STDERR"):
+            print("\n".join(last_err))
         if os.environ.get("TRIM_PROBE"):
             # Is what is kept free memory the allocator holds? Ask glibc to give it back.
             subprocess.run(
