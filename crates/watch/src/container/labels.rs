@@ -11,11 +11,12 @@ use super::shared::text_heap;
 
 /// The most memory one container's (or one event's) labels may keep when decoded,
 /// counting each label's entry (48 bytes) and the heap of keys and values longer than 23
-/// bytes: 256 KiB (Kubernetes' bound on an object's annotations). Labels that would keep
-/// more fail to decode, so a hostile server cannot turn a 1 MiB list element of short
-/// labels (86 000 of them, some 4 MiB decoded) into an unbounded heap. A real container
-/// keeps well under 4 KiB of labels (a Compose service's dozen keep about 1 KiB).
-pub const MAX_LABELS_BYTES: usize = 256 * 1024;
+/// bytes: 1 MiB, as each of a container's other lists (`MAX_KEPT_BYTES`). Labels that
+/// would keep more fail to decode, so a hostile server cannot turn a 1 MiB list element
+/// of short labels (86 000 of them, over 4 MiB decoded) into a heap four times its size.
+/// A real container keeps well under 4 KiB of labels (a Compose service's dozen keep
+/// about 1 KiB); 10 000 labels keep about 480 KiB.
+pub const MAX_LABELS_BYTES: usize = 1 << 20;
 
 /// A container's labels, key to value, sorted by key.
 ///
