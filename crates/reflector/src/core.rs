@@ -301,6 +301,7 @@ impl Core {
         for event in &buffered {
             apply(event, &self.selector, &mut to_fetch, relist);
         }
+        // Replayed: their memory goes before the fetch or the commit.
         drop(buffered);
         if to_fetch.is_empty() {
             return self.commit(BTreeSet::new(), now);
