@@ -140,6 +140,7 @@ async fn run(args: Args) -> Result<(), String> {
     let mut last_events = 0;
     let mut last_at = Instant::now();
     let mut server: Option<String> = None;
+    let mut give_back = common::GiveBack::default();
     let ended_by = loop {
         let until_deadline = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         tokio::select! {
@@ -148,6 +149,7 @@ async fn run(args: Args) -> Result<(), String> {
             () = out.closed() => break "closed stdout",
             _ = tick.tick() => {
                 let status = informer.status();
+                give_back.after(&status);
                 if status.server.is_some() && status.server != server {
                     server.clone_from(&status.server);
                     if let Some(s) = &server {

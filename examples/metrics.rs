@@ -110,11 +110,13 @@ async fn run(args: Args) -> Result<(), String> {
     let stop = common::sleep_opt(run_for);
     tokio::pin!(stop);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut give_back = common::GiveBack::default();
     loop {
         tokio::select! {
             () = &mut stop => break,
             _ = signals.recv() => break,
             _ = tick.tick() => {
+                give_back.after(&informer.status());
                 #[allow(clippy::cast_precision_loss)] // exact below 2^53 containers
                 let cached = informer.store().len() as f64;
                 metrics::gauge!("hypersh_cache_containers").set(cached);

@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
-"""A hostile Docker daemon for the informer example (issue 25, item 3).
+"""A hostile Docker daemon for the informer example (issue 25, items 1 and 3).
 
 A fake dockerd on a private Unix socket answers /_ping, /version and the container list
 like an engine, and for ATTACK_SECONDS dribbles every /events response: one byte every
 5 s, never a newline. Then the attack ends: a second container appears, and /events
 behaves (an event for each container, then silence). Usage:
 
-    docker_hostile.py INFORMER_BINARY [ATTACK_SECONDS]
+    docker_hostile.py INFORMER_BINARY [ATTACK_SECONDS] [ATTACK]
+
+ATTACK is `dribble` (the default, above), `large-lines` (/events sends valid lines of
+about 1 MiB about A as fast as they are read while the list stalls) or
+`large-lines-fetch` (the list answers; /events sends C's `create`, then ~1 MiB lines
+about C, while the fetch of C stalls). For these two the informer's RSS 30 s after the
+attack ended is printed too.
 
 INFORMER_BINARY is the `informer` example (`cargo build --release --example informer`),
 run as `informer --docker unix:///PATH`. Prints, from the daemon's side, when each
@@ -27,6 +33,7 @@ import time
 
 A = "aaaa0a06f79139a667976a4a7a218dc44383098bd6741b912a6c19a003ded487"
 B = "bbbb0a06f79139a667976a4a7a218dc44383098bd6741b912a6c19a003ded487"
+C = "cccc0a06f79139a667976a4a7a218dc44383098bd6741b912a6c19a003ded487"
 
 
 def container(cid):
@@ -36,16 +43,18 @@ def container(cid):
     )
 
 
-def event(cid):
+def event(cid, action="start", pad=0):
+    extra = f',"pad":"{"x" * pad}"' if pad else ""
     return (
-        f'{{"status":"start","id":"{cid}","from":"img:1","Type":"container","Action":"start",'
-        f'"Actor":{{"ID":"{cid}","Attributes":{{"image":"img:1","name":"n{cid[:4]}"}}}},'
+        f'{{"status":"{action}","id":"{cid}","from":"img:1","Type":"container","Action":"{action}",'
+        f'"Actor":{{"ID":"{cid}","Attributes":{{"image":"img:1","name":"n{cid[:4]}"{extra}}}}},'
         f'"scope":"local","time":1796462788,"timeNano":1796462788031704372}}'
     )
 
 
 class Fake:
-    def __init__(self):
+    def __init__(self, mode="dribble"):
+        self.mode = mode
         self.lock = threading.Lock()
         self.attack = True
         self.containers = [A]
@@ -85,9 +94,13 @@ def serve(conn, fake):
             elif path == "/version":
                 conn.sendall(reply('{"ApiVersion":"1.41"}'))
             elif path.endswith("/containers/json"):
+                fetch = "%22id%22" in target
+                stalls = {"large-lines": not fetch, "large-lines-fetch": fetch}
+                while stalls.get(fake.mode) and fake.attack:
+                    time.sleep(0.05)
                 with fake.lock:
                     ids = list(fake.containers)
-                if "%22id%22" in target:
+                if fetch:
                     ids = [i for i in ids if i in target]
                 fake.note(f"list of {len(ids)}")
                 conn.sendall(reply("[" + ",".join(container(i) for i in ids) + "]"))
@@ -107,6 +120,18 @@ def events(conn, fake):
     with fake.lock:
         attack = fake.attack
         ids = list(fake.containers)
+    if attack and fake.mode != "dribble":
+        about = A if fake.mode == "large-lines" else C
+        if about == C:
+            conn.sendall(chunk((event(C, "create") + "\n").encode()))
+        lines = [chunk((event(about, a, 1000 * 1024) + "\n").encode()) for a in ("stop", "start")]
+        n = 0
+        while fake.attack:
+            conn.sendall(lines[n % 2])
+            n += 1
+        attack = False
+        with fake.lock:
+            ids = list(fake.containers)
     if not attack:
         fake.note("events: healthy")
         for cid in ids:
@@ -148,13 +173,24 @@ def vmhwm(pid):
     return None
 
 
-def main(binary, attack_seconds=40.0):
+def status(pid, field):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def main(binary, attack_seconds=40.0, mode="dribble"):
     tmp = tempfile.mkdtemp(prefix=f"dh-{os.getpid()}-")
     path = os.path.join(tmp, "d.sock")
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(path)
     listener.listen(64)
-    fake = Fake()
+    fake = Fake(mode)
 
     def accept():
         while True:
@@ -175,21 +211,31 @@ def main(binary, attack_seconds=40.0):
 
     def read_stdout():
         for line in proc.stdout:
-            if "nbbbb" in line and not seen_b:
+            if ("nbbbb" in line or (mode == "large-lines-fetch" and "ncccc" in line)) and not seen_b:
                 seen_b.append(time.monotonic())
 
     threading.Thread(target=read_stdout, daemon=True).start()
     try:
         time.sleep(attack_seconds)
+        peak_attack = vmhwm(proc.pid)
         with fake.lock:
             fake.attack = False
-            fake.containers.append(B)
+            fake.containers.append(C if mode == "large-lines-fetch" else B)
         ended = time.monotonic()
         fake.note("attack ends; a second container appears")
         deadline = ended + 25
         while not seen_b and time.monotonic() < deadline:
             time.sleep(0.05)
         peak = vmhwm(proc.pid)
+        if mode != "dribble":
+            time.sleep(max(0.0, ended + 30 - time.monotonic()))
+            recovered = f"{seen_b[0] - ended:.2f} s" if seen_b else "not within 25 s"
+            print(
+                f"docker {mode}: attack {attack_seconds:.0f} s; informer peak RSS "
+                f"{peak_attack / 1024:.0f} MiB; recovered {recovered} after; RSS 30 s after "
+                f"{status(proc.pid, 'VmRSS') / 1024:.0f} MiB"
+            )
+            return
         with fake.lock:
             log = list(fake.log)
         for at, what in log:
@@ -207,4 +253,5 @@ def main(binary, attack_seconds=40.0):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], *[float(x) for x in sys.argv[2:]])
+    args = sys.argv[2:]
+    main(sys.argv[1], *[float(x) for x in args[:1]], *args[1:2])

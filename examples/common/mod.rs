@@ -440,3 +440,37 @@ pub async fn sleep_opt(d: Option<Duration>) {
         None => std::future::pending().await,
     }
 }
+
+/// Gives the allocator's free memory back to the system once after each failed session
+/// or overflow (the reflector's `failures` or `overflows` grew: the list or the events
+/// it was holding have been dropped): glibc keeps freed small blocks in its arenas, so a refused
+/// list of two million containers otherwise leaves the process at its peak (about
+/// 1 GiB) with two cached. Only on Linux with glibc (`malloc_trim`); elsewhere nothing.
+#[derive(Debug, Default)]
+pub struct GiveBack {
+    seen: u64,
+}
+
+impl GiveBack {
+    /// Called on each tick with the reflector's status.
+    pub fn after(&mut self, status: &Status) {
+        let failed = status.failures + status.overflows;
+        if failed == self.seen {
+            return;
+        }
+        self.seen = failed;
+        release_free_memory();
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release_free_memory() {
+    // SAFETY: `malloc_trim` only returns free pages of glibc's arenas to the system; it
+    // takes no pointer and is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_free_memory() {}

@@ -27,8 +27,11 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(10);
 /// Default of [`DockerSourceBuilder::ping_timeout`].
 pub const DEFAULT_PING_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default of [`DockerSourceBuilder::max_body`]: 64 MiB, some 30 000 containers.
-pub const DEFAULT_MAX_BODY: usize = 64 * 1024 * 1024;
+/// Default of [`DockerSourceBuilder::max_body`]: 1 GiB, as the Hyper.sh client's
+/// `ClientConfig::max_list_bytes`: a million ordinary containers (about 720 bytes of JSON
+/// each; Docker's own entries, with their ports, mounts and networks, run to 1–2 KiB, so
+/// some 500 000 of those).
+pub const DEFAULT_MAX_BODY: usize = 1 << 30;
 /// Default of [`DockerSourceBuilder::max_line`]: 1 MiB (an event is well under 1 KiB
 /// unless its container has very many labels).
 pub const DEFAULT_MAX_LINE: usize = 1024 * 1024;
@@ -391,8 +394,10 @@ impl DockerSourceBuilder {
         self
     }
 
-    /// The largest container list body accepted, in bytes (default 64 MiB). The list is
-    /// decoded as it arrives, so this bounds what a daemon may send, not what is held.
+    /// The largest container list body accepted, in bytes ([`DEFAULT_MAX_BODY`], 1 GiB).
+    /// The list is decoded as it arrives, so this bounds what a daemon may send and,
+    /// with `max_line` and the container's own bounds (`container::MAX_LABELS_BYTES`,
+    /// `container::MAX_KEPT_BYTES`), what a relist in progress holds.
     pub fn max_body(mut self, bytes: usize) -> Self {
         self.max_body = bytes;
         self

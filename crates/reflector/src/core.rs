@@ -40,11 +40,13 @@ use crate::plan::{Plan, plan};
 use crate::selector::Selector;
 use crate::status::{Phase, Status};
 
+mod held;
 mod messages;
 mod refresh;
 #[cfg(test)]
 mod tests;
 
+use held::Held;
 pub(crate) use messages::{Cache, Command, Failure, FetchId, Input, RefreshId, Settings};
 use refresh::Refreshes;
 
@@ -73,7 +75,7 @@ pub(crate) enum Listing {
     /// The list runs; events are buffered, in order.
     Running {
         /// Events received since the list started.
-        buffered: Vec<WatchEvent>,
+        buffered: Held,
     },
     /// The list has ended and the buffered events named containers it could not
     /// describe: they are fetched before the relist is committed.
@@ -83,9 +85,10 @@ pub(crate) enum Listing {
         /// The ids it asked for and has not answered.
         ids: BTreeSet<String>,
         /// Events received since the list ended.
-        buffered: Vec<WatchEvent>,
+        buffered: Held,
     },
-    /// More events arrived than [`Limits::max_buffered_events`]: they were dropped, and
+    /// More events arrived than [`Limits::max_buffered_events`] (or their bytes passed
+    /// [`Limits::max_buffered_bytes`]): they were dropped, and
     /// this list cannot be brought up to date. Once the list (`None`) or its fetch ends,
     /// the list is taken again.
     Overflowed {
@@ -107,7 +110,7 @@ pub(crate) struct Watching {
     fetches: BTreeMap<FetchId, Vec<String>>,
     /// Events about containers in flight, received while their fetch runs, in order:
     /// the answer may predate them, so they are replayed on top of it.
-    held: Vec<WatchEvent>,
+    held: Held,
     /// Containers a refresh asked for, until their fetch answers: one it does not find is
     /// removed from the cache (a fetch for an event leaves that to the event stream).
     refreshing: BTreeSet<String>,
@@ -229,7 +232,7 @@ impl Core {
     fn start_list(&mut self) -> Vec<Command> {
         self.lists += 1;
         self.state = State::Listing(Listing::Running {
-            buffered: Vec::new(),
+            buffered: Held::default(),
         });
         self.status.phase = Phase::Listing;
         vec![Command::List]
@@ -239,18 +242,16 @@ impl Core {
     /// changed through `cache`, and a command only when a fetch can start.
     pub(crate) fn event<C: Cache>(&mut self, event: WatchEvent, cache: &mut C) -> Option<Command> {
         self.status.events_received += 1;
-        let max = self.limits.max_buffered_events;
         match &mut self.state {
             State::Watching(w) => {
                 let id = event.id();
                 if w.in_flight.contains(id) {
-                    if w.held.len() >= max {
+                    if let Err(bound) = w.held.push(event, &self.limits) {
                         return self.overflow_to_relist(format!(
-                            "more than {max} events held for fetches: relisting \
-                             (raise Limits::max_buffered_events)"
+                            "{}: relisting",
+                            bound.describe("held for fetches")
                         ));
                     }
-                    w.held.push(event);
                     return None;
                 }
                 if apply(&event, &self.selector, &mut w.pending, cache) {
@@ -270,18 +271,18 @@ impl Core {
                 else {
                     return None;
                 };
-                if buffered.len() < max {
-                    buffered.push(event);
+                let Err(bound) = buffered.push(event, &self.limits) else {
                     return None;
-                }
+                };
                 let fetch = match listing {
                     Listing::Fetching { fetch, .. } => Some(*fetch),
                     _ => None,
                 };
+                // The events buffered so far are dropped here, with their memory.
                 *listing = Listing::Overflowed { fetch };
                 self.overflow(format!(
-                    "more than {max} events arrived during the list: it is taken again \
-                     when it ends (raise Limits::max_buffered_events)"
+                    "{}: the list is taken again when it ends",
+                    bound.describe("arrived during the list")
                 ));
                 None
             }
@@ -292,7 +293,7 @@ impl Core {
 
     fn list_done<C: Cache>(&mut self, relist: &mut C, now: Instant) -> Vec<Command> {
         let buffered = match &mut self.state {
-            State::Listing(Listing::Running { buffered }) => std::mem::take(buffered),
+            State::Listing(Listing::Running { buffered }) => buffered.take(),
             State::Listing(Listing::Overflowed { fetch: None }) => return self.start_list(),
             _ => return Vec::new(),
         };
@@ -300,6 +301,8 @@ impl Core {
         for event in &buffered {
             apply(event, &self.selector, &mut to_fetch, relist);
         }
+        // Replayed: their memory goes before the fetch or the commit.
+        drop(buffered);
         if to_fetch.is_empty() {
             return self.commit(BTreeSet::new(), now);
         }
@@ -309,7 +312,7 @@ impl Core {
         self.state = State::Listing(Listing::Fetching {
             fetch,
             ids: to_fetch,
-            buffered: Vec::new(),
+            buffered: Held::default(),
         });
         vec![Command::Fetch { fetch, ids }]
     }
@@ -355,7 +358,7 @@ impl Core {
                 // delete removed it, or one will come); what arrived during the fetch is
                 // newer than its answer: replay it on top.
                 let mut pending = BTreeSet::new();
-                for event in std::mem::take(buffered) {
+                for event in buffered.take() {
                     apply(&event, selector, &mut pending, cache);
                 }
                 self.commit(pending, now)
@@ -398,10 +401,7 @@ impl Core {
                         applied += u64::from(cache.update(id, |cached| removal(cached, id)));
                     }
                 }
-                let (replay, still_held) = std::mem::take(&mut w.held)
-                    .into_iter()
-                    .partition(|e: &WatchEvent| asked_ids.contains(e.id()));
-                w.held = still_held;
+                let replay = w.held.take_if(|e| asked_ids.contains(e.id()));
                 for event in replay {
                     applied += u64::from(apply(&event, selector, &mut w.pending, cache));
                 }

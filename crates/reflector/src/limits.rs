@@ -6,6 +6,14 @@
 /// 10 000 events a second during it.
 pub const DEFAULT_MAX_BUFFERED_EVENTS: usize = 50_000;
 
+/// The bytes of the events held at once (their frames and decoded labels, see
+/// `WatchEvent::kept_bytes`): 128 MiB. Ordinary events (under 1 KiB) reach
+/// [`DEFAULT_MAX_BUFFERED_EVENTS`] first; events of the largest legal size (1 MiB, the
+/// websocket's `max_frame_size` and Docker's `max_line`) reach this after 128. A Docker
+/// line may keep the read buffer it was cut from alive, up to twice its bytes: the
+/// events held then keep at most 256 MiB.
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 128 << 20;
+
 /// Containers waiting to be fetched or being fetched. A fetch asks for 50 ids per list
 /// call: past this many, one full list is cheaper than the fetches.
 pub const DEFAULT_MAX_PENDING_FETCHES: usize = 10_000;
@@ -27,6 +35,10 @@ pub struct Limits {
     /// it ends (its snapshot cannot be brought up to date); when events held for
     /// fetches pass it, the reflector relists.
     pub max_buffered_events: usize,
+    /// The bytes of the events held at once ([`DEFAULT_MAX_BUFFERED_BYTES`]), counted as
+    /// `WatchEvent::kept_bytes`; past it, as past
+    /// [`max_buffered_events`](Self::max_buffered_events).
+    pub max_buffered_bytes: usize,
     /// Containers waiting to be fetched or being fetched
     /// ([`DEFAULT_MAX_PENDING_FETCHES`]); past it the reflector relists instead.
     pub max_pending_fetches: usize,
@@ -36,6 +48,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_buffered_events: DEFAULT_MAX_BUFFERED_EVENTS,
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
             max_pending_fetches: DEFAULT_MAX_PENDING_FETCHES,
         }
     }
@@ -46,6 +59,13 @@ impl Limits {
     #[must_use]
     pub fn max_buffered_events(mut self, n: usize) -> Self {
         self.max_buffered_events = n.max(1);
+        self
+    }
+
+    /// Sets [`max_buffered_bytes`](Self::max_buffered_bytes) (at least 1).
+    #[must_use]
+    pub fn max_buffered_bytes(mut self, bytes: usize) -> Self {
+        self.max_buffered_bytes = bytes.max(1);
         self
     }
 

@@ -135,8 +135,9 @@ impl Client {
     /// Returns how many containers were listed.
     ///
     /// The response is bounded: no bytes for [`ClientConfig::list_progress_timeout`]
-    /// fail it, as do more than [`ClientConfig::max_list_containers`] containers or one
-    /// larger than [`ClientConfig::max_frame_size`].
+    /// fail it, as do more than [`ClientConfig::max_list_containers`] containers or
+    /// [`ClientConfig::max_list_bytes`] bytes, or one container larger than
+    /// [`ClientConfig::max_frame_size`].
     ///
     /// When it fails, `each` may already have been called for the containers before the
     /// failure.
@@ -145,7 +146,7 @@ impl Client {
     /// [`Error::Auth`] for 401/403, [`Error::Redirect`] for 3xx, [`Error::Status`] for
     /// other error statuses, [`Error::Timeout`] (overall or without progress),
     /// [`Error::Http`] for transport failures, [`Error::ListDecode`] when the body is not
-    /// a JSON array of containers, [`Error::ListTooLarge`].
+    /// a JSON array of containers, [`Error::ListTooLarge`], [`Error::ListBodyTooLarge`].
     pub async fn list_containers_into(
         &self,
         filters: &Filters,
@@ -153,7 +154,7 @@ impl Client {
     ) -> Result<usize, Error> {
         let cfg = &self.inner.config;
         let mut response = self.send_list(filters).await?;
-        let mut splitter = ArraySplitter::new(cfg.max_frame_size);
+        let mut splitter = ArraySplitter::new(cfg.max_frame_size).max_bytes(cfg.max_list_bytes);
         let mut count = 0usize;
         let started = Instant::now();
         let mut logged = started;
@@ -396,6 +397,7 @@ impl ListStop {
                 limit: cfg.max_list_containers,
             },
             Self::Decode(e) => Error::ListDecode(e),
+            Self::Split(SplitError::ListTooLarge { limit }) => Error::ListBodyTooLarge { limit },
             Self::Split(SplitError::ElementTooLarge { limit }) => {
                 Error::ListDecode(serde_json::Error::custom(format_args!(
                     "a list element is larger than {limit} bytes (ClientConfig::max_frame_size)"

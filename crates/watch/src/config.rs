@@ -37,6 +37,9 @@ pub const DEFAULT_LIST_PROGRESS_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most containers one list may hold: twice the largest account this client is
 /// benchmarked with (a million), so a server that sends an endless list is stopped.
 pub const DEFAULT_MAX_LIST_CONTAINERS: usize = 2_000_000;
+/// Default of [`ClientConfig::max_list_bytes`]: 1 GiB, a million ordinary containers
+/// (about 720 bytes of JSON each) with room to spare.
+pub const DEFAULT_MAX_LIST_BYTES: usize = 1 << 30;
 /// TCP keepalive probes start after this long without traffic, on every connection: a
 /// peer that vanished without closing is found by the kernel too.
 pub const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(30);
@@ -176,6 +179,7 @@ pub struct ClientConfig {
     pub(crate) max_frame_size: usize,
     pub(crate) list_progress_timeout: Duration,
     pub(crate) max_list_containers: usize,
+    pub(crate) max_list_bytes: usize,
     pub(crate) tcp_keepalive: Duration,
 }
 
@@ -199,6 +203,7 @@ impl ClientConfig {
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
             list_progress_timeout: DEFAULT_LIST_PROGRESS_TIMEOUT,
             max_list_containers: DEFAULT_MAX_LIST_CONTAINERS,
+            max_list_bytes: DEFAULT_MAX_LIST_BYTES,
             tcp_keepalive: DEFAULT_TCP_KEEPALIVE,
         })
     }
@@ -304,6 +309,16 @@ impl ClientConfig {
     #[must_use]
     pub fn max_list_containers(mut self, n: usize) -> Self {
         self.max_list_containers = n;
+        self
+    }
+
+    /// Sets the most bytes one list response may carry ([`DEFAULT_MAX_LIST_BYTES`]): with
+    /// [`max_list_containers`](Self::max_list_containers) and the per-container bounds
+    /// (`max_frame_size`, `container::MAX_LABELS_BYTES`, `container::MAX_KEPT_BYTES`) it
+    /// bounds what a relist in progress holds.
+    #[must_use]
+    pub fn max_list_bytes(mut self, bytes: usize) -> Self {
+        self.max_list_bytes = bytes;
         self
     }
 

@@ -22,7 +22,7 @@ mod shared;
 pub use builder::ContainerBuilder;
 use de::shared_str;
 pub(crate) use de::{lenient_i64, null_as_default};
-pub use labels::Labels;
+pub use labels::{Labels, MAX_LABELS_BYTES};
 pub use mount::{Mount, MountType};
 pub use network::Network;
 pub use port::{Port, PortType};

@@ -88,6 +88,17 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+    /// The list response carries more bytes than [`ClientConfig::max_list_bytes`]
+    /// allows (an account that large, or a server that never ends its list).
+    ///
+    /// [`ClientConfig::max_list_bytes`]: crate::ClientConfig::max_list_bytes
+    #[error(
+        "the list is larger than {limit} bytes: raise ClientConfig::max_list_bytes if the account is that large"
+    )]
+    ListBodyTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The list response is not a JSON array of containers.
     #[error("could not decode the container list: {0}")]
     ListDecode(#[source] serde_json::Error),

@@ -107,6 +107,15 @@ impl WatchEvent {
         self.event().id()
     }
 
+    /// The memory this event keeps while it is held: itself, its frame and its decoded
+    /// labels ([`Labels::kept_bytes`]). A frame cut from a larger read buffer may keep
+    /// that buffer alive too; this counts the frame only.
+    #[must_use]
+    pub fn kept_bytes(&self) -> usize {
+        let e = self.event();
+        size_of::<Self>() + e.raw().len() + e.labels().map_or(0, Labels::kept_bytes)
+    }
+
     /// The event as sent by `engine`: its Docker action then means what it means on that
     /// engine (see [`DockerAction::state_after`]). A source that knows which engine it
     /// talks to calls this on every event; decoding assumes [`Engine::Docker`].

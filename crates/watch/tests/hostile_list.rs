@@ -87,6 +87,60 @@ async fn an_endless_list_stops_at_the_container_limit() {
 }
 
 #[tokio::test]
+async fn an_endless_list_of_large_containers_stops_at_the_byte_limit() {
+    // Each container is valid and just under 64 KiB: the count limit alone would let
+    // this list grow for ever.
+    let endpoint = server(|mut socket| async move {
+        let _ = socket.write_all(CHUNKED_200).await;
+        let _ = chunk(&mut socket, b"[").await;
+        let command = "x".repeat(60 * 1024);
+        for n in 0u64.. {
+            let item = format!(r#"{{"Id":"{n:064x}","Command":"{command}"}},"#);
+            if chunk(&mut socket, item.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let client = client(&endpoint, |c| c.max_list_bytes(4 << 20));
+    let mut seen = 0;
+    let err = tokio::time::timeout(
+        PATIENCE,
+        client.list_containers_into(&Filters::new(), |_| seen += 1),
+    )
+    .await
+    .expect("the limit ends it")
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::ListBodyTooLarge { limit } if limit == 4 << 20),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("max_list_bytes"), "{err}");
+    assert!((60..=70).contains(&seen), "{seen} containers before 4 MiB");
+}
+
+#[tokio::test]
+async fn a_container_with_too_many_labels_fails_the_list_naming_the_limit() {
+    // One container just under 1 MiB of short labels (some 86 000): decoded, they would
+    // keep over 4 MiB.
+    let endpoint = server(|mut socket| async move {
+        let _ = socket.write_all(CHUNKED_200).await;
+        let labels: Vec<String> = (0..86_000).map(|i| format!(r#""{i:x}":"""#)).collect();
+        let item = format!(r#"[{{"Id":"a","Labels":{{{}}}}}]"#, labels.join(","));
+        let _ = chunk(&mut socket, item.as_bytes()).await;
+        let _ = socket.write_all(b"0\r\n\r\n").await;
+    })
+    .await;
+    let client = client(&endpoint, |c| c);
+    let err = tokio::time::timeout(PATIENCE, client.list_containers(&Filters::new()))
+        .await
+        .expect("the limit ends it")
+        .unwrap_err();
+    assert!(matches!(err, Error::ListDecode(_)), "{err:?}");
+    assert!(err.to_string().contains("MAX_LABELS_BYTES"), "{err}");
+}
+
+#[tokio::test]
 async fn a_container_that_never_ends_stops_at_the_frame_limit() {
     let endpoint = server(|mut socket| async move {
         let _ = socket.write_all(CHUNKED_200).await;

@@ -945,6 +945,120 @@ fn too_many_events_held_for_fetches_relist_instead() {
     assert_eq!(core.status().phase, Phase::Listing);
 }
 
+/// A Docker event about `id` whose frame is padded to about `bytes`.
+fn large(action: &str, id: &str, bytes: usize) -> WatchEvent {
+    let frame = format!(
+        r#"{{"Type":"container","Action":"{action}","Actor":{{"ID":"{id}","Attributes":{{"pad":"{}"}}}}}}"#,
+        "x".repeat(bytes)
+    );
+    WatchEvent::decode(frame).expect("a valid event")
+}
+
+#[test]
+fn large_events_during_the_list_pass_the_byte_bound_and_the_list_is_taken_again() {
+    // Few events, within the count, but their bytes pass the bound.
+    let mut core = core_limited(Limits::default().max_buffered_bytes(10_000));
+    listing(&mut core);
+    let mut listed = MapCache::default();
+    core.step(Input::Event(large("create", "a", 4_000)), &mut listed);
+    core.step(Input::Event(large("start", "a", 4_000)), &mut listed);
+    let State::Listing(Listing::Running { buffered }) = core.state() else {
+        panic!("still listing: {:?}", core.state());
+    };
+    assert_eq!(buffered.len(), 2);
+    assert!(
+        (8_000..10_000).contains(&buffered.bytes()),
+        "{}",
+        buffered.bytes()
+    );
+    core.step(Input::Event(large("stop", "a", 4_000)), &mut listed);
+    assert!(matches!(
+        core.state(),
+        State::Listing(Listing::Overflowed { fetch: None })
+    ));
+    assert_eq!(core.status().overflows, 1);
+    let error = core.status().last_error.clone().unwrap_or_default();
+    assert!(error.contains("Limits::max_buffered_bytes"), "{error}");
+    assert!(error.contains("10000 bytes"), "{error}");
+    // Then it recovers: the list is taken again, and the next one is committed.
+    assert_eq!(core.step(list_done(), &mut listed), [Command::List]);
+    assert_eq!(core.step(list_done(), &mut listed), [Command::CommitRelist]);
+    assert!(core.status().synced);
+}
+
+#[test]
+fn large_events_during_the_lists_fetch_pass_the_byte_bound_and_list_again() {
+    let mut core = core_limited(Limits::default().max_buffered_bytes(10_000));
+    listing(&mut core);
+    let mut listed = MapCache::default();
+    core.step(Input::Event(docker("create", "a")), &mut listed);
+    assert_eq!(core.step(list_done(), &mut listed), [fetch(1, &["a"])]);
+    for _ in 0..3 {
+        core.step(Input::Event(large("start", "a", 4_000)), &mut listed);
+    }
+    let answer = fetched(&core, &["a"], vec![container("a", Running)]);
+    assert_eq!(core.step(answer, &mut listed), [Command::List]);
+    assert_eq!(core.status().relists, 0);
+    assert!(
+        core.status()
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("max_buffered_bytes"))
+    );
+}
+
+#[test]
+fn large_events_held_for_a_fetch_pass_the_byte_bound_and_relist() {
+    let mut core = core_limited(Limits::default().max_buffered_bytes(10_000));
+    let mut cache = MapCache::default();
+    watching(&mut core, &mut cache);
+    core.step(Input::Event(docker("create", "a")), &mut cache);
+    assert!(
+        core.step(Input::Event(large("start", "a", 4_000)), &mut cache)
+            .is_empty()
+    );
+    assert!(
+        core.step(Input::Event(large("pause", "a", 4_000)), &mut cache)
+            .is_empty()
+    );
+    assert_eq!(held(&core), 2);
+    let commands = core.step(Input::Event(large("unpause", "a", 4_000)), &mut cache);
+    assert_eq!(commands, [Command::List]);
+    assert_eq!(core.status().overflows, 1);
+    let error = core.status().last_error.clone().unwrap_or_default();
+    assert!(error.contains("held for fetches"), "{error}");
+    assert!(error.contains("Limits::max_buffered_bytes"), "{error}");
+    // It converges: the relist is committed and the watch goes on.
+    let mut listed = MapCache::of([container("a", Running)]);
+    assert_eq!(core.step(list_done(), &mut listed), [Command::CommitRelist]);
+    assert_eq!(core.status().phase, Phase::Watching);
+}
+
+#[test]
+fn the_bytes_held_follow_the_events_replayed_and_those_still_held() {
+    let mut core = core();
+    let mut cache = MapCache::default();
+    watching(&mut core, &mut cache);
+    core.step(Input::Event(docker("create", "a")), &mut cache);
+    core.step(Input::Event(docker("create", "b")), &mut cache);
+    core.step(Input::Event(large("start", "a", 1_000)), &mut cache);
+    core.step(Input::Event(large("start", "b", 3_000)), &mut cache);
+    let bytes = |core: &Core| match core.state() {
+        State::Watching(w) => w.held.bytes(),
+        other => panic!("not watching: {other:?}"),
+    };
+    let both = bytes(&core);
+    assert!(both > 4_000, "{both}");
+    let answer = fetched(&core, &["a"], vec![container("a", Created)]);
+    core.step(answer, &mut cache);
+    let b_only = bytes(&core);
+    assert_eq!(held(&core), 1);
+    assert!(
+        (3_000..both - 1_000).contains(&b_only),
+        "{b_only} of {both}"
+    );
+}
+
 #[test]
 fn too_many_containers_to_fetch_relist_instead() {
     let mut core = core_limited(Limits::default().max_pending_fetches(5));

@@ -3,8 +3,20 @@
 use std::fmt;
 
 use litemap::LiteMap;
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use smol_str::SmolStr;
+
+use super::shared::text_heap;
+
+/// The most memory one container's (or one event's) labels may keep when decoded,
+/// counting each label's entry (48 bytes) and the heap of keys and values longer than 23
+/// bytes: 1 MiB, as each of a container's other lists (`MAX_KEPT_BYTES`). Labels that
+/// would keep more fail to decode, so a hostile server cannot turn a 1 MiB list element
+/// of short labels (86 000 of them, over 4 MiB decoded) into a heap four times its size.
+/// A real container keeps well under 4 KiB of labels (a Compose service's dozen keep
+/// about 1 KiB); 10 000 labels keep about 480 KiB.
+pub const MAX_LABELS_BYTES: usize = 1 << 20;
 
 /// A container's labels, key to value, sorted by key.
 ///
@@ -75,6 +87,35 @@ impl Labels {
     pub(crate) fn insert(&mut self, key: SmolStr, value: SmolStr) {
         self.0.insert(key, value);
     }
+
+    /// The memory these labels keep: each entry, and the heap of its long texts.
+    #[must_use]
+    pub fn kept_bytes(&self) -> usize {
+        self.0.iter().map(|(k, v)| entry_bytes(k, v)).sum::<usize>()
+    }
+
+    /// Sets `key` to `value` while decoding, counting what they keep in `kept`; an error
+    /// naming [`MAX_LABELS_BYTES`] once the labels would keep more.
+    pub(crate) fn insert_within<E: de::Error>(
+        &mut self,
+        key: SmolStr,
+        value: SmolStr,
+        kept: &mut usize,
+    ) -> Result<(), E> {
+        *kept += entry_bytes(&key, &value);
+        if *kept > MAX_LABELS_BYTES {
+            return Err(E::custom(format_args!(
+                "the labels keep more than {MAX_LABELS_BYTES} bytes (container::MAX_LABELS_BYTES)"
+            )));
+        }
+        self.0.insert(key, value);
+        Ok(())
+    }
+}
+
+/// The memory one label keeps: its entry and the heap of its texts.
+fn entry_bytes(key: &SmolStr, value: &SmolStr) -> usize {
+    size_of::<(SmolStr, SmolStr)>() + text_heap(key) + text_heap(value)
 }
 
 impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Labels {
@@ -103,9 +144,38 @@ impl Serialize for Labels {
 }
 
 impl<'de> Deserialize<'de> for Labels {
-    /// A map of strings; a sequence of `[key, value]` pairs is accepted too.
+    /// A map of strings; a sequence of `[key, value]` pairs is accepted too. Labels that
+    /// keep more than [`MAX_LABELS_BYTES`] are an error.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        LiteMap::deserialize(d).map(Self)
+        struct LabelsVisitor;
+
+        impl<'de> Visitor<'de> for LabelsVisitor {
+            type Value = Labels;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of strings")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Labels, A::Error> {
+                let mut labels = Labels::new();
+                let mut kept = 0;
+                while let Some((key, value)) = map.next_entry::<SmolStr, SmolStr>()? {
+                    labels.insert_within(key, value, &mut kept)?;
+                }
+                Ok(labels)
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Labels, A::Error> {
+                let mut labels = Labels::new();
+                let mut kept = 0;
+                while let Some((key, value)) = seq.next_element::<(SmolStr, SmolStr)>()? {
+                    labels.insert_within(key, value, &mut kept)?;
+                }
+                Ok(labels)
+            }
+        }
+
+        d.deserialize_any(LabelsVisitor)
     }
 }
 
@@ -146,5 +216,24 @@ mod tests {
         let unsorted: Labels = serde_json::from_str(r#"{"z":"1","a":"2"}"#).unwrap();
         assert_eq!(unsorted.iter().next(), Some(("a", "2")));
         assert!(serde_json::from_str::<Labels>("[]").unwrap().is_empty());
+        let pairs: Labels = serde_json::from_str(r#"[["b","1"],["a","2"]]"#).unwrap();
+        assert_eq!(pairs.iter().collect::<Vec<_>>(), [("a", "2"), ("b", "1")]);
+    }
+
+    #[test]
+    fn labels_past_the_bound_fail_to_decode_naming_it() {
+        let n = MAX_LABELS_BYTES / size_of::<(SmolStr, SmolStr)>();
+        let object = |n: usize| {
+            let pairs: Vec<String> = (0..n).map(|i| format!(r#""k{i}":"v""#)).collect();
+            format!("{{{}}}", pairs.join(","))
+        };
+        let within: Labels = serde_json::from_str(&object(n)).unwrap();
+        assert_eq!(within.len(), n);
+        assert!(within.kept_bytes() <= MAX_LABELS_BYTES);
+        let err = serde_json::from_str::<Labels>(&object(n + 1)).unwrap_err();
+        assert!(err.to_string().contains("MAX_LABELS_BYTES"), "{err}");
+        // Long texts count their heap.
+        let long = format!(r#"{{"k":"{}"}}"#, "v".repeat(MAX_LABELS_BYTES));
+        assert!(serde_json::from_str::<Labels>(&long).is_err());
     }
 }

@@ -175,9 +175,10 @@ impl<'de> Deserialize<'de> for LabelsValue {
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut labels = Labels::new();
+                let mut kept = 0;
                 while let Some((CowStr(key), LabelText(value))) = map.next_entry()? {
                     // A repeated key: the last value wins, as in a JSON map.
-                    labels.insert(SmolStr::new(key), value);
+                    labels.insert_within(SmolStr::new(key), value, &mut kept)?;
                 }
                 Ok(Some(labels))
             }
