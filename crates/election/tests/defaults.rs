@@ -13,6 +13,7 @@ use hypersh_election as election;
 /// Why the etcd shell's rows are not compared in a build without it.
 #[cfg(not(feature = "etcd"))]
 const WITH_ETCD: &str = "checked with --features etcd";
+const EXAMPLE: &str = "a flag of the controller example (tests/examples_cli.rs, tests/ha.rs)";
 
 #[test]
 fn election_defaults_match_the_code() {
@@ -27,6 +28,15 @@ fn election_defaults_match_the_code() {
         text("`EtcdConfig::credentials`", "none"),
         row!("pending revokes" => election::MAX_PENDING_REVOKES),
         row!("election name, identity" => election::MAX_NAME_LEN),
+        // The controller example's flags, in the same section: the example is not a
+        // library; its flags are checked by tests/examples_cli.rs and used by tests/ha.rs.
+        defaults_table::unchecked("`--elect URL`", EXAMPLE),
+        defaults_table::unchecked("`--election NAME`", EXAMPLE),
+        defaults_table::unchecked("`--identity ID`", EXAMPLE),
+        defaults_table::unchecked(
+            "`--lease-duration`, `--renew-deadline`, `--retry-period`",
+            EXAMPLE,
+        ),
     ];
     #[cfg(feature = "etcd")]
     rows.extend([
