@@ -8,8 +8,11 @@
 //! cargo run --example controller -- --addr HOST:PORT --access-key AK --secret-key SK
 //!     [--insecure | --ca-cert F] --label KEY=VALUE --out-dir DIR [--run-for SECS]
 //! cargo run --example controller -- --docker [unix:///PATH | tcp://HOST:PORT | ssh://[USER@]HOST[:PORT]]
-//!     --label KEY --out-dir DIR
+//!     [--docker URL ...] [--addr HOST:PORT ...] --label KEY --out-dir DIR
 //! ```
+//!
+//! Several sources (`--docker` repeated, with `--addr` too) make one fleet: one
+//! controller per host, the files of all hosts in `DIR`.
 //!
 //! The contract (tools outside the repository rely on it):
 //! - `DIR` holds exactly one file per running container carrying the label `KEY=VALUE`
@@ -18,7 +21,8 @@
 //!   reaches it: `Networks` (each network's name to its `IPAddress`,
 //!   `GlobalIPv6Address`, `Gateway`, `MacAddress` and `NetworkID`, as the list writes
 //!   them) and `Ports` (the list's `Ports`: `PrivatePort`, `Type`, and `IP` and
-//!   `PublicPort` when published);
+//!   `PublicPort` when published), and `Host`: the container's source's URL exactly as
+//!   given on the command line (as `informer --dump-cache` writes it);
 //! - a file is written atomically: to `DIR/.<id>.tmp`, then renamed;
 //! - a write that fails (the directory read-only for a moment) is retried with backoff
 //!   (5 ms doubling up to 5 s), not lost;
@@ -39,8 +43,9 @@ use std::time::Duration;
 
 use clap::Parser;
 use hypersh::controller::{Action, ControllerConfig, ReconcileError, Request};
+use hypersh::reflector::fleet::Fleet;
 use hypersh::watch::ContainerState;
-use hypersh::{Client, Container, Controller, Filters, Informer};
+use hypersh::{Container, Filters};
 
 #[derive(Parser, Debug)]
 #[command(about = "Keep one file per running container carrying a label")]
@@ -60,10 +65,10 @@ struct Args {
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
     /// Run on a Docker Engine: unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]
-    /// (without a value: DOCKER_HOST, then unix:///var/run/docker.sock). The connection
-    /// flags are ignored.
+    /// (without a value: DOCKER_HOST, then unix:///var/run/docker.sock). Repeat it for
+    /// several engines; with `--addr` too, the Hyper.sh endpoint joins them.
     #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
-    docker: Option<String>,
+    docker: Vec<String>,
 }
 
 /// The longest wait between two tries of a failing write: a directory that is writable
@@ -116,7 +121,7 @@ impl Selector {
 
 /// The file a container should have: its JSON description if it runs and carries the
 /// label, else none.
-fn desired(c: &Container, selector: &Selector) -> Option<Vec<u8>> {
+fn desired(c: &Container, host: &str, selector: &Selector) -> Option<Vec<u8>> {
     if c.state() != ContainerState::Running || !selector.admits(c) {
         return None;
     }
@@ -146,6 +151,7 @@ fn desired(c: &Container, selector: &Selector) -> Option<Vec<u8>> {
         "Labels": labels,
         "Networks": networks,
         "Ports": c.ports(),
+        "Host": host,
     });
     let mut bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
     bytes.push(b'\n');
@@ -192,21 +198,20 @@ fn is_id(name: &str) -> bool {
 /// Makes the whole directory match the cache: every container's file as `desired` says,
 /// and no file for an id the cache does not hold. Returns how many files DIR holds and
 /// the first error (every file is still tried).
-fn sync_dir(dir: &Path, informer: &Informer, selector: &Selector) -> (usize, Option<String>) {
+fn sync_dir(dir: &Path, fleet: &Fleet, selector: &Selector) -> (usize, Option<String>) {
     let mut first_error = None;
     let mut note = |e: String| {
         first_error.get_or_insert(e);
     };
-    let store = informer.store();
     let mut files = 0;
-    for c in store.list() {
-        let content = desired(&c, selector);
+    for c in fleet.list() {
+        let content = desired(&c, c.host(), selector);
         files += usize::from(content.is_some());
         if let Err(e) = converge(dir, c.id(), content.as_deref()) {
             note(format!("{}: {e}", c.id()));
         }
     }
-    if let Err(e) = remove_stale(dir, informer) {
+    if let Err(e) = remove_stale(dir, fleet) {
         note(e);
     }
     (files, first_error)
@@ -214,13 +219,13 @@ fn sync_dir(dir: &Path, informer: &Informer, selector: &Selector) -> (usize, Opt
 
 /// Removes the files of ids the cache does not hold, and temporary files an interrupted
 /// write left. Returns the first error (every file is still tried).
-fn remove_stale(dir: &Path, informer: &Informer) -> Result<(), String> {
+fn remove_stale(dir: &Path, fleet: &Fleet) -> Result<(), String> {
     let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut first_error = Ok(());
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let stale = if is_id(&name) {
-            informer.store().get(&name).is_none()
+            fleet.hosts().iter().all(|host| fleet.get(host, &name).is_none())
         } else {
             name.starts_with('.') && name.ends_with(".tmp")
         };
@@ -242,33 +247,14 @@ async fn run(args: Args) -> Result<(), String> {
     // The server narrows the cache to the label; the controller checks it again (and the
     // state) for every request.
     let filters = Filters::new().label(args.label.clone());
-    let (informer, router) = if let Some(url) = &args.docker {
-        let source = common::docker_source(url)?;
-        tracing::info!(host = %source.host(), "controller starting on Docker Engine or Podman");
-        let informer = Informer::builder(source)
-            .name("controller")
-            .filters(filters)
-            .build()
-            .map_err(|e| e.to_string())?;
-        (informer, None)
-    } else {
-        let (config, router) = args.conn.connect().await?;
-        tracing::info!(endpoint = %config.endpoint().http_url(""), "controller starting");
-        let informer = Informer::builder(Client::new(config).map_err(|e| e.to_string())?)
-            .name("controller")
-            .filters(filters)
-            .build()
-            .map_err(|e| e.to_string())?;
-        (informer, router)
-    };
-    let controller = Controller::new(
-        &informer,
-        ControllerConfig::new("proxy-files")
+    let fleet = common::fleet::builder("controller").filters(filters).build();
+    let router = common::fleet::add_hosts(&fleet, &args.conn, &args.docker, "controller").await?;
+    let controllers = common::fleet::controllers(&fleet, "proxy-files", |name| {
+        ControllerConfig::new(name)
             .concurrency(args.concurrency)
             .backoff(Duration::from_millis(5), WRITE_BACKOFF_MAX)
-            .shutdown_deadline(SHUTDOWN_DEADLINE),
-    )
-    .map_err(|e| e.to_string())?;
+            .shutdown_deadline(SHUTDOWN_DEADLINE)
+    })?;
     let stop = common::sleep_opt(run_for);
     let interrupt = interrupted();
     tokio::pin!(stop, interrupt);
@@ -277,20 +263,20 @@ async fn run(args: Args) -> Result<(), String> {
         () = &mut stop => false,
         () = &mut interrupt => false,
         // No deadline of its own: Ctrl-C or --run-for end the wait.
-        synced = informer.wait_synced(Duration::MAX) => synced.is_ok(),
+        synced = fleet.wait_synced(Duration::MAX) => synced.is_ok(),
     };
     let mut running = None;
     if synced {
         // Files an earlier run left for containers gone since (before any write starts).
-        if let Err(e) = remove_stale(&args.out_dir, &informer) {
+        if let Err(e) = remove_stale(&args.out_dir, &fleet) {
             tracing::warn!(error = %e, "removing stale files");
         }
-        say(&format!("synced: {} containers", informer.store().len()));
+        say(&format!("synced: {} containers", fleet.len()));
         let files = Arc::new(Files {
             dir: args.out_dir.clone(),
             selector: selector.clone(),
         });
-        running = Some(tokio::spawn(controller.run(reconcile, files)));
+        running = Some(common::fleet::spawn_all(controllers, reconcile, files));
         tokio::select! {
             () = &mut stop => {}
             () = &mut interrupt => {}
@@ -299,11 +285,11 @@ async fn run(args: Args) -> Result<(), String> {
 
     // Freeze the cache (this stops the controller too), let the running writes finish,
     // then make the directory match the frozen cache, retrying a failing write.
-    informer.shutdown().await;
+    fleet.shutdown().await;
     let report = match running {
         Some(task) => task
             .await
-            .map_err(|e| format!("the controller failed: {e}"))?,
+            .map_err(|e| format!("the controller failed: {e}"))??,
         None => return Err("stopped before the cache synced".to_owned()),
     };
     if !report.waiting.is_empty() || !report.abandoned.is_empty() {
@@ -315,7 +301,7 @@ async fn run(args: Args) -> Result<(), String> {
     }
     let mut delay = Duration::from_millis(5);
     let files = loop {
-        match sync_dir(&args.out_dir, &informer, &selector) {
+        match sync_dir(&args.out_dir, &fleet, &selector) {
             (files, None) => break files,
             (_, Some(e)) if delay > WRITE_BACKOFF_MAX => {
                 return Err(format!(
@@ -345,7 +331,8 @@ struct Files {
 
 /// Makes the file of `req`'s container match the cache (a failed write is retried).
 async fn reconcile(req: Request, files: Arc<Files>) -> Result<Action, ReconcileError> {
-    let content = req.container().and_then(|c| desired(c, &files.selector));
+    let host = req.host().unwrap_or_default();
+    let content = req.container().and_then(|c| desired(c, host, &files.selector));
     let id = req.id().to_owned();
     tokio::task::spawn_blocking(move || converge(&files.dir, &id, content.as_deref())).await??;
     Ok(Action::Done)

@@ -6,6 +6,8 @@
 // Each example uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod fleet;
+
 use std::fmt::Display;
 use std::future::Future;
 use std::io::{IsTerminal, Write};

@@ -147,6 +147,7 @@ impl<S: Source> InformerBuilder<S> {
             resync: self.resync,
             handlers: Arc::default(),
             name: self.name.map(Arc::from),
+            host: self.host.map(Arc::from),
             refresh,
         })
     }
@@ -192,6 +193,8 @@ pub struct Informer {
     /// The handlers registered through the informer, for [`Informer::wait_synced`].
     handlers: Arc<Mutex<Vec<HandlerHandle>>>,
     name: Option<Arc<str>>,
+    /// The fleet host this informer serves, if any.
+    host: Option<Arc<str>>,
     refresh: tokio::sync::mpsc::Sender<RefreshRequest>,
 }
 
@@ -337,6 +340,12 @@ impl Informer {
     #[must_use]
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// The [`Fleet`](crate::fleet::Fleet) host this informer serves, if it is one.
+    #[must_use]
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref()
     }
 
     /// Registers a handler with the informer's resync period. A handler registered after

@@ -153,6 +153,8 @@ struct Shared {
     /// Woken when the queue gains work.
     wake: Notify,
     store: Store<Container>,
+    /// The fleet host of the informer, which every request carries.
+    host: Option<Arc<str>>,
 }
 
 impl Shared {
@@ -345,6 +347,7 @@ impl Controller {
             queue: Mutex::new(Queue::new(config.queue(), Instant::now())),
             wake: Notify::new(),
             store: informer.store().clone(),
+            host: informer.host().map(Arc::from),
         });
         let handle = Arc::new(OnceLock::new());
         let registration = informer.register(Enqueue {
@@ -503,6 +506,7 @@ impl Controller {
                 None => work.state,
             };
             let request = Request {
+                host: self.shared.host.clone(),
                 id: work.key.clone(),
                 object,
                 attempt: work.attempt,
