@@ -225,7 +225,10 @@ fn remove_stale(dir: &Path, fleet: &Fleet) -> Result<(), String> {
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let stale = if is_id(&name) {
-            fleet.hosts().iter().all(|host| fleet.get(host, &name).is_none())
+            fleet
+                .hosts()
+                .iter()
+                .all(|host| fleet.get(host, &name).is_none())
         } else {
             name.starts_with('.') && name.ends_with(".tmp")
         };
@@ -247,7 +250,9 @@ async fn run(args: Args) -> Result<(), String> {
     // The server narrows the cache to the label; the controller checks it again (and the
     // state) for every request.
     let filters = Filters::new().label(args.label.clone());
-    let fleet = common::fleet::builder("controller").filters(filters).build();
+    let fleet = common::fleet::builder("controller")
+        .filters(filters)
+        .build();
     let router = common::fleet::add_hosts(&fleet, &args.conn, &args.docker, "controller").await?;
     let controllers = common::fleet::controllers(&fleet, "proxy-files", |name| {
         ControllerConfig::new(name)
@@ -332,7 +337,9 @@ struct Files {
 /// Makes the file of `req`'s container match the cache (a failed write is retried).
 async fn reconcile(req: Request, files: Arc<Files>) -> Result<Action, ReconcileError> {
     let host = req.host().unwrap_or_default();
-    let content = req.container().and_then(|c| desired(c, host, &files.selector));
+    let content = req
+        .container()
+        .and_then(|c| desired(c, host, &files.selector));
     let id = req.id().to_owned();
     tokio::task::spawn_blocking(move || converge(&files.dir, &id, content.as_deref())).await??;
     Ok(Action::Done)

@@ -105,16 +105,18 @@ async fn run(args: Args) -> Result<(), String> {
             .on_add(move |host: &str, c: &Arc<Container>| {
                 added.line(format_args!("ADDED     {}{}", describe(c), at(host)));
             })
-            .on_update(move |host: &str, old: &Arc<Container>, new: &Arc<Container>| {
-                if old.state() != new.state() || !old.names().eq(new.names()) {
-                    updated.line(format_args!(
-                        "MODIFIED  {} (was {}){}",
-                        describe(new),
-                        old.state(),
-                        at(host)
-                    ));
-                }
-            })
+            .on_update(
+                move |host: &str, old: &Arc<Container>, new: &Arc<Container>| {
+                    if old.state() != new.state() || !old.names().eq(new.names()) {
+                        updated.line(format_args!(
+                            "MODIFIED  {} (was {}){}",
+                            describe(new),
+                            old.state(),
+                            at(host)
+                        ));
+                    }
+                },
+            )
             .on_delete(move |host: &str, d: &Deleted<Container>| {
                 let note = if d.is_final_state_unknown() {
                     " (missed while away)"

@@ -33,9 +33,9 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// The dump `informer --dump-cache` wrote, in the form the engine's list is compared in.
-fn read_dump(path: &std::path::Path) -> BTreeMap<String, Seen> {
-    let cached: Vec<Container> =
-        serde_json::from_slice(&std::fs::read(path).expect("the dump is written")).expect("a list");
+/// Every container carries `"Host"`: `host`, the URL as given.
+fn read_dump(path: &std::path::Path, host: &str) -> BTreeMap<String, Seen> {
+    let cached: Vec<Container> = common::read_dump_of(path, host);
     cached.iter().map(engine::seen).collect()
 }
 
@@ -68,7 +68,7 @@ fn dump_equals_the_engine_list(kind: Kind) {
         stderr.contains(&format!("connected to {}", kind.name())),
         "the engine is named: {stderr}"
     );
-    let got = read_dump(&dump);
+    let got = read_dump(&dump, &engine.url());
     let want = engine
         .containers(Some("contract"))
         .expect("the engine's list");
@@ -234,7 +234,7 @@ fn waits_for_its_engine_and_dumps_on_sigterm(kind: Kind) {
     informer.wait_for(&["[watching]", &summary_of(&want)]);
     let status = informer.terminate();
     assert!(status.success(), "{status}");
-    assert_eq!(read_dump(&dump), want);
+    assert_eq!(read_dump(&dump, &engine.url()), want);
 }
 
 #[test]
@@ -390,6 +390,7 @@ fn controller_writes_one_file_per_running_labelled_container(kind: Kind) {
             .expect("JSON");
     assert_eq!(doc["Name"], "p1");
     assert_eq!(doc["Labels"]["proxy"], "web");
+    assert_eq!(doc["Host"], engine.url());
 }
 
 #[test]

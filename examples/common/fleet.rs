@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hypersh::controller::{Action, ControllerConfig, ReconcileError, Request, ShutdownReport};
-use hypersh::{Client, Controller};
-use tokio::task::JoinHandle;
 use hypersh::reflector::fleet::{Fleet, FleetBuilder};
 use hypersh::reflector::{Phase, Status};
+use hypersh::{Client, Controller};
 use hypersh_apirouter::Router;
+use tokio::task::JoinHandle;
 
 use super::{Connection, docker_source, never_synced, stderr_line};
 
