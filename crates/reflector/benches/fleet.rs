@@ -205,8 +205,8 @@ async fn single(hosts: usize, per_host: usize) {
         n: total,
         kind: Kind::Quiet,
     })
-        .build()
-        .expect("an informer");
+    .build()
+    .expect("an informer");
     informer.wait_synced(PATIENCE).await.expect("synced");
     let secs = started.elapsed().as_secs_f64();
     let heap = HEAP.allocated().saturating_sub(before);
@@ -231,7 +231,9 @@ fn add_kind(fleet: &Fleet, from: usize, to: usize, per_host: usize, kind: Kind) 
             n: per_host,
             kind,
         };
-        fleet.add_host(format!("host-{h:03}"), source).expect("a new host");
+        fleet
+            .add_host(format!("host-{h:03}"), source)
+            .expect("a new host");
     }
 }
 
@@ -295,9 +297,16 @@ async fn isolation(hosts: usize, per_host: usize) {
     fleet
         .handler()
         .on_update(|_, _, new| {
-            let sent = SENT.lock().unwrap().as_mut().and_then(|s| s.remove(new.id()));
+            let sent = SENT
+                .lock()
+                .unwrap()
+                .as_mut()
+                .and_then(|s| s.remove(new.id()));
             if let Some(sent) = sent {
-                LATENCIES.lock().unwrap().push(sent.elapsed().as_micros() as u64);
+                LATENCIES
+                    .lock()
+                    .unwrap()
+                    .push(sent.elapsed().as_micros() as u64);
             }
         })
         .register();

@@ -1,6 +1,6 @@
 //! The fleet on scripted sources, in paused time.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use hypersh_watch::ContainerState::{Exited, Running};
