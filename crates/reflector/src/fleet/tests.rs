@@ -161,8 +161,13 @@ async fn a_host_that_is_down_keeps_its_containers_until_drop_after() {
     let down_at = tokio::time::Instant::now();
     take_down(&a);
     let status = fleet.informer("a").unwrap().status_handle();
-    while status.snapshot().connected {
-        tokio::time::timeout(WAIT, status.changed()).await.unwrap();
+    loop {
+        // Made before the look: a change in between still wakes it.
+        let changed = status.changed();
+        if !status.snapshot().connected {
+            break;
+        }
+        tokio::time::timeout(WAIT, changed).await.unwrap();
     }
     // Down, and marked so, but its containers are kept.
     assert!(fleet.status("a").unwrap().down_since.is_some());
@@ -188,6 +193,8 @@ async fn a_stalled_host_and_a_stuck_handler_do_not_hold_up_another_host() {
     let (stalled, slow, healthy) = (FakeSource::new(), FakeSource::new(), FakeSource::new());
     stalled.add(container("s", Running));
     stalled.hold_lists();
+    // In the slow host's first list: its handler is stuck before that list is offered.
+    slow.add(container("w", Running));
     let fleet = Fleet::builder().build();
     let (release, gate) = std::sync::mpsc::channel::<()>();
     let gate = Mutex::new(gate);
@@ -207,7 +214,6 @@ async fn a_stalled_host_and_a_stuck_handler_do_not_hold_up_another_host() {
     fleet.add_host("stalled", stalled.clone()).unwrap();
     fleet.add_host("slow", slow.clone()).unwrap();
     fleet.add_host("healthy", healthy.clone()).unwrap();
-    slow.add(container("w", Running));
     for i in 0..100 {
         healthy.add(container(&format!("h{i:03}"), Running));
     }
