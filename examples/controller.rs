@@ -8,13 +8,15 @@
 //! cargo run --example controller -- --addr HOST:PORT --access-key AK --secret-key SK
 //!     [--insecure | --ca-cert F] --label KEY=VALUE --out-dir DIR [--run-for SECS]
 //! cargo run --example controller -- --docker [unix:///PATH | tcp://HOST:PORT | ssh://[USER@]HOST[:PORT]]
-//!     --label KEY --out-dir DIR
+//!     [--docker URL ...] [--addr HOST:PORT ...] --label KEY --out-dir DIR
 //! cargo run --example controller --features etcd -- --elect http://HOST:PORT [--election NAME]
 //!     [--identity ID] --label KEY=VALUE --out-dir DIR [--docker URL | --addr ...] [--run-for SECS]
 //! ```
 //!
-//! Without `--out-dir` the files go to a new directory under the system's temporary
-//! directory, `hypersh-controller-<pid>`, named on stderr and kept at exit.
+//! Several sources (`--docker` repeated, with `--addr` too) make one fleet: one
+//! controller per host, the files of all hosts in `DIR`. Without `--out-dir` the files go
+//! to a new directory under the system's temporary directory, `hypersh-controller-<pid>`,
+//! named on stderr and kept at exit.
 //!
 //! The contract (tools outside the repository rely on it):
 //! - `DIR` holds exactly one file per running container carrying the label `KEY=VALUE`
@@ -23,7 +25,8 @@
 //!   reaches it: `Networks` (each network's name to its `IPAddress`,
 //!   `GlobalIPv6Address`, `Gateway`, `MacAddress` and `NetworkID`, as the list writes
 //!   them) and `Ports` (the list's `Ports`: `PrivatePort`, `Type`, and `IP` and
-//!   `PublicPort` when published);
+//!   `PublicPort` when published), and `Host`: the container's source's URL exactly as
+//!   given on the command line (as `informer --dump-cache` writes it);
 //! - a file is written atomically: to `DIR/.<id>.tmp`, then renamed;
 //! - a write that fails (the directory read-only for a moment) is retried with backoff
 //!   (5 ms doubling up to 5 s), not lost;
@@ -58,8 +61,9 @@ use std::time::Duration;
 use clap::Parser;
 use hypersh::controller::{Action, ControllerConfig, ReconcileError, Request};
 use hypersh::election::Term;
+use hypersh::reflector::fleet::Fleet;
 use hypersh::watch::ContainerState;
-use hypersh::{Client, Container, Controller, Filters, Informer};
+use hypersh::{Container, Filters};
 
 #[derive(Parser, Debug)]
 #[command(about = "Keep one file per running container carrying a label")]
@@ -80,10 +84,10 @@ struct Args {
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
     /// Run on a Docker Engine: unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]
-    /// (without a value: DOCKER_HOST, then unix:///var/run/docker.sock). The connection
-    /// flags are ignored.
+    /// (without a value: DOCKER_HOST, then unix:///var/run/docker.sock). Repeat it for
+    /// several engines; with `--addr` too, the Hyper.sh endpoint joins them.
     #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
-    docker: Option<String>,
+    docker: Vec<String>,
     #[command(flatten)]
     elect: election::ElectArgs,
 }
@@ -138,7 +142,7 @@ impl Selector {
 
 /// The file a container should have: its JSON description (with `Term` under an
 /// election) if it runs and carries the label, else none.
-fn desired(c: &Container, selector: &Selector, term: Option<&Term>) -> Option<Vec<u8>> {
+fn desired(c: &Container, host: &str, selector: &Selector, term: Option<&Term>) -> Option<Vec<u8>> {
     if c.state() != ContainerState::Running || !selector.admits(c) {
         return None;
     }
@@ -168,6 +172,7 @@ fn desired(c: &Container, selector: &Selector, term: Option<&Term>) -> Option<Ve
         "Labels": labels,
         "Networks": networks,
         "Ports": c.ports(),
+        "Host": host,
     });
     if let Some(term) = term {
         doc["Term"] = term.token().get().into();
@@ -235,7 +240,7 @@ fn is_id(name: &str) -> bool {
 /// the first error (every file is still tried).
 fn sync_dir(
     dir: &Path,
-    informer: &Informer,
+    fleet: &Fleet,
     selector: &Selector,
     term: Option<&Term>,
 ) -> (usize, Option<String>) {
@@ -243,16 +248,15 @@ fn sync_dir(
     let mut note = |e: String| {
         first_error.get_or_insert(e);
     };
-    let store = informer.store();
     let mut files = 0;
-    for c in store.list() {
-        let content = desired(&c, selector, term);
+    for c in fleet.list() {
+        let content = desired(&c, c.host(), selector, term);
         files += usize::from(content.is_some());
         if let Err(e) = converge(dir, c.id(), content.as_deref(), term) {
             note(format!("{}: {e}", c.id()));
         }
     }
-    if let Err(e) = remove_stale(dir, informer) {
+    if let Err(e) = remove_stale(dir, fleet) {
         note(e);
     }
     (files, first_error)
@@ -260,13 +264,16 @@ fn sync_dir(
 
 /// Removes the files of ids the cache does not hold, and temporary files an interrupted
 /// write left. Returns the first error (every file is still tried).
-fn remove_stale(dir: &Path, informer: &Informer) -> Result<(), String> {
+fn remove_stale(dir: &Path, fleet: &Fleet) -> Result<(), String> {
     let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut first_error = Ok(());
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let stale = if is_id(&name) {
-            informer.store().get(&name).is_none()
+            fleet
+                .hosts()
+                .iter()
+                .all(|host| fleet.get(host, &name).is_none())
         } else {
             name.starts_with('.') && name.ends_with(".tmp")
         };
@@ -300,49 +307,35 @@ async fn run(args: Args) -> Result<(), String> {
     // The server narrows the cache to the label; the controller checks it again (and the
     // state) for every request.
     let filters = Filters::new().label(args.label.clone());
-    let (informer, router) = if let Some(url) = &args.docker {
-        let source = common::docker_source(url)?;
-        tracing::info!(host = %source.host(), "controller starting on Docker Engine or Podman");
-        let informer = Informer::builder(source)
-            .name("controller")
-            .filters(filters)
-            .build()
-            .map_err(|e| e.to_string())?;
-        (informer, None)
-    } else {
-        let (config, router) = args.conn.connect().await?;
-        tracing::info!(endpoint = %config.endpoint().http_url(""), "controller starting");
-        let informer = Informer::builder(Client::new(config).map_err(|e| e.to_string())?)
-            .name("controller")
-            .filters(filters)
-            .build()
-            .map_err(|e| e.to_string())?;
-        (informer, router)
-    };
-    let controller = Controller::new(
-        &informer,
-        ControllerConfig::new("proxy-files")
+    let fleet = common::fleet::builder("controller")
+        .filters(filters)
+        .build();
+    let router = common::fleet::add_hosts(&fleet, &args.conn, &args.docker, "controller").await?;
+    let controllers = common::fleet::controllers(&fleet, "proxy-files", |name| {
+        ControllerConfig::new(name)
             .concurrency(args.concurrency)
             .backoff(Duration::from_millis(5), WRITE_BACKOFF_MAX)
-            .shutdown_deadline(SHUTDOWN_DEADLINE),
-    )
-    .map_err(|e| e.to_string())?;
+            .shutdown_deadline(SHUTDOWN_DEADLINE)
+    })?;
     // Under an election: each term starts with the sweep of stale files (once synced).
     let synced_flag = Arc::new(AtomicBool::new(false));
     let replica = args.elect.start({
-        let (informer, dir, synced) = (informer.clone(), out_dir.clone(), Arc::clone(&synced_flag));
+        let (fleet, dir, synced) = (fleet.clone(), out_dir.clone(), Arc::clone(&synced_flag));
         move |term| {
             if synced.load(Ordering::SeqCst)
                 && term.is_current()
-                && let Err(e) = remove_stale(&dir, &informer)
+                && let Err(e) = remove_stale(&dir, &fleet)
             {
                 tracing::warn!(error = %e, "removing stale files");
             }
         }
     })?;
-    let controller = match &replica {
-        Some(replica) => controller.with_leadership(replica.leadership()),
-        None => controller,
+    let controllers = match &replica {
+        Some(replica) => controllers
+            .into_iter()
+            .map(|c| c.with_leadership(replica.leadership()))
+            .collect(),
+        None => controllers,
     };
     let stop = common::sleep_opt(run_for);
     let interrupt = interrupted();
@@ -352,7 +345,7 @@ async fn run(args: Args) -> Result<(), String> {
         () = &mut stop => false,
         () = &mut interrupt => false,
         // No deadline of its own: Ctrl-C or --run-for end the wait.
-        synced = informer.wait_synced(Duration::MAX) => synced.is_ok(),
+        synced = fleet.wait_synced(Duration::MAX) => synced.is_ok(),
     };
     let mut running = None;
     if synced {
@@ -360,15 +353,15 @@ async fn run(args: Args) -> Result<(), String> {
         // under an election, the leader's alone.
         synced_flag.store(true, Ordering::SeqCst);
         let leads = replica.as_ref().is_none_or(|r| r.current().is_some());
-        if leads && let Err(e) = remove_stale(&out_dir, &informer) {
+        if leads && let Err(e) = remove_stale(&out_dir, &fleet) {
             tracing::warn!(error = %e, "removing stale files");
         }
-        say(&format!("synced: {} containers", informer.store().len()));
+        say(&format!("synced: {} containers", fleet.len()));
         let files = Arc::new(Files {
             dir: out_dir.clone(),
             selector: selector.clone(),
         });
-        running = Some(tokio::spawn(controller.run(reconcile, files)));
+        running = Some(common::fleet::spawn_all(controllers, reconcile, files));
         tokio::select! {
             () = &mut stop => {}
             () = &mut interrupt => {}
@@ -377,11 +370,11 @@ async fn run(args: Args) -> Result<(), String> {
 
     // Freeze the cache (this stops the controller too), let the running writes finish,
     // then make the directory match the frozen cache, retrying a failing write.
-    informer.shutdown().await;
+    fleet.shutdown().await;
     let report = match running {
         Some(task) => task
             .await
-            .map_err(|e| format!("the controller failed: {e}"))?,
+            .map_err(|e| format!("the controller failed: {e}"))??,
         None => return Err("stopped before the cache synced".to_owned()),
     };
     if !report.waiting.is_empty() || !report.abandoned.is_empty() {
@@ -396,7 +389,7 @@ async fn run(args: Args) -> Result<(), String> {
     if let Some(replica) = replica {
         let line = match replica.current() {
             Some(term) => {
-                let (files, error) = sync_dir(&out_dir, &informer, &selector, Some(&term));
+                let (files, error) = sync_dir(&out_dir, &fleet, &selector, Some(&term));
                 if let Some(e) = error {
                     tracing::warn!(error = %e, "the final pass as leader");
                 }
@@ -413,7 +406,7 @@ async fn run(args: Args) -> Result<(), String> {
     }
     let mut delay = Duration::from_millis(5);
     let files = loop {
-        match sync_dir(&out_dir, &informer, &selector, None) {
+        match sync_dir(&out_dir, &fleet, &selector, None) {
             (files, None) => break files,
             (_, Some(e)) if delay > WRITE_BACKOFF_MAX => {
                 return Err(format!("cannot bring {} in line: {e}", out_dir.display()));
@@ -441,9 +434,10 @@ struct Files {
 /// Makes the file of `req`'s container match the cache (a failed write is retried).
 async fn reconcile(req: Request, files: Arc<Files>) -> Result<Action, ReconcileError> {
     let term = req.term().cloned();
+    let host = req.host().unwrap_or_default();
     let content = req
         .container()
-        .and_then(|c| desired(c, &files.selector, term.as_ref()));
+        .and_then(|c| desired(c, host, &files.selector, term.as_ref()));
     let id = req.id().to_owned();
     tokio::task::spawn_blocking(move || {
         converge(&files.dir, &id, content.as_deref(), term.as_ref())

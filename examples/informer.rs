@@ -20,10 +20,19 @@
 //! every second (one live line where it cannot collide with the events, else plain
 //! lines), with the phase and, while failing, the failed attempts and the last error.
 //!
+//! Several sources make one fleet: `--docker URL` may be repeated and combined with
+//! `--addr` (one Hyper.sh endpoint), e.g. `--docker unix:///run/a.sock --docker
+//! tcp://b:2376 --addr region:443`. Each host has its own reflector; the summary adds one
+//! part per host when there are several (`hosts: URL watching 12, URL retrying 3 (down
+//! 14s)`), and event lines end with `@ URL`.
+//!
 //! The run ends at `--run-for`, Ctrl-C, SIGTERM or a closed stdout (`| head`); then
 //! `--dump-cache FILE` writes the cache as a JSON array in the list endpoint's container
-//! format, comparable with `GET /containers/json?all=1`. Exit code: 0 only if the cache
-//! synced at least once during the run; otherwise 1, with the last error on stderr.
+//! format, comparable with `GET /containers/json?all=1`, each container with `"Host"`:
+//! its source's URL exactly as given on the command line (`--addr`'s value; a bare
+//! `--docker`: the URL it resolved to; the embedded router: its base URL), with one source
+//! too. Exit code: 0 only if every host's cache synced at least once during the run;
+//! otherwise 1, with the last error on stderr.
 
 mod common;
 
@@ -34,9 +43,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use hypersh::Informer;
+use hypersh::reflector::fleet::Fleet;
 use hypersh::store::Deleted;
-use hypersh::watch::{Client, Container, Filters};
+use hypersh::watch::Container;
 
 #[derive(Parser, Debug)]
 #[command(about = "Run an informer and show its cache live")]
@@ -59,10 +68,11 @@ struct Args {
     #[arg(long)]
     quiet: bool,
     /// Run on a Docker Engine: unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]
-    /// (without a value: DOCKER_HOST, then unix:///var/run/docker.sock). The connection
-    /// flags are ignored.
+    /// (without a value: DOCKER_HOST, then unix:///var/run/docker.sock). Repeat it for
+    /// several engines; with `--addr` too, the Hyper.sh endpoint joins them (without
+    /// `--addr`, no embedded router is started).
     #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
-    docker: Option<String>,
+    docker: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -75,47 +85,49 @@ async fn run(args: Args) -> Result<(), String> {
     let run_for = common::optional_seconds("--run-for", args.run_for)?;
     let drop_every = common::optional_seconds("--drop-every", args.drop_every)?;
     let filters = common::parse_filters(&args.filter, hypersh::reflector::SELECTOR_KEYS)?;
-    let (informer, router) = if let Some(url) = &args.docker {
-        (docker_informer(url, filters).await?, None)
-    } else {
-        let (config, router) = args.conn.connect().await?;
-        common::stderr_line(format_args!(
-            "informer on {}",
-            config.endpoint().http_url("")
-        ));
-        let client = Client::new(config).map_err(|e| e.to_string())?;
-        let informer = Informer::builder(client)
-            .filters(filters)
-            .build()
-            .map_err(|e| e.to_string())?;
-        (informer, router)
-    };
+    let fleet = common::fleet::builder("informer").filters(filters).build();
+    let router = common::fleet::add_hosts(&fleet, &args.conn, &args.docker, "informer").await?;
+    let several = fleet.hosts().len() > 1;
 
     let out = common::Stdout::default();
     if !args.quiet {
         // One handler: it sees each container's changes in the order the cache made them.
         let (added, updated, deleted) = (out.clone(), out.clone(), out.clone());
-        informer
+        let at = move |host: &str| {
+            if several {
+                format!(" @ {host}")
+            } else {
+                String::new()
+            }
+        };
+        fleet
             .handler()
-            .on_add(move |c: &Arc<Container>| {
-                added.line(format_args!("ADDED     {}", describe(c)));
+            .on_add(move |host: &str, c: &Arc<Container>| {
+                added.line(format_args!("ADDED     {}{}", describe(c), at(host)));
             })
-            .on_update(move |old: &Arc<Container>, new: &Arc<Container>| {
-                if old.state() != new.state() || !old.names().eq(new.names()) {
-                    updated.line(format_args!(
-                        "MODIFIED  {} (was {})",
-                        describe(new),
-                        old.state()
-                    ));
-                }
-            })
-            .on_delete(move |d: &Deleted<Container>| {
+            .on_update(
+                move |host: &str, old: &Arc<Container>, new: &Arc<Container>| {
+                    if old.state() != new.state() || !old.names().eq(new.names()) {
+                        updated.line(format_args!(
+                            "MODIFIED  {} (was {}){}",
+                            describe(new),
+                            old.state(),
+                            at(host)
+                        ));
+                    }
+                },
+            )
+            .on_delete(move |host: &str, d: &Deleted<Container>| {
                 let note = if d.is_final_state_unknown() {
                     " (missed while away)"
                 } else {
                     ""
                 };
-                deleted.line(format_args!("DELETED   {}{note}", describe(d.last())));
+                deleted.line(format_args!(
+                    "DELETED   {}{note}{}",
+                    describe(d.last()),
+                    at(host)
+                ));
             })
             .register();
     }
@@ -136,10 +148,10 @@ async fn run(args: Args) -> Result<(), String> {
     let deadline = run_for.map(|d| started + d);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let status_line = common::StatusLine::new(!args.quiet);
-    let mut attempts = common::Attempts::default();
+    let mut attempts: BTreeMap<String, common::Attempts> = BTreeMap::new();
     let mut last_events = 0;
     let mut last_at = Instant::now();
-    let mut server: Option<String> = None;
+    let mut servers: BTreeMap<String, String> = BTreeMap::new();
     let mut give_back = common::GiveBack::default();
     let ended_by = loop {
         let until_deadline = deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -148,60 +160,52 @@ async fn run(args: Args) -> Result<(), String> {
             () = common::sleep_opt(until_deadline) => break "--run-for",
             () = out.closed() => break "closed stdout",
             _ = tick.tick() => {
-                let status = informer.status();
-                give_back.after(&status);
-                if status.server.is_some() && status.server != server {
-                    server.clone_from(&status.server);
-                    if let Some(s) = &server {
+                let statuses = fleet.statuses();
+                give_back.after(statuses.iter().map(|(_, s)| s));
+                for (host, status) in &statuses {
+                    if let Some(s) = &status.server
+                        && servers.get(host) != Some(s)
+                    {
+                        servers.insert(host.clone(), s.clone());
                         status_line.finish();
-                        common::stderr_line(format_args!("connected to {s}"));
+                        if several {
+                            common::stderr_line(format_args!("connected to {s} at {host}"));
+                        } else {
+                            common::stderr_line(format_args!("connected to {s}"));
+                        }
                     }
                 }
-                let rate = (status.events_received - last_events) as f64
+                let events: u64 = statuses.iter().map(|(_, s)| s.events_received).sum();
+                let rate = events.saturating_sub(last_events) as f64
                     / last_at.elapsed().as_secs_f64().max(1e-3);
-                last_events = status.events_received;
+                last_events = events;
                 last_at = Instant::now();
-                status_line.show(summary(&informer, rate, &status, &mut attempts));
+                status_line.show(summary(&fleet, rate, &statuses, &mut attempts));
             }
         }
     };
     status_line.finish();
-    // The reflector's own status says whether it ever synced: read it before shutdown.
-    let status = informer.status();
-    informer.shutdown().await;
-    let cached = informer.store().list();
+    // The reflectors' own status says whether each ever synced: read it before shutdown.
+    let statuses = fleet.statuses();
+    fleet.shutdown().await;
     let ran_for = started.elapsed();
     common::stderr_line(format_args!(
         "stopped ({ended_by}) after {:.1}s with {} containers cached",
         ran_for.as_secs_f64(),
-        cached.len()
+        fleet.len()
     ));
     if let Some(path) = &args.dump_cache {
-        let mut containers: Vec<&Container> = cached.iter().map(AsRef::as_ref).collect();
-        containers.sort_by(|a, b| a.id().cmp(b.id()));
-        let json = serde_json::to_vec_pretty(&containers).map_err(|e| e.to_string())?;
+        let json = common::fleet::dump(&fleet)?;
         std::fs::write(path, json).map_err(|e| format!("--dump-cache {}: {e}", path.display()))?;
         common::stderr_line(format_args!("cache written to {}", path.display()));
     }
     if let Some(router) = router {
         router.shutdown().await;
     }
-    match common::never_synced(&status, ran_for) {
+    match common::fleet::fleet_never_synced(&statuses, ran_for) {
         Some(error) => Err(error),
         None => Ok(()),
     }
-}
-
-/// An informer on the Docker Engine or Podman at `url` (empty: `DOCKER_HOST`, then the
-/// default socket). The daemon is not contacted here: the informer connects (and waits
-/// for a daemon that is not up yet) in the background.
-async fn docker_informer(url: &str, filters: Filters) -> Result<Informer, String> {
-    let source = common::docker_source(url)?;
-    common::stderr_line(format_args!("informer on {}", source.host()));
-    Informer::builder(source)
-        .filters(filters)
-        .build()
-        .map_err(|e| e.to_string())
 }
 
 fn describe(c: &Container) -> String {
@@ -218,34 +222,71 @@ fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
 }
 
+/// The status line: the whole fleet's phase (the one furthest from watching), counts
+/// and rates, then, with several hosts, one part per host.
 fn summary(
-    informer: &Informer,
+    fleet: &Fleet,
     rate: f64,
-    status: &hypersh::reflector::Status,
-    attempts: &mut common::Attempts,
+    statuses: &[(String, hypersh::reflector::Status)],
+    attempts: &mut BTreeMap<String, common::Attempts>,
 ) -> String {
+    let cached = fleet.list();
     let mut by_state: BTreeMap<&'static str, usize> = BTreeMap::new();
-    for c in informer.store().list() {
+    for c in &cached {
         *by_state.entry(c.state().as_str()).or_default() += 1;
     }
     let states: Vec<String> = by_state.iter().map(|(s, n)| format!("{s}={n}")).collect();
-    let server = status
-        .server
-        .as_deref()
-        .map(|s| format!(" {s} |"))
-        .unwrap_or_default();
+    let sum = |f: fn(&hypersh::reflector::Status) -> u64| -> u64 {
+        statuses.iter().map(|(_, s)| f(s)).sum()
+    };
+    let server = match statuses {
+        [(_, only)] => only
+            .server
+            .as_deref()
+            .map(|s| format!(" {s} |"))
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
     let mut line = format!(
         "[{}]{server} {} containers ({}) | {rate:.1} events/s | reconnects={} relists={} decode_errors={}",
-        common::phase_word(status.phase),
-        informer.store().len(),
+        common::phase_word(common::fleet::worst_phase(statuses)),
+        cached.len(),
         states.join(" "),
-        status.reconnects,
-        status.relists,
-        status.decode_errors,
+        sum(|s| s.reconnects),
+        sum(|s| s.relists),
+        sum(|s| s.decode_errors),
     );
-    if let Some(failing) = attempts.failing(status) {
+    let failing: Vec<String> = statuses
+        .iter()
+        .filter_map(|(host, status)| {
+            let failing = attempts.entry(host.clone()).or_default().failing(status)?;
+            Some(if statuses.len() > 1 {
+                format!("{host}: {failing}")
+            } else {
+                failing
+            })
+        })
+        .collect();
+    if statuses.len() > 1 {
+        let hosts: Vec<String> = statuses
+            .iter()
+            .map(|(host, status)| {
+                let n = cached.iter().filter(|c| c.host() == host).count();
+                let down = status
+                    .down_since
+                    .filter(|_| status.synced)
+                    .and_then(|since| since.elapsed().ok())
+                    .map(|d| format!(" (down {}s)", d.as_secs()))
+                    .unwrap_or_default();
+                format!("{host} {} {n}{down}", common::phase_word(status.phase))
+            })
+            .collect();
+        line.push_str(" | hosts: ");
+        line.push_str(&hosts.join(", "));
+    }
+    for part in failing {
         line.push_str(" | ");
-        line.push_str(&failing);
+        line.push_str(&part);
     }
     line
 }

@@ -116,7 +116,7 @@ async fn run(args: Args) -> Result<(), String> {
             () = &mut stop => break,
             _ = signals.recv() => break,
             _ = tick.tick() => {
-                give_back.after(&informer.status());
+                give_back.after([&informer.status()]);
                 #[allow(clippy::cast_precision_loss)] // exact below 2^53 containers
                 let cached = informer.store().len() as f64;
                 metrics::gauge!("hypersh_cache_containers").set(cached);

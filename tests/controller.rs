@@ -38,7 +38,8 @@ impl Drop for TempDir {
 }
 
 /// What DIR must hold: for each running container carrying `tier=frontend`, the JSON
-/// object the contract names (its addresses and ports as the router lists them).
+/// object the contract names (its addresses and ports as the router lists them, and
+/// `Host`: the `--addr` given).
 fn truth(router: &Router) -> BTreeMap<String, serde_json::Value> {
     router
         .runtime()
@@ -92,6 +93,7 @@ fn truth(router: &Router) -> BTreeMap<String, serde_json::Value> {
                 "Labels": labels,
                 "Networks": networks,
                 "Ports": ports,
+                "Host": router.addr_string(),
             });
             (c.id().to_owned(), doc)
         })

@@ -33,9 +33,9 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// The dump `informer --dump-cache` wrote, in the form the engine's list is compared in.
-fn read_dump(path: &std::path::Path) -> BTreeMap<String, Seen> {
-    let cached: Vec<Container> =
-        serde_json::from_slice(&std::fs::read(path).expect("the dump is written")).expect("a list");
+/// Every container carries `"Host"`: `host`, the URL as given.
+fn read_dump(path: &std::path::Path, host: &str) -> BTreeMap<String, Seen> {
+    let cached: Vec<Container> = common::read_dump_of(path, host);
     cached.iter().map(engine::seen).collect()
 }
 
@@ -68,7 +68,7 @@ fn dump_equals_the_engine_list(kind: Kind) {
         stderr.contains(&format!("connected to {}", kind.name())),
         "the engine is named: {stderr}"
     );
-    let got = read_dump(&dump);
+    let got = read_dump(&dump, &engine.url());
     let want = engine
         .containers(Some("contract"))
         .expect("the engine's list");
@@ -234,7 +234,7 @@ fn waits_for_its_engine_and_dumps_on_sigterm(kind: Kind) {
     informer.wait_for(&["[watching]", &summary_of(&want)]);
     let status = informer.terminate();
     assert!(status.success(), "{status}");
-    assert_eq!(read_dump(&dump), want);
+    assert_eq!(read_dump(&dump, &engine.url()), want);
 }
 
 #[test]
@@ -390,6 +390,7 @@ fn controller_writes_one_file_per_running_labelled_container(kind: Kind) {
             .expect("JSON");
     assert_eq!(doc["Name"], "p1");
     assert_eq!(doc["Labels"]["proxy"], "web");
+    assert_eq!(doc["Host"], engine.url());
 }
 
 #[test]
@@ -400,4 +401,85 @@ fn controller_docker_writes_one_file_per_running_labelled_container() {
 #[test]
 fn controller_docker_on_podman_writes_one_file_per_running_labelled_container() {
     controller_writes_one_file_per_running_labelled_container(Kind::Podman);
+}
+
+/// `informer --docker A --docker B --dump-cache FILE` and `controller --docker A --docker B
+/// --label KEY --out-dir DIR` on a Docker daemon and a Podman service at once: the dump
+/// holds each engine's list, each container with `"Host"` the URL given for it; DIR holds
+/// one file per running labelled container of either engine, with its `"Host"`.
+#[test]
+fn informer_and_controller_on_two_engines_name_each_container_s_host() {
+    let _serial = serial();
+    let test = "informer and controller on two engines";
+    let Some(docker) = engine_or_skip(Kind::Docker, test) else {
+        return;
+    };
+    let Some(podman) = engine_or_skip(Kind::Podman, test) else {
+        return;
+    };
+    let on_docker = docker.run("fa", &["fleet=web"], &["sleep", "600"]);
+    docker.run("fb", &["fleet=done"], &["true"]);
+    let on_podman = podman.run("fc", &["fleet=web"], &["sleep", "600"]);
+    podman.run("fd", &["other=1"], &["sleep", "600"]);
+    let (a, b) = (docker.url(), podman.url());
+
+    let dump = docker.dir.join("fleet-dump.json");
+    let out = Command::new(example("informer"))
+        .args(["--docker", &a, "--docker", &b])
+        .args(["--filter", "label=fleet", "--run-for", "3", "--quiet"])
+        .arg("--dump-cache")
+        .arg(&dump)
+        .stdin(Stdio::null())
+        .output()
+        .expect("informer runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "informer on two engines failed: {stderr}"
+    );
+    assert!(stderr.contains("| hosts: "), "a part per host: {stderr}");
+    let mut by_host: BTreeMap<String, BTreeMap<String, Seen>> = BTreeMap::new();
+    for (host, c) in common::read_host_dump(&dump) {
+        let (id, seen) = engine::seen(&c);
+        by_host.entry(host).or_default().insert(id, seen);
+    }
+    assert_eq!(by_host.len(), 2, "{by_host:#?}");
+    assert_eq!(
+        by_host[&a],
+        docker.containers(Some("fleet")).expect("docker's list")
+    );
+    assert_eq!(
+        by_host[&b],
+        podman.containers(Some("fleet")).expect("podman's list")
+    );
+
+    let dir = docker.dir.join("fleet-files");
+    let out = Command::new(example("controller"))
+        .args(["--docker", &a, "--docker", &b])
+        .args(["--label", "fleet=web", "--run-for", "3"])
+        .arg("--out-dir")
+        .arg(&dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("controller runs");
+    assert!(
+        out.status.success(),
+        "controller on two engines failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    for entry in std::fs::read_dir(&dir).expect("the directory exists") {
+        let path = entry.expect("an entry").path();
+        let doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("the file")).expect("JSON");
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(doc["Id"], name.as_str());
+        files.insert(name, doc["Host"].as_str().unwrap_or_default().to_owned());
+    }
+    let want: BTreeMap<String, String> = [
+        (on_docker.trim().to_owned(), a.clone()),
+        (on_podman.trim().to_owned(), b.clone()),
+    ]
+    .into();
+    assert_eq!(files, want);
 }

@@ -75,9 +75,7 @@ fn informer_speaks_mutual_tls_from_the_docker_environment() {
         "informer over TLS failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let cached: Vec<Container> =
-        serde_json::from_slice(&std::fs::read(&dump).expect("the dump is written"))
-            .expect("a list");
+    let cached: Vec<Container> = common::read_dump_of(&dump, &url);
     let got: BTreeMap<String, Seen> = cached.iter().map(engine::seen).collect();
     let want = engine.containers(Some("contract")).expect("docker inspect");
     assert_eq!(got, want);
@@ -139,9 +137,7 @@ fn informer_runs_over_ssh() {
         String::from_utf8_lossy(&out.stderr),
         sshd.log()
     );
-    let cached: Vec<Container> =
-        serde_json::from_slice(&std::fs::read(&dump).expect("the dump is written"))
-            .expect("a list");
+    let cached: Vec<Container> = common::read_dump_of(&dump, &sshd.url());
     let got: BTreeMap<String, Seen> = cached.iter().map(engine::seen).collect();
     assert_eq!(
         got,

@@ -180,9 +180,7 @@ async fn informer_dumps_a_cache_equal_to_the_list() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let dumped: Vec<Container> =
-        serde_json::from_slice(&std::fs::read(&dump.0).expect("dump written"))
-            .expect("JSON array of containers");
+    let dumped: Vec<Container> = common::read_dump_of(&dump.0, &f.router.addr_string());
     let mut truth = f.router.runtime().list(true);
     truth.sort_by(|a, b| a.id().cmp(b.id()));
     assert_eq!(dumped.len(), 10);

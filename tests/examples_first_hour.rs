@@ -378,6 +378,11 @@ async fn informer_on_sigterm_writes_its_summary_and_the_cache_dump() {
     let array = json.as_array().expect("a JSON array");
     assert_eq!(array.len(), 10);
     assert!(array.iter().all(|c| c["Labels"].is_object()), "{json}");
+    let addr = f.router.addr_string();
+    assert!(
+        array.iter().all(|c| c["Host"] == addr.as_str()),
+        "every container names its host, the --addr given: {json}"
+    );
     let _: Vec<Container> = serde_json::from_value(json).expect("the list format");
 }
 

@@ -6,6 +6,8 @@
 // Each example uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod fleet;
+
 use std::fmt::Display;
 use std::future::Future;
 use std::io::{IsTerminal, Write};
@@ -452,9 +454,9 @@ pub struct GiveBack {
 }
 
 impl GiveBack {
-    /// Called on each tick with the reflector's status.
-    pub fn after(&mut self, status: &Status) {
-        let failed = status.failures + status.overflows;
+    /// Called on each tick with the status of each reflector (one per host).
+    pub fn after<'a>(&mut self, statuses: impl IntoIterator<Item = &'a Status>) {
+        let failed: u64 = statuses.into_iter().map(|s| s.failures + s.overflows).sum();
         if failed == self.seen {
             return;
         }

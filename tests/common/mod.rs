@@ -233,3 +233,34 @@ pub async fn converged(informer: &Informer, replica: &Replica, router: &Router) 
     })
     .await;
 }
+
+/// An `informer --dump-cache` file: each container with the `"Host"` it carries (which
+/// must be a string), in the file's order.
+pub fn read_host_dump(path: &std::path::Path) -> Vec<(String, hypersh::Container)> {
+    let values: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(path).expect("the dump is written"))
+            .expect("a JSON array");
+    values
+        .into_iter()
+        .map(|mut value| {
+            let host = value
+                .as_object_mut()
+                .and_then(|o| o.remove("Host"))
+                .and_then(|h| h.as_str().map(str::to_owned))
+                .unwrap_or_else(|| panic!("a dumped container without \"Host\": {value}"));
+            let container = serde_json::from_value(value).expect("a container of the list");
+            (host, container)
+        })
+        .collect()
+}
+
+/// The containers of a dump whose every `"Host"` is `host`.
+pub fn read_dump_of(path: &std::path::Path, host: &str) -> Vec<hypersh::Container> {
+    read_host_dump(path)
+        .into_iter()
+        .map(|(h, c)| {
+            assert_eq!(h, host, "\"Host\" is the URL as given on the command line");
+            c
+        })
+        .collect()
+}

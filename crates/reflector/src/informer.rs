@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hypersh_store::{
-    Deleted, FnHandler, Handler, HandlerHandle, HandlerOptions, Store, StoreConfig, store,
+    Deleted, FnHandler, Handler, HandlerHandle, HandlerOptions, Store, StoreConfig, Writer, store,
 };
 use hypersh_watch::{Container, Filters};
 use tokio::task::JoinHandle;
@@ -32,6 +32,9 @@ pub struct InformerBuilder<S> {
     store_config: StoreConfig<Container>,
     indexes: Vec<(String, IndexFn)>,
     name: Option<String>,
+    drop_after: Option<Duration>,
+    /// The fleet host this informer serves (a metrics label), if any.
+    host: Option<String>,
 }
 
 impl<S: Source> InformerBuilder<S> {
@@ -40,6 +43,21 @@ impl<S: Source> InformerBuilder<S> {
     /// Without a name the metrics carry no label.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// Once the source has been down (not connected and synced) this long, its cached
+    /// containers are deleted as [`Deleted::FinalStateUnknown`] tombstones. Off (`None`)
+    /// by default: a source that is down keeps its last known containers, and
+    /// [`Status::down_since`] says since when.
+    pub fn drop_after(mut self, after: Option<Duration>) -> Self {
+        self.drop_after = after;
+        self
+    }
+
+    /// Labels the metrics `host=<host>` too (a fleet's hosts).
+    pub(crate) fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into());
         self
     }
 
@@ -101,22 +119,25 @@ impl<S: Source> InformerBuilder<S> {
     /// [`Error::Filters`] when the filters cannot select a cache.
     pub fn build(self) -> Result<Informer, Error> {
         // Every metric has its help text and exists, at 0, from the start.
-        crate::metrics::describe_informer(self.name.as_deref());
+        let mut labels = crate::metrics::labels(self.name.as_deref());
+        if let Some(host) = &self.host {
+            labels.push(("host", host.clone()));
+        }
+        crate::metrics::describe_labelled(&labels);
         let (writer, cache) = store(self.store_config);
         for (name, f) in self.indexes {
             cache.add_index(name, f);
         }
-        let mut reflector = Reflector::new(self.source, writer, &self.filters)?
+        let reflector = Reflector::new(self.source, writer, &self.filters)?
             .backoff(self.backoff)
             .limits(self.limits)
-            .relist_every(self.relist);
-        if let Some(name) = &self.name {
-            reflector = reflector.name(name.clone());
-        }
+            .relist_every(self.relist)
+            .drop_after(self.drop_after)
+            .labels(labels);
         let status = reflector.status_handle();
         let refresh = reflector.refresher();
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(reflector.run(shutdown.clone()));
+        let task = tokio::spawn(reflector.run_keeping_writer(shutdown.clone()));
         Ok(Informer {
             store: cache,
             status,
@@ -126,6 +147,7 @@ impl<S: Source> InformerBuilder<S> {
             resync: self.resync,
             handlers: Arc::default(),
             name: self.name.map(Arc::from),
+            host: self.host.map(Arc::from),
             refresh,
         })
     }
@@ -166,11 +188,13 @@ pub struct Informer {
     shutdown: CancellationToken,
     /// Cancels `shutdown` when the last clone of the informer is dropped.
     _stop_on_drop: Arc<DropGuard>,
-    task: Arc<tokio::sync::Mutex<Option<JoinHandle<()>>>>,
+    task: Arc<tokio::sync::Mutex<Option<JoinHandle<Writer<Container>>>>>,
     resync: Option<Duration>,
     /// The handlers registered through the informer, for [`Informer::wait_synced`].
     handlers: Arc<Mutex<Vec<HandlerHandle>>>,
     name: Option<Arc<str>>,
+    /// The fleet host this informer serves, if any.
+    host: Option<Arc<str>>,
     refresh: tokio::sync::mpsc::Sender<RefreshRequest>,
 }
 
@@ -197,6 +221,8 @@ impl Informer {
             store_config: StoreConfig::default(),
             indexes: Vec::new(),
             name: None,
+            drop_after: None,
+            host: None,
         }
     }
 
@@ -316,6 +342,12 @@ impl Informer {
         self.name.as_deref()
     }
 
+    /// The [`Fleet`](crate::fleet::Fleet) host this informer serves, if it is one.
+    #[must_use]
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref()
+    }
+
     /// Registers a handler with the informer's resync period. A handler registered after
     /// the cache is filled first gets a synthetic add for every container.
     ///
@@ -388,12 +420,28 @@ impl Informer {
     /// Stops the reflector (closing the websocket with a close frame) and waits for it.
     /// Handler tasks end when their queues are drained and the store is dropped.
     pub async fn shutdown(&self) {
+        drop(self.stop().await);
+    }
+
+    /// Stops the reflector, then deletes every cached container (a
+    /// [`Deleted::FinalStateUnknown`] tombstone each, offered to every handler): a
+    /// fleet's host that is removed.
+    pub(crate) async fn shutdown_and_drop(&self) {
+        if let Some(mut writer) = self.stop().await {
+            writer.replace(Vec::new()).await;
+        }
+    }
+
+    /// Stops the reflector and gives back its writer (`None` if another call took it).
+    async fn stop(&self) -> Option<Writer<Container>> {
         self.shutdown.cancel();
-        let task = self.task.lock().await.take();
-        if let Some(task) = task
-            && let Err(e) = task.await
-        {
-            tracing::error!(error = %e, "reflector task failed");
+        let task = self.task.lock().await.take()?;
+        match task.await {
+            Ok(writer) => Some(writer),
+            Err(e) => {
+                tracing::error!(error = %e, "reflector task failed");
+                None
+            }
         }
     }
 

@@ -35,6 +35,7 @@ pub mod backoff;
 pub mod controller;
 mod core;
 mod error;
+pub mod fleet;
 mod informer;
 pub mod limits;
 pub mod metrics;
@@ -56,6 +57,7 @@ pub use controller::{
     Action, Controller, ControllerConfig, ControllerHandle, Request, ShutdownReport,
 };
 pub use error::{Error, RefreshError};
+pub use fleet::{Fleet, FleetBuilder, FleetError, FleetNotSynced, HostContainer};
 pub use informer::{HandlerBuilder, Informer, InformerBuilder};
 pub use limits::Limits;
 pub use ready::{NotSynced, SyncWait};

@@ -71,7 +71,12 @@ pub fn describe() {
 /// Like [`describe`], for the informer named `name` (`InformerBuilder::name`): its
 /// series carry the label `informer=<name>`, and those are the ones registered at 0.
 pub fn describe_informer(name: Option<&str>) {
-    let labels = labels(name);
+    describe_labelled(&labels(name));
+}
+
+/// Like [`describe_informer`], for a reflector whose series carry these labels.
+pub(crate) fn describe_labelled(labels: &[(&'static str, String)]) {
+    let labels = labels.to_vec();
     for (metric, help) in COUNTERS {
         ::metrics::describe_counter!(metric, help);
         ::metrics::counter!(metric, &labels).increment(0);

@@ -96,6 +96,22 @@ impl<S: Source> Reflector<S> {
         self
     }
 
+    /// Empties the cache (tombstones) once the reflector has been down this long
+    /// (`None`, the default: keep the last known containers).
+    #[must_use]
+    pub fn drop_after(mut self, after: Option<Duration>) -> Self {
+        self.settings.drop_after = after;
+        self
+    }
+
+    /// Labels this reflector's metrics with these labels (the informer's name, a fleet's
+    /// host).
+    #[must_use]
+    pub(crate) fn labels(mut self, labels: Vec<(&'static str, String)>) -> Self {
+        self.labels = labels;
+        self
+    }
+
     /// Labels this reflector's metrics with `informer=<name>` (without a name they carry
     /// no label).
     #[must_use]
@@ -125,6 +141,12 @@ impl<S: Source> Reflector<S> {
     /// frame for the Hyper.sh source). Everything it logs is inside a `reflector` span
     /// naming the endpoint.
     pub async fn run(self, shutdown: CancellationToken) {
+        drop(self.run_keeping_writer(shutdown).await);
+    }
+
+    /// [`run`](Self::run), giving back the store's writer at the end (a fleet empties
+    /// a removed host's cache with it).
+    pub(crate) async fn run_keeping_writer(self, shutdown: CancellationToken) -> Writer<Container> {
         let span = tracing::info_span!("reflector", endpoint = %self.source.endpoint());
         let Self {
             source,
@@ -149,5 +171,6 @@ impl<S: Source> Reflector<S> {
             shutdown,
         );
         shell.run().instrument(span).await;
+        writer
     }
 }

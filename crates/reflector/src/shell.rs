@@ -58,6 +58,20 @@ pub(crate) struct Shell<'w, S: Source> {
     last_request: u64,
     publisher: Publisher,
     shutdown: CancellationToken,
+    /// How long the reflector may be down before the cache is emptied (`None`: keep it).
+    drop_after: Option<std::time::Duration>,
+    /// Where the reflector is in that count.
+    down: Down,
+}
+
+/// The count towards emptying the cache of a reflector that is down.
+enum Down {
+    /// Connected (or no `drop_after`): nothing counts.
+    Up,
+    /// Down: the cache is emptied when this fires.
+    Since(Pin<Box<Sleep>>),
+    /// Down, and the cache was emptied: nothing more until the next connection.
+    Dropped,
 }
 
 impl<'w, S: Source> Shell<'w, S> {
@@ -85,6 +99,8 @@ impl<'w, S: Source> Shell<'w, S> {
             last_request: 0,
             publisher,
             shutdown,
+            drop_after: settings.drop_after,
+            down: Down::Up,
         }
     }
 
@@ -96,6 +112,7 @@ impl<'w, S: Source> Shell<'w, S> {
         let mut commands = self.core.step(Input::Start, &mut NoCache);
         while commands.is_empty() || self.execute(commands).await.is_continue() {
             self.publisher.publish(self.core.status());
+            self.count_down();
             commands = tokio::select! {
                 biased;
                 () = &mut cancelled => self.core.step(Input::Shutdown, &mut NoCache),
@@ -137,10 +154,47 @@ impl<'w, S: Source> Shell<'w, S> {
                 () = fire(&mut self.relist), if self.relist.is_some() => {
                     self.core.step(Input::RelistTick, &mut NoCache)
                 }
+                () = down_for_long(&mut self.down) => self.drop_cache().await,
             };
         }
         self.publisher.publish(self.core.status());
         tracing::debug!("reflector stopped");
+    }
+
+    /// Starts counting towards `drop_after` when the reflector is not connected, and
+    /// stops when it is.
+    fn count_down(&mut self) {
+        let Some(after) = self.drop_after else {
+            return;
+        };
+        if self.core.status().connected {
+            self.down = Down::Up;
+        } else if matches!(self.down, Down::Up) {
+            self.down = Down::Since(Box::pin(tokio::time::sleep(after)));
+        }
+    }
+
+    /// The reflector has been down for `drop_after`: every cached container becomes a
+    /// [`Deleted::FinalStateUnknown`](hypersh_store::Deleted) tombstone. A list that runs
+    /// at that moment (the source answers again) is let be: the count starts over.
+    async fn drop_cache(&mut self) -> Vec<Command> {
+        let Sink::Store(writer) = &mut self.sink else {
+            self.down = Down::Up;
+            return Vec::new();
+        };
+        tracing::warn!(
+            after = ?self.drop_after,
+            containers = writer.store().len(),
+            "down for drop_after: dropping the cached containers"
+        );
+        self.down = Down::Dropped;
+        if unless_shutdown(writer.replace(Vec::new()), &self.shutdown)
+            .await
+            .is_none()
+        {
+            return self.core.step(Input::Shutdown, &mut NoCache);
+        }
+        Vec::new()
     }
 
     /// Carries out `commands` in order; breaks on `Stop`.
@@ -234,6 +288,14 @@ async fn fire<F: Future + Unpin>(slot: &mut Option<F>) -> F::Output {
             out
         }
         None => std::future::pending().await,
+    }
+}
+
+/// Fires when the reflector has been down for `drop_after`; never otherwise.
+async fn down_for_long(down: &mut Down) {
+    match down {
+        Down::Since(sleep) => sleep.await,
+        Down::Up | Down::Dropped => std::future::pending().await,
     }
 }
 

@@ -58,13 +58,32 @@ pub struct Status {
     /// ([`Source::server`](crate::Source::server)): `Podman 4.3.1 (API 1.41)`. `None`
     /// until a watch opens, or when the source does not say.
     pub server: Option<String>,
+    /// Since when the reflector has not been connected and synced: set when a session
+    /// ends (or at start, until the first sync), `None` while connected. A host of a
+    /// [`Fleet`](crate::fleet::Fleet) that is down keeps its containers meanwhile, until
+    /// its `drop_after` passes.
+    pub down_since: Option<SystemTime>,
 }
 
 /// A shared, cheap-to-clone view of a reflector's [`Status`].
 #[derive(Clone, Debug, Default)]
-pub struct StatusHandle(Arc<Mutex<Status>>);
+pub struct StatusHandle(Arc<Shared>);
+
+#[derive(Debug, Default)]
+struct Shared {
+    status: Mutex<Status>,
+    changed: tokio::sync::Notify,
+}
 
 impl StatusHandle {
+    /// Resolves at the next change of the status after this call (a change that comes
+    /// between making the future and awaiting it wakes it too).
+    pub fn changed(&self) -> impl Future<Output = ()> + Send + '_ {
+        let mut notified = Box::pin(self.0.changed.notified());
+        notified.as_mut().enable();
+        notified
+    }
+
     /// A copy of the current status.
     #[must_use]
     pub fn snapshot(&self) -> Status {
@@ -73,12 +92,14 @@ impl StatusHandle {
 
     pub(crate) fn update(&self, f: impl FnOnce(&mut Status)) {
         f(&mut self.lock());
+        self.0.changed.notify_waiters();
     }
 
     fn lock(&self) -> MutexGuard<'_, Status> {
         // A panic while holding this lock cannot leave a Status half-written in a way
         // that matters: keep serving it.
         self.0
+            .status
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }

@@ -172,6 +172,8 @@ struct Shared {
     /// Woken when the queue gains work.
     wake: Notify,
     store: Store<Container>,
+    /// The fleet host of the informer, which every request carries.
+    host: Option<Arc<str>>,
 }
 
 impl Shared {
@@ -371,6 +373,7 @@ impl Controller {
             queue: Mutex::new(Queue::new(config.queue(), Instant::now())),
             wake: Notify::new(),
             store: informer.store().clone(),
+            host: informer.host().map(Arc::from),
         });
         let handle = Arc::new(OnceLock::new());
         let registration = informer.register(Enqueue {
@@ -574,6 +577,7 @@ impl Controller {
                 None => work.state,
             };
             let request = Request {
+                host: self.shared.host.clone(),
                 id: work.key.clone(),
                 object,
                 attempt: work.attempt,

@@ -82,6 +82,7 @@ impl fmt::Display for Reason {
 /// read through methods).
 #[derive(Clone, Debug)]
 pub struct Request {
+    pub(super) host: Option<Arc<str>>,
     pub(super) id: String,
     pub(super) object: Object,
     pub(super) attempt: u32,
@@ -90,6 +91,14 @@ pub struct Request {
 }
 
 impl Request {
+    /// The fleet host the container is on, when the controller runs on a
+    /// [`Fleet`](crate::fleet::Fleet) host's informer (`None` otherwise): with the id, the
+    /// container's identity in a fleet.
+    #[must_use]
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref()
+    }
+
     /// The container's id.
     #[must_use]
     pub fn id(&self) -> &str {

@@ -42,6 +42,9 @@ pub(crate) struct Settings {
     pub(crate) limits: Limits,
     /// How long after each commit the next periodic relist is due (`None`: never).
     pub(crate) relist_every: Option<Duration>,
+    /// How long the reflector may be down before the shell empties the cache (`None`:
+    /// keep it; see `InformerBuilder::drop_after`).
+    pub(crate) drop_after: Option<Duration>,
 }
 
 /// What the shell observed. Each is handled by [`Core::step`].

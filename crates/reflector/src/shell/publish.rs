@@ -19,6 +19,8 @@ pub(crate) struct Publisher {
     /// The labels every metric of this reflector carries (the informer's name, when it
     /// has one: two informers in one process then do not write the same series).
     labels: Vec<(&'static str, String)>,
+    /// Since when the reflector has not been connected (see `Status::down_since`).
+    down_since: Option<SystemTime>,
 }
 
 impl Publisher {
@@ -26,6 +28,7 @@ impl Publisher {
         Self {
             handle,
             labels,
+            down_since: Some(SystemTime::now()),
             ..Self::default()
         }
     }
@@ -34,6 +37,11 @@ impl Publisher {
     pub(super) fn publish(&mut self, now: &Status) {
         if self.connected != Some(now.connected) {
             self.connected = Some(now.connected);
+            self.down_since = match (now.connected, self.down_since) {
+                (true, _) => None,
+                (false, Some(since)) => Some(since),
+                (false, None) => Some(SystemTime::now()),
+            };
             metrics::gauge!(names::CONNECTED, &self.labels).set(f64::from(u8::from(now.connected)));
         }
         let before = &self.published;
@@ -76,10 +84,11 @@ impl Publisher {
             self.last_event_at = Some(SystemTime::now());
         }
         self.published.clone_from(now);
-        let last_event_at = self.last_event_at;
+        let (last_event_at, down_since) = (self.last_event_at, self.down_since);
         self.handle.update(|s| {
             s.clone_from(now);
             s.last_event_at = last_event_at;
+            s.down_since = down_since;
         });
     }
 }
