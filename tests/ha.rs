@@ -25,7 +25,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
-use common::PATIENCE;
+use common::{PATIENCE, TempDir};
 
 /// The election's timing in the replicas: lease 3 s, renew deadline 2 s, retry 0.5 s.
 const LEASE: Duration = Duration::from_secs(3);
@@ -66,24 +66,6 @@ fn controller() -> PathBuf {
         panic!("{e}");
     }
     common::example("controller")
-}
-
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("ha-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create a temporary directory");
-        Self(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// What a replica said on stderr, and when the test read it.
@@ -167,7 +149,7 @@ impl Cluster {
                 .churn(5.0),
         )
         .await;
-        let dir = TempDir::new(tag);
+        let dir = TempDir::new(&format!("ha-{tag}"));
         let out = dir.0.join("out");
         std::fs::create_dir_all(&out).expect("out dir");
         let ca = dir.0.join("ca.pem");

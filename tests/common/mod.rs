@@ -264,3 +264,23 @@ pub fn read_dump_of(path: &std::path::Path, host: &str) -> Vec<hypersh::Containe
         })
         .collect()
 }
+
+/// A directory under the system's temporary directory, named by the process and `tag`,
+/// made empty on creation and removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    /// Makes `$TMP/<pid>-<tag>`, empty.
+    pub fn new(tag: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create a temporary directory");
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
