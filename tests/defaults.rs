@@ -30,6 +30,7 @@ fn every_defaults_table_is_checked() {
         "On a Docker Engine or Podman",
         "Router limits",
         "The controller runtime",
+        "A fleet of hosts",
         // crates/election/tests/defaults.rs
         "Leader election",
     ];
@@ -55,6 +56,9 @@ fn client_backoff_and_store_defaults_match_the_code() {
             row!("websocket read buffer (fixed)" => client::WEBSOCKET_READ_BUFFER),
             row!("`ClientConfig::list_progress_timeout`" => client::DEFAULT_LIST_PROGRESS_TIMEOUT),
             row!("`ClientConfig::max_list_containers`" => client::DEFAULT_MAX_LIST_CONTAINERS),
+            row!("`ClientConfig::max_list_bytes`" => client::DEFAULT_MAX_LIST_BYTES),
+            row!("`container::MAX_LABELS_BYTES` (not configurable)" =>
+                hypersh::watch::container::MAX_LABELS_BYTES),
             row!("`ClientConfig::tcp_keepalive`" => client::DEFAULT_TCP_KEEPALIVE),
             unchecked("redirects", "a behaviour, not a value"),
             unchecked(
@@ -70,6 +74,7 @@ fn client_backoff_and_store_defaults_match_the_code() {
             unchecked("authentication failures", "a behaviour, not a value"),
             row!("`Limits::max_buffered_events` (via `InformerBuilder::limits`)" =>
                 limits::DEFAULT_MAX_BUFFERED_EVENTS),
+            row!("`Limits::max_buffered_bytes`" => limits::DEFAULT_MAX_BUFFERED_BYTES),
             row!("`Limits::max_pending_fetches`" => limits::DEFAULT_MAX_PENDING_FETCHES),
             unchecked(
                 "`InformerBuilder::relist`",
@@ -153,6 +158,25 @@ fn controller_defaults_match_the_code() {
             row!("`rate_limit(qps, burst)`" => controller::DEFAULT_QPS, controller::DEFAULT_BURST),
             row!("`aging`" => controller::DEFAULT_AGING),
             row!("`shutdown_deadline`" => controller::DEFAULT_SHUTDOWN_DEADLINE),
+        ],
+    );
+}
+
+#[test]
+fn fleet_defaults_match_the_code() {
+    check(
+        DOC,
+        "A fleet of hosts",
+        &[
+            unchecked(
+                "`FleetBuilder::drop_after(d)` / `InformerBuilder::drop_after(Some(d))`",
+                "keep is no period: the builder's option is unset, not a constant",
+            ),
+            unchecked("host names", "a rule, no default"),
+            unchecked(
+                "handler queues",
+                "the store's queue capacity per host, checked in the first table",
+            ),
         ],
     );
 }
