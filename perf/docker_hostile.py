@@ -162,17 +162,6 @@ def events(conn, fake):
     )
 
 
-def vmhwm(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
 def status(pid, field):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -217,7 +206,7 @@ def main(binary, attack_seconds=40.0, mode="dribble"):
     threading.Thread(target=read_stdout, daemon=True).start()
     try:
         time.sleep(attack_seconds)
-        peak_attack = vmhwm(proc.pid)
+        peak_attack = status(proc.pid, "VmHWM")
         with fake.lock:
             fake.attack = False
             fake.containers.append(C if mode == "large-lines-fetch" else B)
@@ -226,7 +215,7 @@ def main(binary, attack_seconds=40.0, mode="dribble"):
         deadline = ended + 25
         while not seen_b and time.monotonic() < deadline:
             time.sleep(0.05)
-        peak = vmhwm(proc.pid)
+        peak = status(proc.pid, "VmHWM")
         if mode != "dribble":
             time.sleep(max(0.0, ended + 30 - time.monotonic()))
             recovered = f"{seen_b[0] - ended:.2f} s" if seen_b else "not within 25 s"
