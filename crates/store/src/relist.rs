@@ -23,13 +23,35 @@ use crate::{Deleted, Keyed, Writer};
 /// after the commit), so events that arrived during the list can be replayed on top of it.
 pub struct Relist<'w, T> {
     writer: &'w mut Writer<T>,
-    /// Every listed key: `None` while the listed object equals the cached one, else the
-    /// position of its new version in `changed`. Hashed with foldhash, as the store's map:
-    /// every listed key is hashed here, and keys are 64-character ids, on which the
-    /// default SipHash is slow.
-    listed: HashMap<Arc<str>, Option<usize>, foldhash::fast::RandomState>,
+    /// Every listed key and what the commit does with it. Hashed with foldhash, as the
+    /// store's map: every listed key is hashed here, and keys are 64-character ids, on
+    /// which the default SipHash is slow.
+    listed: HashMap<Arc<str>, Listed, foldhash::fast::RandomState>,
     /// New or changed objects in first-seen order (`None`: no longer a change).
     changed: Vec<Option<Arc<T>>>,
+    /// How many listed keys are cached: when that is every cached key, none vanished and
+    /// the commit need not look for them.
+    listed_cached: usize,
+}
+
+/// A listed key, as the commit will treat it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Listed {
+    /// The listed object equals the cached one, which stays.
+    Unchanged,
+    /// The object's new version is `changed[at]`; `cached` tells whether the key is
+    /// cached now (an update) or not (an add).
+    Changed { at: usize, cached: bool },
+}
+
+impl Listed {
+    /// Whether the key is cached now.
+    fn is_cached(self) -> bool {
+        match self {
+            Self::Unchanged => true,
+            Self::Changed { cached, .. } => cached,
+        }
+    }
 }
 
 impl<T> fmt::Debug for Relist<'_, T> {
@@ -43,10 +65,14 @@ impl<T> fmt::Debug for Relist<'_, T> {
 
 impl<'w, T: Keyed + PartialEq + Send + Sync + 'static> Relist<'w, T> {
     pub(crate) fn new(writer: &'w mut Writer<T>) -> Self {
+        // A relist usually lists what is cached: one allocation for the keys, not a
+        // table regrown (and copied) a dozen times on the way to a million.
+        let listed = HashMap::with_capacity_and_hasher(writer.shared.map.len(), Default::default());
         Self {
             writer,
-            listed: HashMap::default(),
+            listed,
             changed: Vec::new(),
+            listed_cached: 0,
         }
     }
 
@@ -74,29 +100,32 @@ impl<'w, T: Keyed + PartialEq + Send + Sync + 'static> Relist<'w, T> {
             let same = **cached == obj;
             (cached.shared_key(), same)
         });
-        let (key, same) = match cached {
-            Some((key, same)) => (key, same),
-            None => (obj.shared_key(), false),
+        let (key, same, cached) = match cached {
+            Some((key, same)) => (key, same, true),
+            None => (obj.shared_key(), false, false),
         };
         match self.listed.entry(key) {
             Entry::Occupied(mut seen) => match (*seen.get(), same) {
-                (Some(i), true) => {
-                    self.changed[i] = None;
-                    seen.insert(None);
+                (Listed::Changed { at, .. }, true) => {
+                    self.changed[at] = None;
+                    seen.insert(Listed::Unchanged);
                 }
-                (Some(i), false) => self.changed[i] = Some(Arc::new(obj)),
-                (None, true) => {}
-                (None, false) => {
+                (Listed::Changed { at, .. }, false) => self.changed[at] = Some(Arc::new(obj)),
+                (Listed::Unchanged, true) => {}
+                (Listed::Unchanged, false) => {
                     self.changed.push(Some(Arc::new(obj)));
-                    seen.insert(Some(self.changed.len() - 1));
+                    let at = self.changed.len() - 1;
+                    seen.insert(Listed::Changed { at, cached });
                 }
             },
             Entry::Vacant(slot) => {
+                self.listed_cached += usize::from(cached);
                 if same {
-                    slot.insert(None);
+                    slot.insert(Listed::Unchanged);
                 } else {
                     self.changed.push(Some(Arc::new(obj)));
-                    slot.insert(Some(self.changed.len() - 1));
+                    let at = self.changed.len() - 1;
+                    slot.insert(Listed::Changed { at, cached });
                 }
             }
         }
@@ -107,8 +136,8 @@ impl<'w, T: Keyed + PartialEq + Send + Sync + 'static> Relist<'w, T> {
     pub fn get(&self, key: &str) -> Option<Arc<T>> {
         match self.listed.get(key)? {
             // Listed unchanged: the cached version stays.
-            None => self.cached(key),
-            Some(i) => self.changed[*i].clone(),
+            Listed::Unchanged => self.cached(key),
+            Listed::Changed { at, .. } => self.changed[*at].clone(),
         }
     }
 
@@ -123,8 +152,12 @@ impl<'w, T: Keyed + PartialEq + Send + Sync + 'static> Relist<'w, T> {
 
     /// Forgets a listed key: if cached, the commit removes it (a tombstone).
     pub fn remove(&mut self, key: &str) {
-        if let Some(Some(i)) = self.listed.remove(key) {
-            self.changed[i] = None;
+        let Some(listed) = self.listed.remove(key) else {
+            return;
+        };
+        self.listed_cached -= usize::from(listed.is_cached());
+        if let Listed::Changed { at, .. } = listed {
+            self.changed[at] = None;
         }
     }
 
@@ -154,18 +187,25 @@ impl<'w, T: Keyed + PartialEq + Send + Sync + 'static> Relist<'w, T> {
             writer,
             listed,
             changed,
+            listed_cached,
         } = self;
         let shared = Arc::clone(&writer.shared);
         let _turn = shared.dispatch.lock().await;
         writer.outbox.flush(&shared).await;
 
-        // The vanished objects themselves: their keys are borrowed from them.
-        let mut vanished: Vec<Arc<T>> = shared
-            .map
-            .iter()
-            .filter(|e| !listed.contains_key(e.key().object().key()))
-            .map(|e| Arc::clone(e.key().object()))
-            .collect();
+        // The vanished objects themselves: their keys are borrowed from them. The writer
+        // is borrowed by the relist, so the map is as it was when the keys were counted:
+        // when every cached key was listed, none vanished.
+        let mut vanished: Vec<Arc<T>> = if listed_cached == shared.map.len() {
+            Vec::new()
+        } else {
+            shared
+                .map
+                .iter()
+                .filter(|e| !listed.contains_key(e.key().object().key()))
+                .map(|e| Arc::clone(e.key().object()))
+                .collect()
+        };
         vanished.sort_unstable_by(|a, b| a.key().cmp(b.key()));
         drop(listed);
         {
@@ -221,6 +261,7 @@ mod tests {
         relist.insert(obj("b", 1));
         assert_eq!(relist.len(), 2);
         assert!(relist.changed.iter().all(Option::is_none));
+        assert_eq!(relist.listed_cached, 2, "both listed keys are cached");
         assert!(matches!((&a_before, relist.get("a")), (Some(x), Some(y)) if Arc::ptr_eq(x, &y)));
         relist.commit().await;
         w.apply(Change::Upsert(obj("sentinel", 0))).await;

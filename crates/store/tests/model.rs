@@ -34,6 +34,9 @@ enum Op {
     Upsert(u8, u8),
     Delete(u8),
     Replace(Vec<(u8, u8)>),
+    /// A relist fed one key at a time: `Some(v)` inserts, `None` removes the key from the
+    /// relist (as the reflector does for an event that deleted it during the list).
+    Relist(Vec<(u8, Option<u8>)>),
     /// Changes applied in one writer batch.
     Batch(Vec<(u8, InBatch)>),
     /// Register another handler now, with this queue capacity.
@@ -61,6 +64,8 @@ fn op() -> impl Strategy<Value = Op> {
         5 => (0..8u8, 0..4u8).prop_map(|(k, v)| Op::Upsert(k, v)),
         2 => (0..9u8).prop_map(Op::Delete),
         1 => prop::collection::vec((0..8u8, 0..4u8), 0..10).prop_map(Op::Replace),
+        1 => prop::collection::vec((0..8u8, prop::option::of(0..4u8)), 0..12)
+            .prop_map(Op::Relist),
         1 => prop::collection::vec((0..8u8, in_batch()), 0..100).prop_map(Op::Batch),
         1 => (1..4usize).prop_map(Op::Register),
     ]
@@ -149,6 +154,25 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 Op::Replace(all) => {
                     writer.replace(all.iter().map(|&(k, v)| item(k, v))).await;
                     model = all.iter().map(|&(k, v)| (item(k, v).id, v)).collect();
+                }
+                Op::Relist(steps) => {
+                    let mut relist = writer.relist();
+                    model.clear();
+                    for (k, v) in steps {
+                        let id = item(k, 0).id;
+                        match v {
+                            Some(v) => {
+                                relist.insert(item(k, v));
+                                model.insert(id, v);
+                            }
+                            None => {
+                                relist.remove(&id);
+                                model.remove(&id);
+                            }
+                        }
+                    }
+                    prop_assert_eq!(relist.len(), model.len());
+                    relist.commit().await;
                 }
                 Op::Batch(changes) => {
                     let mut batch = writer.batch().await;
