@@ -1,12 +1,14 @@
 //! The body of `GET /containers/json`, decoded as it arrives: the shared
-//! [`ArraySplitter`] finds each container in the chunks, serde decodes it, and the sink
-//! gets it before the next chunk is read. Memory holds one chunk and one container, not
-//! the body; two bounds in bytes hold against a daemon (or proxy) that sends too much.
+//! [`ArraySplitter`] finds each container in the chunks and serde decodes it, on a thread
+//! of its own once the body is large ([`ListDecoder`]), while this task reads the next
+//! chunks and hands containers to the sink. Memory holds a few chunks and batches of
+//! containers (bounded in bytes, see `hypersh_watch::list::pipeline`), not the body; two
+//! bounds in bytes hold against a daemon (or proxy) that sends too much.
 
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hypersh_watch::Container;
-use hypersh_watch::list::{ArraySplitter, SplitError};
+use hypersh_watch::list::{ArraySplitter, ListDecoder, SplitError};
 use serde::de::Error as _;
 
 use crate::error::DockerError;
@@ -58,7 +60,10 @@ pub(crate) async fn read(
     limits: ListLimits,
     mut sink: impl FnMut(Container),
 ) -> Result<(), DockerError> {
-    let mut splitter = ArraySplitter::new(limits.max_container).max_bytes(limits.max_body);
+    let splitter = ArraySplitter::new(limits.max_container).max_bytes(limits.max_body);
+    let decode =
+        |element: &[u8]| serde_json::from_slice::<Container>(element).map_err(Stop::Decode);
+    let mut decoder = ListDecoder::new(splitter, decode);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|source| DockerError::Http {
             endpoint: endpoint.to_owned(),
@@ -67,16 +72,15 @@ pub(crate) async fn read(
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        splitter
-            .feed(&data, |element| {
-                sink(serde_json::from_slice(element).map_err(Stop::Decode)?);
-                Ok::<_, Stop>(())
-            })
+        decoder
+            .feed(data, &mut sink)
+            .await
             .map_err(|stop| stop.into_error(what, limits))?;
     }
-    splitter
-        .finish()
-        .map_err(|e| Stop::Split(e).into_error(what, limits))
+    decoder
+        .finish(&mut sink)
+        .await
+        .map_err(|stop| stop.into_error(what, limits))
 }
 
 #[cfg(test)]

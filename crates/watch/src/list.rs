@@ -38,6 +38,11 @@
 //! # Ok::<(), ListError>(())
 //! ```
 
+#[cfg(feature = "pipeline")]
+pub mod pipeline;
+#[cfg(feature = "pipeline")]
+pub use pipeline::ListDecoder;
+
 /// Where the splitter is in the body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Place {
