@@ -40,8 +40,11 @@
 
 #[cfg(feature = "pipeline")]
 pub mod pipeline;
+mod skip;
+
 #[cfg(feature = "pipeline")]
 pub use pipeline::ListDecoder;
+use skip::{BLOCK, Inside, Skip};
 
 /// Where the splitter is in the body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,6 +112,9 @@ pub struct ArraySplitter {
     max_bytes: usize,
     /// Bytes fed so far.
     fed: usize,
+    /// Skip the inside of elements a block at a time ([`skip`]); off only in the tests
+    /// that check it against the byte-by-byte machine.
+    fast: bool,
 }
 
 impl ArraySplitter {
@@ -126,6 +132,7 @@ impl ArraySplitter {
             in_string: false,
             escaped: false,
             want_element: false,
+            fast: true,
         }
     }
 
@@ -168,7 +175,37 @@ impl ArraySplitter {
         // Start, in `chunk`, of an element that began in it.
         let mut start: Option<usize> = None;
         let mut i = 0;
+        // Bytes before this are left to the state machine (a block with an escape).
+        let mut plain_until = 0;
         while i < chunk.len() {
+            if self.fast
+                && self.depth > 0
+                && !self.escaped
+                && i >= plain_until
+                && let Some(block) = chunk[i..].first_chunk::<BLOCK>()
+            {
+                // PERFORMANCE: the inside of an element, a block at a time (`skip`).
+                let at = Inside {
+                    depth: self.depth,
+                    in_string: self.in_string,
+                };
+                match skip::skip_block(block, at) {
+                    Skip::Whole(after) => {
+                        self.depth = after.depth;
+                        self.in_string = after.in_string;
+                        i += BLOCK;
+                        continue;
+                    }
+                    Skip::Until(n) => {
+                        // Outside strings, at depth 1: the machine reads the bracket.
+                        self.depth = 1;
+                        self.in_string = false;
+                        i += n;
+                        plain_until = i + 1;
+                    }
+                    Skip::Escape => plain_until = i + BLOCK,
+                }
+            }
             if self.depth > 0 && !self.in_string {
                 // Within an element's brackets only quotes and brackets matter: skip the
                 // rest (keys' colons, commas, numbers, blanks) without the state machine.
@@ -283,7 +320,13 @@ mod tests {
 
     /// Splits `body` fed in chunks of `size` bytes.
     fn split(body: &str, size: usize) -> Result<Vec<String>, SplitError> {
+        split_with(body, size, true)
+    }
+
+    /// [`split`], with the block skip on or off.
+    fn split_with(body: &str, size: usize, fast: bool) -> Result<Vec<String>, SplitError> {
         let mut splitter = ArraySplitter::new(usize::MAX);
+        splitter.fast = fast;
         let mut out = Vec::new();
         for chunk in body.as_bytes().chunks(size.max(1)) {
             splitter.feed(chunk, |e| {
@@ -330,6 +373,86 @@ mod tests {
                 .map(|e| serde_json::from_str(e).unwrap())
                 .collect();
             proptest::prop_assert_eq!(got, items);
+        }
+    }
+
+    /// Texts that stress the block skip: escapes, quotes and brackets in strings, long
+    /// strings across blocks.
+    fn tricky_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::strategy::Strategy as _;
+        proptest::prop_oneof![
+            ".*",
+            "[a-z\\\\\"\\[\\]{},]{0,150}",
+            proptest::collection::vec(
+                proptest::sample::select(vec!["\\", "\"", "{", "]", "a", "é"]),
+                0..80
+            )
+            .prop_map(|v| v.concat()),
+        ]
+    }
+
+    proptest::proptest! {
+        /// The block skip finds the same elements as the byte-by-byte machine, for
+        /// nested objects and arrays of any strings, cut anywhere.
+        #[test]
+        fn the_block_skip_splits_as_the_byte_machine(
+            texts in proptest::collection::vec(tricky_text(), 0..12),
+            size in 1usize..300,
+        ) {
+            let items: Vec<serde_json::Value> = texts
+                .iter()
+                .map(|t| serde_json::json!({
+                    "Id": t,
+                    "Labels": {t.as_str(): [t, {"x": t}], "b": []},
+                    "Ports": [{"IP": t}, [], [[{}]]],
+                }))
+                .collect();
+            let body = serde_json::to_string(&items).unwrap();
+            let fast = split_with(&body, size, true);
+            proptest::prop_assert_eq!(&fast, &split_with(&body, size, false));
+            let got: Vec<serde_json::Value> = fast
+                .unwrap()
+                .iter()
+                .map(|e| serde_json::from_str(e).unwrap())
+                .collect();
+            proptest::prop_assert_eq!(got, items);
+        }
+
+        /// Broken bodies (cut, bytes changed) give the same elements, then the same error.
+        #[test]
+        fn on_damaged_bodies_the_block_skip_errs_as_the_byte_machine(
+            texts in proptest::collection::vec(tricky_text(), 1..6),
+            cut in 0usize..2000,
+            flips in proptest::collection::vec((0usize..2000, proptest::sample::select(&b"\"{}[],\\ a"[..])), 0..4),
+            size in 1usize..200,
+        ) {
+            let items: Vec<serde_json::Value> = texts
+                .iter()
+                .map(|t| serde_json::json!({"Id": t, "L": {"k": [t, t]}}))
+                .collect();
+            let mut body = serde_json::to_vec(&items).unwrap();
+            body.truncate(cut.max(1).min(body.len()));
+            for (at, b) in flips {
+                let at = at % body.len();
+                body[at] = b;
+            }
+            let run = |fast: bool| {
+                let mut splitter = ArraySplitter::new(usize::MAX);
+                splitter.fast = fast;
+                let mut out = Vec::new();
+                let mut ended = Ok(());
+                for chunk in body.chunks(size) {
+                    ended = splitter.feed(chunk, |e| {
+                        out.push(e.to_vec());
+                        Ok::<_, SplitError>(())
+                    });
+                    if ended.is_err() {
+                        break;
+                    }
+                }
+                (out, ended.and_then(|()| splitter.finish()))
+            };
+            proptest::prop_assert_eq!(run(true), run(false));
         }
     }
 
