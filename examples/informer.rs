@@ -20,6 +20,13 @@
 //! every second (one live line where it cannot collide with the events, else plain
 //! lines), with the phase and, while failing, the failed attempts and the last error.
 //!
+//! Stdout to a file or a pipe is written in blocks (up to 64 KiB, and at most 100 ms
+//! after a line, so a trickle of events still shows at once): a first list of a million
+//! containers costs a thousand writes, not a million. On a terminal each line is written
+//! as it comes, and the first list shows its first 50 ADDED lines, then, once the list is
+//! all in, `… and N more added` instead of the rest (later ADDED lines are all shown);
+//! redirect stdout to see every line.
+//!
 //! Several sources make one fleet: `--docker URL` may be repeated and combined with
 //! `--addr` (one Hyper.sh endpoint), e.g. `--docker unix:///run/a.sock --docker
 //! tcp://b:2376 --addr region:443`. Each host has its own reflector; the summary adds one
@@ -39,7 +46,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -90,9 +97,17 @@ async fn run(args: Args) -> Result<(), String> {
     let several = fleet.hosts().len() > 1;
 
     let out = common::Stdout::default();
+    // On a terminal, the first list's ADDED lines past one screen are counted, not shown.
+    let first_list = Arc::new(Mutex::new(FirstList::new(if out.is_terminal() {
+        FIRST_LIST_SHOWN
+    } else {
+        usize::MAX
+    })));
+    let mut first_sync = None;
     if !args.quiet {
         // One handler: it sees each container's changes in the order the cache made them.
         let (added, updated, deleted) = (out.clone(), out.clone(), out.clone());
+        let gate = Arc::clone(&first_list);
         let at = move |host: &str| {
             if several {
                 format!(" @ {host}")
@@ -103,7 +118,16 @@ async fn run(args: Args) -> Result<(), String> {
         fleet
             .handler()
             .on_add(move |host: &str, c: &Arc<Container>| {
-                added.line(format_args!("ADDED     {}{}", describe(c), at(host)));
+                let show = lock(&gate).added();
+                match show {
+                    Show::Line => {
+                        added.line(format_args!("ADDED     {}{}", describe(c), at(host)));
+                    }
+                    Show::Nothing => {}
+                    Show::Summary(more) => {
+                        added.line(more_added(more));
+                    }
+                }
             })
             .on_update(
                 move |host: &str, old: &Arc<Container>, new: &Arc<Container>| {
@@ -130,6 +154,17 @@ async fn run(args: Args) -> Result<(), String> {
                 ));
             })
             .register();
+        if out.is_terminal() {
+            // Once every host synced, the cache holds what the first lists added.
+            let (fleet, gate, out) = (fleet.clone(), Arc::clone(&first_list), out.clone());
+            first_sync = Some(tokio::spawn(async move {
+                if fleet.wait_synced(Duration::MAX).await.is_ok()
+                    && let Some(more) = lock(&gate).synced(fleet.len())
+                {
+                    out.line(more_added(more));
+                }
+            }));
+        }
     }
 
     if let (Some(router), Some(every)) = (&router, drop_every) {
@@ -188,6 +223,14 @@ async fn run(args: Args) -> Result<(), String> {
     // The reflectors' own status says whether each ever synced: read it before shutdown.
     let statuses = fleet.statuses();
     fleet.shutdown().await;
+    if let Some(task) = first_sync {
+        task.abort();
+    }
+    if let Some(more) = lock(&first_list).end() {
+        out.line(more_added(more));
+    }
+    // Every line is out before the summary and the dump.
+    out.flush();
     let ran_for = started.elapsed();
     common::stderr_line(format_args!(
         "stopped ({ended_by}) after {:.1}s with {} containers cached",
@@ -206,6 +249,96 @@ async fn run(args: Args) -> Result<(), String> {
         Some(error) => Err(error),
         None => Ok(()),
     }
+}
+
+/// ADDED lines of the first list shown on a terminal before the rest are counted.
+const FIRST_LIST_SHOWN: usize = 50;
+
+/// What to print for an ADDED line.
+#[derive(Debug, PartialEq, Eq)]
+enum Show {
+    /// The line.
+    Line,
+    /// Nothing: the line is counted.
+    Nothing,
+    /// `… and N more added` instead of the line: it was the first list's last.
+    Summary(usize),
+}
+
+/// Which of the first list's ADDED lines are shown: the first `shown` of them, then
+/// none, and once the list's last one is in (the cache held `expected` containers when
+/// every host first synced), or at the end of the run, how many were not shown. Later
+/// ADDED lines are all shown.
+#[derive(Debug)]
+struct FirstList {
+    limit: usize,
+    shown: usize,
+    hidden: usize,
+    expected: Option<usize>,
+    over: bool,
+}
+
+impl FirstList {
+    fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            shown: 0,
+            hidden: 0,
+            expected: None,
+            over: false,
+        }
+    }
+
+    /// One more ADDED line.
+    fn added(&mut self) -> Show {
+        if self.over {
+            return Show::Line;
+        }
+        let show = if self.shown < self.limit {
+            self.shown += 1;
+            Show::Line
+        } else {
+            self.hidden += 1;
+            Show::Nothing
+        };
+        match self.check_over() {
+            Some(more) => Show::Summary(more),
+            None => show,
+        }
+    }
+
+    /// Every host synced, with `cached` containers: the first list's ADDED lines are
+    /// that many. The count of lines not shown, when they are all in.
+    fn synced(&mut self, cached: usize) -> Option<usize> {
+        if self.over {
+            return None;
+        }
+        self.expected = Some(cached);
+        self.check_over()
+    }
+
+    /// The run ends: the count of lines not shown, if not said yet.
+    fn end(&mut self) -> Option<usize> {
+        self.expected = Some(0);
+        self.check_over()
+    }
+
+    fn check_over(&mut self) -> Option<usize> {
+        let seen = self.shown + self.hidden;
+        if self.over || self.expected.is_none_or(|expected| seen < expected) {
+            return None;
+        }
+        self.over = true;
+        (self.hidden > 0).then_some(self.hidden)
+    }
+}
+
+fn more_added(more: usize) -> String {
+    format!("… and {more} more added")
+}
+
+fn lock(gate: &Mutex<FirstList>) -> MutexGuard<'_, FirstList> {
+    gate.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn describe(c: &Container) -> String {

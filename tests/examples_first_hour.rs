@@ -32,7 +32,11 @@ impl Drop for Fixture {
 }
 
 async fn fixture(tag: &str, churn: f64) -> Fixture {
-    let router = common::router(RouterConfig::default().containers(10).seed(42)).await;
+    fixture_of(tag, 10, churn).await
+}
+
+async fn fixture_of(tag: &str, containers: usize, churn: f64) -> Fixture {
+    let router = common::router(RouterConfig::default().containers(containers).seed(42)).await;
     if churn > 0.0 {
         drop(router.runtime().spawn_churn(churn, None));
     }
@@ -258,6 +262,39 @@ async fn informer_piped_into_head_ends_quietly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn informer_piped_shows_a_trickle_of_lines_promptly_and_still_notices_a_closed_stdout() {
+    // Ten containers and two events a second: a few hundred bytes, far from filling the
+    // buffer, and the run lasts ten minutes: only the flusher can bring these lines out
+    // within the patience.
+    let f = fixture("trickle", 2.0).await;
+    let mut cmd = command(&f, "informer");
+    cmd.args(["--run-for", "600"]);
+    let mut child = cmd.spawn().expect("the example runs");
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+    let stderr = BufReader::new(child.stderr.take().expect("piped"));
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        read_until(&mut stdout, &mut seen, |l| l.starts_with("ADDED     ")).await;
+    }
+    // Then an event on its own.
+    let events = ["ADDED     ", "MODIFIED  ", "DELETED   "];
+    read_until(&mut stdout, &mut seen, |l| {
+        events.iter().any(|e| l.starts_with(e))
+    })
+    .await;
+    // The reader goes away; the next event's write fails, and ends the run.
+    drop(stdout);
+    let (code, stderr) = finish(child, stderr).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_no_panic(&stderr);
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+    assert!(
+        stderr.contains("stopped (closed stdout) after "),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_piped_into_head_ends_quietly() {
     let f = fixture("watch-head", 50.0).await;
     let mut child = command(&f, "watch").spawn().expect("the example runs");
@@ -326,6 +363,20 @@ async fn informer_in_a_terminal_prints_plain_status_lines_between_events() {
             "status and event on one line: {line:?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn informer_in_a_terminal_sums_up_a_first_list_longer_than_a_screen() {
+    let f = fixture_of("tty-long", 200, 0.0).await;
+    let test = "informer_in_a_terminal_sums_up_a_first_list_longer_than_a_screen";
+    let Some(all) = in_a_terminal(&f, test, "--run-for 3").await else {
+        return;
+    };
+    let lines: Vec<&str> = all.lines().map(|l| l.trim_end_matches('\r')).collect();
+    let added = lines.iter().filter(|l| l.starts_with("ADDED     ")).count();
+    assert_eq!(added, 50, "{all}");
+    let more: Vec<&&str> = lines.iter().filter(|l| l.contains("more added")).collect();
+    assert_eq!(more, [&"… and 150 more added"], "{all}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,20 +1,23 @@
 //! What the examples share: the connection flags (an embedded reference router, or
 //! `--addr` with credentials and a TLS choice), `--filter` parsing, logging to stderr,
 //! `main`'s frame, and the ways a run ends: Ctrl-C or SIGTERM ([`Signals`]), a closed
-//! stdout ([`Stdout`]), and an exit code that says whether the cache ever synced
+//! stdout ([`Stdout`], which also makes a million lines cheap), and an exit code that says whether the cache ever synced
 //! ([`never_synced`]). Status lines go to stderr through [`StatusLine`].
 // Each example uses a different subset of these helpers.
 #![allow(dead_code)]
 
 pub mod fleet;
+mod stdout;
+
+// Not every example prints through it.
+#[allow(unused_imports)]
+pub use stdout::Stdout;
 
 use std::fmt::Display;
 use std::future::Future;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hypersh::Filters;
@@ -241,64 +244,6 @@ impl Signals {
                 Ok(()) => "Ctrl-C",
                 Err(_) => std::future::pending().await,
             }
-        }
-    }
-}
-
-/// Stdout for lines of output, shared by handlers on any thread. A failed write (a
-/// reader such as `head` that went away: `BrokenPipe`) closes it: later lines are
-/// dropped and [`closed`](Self::closed) resolves, so the program can end its run
-/// cleanly instead of panicking as `println!` does.
-#[derive(Clone, Debug, Default)]
-pub struct Stdout(Arc<StdoutState>);
-
-#[derive(Debug, Default)]
-struct StdoutState {
-    closed: AtomicBool,
-    notify: tokio::sync::Notify,
-}
-
-impl Stdout {
-    /// Writes `text` and a newline, flushed; false once stdout is closed.
-    pub fn line(&self, text: impl Display) -> bool {
-        if self.is_closed() {
-            return false;
-        }
-        let mut out = std::io::stdout().lock();
-        match writeln!(out, "{text}").and_then(|()| out.flush()) {
-            Ok(()) => true,
-            Err(e) => {
-                self.close(&e);
-                false
-            }
-        }
-    }
-
-    /// Marks stdout closed after `error` (said on stderr unless it is a broken pipe,
-    /// the normal end of `| head`).
-    pub fn close(&self, error: &std::io::Error) {
-        if !self.0.closed.swap(true, Ordering::SeqCst) {
-            if error.kind() != std::io::ErrorKind::BrokenPipe {
-                stderr_line(format_args!("stdout: {error}; stopping"));
-            }
-            self.0.notify.notify_waiters();
-        }
-    }
-
-    /// True once a write failed.
-    pub fn is_closed(&self) -> bool {
-        self.0.closed.load(Ordering::SeqCst)
-    }
-
-    /// Resolves once a write has failed.
-    pub async fn closed(&self) {
-        loop {
-            // Made before the check: a close in between still wakes it.
-            let notified = self.0.notify.notified();
-            if self.is_closed() {
-                return;
-            }
-            notified.await;
         }
     }
 }
