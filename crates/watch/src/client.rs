@@ -164,7 +164,7 @@ impl Client {
                     if count >= cfg.max_list_containers {
                         return Err(ListStop::TooMany);
                     }
-                    each(serde_json::from_slice(element).map_err(ListStop::Decode)?);
+                    each(Container::from_list_element(element).map_err(ListStop::Decode)?);
                     count += 1;
                     if count.is_multiple_of(LIST_PROGRESS_EVERY)
                         || (count.is_multiple_of(1_000) && logged.elapsed() >= LIST_PROGRESS_PERIOD)
