@@ -22,6 +22,7 @@ docs=(docs/performance.md docs/scale.md docs/hostile.md)
 hot_path=(
   crates/watch/src/event.rs crates/watch/src/event
   crates/watch/src/container.rs crates/watch/src/container
+  crates/watch/src/scan.rs crates/watch/src/scan
   crates/watch/src/stream.rs crates/watch/src/list.rs crates/watch/src/client.rs
   crates/store/src
   crates/reflector/src/core.rs crates/reflector/src/core

@@ -1,5 +1,6 @@
 //! The body of `GET /containers/json`, decoded as it arrives: the shared
-//! [`ArraySplitter`] finds each container in the chunks and serde decodes it, on a thread
+//! [`ArraySplitter`] finds each container in the chunks and
+//! [`Container::from_list_element`] decodes it (serde's result, by a faster path), on a thread
 //! of its own once the body is large ([`ListDecoder`]), while this task reads the next
 //! chunks and hands containers to the sink. Memory holds a few chunks and batches of
 //! containers (bounded in bytes, see `hypersh_watch::list::pipeline`), not the body; two
@@ -61,8 +62,7 @@ pub(crate) async fn read(
     mut sink: impl FnMut(Container),
 ) -> Result<(), DockerError> {
     let splitter = ArraySplitter::new(limits.max_container).max_bytes(limits.max_body);
-    let decode =
-        |element: &[u8]| serde_json::from_slice::<Container>(element).map_err(Stop::Decode);
+    let decode = |element: &[u8]| Container::from_list_element(element).map_err(Stop::Decode);
     let mut decoder = ListDecoder::new(splitter, decode);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|source| DockerError::Http {

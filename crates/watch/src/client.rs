@@ -162,7 +162,7 @@ impl Client {
                 return Err(ListStop::TooMany);
             }
             decoded += 1;
-            serde_json::from_slice::<Container>(element).map_err(ListStop::Decode)
+            Container::from_list_element(element).map_err(ListStop::Decode)
         };
         // A large body is decoded on a thread of its own while this task reads the next
         // chunks and hands containers on.

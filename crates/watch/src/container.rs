@@ -17,6 +17,7 @@ mod labels;
 mod mount;
 mod network;
 mod port;
+mod scan;
 mod shared;
 
 pub use builder::ContainerBuilder;
@@ -109,6 +110,38 @@ pub struct Container {
 }
 
 impl Container {
+    /// Decodes one element of a container list (`GET /containers/json`, an element the
+    /// [`list`](crate::list) splitter found): the same container, and the same error, as
+    /// `serde_json::from_slice::<Container>(element)`, faster.
+    ///
+    /// PERFORMANCE: an element without escapes or control characters, up to 4 KiB (every
+    /// element the engines and the router write in practice) is read by a scanner over
+    /// its quotes; any other element is left to serde, which reads it from the start and
+    /// decides every error.
+    ///
+    /// ```
+    /// # mod hypersh { pub mod watch { pub use hypersh_watch::*; } }
+    /// use hypersh::watch::Container;
+    ///
+    /// let element = br#"{"Id":"7275e762","Names":["/web"],"Image":"nginx","Labels":{"app":"web"}}"#;
+    /// let c = Container::from_list_element(element)?;
+    /// assert_eq!(c, serde_json::from_slice::<Container>(element)?);
+    /// assert_eq!((c.name(), c.label("app")), (Some("web"), Some("web")));
+    /// assert!(Container::from_list_element(br#"{"Names":["/web"]}"#).is_err(), "no Id");
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The error serde gives for an element that is not a container's JSON object.
+    pub fn from_list_element(element: &[u8]) -> Result<Container, serde_json::Error> {
+        if let Ok(text) = std::str::from_utf8(element)
+            && let Some(container) = scan::scan(text)
+        {
+            return Ok(container);
+        }
+        serde_json::from_slice(element)
+    }
+
     /// Starts building a container with this id (see [`ContainerBuilder`]): for tests and
     /// fake sources.
     ///

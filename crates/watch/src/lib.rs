@@ -44,8 +44,8 @@ while let Some(item) = events.next().await {
 )]
 #![deny(missing_docs)]
 // Two marked places may use `unsafe`, nowhere else: `event::utf8` reads a checked frame
-// as text without checking it again, and the decoder's speed module
-// (`event::wire::scan::block`) calls its SSE2 code.
+// as text without checking it again, and the scanners' speed module (`scan::block`)
+// calls its SSE2 and AVX2 code.
 #![deny(unsafe_code)]
 
 #[cfg(feature = "client")]
@@ -59,6 +59,7 @@ pub mod error;
 pub mod event;
 pub mod filters;
 pub mod list;
+mod scan;
 pub mod sign4;
 #[cfg(feature = "client")]
 pub mod stream;

@@ -5,7 +5,9 @@
 //! and the Docker source's (`hypersh-docker`), so it lives here, outside the client.
 //!
 //! The splitter only tracks strings (and their escapes) and bracket depth to find the commas
-//! between top-level elements; each element is then decoded (and so validated) by serde.
+//! between top-level elements; each element is then decoded (and so validated) by
+//! [`Container::from_list_element`](crate::Container::from_list_element), which gives
+//! serde's result.
 //! Two bounds in bytes: one element ([`ArraySplitter::new`]) and the whole list
 //! ([`ArraySplitter::max_bytes`]).
 //!
@@ -28,7 +30,7 @@
 //! let mut names = Vec::new();
 //! for chunk in [&br#"[{"Id":"a","Names":["/web"]},{"Id""#[..], br#":"b"}]"#] {
 //!     splitter.feed(chunk, |element| {
-//!         let c: Container = serde_json::from_slice(element).map_err(ListError::Decode)?;
+//!         let c = Container::from_list_element(element).map_err(ListError::Decode)?;
 //!         names.push(c.id().to_owned());
 //!         Ok::<_, ListError>(())
 //!     })?;

@@ -102,14 +102,23 @@ impl Labels {
         value: SmolStr,
         kept: &mut usize,
     ) -> Result<(), E> {
-        *kept += entry_bytes(&key, &value);
-        if *kept > MAX_LABELS_BYTES {
+        if !self.insert_kept(key, value, kept) {
             return Err(E::custom(format_args!(
                 "the labels keep more than {MAX_LABELS_BYTES} bytes (container::MAX_LABELS_BYTES)"
             )));
         }
-        self.0.insert(key, value);
         Ok(())
+    }
+
+    /// [`insert_within`](Self::insert_within) for the list element scanner: false, and
+    /// nothing inserted, once the labels would keep more than [`MAX_LABELS_BYTES`].
+    pub(crate) fn insert_kept(&mut self, key: SmolStr, value: SmolStr, kept: &mut usize) -> bool {
+        *kept += entry_bytes(&key, &value);
+        if *kept > MAX_LABELS_BYTES {
+            return false;
+        }
+        self.0.insert(key, value);
+        true
     }
 }
 

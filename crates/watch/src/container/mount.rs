@@ -31,16 +31,16 @@ use super::shared::{Record, text_heap};
 pub struct Mount {
     /// What kind of mount.
     #[serde(rename = "Type", default, deserialize_with = "null_as_default")]
-    mount_type: MountType,
+    pub(super) mount_type: MountType,
     /// The host path, volume path or other source; empty for a tmpfs.
     #[serde(rename = "Source", default, deserialize_with = "null_as_default")]
-    source: SmolStr,
+    pub(super) source: SmolStr,
     /// The path in the container.
     #[serde(rename = "Destination", default, deserialize_with = "null_as_default")]
-    destination: SmolStr,
+    pub(super) destination: SmolStr,
     /// Writable.
     #[serde(rename = "RW", default, deserialize_with = "null_as_default")]
-    rw: bool,
+    pub(super) rw: bool,
 }
 
 impl Mount {

@@ -35,12 +35,12 @@ use super::shared::{Budget, Record, Shared, text_heap};
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Network {
-    name: SmolStr,
-    network_id: SmolStr,
-    ip_address: SmolStr,
-    gateway: SmolStr,
-    mac_address: SmolStr,
-    global_ipv6_address: SmolStr,
+    pub(super) name: SmolStr,
+    pub(super) network_id: SmolStr,
+    pub(super) ip_address: SmolStr,
+    pub(super) gateway: SmolStr,
+    pub(super) mac_address: SmolStr,
+    pub(super) global_ipv6_address: SmolStr,
 }
 
 impl Network {
@@ -226,6 +226,12 @@ thread_local! {
 
 fn network_id<'de, D: Deserializer<'de>>(d: D) -> Result<SmolStr, D::Error> {
     recent_text(d, &NETWORK_IDS)
+}
+
+/// A `NetworkID` as [`network_id`] keeps it (sharing this thread's recent ones), for the
+/// list element scanner.
+pub(super) fn network_id_text(text: &str) -> SmolStr {
+    NETWORK_IDS.with(|recent| recent.text(text))
 }
 
 /// One network's fields as the list writes them (the name is the key).

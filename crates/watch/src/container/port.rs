@@ -38,10 +38,10 @@ pub struct Port {
         deserialize_with = "null_as_default",
         skip_serializing_if = "SmolStr::is_empty"
     )]
-    ip: SmolStr,
+    pub(super) ip: SmolStr,
     /// The port inside the container.
     #[serde(rename = "PrivatePort", default, deserialize_with = "lenient_u16")]
-    private_port: u16,
+    pub(super) private_port: u16,
     /// The host port; 0 when not published (Docker omits it then).
     #[serde(
         rename = "PublicPort",
@@ -49,10 +49,10 @@ pub struct Port {
         deserialize_with = "lenient_u16",
         skip_serializing_if = "is_zero"
     )]
-    public_port: u16,
+    pub(super) public_port: u16,
     /// The protocol.
     #[serde(rename = "Type", default, deserialize_with = "null_as_default")]
-    port_type: PortType,
+    pub(super) port_type: PortType,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference

@@ -200,8 +200,7 @@ impl Budget {
 
     /// Adds `record`; an error once the list keeps more than [`MAX_KEPT_BYTES`].
     pub(crate) fn charge<T: Record, E: de::Error>(&mut self, record: &T) -> Result<(), E> {
-        self.kept += size_of::<T>() + record.heap_bytes();
-        if self.kept > MAX_KEPT_BYTES {
+        if !self.fits(record) {
             return Err(E::custom(format_args!(
                 "a container's {} keep more than {MAX_KEPT_BYTES} bytes \
                  (container::MAX_KEPT_BYTES)",
@@ -209,5 +208,12 @@ impl Budget {
             )));
         }
         Ok(())
+    }
+
+    /// Adds `record`; false once the list keeps more than [`MAX_KEPT_BYTES`] (what
+    /// [`charge`](Self::charge) fails on).
+    pub(crate) fn fits<T: Record>(&mut self, record: &T) -> bool {
+        self.kept += size_of::<T>() + record.heap_bytes();
+        self.kept <= MAX_KEPT_BYTES
     }
 }

@@ -15,7 +15,7 @@
 //! everywhere but here and `event::utf8`.
 
 /// The bytes of one block.
-pub(super) const BLOCK: usize = 64;
+pub(crate) const BLOCK: usize = 64;
 
 /// The masks of one block: bit `i` stands for byte `i`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
