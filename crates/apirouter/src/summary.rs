@@ -110,8 +110,9 @@ pub(crate) enum Listed {
         elapsed: Duration,
         exit_code: i64,
     },
-    /// A version without a cached item: its snapshot, serialised by [`Summary`].
-    Plain(Container),
+    /// A version without a cached item: its snapshot, serialised by [`Summary`] (boxed:
+    /// a list holds one entry per container, most of them the small variant).
+    Plain(Box<Container>),
 }
 
 impl WriteJson for Listed {
@@ -168,6 +169,11 @@ mod tests {
             serde_json::to_writer(&mut want, text).unwrap();
             assert_eq!(out, want, "{text:?}");
         }
+    }
+
+    #[test]
+    fn a_list_entry_is_small() {
+        assert!(std::mem::size_of::<Listed>() <= 64);
     }
 
     #[test]

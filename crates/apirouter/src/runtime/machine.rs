@@ -102,7 +102,7 @@ impl Record {
                 elapsed: now.duration_since(self.since).unwrap_or_default(),
                 exit_code: self.exit_code.unwrap_or(0),
             },
-            None => Listed::Plain(self.snapshot(now)),
+            None => Listed::Plain(Box::new(self.snapshot(now))),
         }
     }
 }
