@@ -165,9 +165,7 @@ async fn list(
     }
     let keep = |c: &Container, exit_code| filters.matches_container(c, exit_code);
     let ids = full_ids(&filters);
-    let listed = app
-        .runtime
-        .list_summaries(all, ids.as_deref(), limit, keep);
+    let listed = app.runtime.list_summaries(all, ids.as_deref(), limit, keep);
     app.faults.wait_lists_released().await;
     // Written as it is sent (the snapshot above is the list's one instant).
     match json_array::body(listed) {

@@ -162,7 +162,12 @@ mod tests {
 
     #[test]
     fn texts_are_written_as_serde_json_writes_them() {
-        for text in ["", "Up 2 minutes", "Exited (-1) 3 days ago", "a\"b\\c\n\u{1}é\u{7f}/"] {
+        for text in [
+            "",
+            "Up 2 minutes",
+            "Exited (-1) 3 days ago",
+            "a\"b\\c\n\u{1}é\u{7f}/",
+        ] {
             let mut out = b"[".to_vec();
             write_str_json(&mut out, text).unwrap();
             let mut want = b"[".to_vec();
@@ -181,7 +186,10 @@ mod tests {
         let plain = Container::builder(&"a".repeat(64)).name("x").build();
         assert!(SummaryJson::new(&plain).is_some());
         let labels = [("Status".to_owned(), STATUS_MARK.to_owned())];
-        let marked = plain.into_builder().labels(labels.into_iter().collect()).build();
+        let marked = plain
+            .into_builder()
+            .labels(labels.into_iter().collect())
+            .build();
         assert!(SummaryJson::new(&marked).is_none());
     }
 }

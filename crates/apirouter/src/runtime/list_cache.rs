@@ -89,7 +89,12 @@ mod tests {
         let copies = match ids {
             Some(ids) => {
                 let seqs = list_order(&st, ids);
-                snapshots_at(now, seqs.iter().filter_map(|s| st.records.get(s)), all, keep)
+                snapshots_at(
+                    now,
+                    seqs.iter().filter_map(|s| st.records.get(s)),
+                    all,
+                    keep,
+                )
             }
             None => snapshots_at(now, st.records.values().rev(), all, keep),
         };
@@ -110,7 +115,18 @@ mod tests {
             |_, code| code.is_some_and(|c| c != 0),
         ];
         let base = SystemTime::now();
-        let ages = [0, 1, 2, 59, 61, 3_599, 3_600, 2 * 3_600, 3 * 86_400, 40 * 86_400];
+        let ages = [
+            0,
+            1,
+            2,
+            59,
+            61,
+            3_599,
+            3_600,
+            2 * 3_600,
+            3 * 86_400,
+            40 * 86_400,
+        ];
         for age in ages.map(Duration::from_secs) {
             let now = base + age;
             for all in [true, false] {
@@ -160,7 +176,11 @@ mod tests {
 
         // Every transition, by hand, then random churn (creates, renames, destroys).
         let all = rt.list(true);
-        let by_state = |s| all.iter().filter(move |c| c.state() == s).map(Container::id);
+        let by_state = |s| {
+            all.iter()
+                .filter(move |c| c.state() == s)
+                .map(Container::id)
+        };
         use hypersh_watch::container::ContainerState::{Created, Exited, Paused, Running};
         let (created, running, paused, exited) = (
             by_state(Created).next().unwrap().to_owned(),
@@ -183,7 +203,7 @@ mod tests {
         let marked = rt.create("marked", "busybox", odd);
         rt.start(&marked).unwrap();
         let quoted = rt.create("", "nginx:1.25", labels(&[("a", "\"}\n")]));
-        rt.destroy(&all[5].id().to_owned()).unwrap();
+        rt.destroy(all[5].id()).unwrap();
         assert_same_bytes(&rt, &as_strs(&ids));
         for _ in 0..400 {
             rt.churn_once();
