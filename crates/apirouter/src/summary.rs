@@ -55,6 +55,9 @@ impl Serialize for Summary<'_> {
 /// holds this very text could look the same, and then the place is ambiguous and the
 /// version is not cached (see [`SummaryJson::new`]).
 const STATUS_MARK: &str = "\u{1}hypersh-status\u{1}";
+/// The `Status` key as serde_json writes it, and with [`STATUS_MARK`] as its value.
+const STATUS_KEY: &str = r#""Status":"#;
+const STATUS_FIELD: &str = r#""Status":"\u0001hypersh-status\u0001""#;
 
 /// One container version's list item as JSON, with its `Status` value (quotes included)
 /// cut out: `json[..status.0]`, the status as a JSON string, `json[status.1..]`.
@@ -71,22 +74,14 @@ impl SummaryJson {
     pub(crate) fn new(container: &Container) -> Option<Self> {
         let marked = container.clone().into_builder().status(STATUS_MARK).build();
         let json = serde_json::to_vec(&Summary(&marked)).ok()?;
-        let mark = serde_json::to_vec(STATUS_MARK).ok()?;
-        let key = br#""Status":"#;
-        let mut needle = Vec::with_capacity(key.len() + mark.len());
-        needle.extend_from_slice(key);
-        needle.extend_from_slice(&mark);
-        let mut found = json
-            .windows(needle.len())
-            .enumerate()
-            .filter(|(_, w)| *w == needle.as_slice())
-            .map(|(at, _)| at);
-        let at = found.next()?;
+        // serde_json writes UTF-8; `str`'s substring search is a fast one.
+        let mut found = std::str::from_utf8(&json).ok()?.match_indices(STATUS_FIELD);
+        let (at, _) = found.next()?;
         if found.next().is_some() {
             return None;
         }
-        let start = u32::try_from(at + key.len()).ok()?;
-        let end = u32::try_from(at + needle.len()).ok()?;
+        let start = u32::try_from(at + STATUS_KEY.len()).ok()?;
+        let end = u32::try_from(at + STATUS_FIELD.len()).ok()?;
         Some(Self {
             json: json.into(),
             status: (start, end),
@@ -174,6 +169,12 @@ mod tests {
             serde_json::to_writer(&mut want, text).unwrap();
             assert_eq!(out, want, "{text:?}");
         }
+    }
+
+    #[test]
+    fn the_status_field_is_the_mark_as_serde_json_writes_it() {
+        let value = serde_json::to_string(STATUS_MARK).unwrap();
+        assert_eq!(STATUS_FIELD, format!("{STATUS_KEY}{value}"));
     }
 
     #[test]
