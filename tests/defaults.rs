@@ -143,6 +143,7 @@ fn router_limits_match_the_code() {
             row!("seen signatures" => router::DEFAULT_MAX_SEEN_SIGNATURES),
             row!("watch send timeout" => router::DEFAULT_WATCH_SEND_TIMEOUT),
             row!("watch lag" => runtime::EVENT_BUFFER),
+            row!("list cache" => runtime::LIST_CACHE_BYTES),
             row!("close handshake" => router::CLOSE_REPLY_WAIT, router::CLOSE_REPLY_WAIT),
             row!("client frames and messages" => router::MAX_CLIENT_MESSAGE),
             row!("websocket read buffer" => router::CLIENT_FRAMES_BUFFER),

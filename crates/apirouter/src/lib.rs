@@ -53,6 +53,7 @@ pub mod runtime;
 mod server;
 pub mod shape;
 mod state;
+mod summary;
 mod tls;
 mod watch;
 

@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::auth::{self, AccessKey};
 use crate::config::{CLIENT_FRAMES_BUFFER, MAX_CLIENT_MESSAGE, MAX_WRITE_BUFFER, WRITE_BUFFER};
 use crate::json_array;
-use crate::runtime::{Runtime, network_mode};
+use crate::runtime::Runtime;
 use crate::state::AppState;
 use crate::watch::Session;
 
@@ -109,42 +109,6 @@ fn parse_filters(params: &Params, allowed: &[&str]) -> Result<Filters, FilterErr
     Ok(filters)
 }
 
-/// A list item in Docker's format, with the one field the model does not keep
-/// (`HostConfig.NetworkMode`).
-struct Summary(Container);
-
-impl From<Container> for Summary {
-    fn from(container: Container) -> Self {
-        Self(container)
-    }
-}
-
-impl Serialize for Summary {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Item<'a> {
-            #[serde(flatten)]
-            container: &'a Container,
-            host_config: HostConfig<'a>,
-        }
-
-        #[derive(Serialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct HostConfig<'a> {
-            network_mode: &'a str,
-        }
-
-        Item {
-            container: &self.0,
-            host_config: HostConfig {
-                network_mode: network_mode(&self.0),
-            },
-        }
-        .serialize(s)
-    }
-}
-
 async fn list_versioned(
     Path(version): Path<String>,
     state: State<AppState>,
@@ -200,17 +164,11 @@ async fn list(
         }
     }
     let keep = |c: &Container, exit_code| filters.matches_container(c, exit_code);
-    let listed = match full_ids(&filters) {
-        Some(ids) => app.runtime.list_ids(all, &ids, keep),
-        None => app.runtime.list_matching(all, keep),
-    };
-    let containers: Vec<Container> = listed
-        .into_iter()
-        .take(limit.unwrap_or(usize::MAX))
-        .collect();
+    let ids = full_ids(&filters);
+    let listed = app.runtime.list_summaries(all, ids.as_deref(), limit, keep);
     app.faults.wait_lists_released().await;
-    // Serialised as it is sent (the snapshot above is the list's one instant).
-    match json_array::body(containers.into_iter().map(Summary::from)) {
+    // Written as it is sent (the snapshot above is the list's one instant).
+    match json_array::body(listed) {
         Ok(body) => ([(CONTENT_TYPE, "application/json")], body).into_response(),
         Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }

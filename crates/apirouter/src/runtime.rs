@@ -29,8 +29,9 @@
 mod attach;
 mod churn;
 mod generate;
+mod list_cache;
 mod machine;
-mod status;
+pub(crate) mod status;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -42,7 +43,10 @@ use hypersh_watch::container::{Container, ContainerState};
 use tokio::sync::broadcast;
 
 pub use attach::network_mode;
-use machine::{Inner, Op, Record, resolve, unique_name};
+pub use list_cache::LIST_CACHE_BYTES;
+use machine::{Inner, Op, Record, State, resolve, unique_name};
+
+use crate::summary::Listed;
 
 /// How many events a subscriber may fall behind before it lags (and the router disconnects
 /// that watch client, which then relists).
@@ -131,9 +135,13 @@ impl Runtime {
         let mut st = self.inner.state.lock();
         let name = unique_name(&mut st, name);
         // `unique_name` returns a free, valid name, so the error case is not reached.
-        self.create_locked(&mut st, &name, image, labels)
-            .map(|(id, _)| id)
-            .unwrap_or_default()
+        match self.create_locked(&mut st, &name, image, labels) {
+            Ok((id, seq)) => {
+                st.settle(seq);
+                id
+            }
+            Err(_) => String::new(),
+        }
     }
 
     /// Creates a container with exactly this name (a leading `/` is dropped).
@@ -147,8 +155,9 @@ impl Runtime {
         labels: BTreeMap<String, String>,
     ) -> Result<String, RuntimeError> {
         let mut st = self.inner.state.lock();
-        self.create_locked(&mut st, name.trim_start_matches('/'), image, labels)
-            .map(|(id, _)| id)
+        let (id, seq) = self.create_locked(&mut st, name.trim_start_matches('/'), image, labels)?;
+        st.settle(seq);
+        Ok(id)
     }
 
     /// Starts a created or exited container: event `start`.
@@ -270,14 +279,67 @@ impl Runtime {
         keep: impl Fn(&Container, Option<i64>) -> bool,
     ) -> Vec<Container> {
         let st = self.inner.state.lock();
-        let mut seqs: Vec<u64> = ids
-            .iter()
-            .filter_map(|id| st.ids.get(*id))
-            .copied()
-            .collect();
-        seqs.sort_unstable_by(|a, b| b.cmp(a));
-        seqs.dedup();
+        let seqs = list_order(&st, ids);
         snapshots(seqs.iter().filter_map(|seq| st.records.get(seq)), all, keep)
+    }
+
+    /// A list answer's snapshot, as it is written: the first `limit` (all when `None`) of
+    /// the containers [`Runtime::list_matching`] (`ids` `None`) or [`Runtime::list_ids`]
+    /// would copy, each as its cached list item and what its status is made of, taken at
+    /// one instant under the state lock. The same bytes as serialising those copies
+    /// (`summary::Summary`), without copying the containers or serialising them again.
+    pub(crate) fn list_summaries(
+        &self,
+        all: bool,
+        ids: Option<&[&str]>,
+        limit: Option<usize>,
+        keep: impl Fn(&Container, Option<i64>) -> bool,
+    ) -> Vec<Listed> {
+        self.list_summaries_at(SystemTime::now, all, ids, limit, keep)
+    }
+
+    /// [`Runtime::list_summaries`] at the instant `now` returns (called under the lock).
+    fn list_summaries_at(
+        &self,
+        now: impl FnOnce() -> SystemTime,
+        all: bool,
+        ids: Option<&[&str]>,
+        limit: Option<usize>,
+        keep: impl Fn(&Container, Option<i64>) -> bool,
+    ) -> Vec<Listed> {
+        let st = self.inner.state.lock();
+        let now = now();
+        let shown = |r: &&Record| (all || r.is_up()) && keep(&r.container, r.exit_code);
+        let limit = limit.unwrap_or(usize::MAX);
+        match ids {
+            Some(ids) => list_order(&st, ids)
+                .iter()
+                .filter_map(|seq| st.records.get(seq))
+                .filter(shown)
+                .take(limit)
+                .map(|r| r.listed(now))
+                .collect(),
+            None => {
+                // Room for every container (a few dozen bytes each): growing the vector
+                // by doubling moved a list of 1M entries several times over.
+                let mut listed = Vec::with_capacity(st.records.len().min(limit));
+                listed.extend(
+                    st.records
+                        .values()
+                        .rev()
+                        .filter(shown)
+                        .take(limit)
+                        .map(|r| r.listed(now)),
+                );
+                listed
+            }
+        }
+    }
+
+    /// Bytes of serialised list items the runtime holds (at most [`LIST_CACHE_BYTES`]).
+    #[must_use]
+    pub fn list_cache_bytes(&self) -> usize {
+        self.inner.state.lock().list_cache.used()
     }
 
     /// One container by full id, unique id prefix or name.
@@ -331,6 +393,19 @@ impl fmt::Debug for Runtime {
     }
 }
 
+/// The sequence numbers of the containers with these full ids, in list order (newest
+/// first), unknown and repeated ids left out.
+fn list_order(st: &State, ids: &[&str]) -> Vec<u64> {
+    let mut seqs: Vec<u64> = ids
+        .iter()
+        .filter_map(|id| st.ids.get(*id))
+        .copied()
+        .collect();
+    seqs.sort_unstable_by(|a, b| b.cmp(a));
+    seqs.dedup();
+    seqs
+}
+
 /// Copies of the `records` a list shows: up ones only unless `all`, and those `keep`
 /// accepts (given each one's last exit code), with their status text as of now.
 fn snapshots<'r>(
@@ -338,7 +413,16 @@ fn snapshots<'r>(
     all: bool,
     keep: impl Fn(&Container, Option<i64>) -> bool,
 ) -> Vec<Container> {
-    let now = SystemTime::now();
+    snapshots_at(SystemTime::now(), records, all, keep)
+}
+
+/// [`snapshots`] with the status text as of `now`.
+fn snapshots_at<'r>(
+    now: SystemTime,
+    records: impl Iterator<Item = &'r Record>,
+    all: bool,
+    keep: impl Fn(&Container, Option<i64>) -> bool,
+) -> Vec<Container> {
     records
         .filter(|r| (all || r.is_up()) && keep(&r.container, r.exit_code))
         .map(|r| r.snapshot(now))

@@ -49,6 +49,7 @@ impl Runtime {
                 // Each op is valid after the previous one; an error would only skip it.
                 let _ = self.apply(&mut st, seq, op, now);
             }
+            st.settle(seq);
         }
         st.target = Some(st.records.len());
     }
@@ -76,10 +77,9 @@ impl Runtime {
             let name = unique_name(&mut st, &raw_name);
             let image = generate::image(&mut st.rng);
             let labels = generate::labels(&mut st.rng);
-            return self
-                .create_locked(&mut st, &name, image, labels)
-                .ok()
-                .map(|_| "create");
+            let (_, seq) = self.create_locked(&mut st, &name, image, labels).ok()?;
+            st.settle(seq);
+            return Some("create");
         }
         // A random container through the slot vector: constant time, where walking the
         // records to the index took time linear in their number on every action.
@@ -92,7 +92,9 @@ impl Runtime {
             pick_op(&mut st, state)?
         };
         let name = op.name();
-        self.apply(&mut st, seq, op, now).ok().map(|()| name)
+        let applied = self.apply(&mut st, seq, op, now);
+        st.settle(seq);
+        applied.ok().map(|()| name)
     }
 
     /// Spawns a task that performs about `events_per_sec` random actions per second (one

@@ -13,7 +13,9 @@ use rand::rngs::StdRng;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use super::list_cache::{LIST_CACHE_BYTES, ListCache};
 use super::{EVENT_BUFFER, Runtime, RuntimeError, RuntimeEvent, attach, generate, status};
+use crate::summary::{Listed, SummaryJson};
 
 pub(super) struct Inner {
     pub(super) state: Mutex<State>,
@@ -46,6 +48,18 @@ pub(super) struct State {
     pub(super) next_seq: u64,
     /// The population churn steers towards.
     pub(super) target: Option<usize>,
+    /// The bytes of the records' list items, against their budget.
+    pub(super) list_cache: ListCache,
+}
+
+impl State {
+    /// Makes container `seq`'s list item if it has none (module `list_cache`): called
+    /// once an operation that may have changed it is over.
+    pub(super) fn settle(&mut self, seq: u64) {
+        if let Some(rec) = self.records.get_mut(&seq) {
+            self.list_cache.settle(rec);
+        }
+    }
 }
 
 pub(super) struct Record {
@@ -56,6 +70,10 @@ pub(super) struct Record {
     pub(super) exit_code: Option<i64>,
     /// Index of this container's sequence number in [`State::slots`].
     pub(super) slot: usize,
+    /// This version's list item, when cached: dropped whenever `container` changes
+    /// (through [`edit`], the one place that changes it) and made again by
+    /// [`State::settle`].
+    pub(super) summary: Option<SummaryJson>,
 }
 
 impl Record {
@@ -72,6 +90,20 @@ impl Record {
         let c = &self.container;
         let status = status::status_text(c.state(), elapsed, self.exit_code.unwrap_or(0));
         c.clone().into_builder().status(&status).build()
+    }
+
+    /// The container as a list shows it at `now`: its cached item with what its status
+    /// is made of, or (without one) its snapshot.
+    pub(super) fn listed(&self, now: SystemTime) -> Listed {
+        match &self.summary {
+            Some(item) => Listed::Cached {
+                item: item.clone(),
+                state: self.container.state(),
+                elapsed: now.duration_since(self.since).unwrap_or_default(),
+                exit_code: self.exit_code.unwrap_or(0),
+            },
+            None => Listed::Plain(Box::new(self.snapshot(now))),
+        }
     }
 }
 
@@ -132,6 +164,7 @@ impl Inner {
                 image_ids: HashMap::new(),
                 next_seq: 0,
                 target: None,
+                list_cache: ListCache::new(LIST_CACHE_BYTES),
             }),
             events,
             event_count: AtomicU64::new(0),
@@ -145,7 +178,9 @@ impl Runtime {
     pub(super) fn run(&self, id: &str, op: Op) -> Result<(), RuntimeError> {
         let mut st = self.inner.state.lock();
         let seq = resolve(&st, id)?;
-        self.apply(&mut st, seq, op, SystemTime::now())
+        let applied = self.apply(&mut st, seq, op, SystemTime::now());
+        st.settle(seq);
+        applied
     }
 
     /// Creates a container named exactly `name`; returns its id and sequence number.
@@ -203,6 +238,7 @@ impl Runtime {
             since: now,
             exit_code: None,
             slot: st.slots.len(),
+            summary: None,
         };
         self.emit("create", &record, None, now);
         st.slots.push(seq);
@@ -224,52 +260,54 @@ impl Runtime {
             return self.rename_locked(st, seq, new_name, now);
         }
         let attached = self.inner.attached.then_some(seq);
+        let cache = &mut st.list_cache;
         let Some(rec) = st.records.get_mut(&seq) else {
             return Err(RuntimeError::NotFound(seq.to_string()));
         };
         let state = rec.container.state();
         match (&op, state) {
             (Op::Start, Created | Exited) => {
-                set_state(rec, attached, Running, None, now);
+                set_state(rec, cache, attached, Running, None, now);
                 self.emit("start", rec, None, now);
             }
             (Op::Stop, Running | Paused) => {
                 self.emit("kill", rec, None, now);
-                set_state(rec, attached, Exited, Some(0), now);
+                set_state(rec, cache, attached, Exited, Some(0), now);
                 self.emit("die", rec, None, now);
                 self.emit("stop", rec, None, now);
             }
             (Op::Kill, Running) => {
                 self.emit("kill", rec, None, now);
-                set_state(rec, attached, Exited, Some(KILLED_EXIT_CODE), now);
+                set_state(rec, cache, attached, Exited, Some(KILLED_EXIT_CODE), now);
                 self.emit("die", rec, None, now);
             }
             (Op::Die(code), Running) => {
-                set_state(rec, attached, Exited, Some(*code), now);
+                set_state(rec, cache, attached, Exited, Some(*code), now);
                 self.emit("die", rec, None, now);
             }
             (Op::Pause, Running) => {
-                edit(&mut rec.container, |c| c.state(Paused));
+                edit(rec, cache, |c| c.state(Paused));
                 self.emit("pause", rec, None, now);
             }
             (Op::Unpause, Paused) => {
-                edit(&mut rec.container, |c| c.state(Running));
+                edit(rec, cache, |c| c.state(Running));
                 self.emit("unpause", rec, None, now);
             }
             (Op::Restart, Running | Exited) => {
-                set_state(rec, attached, Running, None, now);
+                set_state(rec, cache, attached, Running, None, now);
                 self.emit("restart", rec, None, now);
             }
             (Op::Destroy, _) => {
                 if matches!(state, Running | Paused) {
                     self.emit("kill", rec, None, now);
-                    set_state(rec, attached, Exited, Some(KILLED_EXIT_CODE), now);
+                    set_state(rec, cache, attached, Exited, Some(KILLED_EXIT_CODE), now);
                     self.emit("die", rec, None, now);
                 }
                 self.emit("destroy", rec, None, now);
                 let name = rec.container.name().unwrap_or_default().to_owned();
                 let id = rec.container.id().to_owned();
                 let slot = rec.slot;
+                cache.forget(rec);
                 st.records.remove(&seq);
                 st.ids.remove(&id);
                 st.names.remove(&name);
@@ -313,7 +351,7 @@ impl Runtime {
             return Err(RuntimeError::NotFound(seq.to_string()));
         };
         let old = rec.container.name().unwrap_or_default().to_owned();
-        edit(&mut rec.container, |c| c.names([new_name]));
+        edit(rec, &mut st.list_cache, |c| c.names([new_name]));
         self.emit("rename", rec, Some(old.clone()), now);
         st.names.remove(&old);
         st.names.insert(new_name.to_owned(), seq);
@@ -339,8 +377,15 @@ impl Runtime {
     }
 }
 
-/// Replaces `c` with a changed copy of it.
-fn edit(c: &mut Container, change: impl FnOnce(ContainerBuilder) -> ContainerBuilder) {
+/// Replaces `rec`'s container with a changed copy of it, and drops its list item (made
+/// again by [`State::settle`]).
+fn edit(
+    rec: &mut Record,
+    cache: &mut ListCache,
+    change: impl FnOnce(ContainerBuilder) -> ContainerBuilder,
+) {
+    cache.forget(rec);
+    let c = &mut rec.container;
     *c = change(std::mem::take(c).into_builder()).build();
 }
 
@@ -348,6 +393,7 @@ fn edit(c: &mut Container, change: impl FnOnce(ContainerBuilder) -> ContainerBui
 /// (`Some(seq)`; `None` for a runtime without them).
 fn set_state(
     rec: &mut Record,
+    cache: &mut ListCache,
     seq: Option<u64>,
     state: ContainerState,
     exit_code: Option<i64>,
@@ -356,11 +402,11 @@ fn set_state(
     match seq {
         Some(seq) => {
             let image = rec.container.image().to_owned();
-            edit(&mut rec.container, |c| {
+            edit(rec, cache, |c| {
                 attach::for_state(c.state(state), seq, &image, state)
             });
         }
-        None => edit(&mut rec.container, |c| c.state(state)),
+        None => edit(rec, cache, |c| c.state(state)),
     }
     rec.since = now;
     if exit_code.is_some() {

@@ -1,5 +1,6 @@
 //! Docker's human-readable container status text (`Up 3 seconds`, `Exited (0) 2 minutes ago`).
 
+use std::fmt;
 use std::time::Duration;
 
 use hypersh_watch::container::ContainerState;
@@ -7,58 +8,94 @@ use hypersh_watch::container::ContainerState;
 /// The `Status` text Docker shows for a container in `state`, where `elapsed` is the time
 /// since it started (running, paused) or finished (exited), and `exit_code` its last exit code.
 pub(crate) fn status_text(state: ContainerState, elapsed: Duration, exit_code: i64) -> String {
-    match state {
-        ContainerState::Created => "Created".to_owned(),
-        ContainerState::Running => format!("Up {}", human_duration(elapsed)),
-        ContainerState::Paused => format!("Up {} (Paused)", human_duration(elapsed)),
-        ContainerState::Restarting => {
-            format!("Restarting ({exit_code}) {} ago", human_duration(elapsed))
-        }
-        // The router's runtime never makes Podman's `stopped`; Podman writes it so.
-        ContainerState::Exited | ContainerState::Stopped => {
-            format!("Exited ({exit_code}) {} ago", human_duration(elapsed))
-        }
-        ContainerState::Stopping => "Stopping".to_owned(),
-        ContainerState::Dead => "Dead".to_owned(),
-        ContainerState::Removing => "Removal In Progress".to_owned(),
-        ContainerState::Unknown => String::new(),
-    }
+    Status::new(state, elapsed, exit_code).to_string()
 }
 
 /// Go's `units.HumanDuration`, which Docker uses for status texts.
+#[cfg(test)]
 pub(crate) fn human_duration(d: Duration) -> String {
-    let seconds = d.as_secs();
-    let hours_f = d.as_secs_f64() / 3600.0;
-    if seconds < 1 {
-        return "Less than a second".to_owned();
+    HumanDuration(d).to_string()
+}
+
+/// A status text (see [`status_text`]), written where it is displayed: a list writes it
+/// straight into the JSON it sends, without a `String` per container.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Status {
+    state: ContainerState,
+    elapsed: Duration,
+    exit_code: i64,
+}
+
+impl Status {
+    pub(crate) fn new(state: ContainerState, elapsed: Duration, exit_code: i64) -> Self {
+        Self {
+            state,
+            elapsed,
+            exit_code,
+        }
     }
-    if seconds == 1 {
-        return "1 second".to_owned();
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (code, ago) = (self.exit_code, HumanDuration(self.elapsed));
+        match self.state {
+            ContainerState::Created => f.write_str("Created"),
+            ContainerState::Running => write!(f, "Up {ago}"),
+            ContainerState::Paused => write!(f, "Up {ago} (Paused)"),
+            ContainerState::Restarting => write!(f, "Restarting ({code}) {ago} ago"),
+            // The router's runtime never makes Podman's `stopped`; Podman writes it so.
+            ContainerState::Exited | ContainerState::Stopped => {
+                write!(f, "Exited ({code}) {ago} ago")
+            }
+            ContainerState::Stopping => f.write_str("Stopping"),
+            ContainerState::Dead => f.write_str("Dead"),
+            ContainerState::Removing => f.write_str("Removal In Progress"),
+            ContainerState::Unknown => Ok(()),
+        }
     }
-    if seconds < 60 {
-        return format!("{seconds} seconds");
-    }
-    let minutes = seconds / 60;
-    if minutes == 1 {
-        return "About a minute".to_owned();
-    }
-    if minutes < 60 {
-        return format!("{minutes} minutes");
-    }
-    // Go rounds the hours: int(d.Hours() + 0.5). The value is small and positive here.
-    let hours = (hours_f + 0.5).floor() as u64;
-    if hours == 1 {
-        "About an hour".to_owned()
-    } else if hours < 48 {
-        format!("{hours} hours")
-    } else if hours < 24 * 7 * 2 {
-        format!("{} days", hours / 24)
-    } else if hours < 24 * 30 * 2 {
-        format!("{} weeks", hours / 24 / 7)
-    } else if hours < 24 * 365 * 2 {
-        format!("{} months", hours / 24 / 30)
-    } else {
-        format!("{} years", (hours_f / 24.0 / 365.0) as u64)
+}
+
+/// Go's `units.HumanDuration`, displayed.
+#[derive(Clone, Copy, Debug)]
+struct HumanDuration(Duration);
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        let seconds = d.as_secs();
+        let hours_f = d.as_secs_f64() / 3600.0;
+        if seconds < 1 {
+            return f.write_str("Less than a second");
+        }
+        if seconds == 1 {
+            return f.write_str("1 second");
+        }
+        if seconds < 60 {
+            return write!(f, "{seconds} seconds");
+        }
+        let minutes = seconds / 60;
+        if minutes == 1 {
+            return f.write_str("About a minute");
+        }
+        if minutes < 60 {
+            return write!(f, "{minutes} minutes");
+        }
+        // Go rounds the hours: int(d.Hours() + 0.5). The value is small and positive here.
+        let hours = (hours_f + 0.5).floor() as u64;
+        if hours == 1 {
+            f.write_str("About an hour")
+        } else if hours < 48 {
+            write!(f, "{hours} hours")
+        } else if hours < 24 * 7 * 2 {
+            write!(f, "{} days", hours / 24)
+        } else if hours < 24 * 30 * 2 {
+            write!(f, "{} weeks", hours / 24 / 7)
+        } else if hours < 24 * 365 * 2 {
+            write!(f, "{} months", hours / 24 / 30)
+        } else {
+            write!(f, "{} years", (hours_f / 24.0 / 365.0) as u64)
+        }
     }
 }
 
