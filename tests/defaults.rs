@@ -57,13 +57,6 @@ fn client_backoff_and_store_defaults_match_the_code() {
             row!("`ClientConfig::list_progress_timeout`" => client::DEFAULT_LIST_PROGRESS_TIMEOUT),
             row!("`ClientConfig::max_list_containers`" => client::DEFAULT_MAX_LIST_CONTAINERS),
             row!("`ClientConfig::max_list_bytes`" => client::DEFAULT_MAX_LIST_BYTES),
-            row!("list decoding (fixed)" =>
-                hypersh::watch::list::pipeline::INLINE_BYTES,
-                hypersh::watch::list::pipeline::CHUNKS_IN_FLIGHT,
-                hypersh::watch::list::pipeline::BATCHES_IN_FLIGHT,
-                hypersh::watch::list::pipeline::BATCH_ELEMENTS,
-                hypersh::watch::list::pipeline::BATCH_BYTES,
-            ),
             row!("`container::MAX_LABELS_BYTES` (not configurable)" =>
                 hypersh::watch::container::MAX_LABELS_BYTES),
             row!("`ClientConfig::tcp_keepalive`" => client::DEFAULT_TCP_KEEPALIVE),

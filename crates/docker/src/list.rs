@@ -1,15 +1,13 @@
 //! The body of `GET /containers/json`, decoded as it arrives: the shared
-//! [`ArraySplitter`] finds each container in the chunks and
-//! [`Container::from_list_element`] decodes it (serde's result, by a faster path), on a thread
-//! of its own once the body is large ([`ListDecoder`]), while this task reads the next
-//! chunks and hands containers to the sink. Memory holds a few chunks and batches of
-//! containers (bounded in bytes, see `hypersh_watch::list::pipeline`), not the body; two
-//! bounds in bytes hold against a daemon (or proxy) that sends too much.
+//! [`ArraySplitter`] finds each container in the chunks, [`Container::from_list_element`]
+//! decodes it (serde's result, by a faster path), and the sink gets it before the next
+//! chunk is read. Memory holds one chunk and one container, not the body; two bounds in
+//! bytes hold against a daemon (or proxy) that sends too much.
 
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hypersh_watch::Container;
-use hypersh_watch::list::{ArraySplitter, ListDecoder, SplitError};
+use hypersh_watch::list::{ArraySplitter, SplitError};
 use serde::de::Error as _;
 
 use crate::error::DockerError;
@@ -61,9 +59,7 @@ pub(crate) async fn read(
     limits: ListLimits,
     mut sink: impl FnMut(Container),
 ) -> Result<(), DockerError> {
-    let splitter = ArraySplitter::new(limits.max_container).max_bytes(limits.max_body);
-    let decode = |element: &[u8]| Container::from_list_element(element).map_err(Stop::Decode);
-    let mut decoder = ListDecoder::new(splitter, decode);
+    let mut splitter = ArraySplitter::new(limits.max_container).max_bytes(limits.max_body);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|source| DockerError::Http {
             endpoint: endpoint.to_owned(),
@@ -72,15 +68,16 @@ pub(crate) async fn read(
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        decoder
-            .feed(data, &mut sink)
-            .await
+        splitter
+            .feed(&data, |element| {
+                sink(Container::from_list_element(element).map_err(Stop::Decode)?);
+                Ok::<_, Stop>(())
+            })
             .map_err(|stop| stop.into_error(what, limits))?;
     }
-    decoder
-        .finish(&mut sink)
-        .await
-        .map_err(|stop| stop.into_error(what, limits))
+    splitter
+        .finish()
+        .map_err(|e| Stop::Split(e).into_error(what, limits))
 }
 
 #[cfg(test)]

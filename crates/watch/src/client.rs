@@ -14,7 +14,7 @@ use crate::config::{ClientConfig, TlsMode, WEBSOCKET_READ_BUFFER};
 use crate::container::Container;
 use crate::error::Error;
 use crate::filters::Filters;
-use crate::list::{ArraySplitter, ListDecoder, SplitError};
+use crate::list::{ArraySplitter, SplitError};
 use crate::sign4;
 use crate::stream::EventStream;
 use serde::de::Error as _;
@@ -154,42 +154,31 @@ impl Client {
     ) -> Result<usize, Error> {
         let cfg = &self.inner.config;
         let mut response = self.send_list(filters).await?;
-        let splitter = ArraySplitter::new(cfg.max_frame_size).max_bytes(cfg.max_list_bytes);
-        let max_containers = cfg.max_list_containers;
-        let mut decoded = 0usize;
-        let decode = move |element: &[u8]| {
-            if decoded >= max_containers {
-                return Err(ListStop::TooMany);
-            }
-            decoded += 1;
-            Container::from_list_element(element).map_err(ListStop::Decode)
-        };
-        // A large body is decoded on a thread of its own while this task reads the next
-        // chunks and hands containers on.
-        let mut decoder = ListDecoder::new(splitter, decode);
+        let mut splitter = ArraySplitter::new(cfg.max_frame_size).max_bytes(cfg.max_list_bytes);
         let mut count = 0usize;
         let started = Instant::now();
         let mut logged = started;
-        let mut handed = |c: Container| {
-            each(c);
-            count += 1;
-            if count.is_multiple_of(LIST_PROGRESS_EVERY)
-                || (count.is_multiple_of(1_000) && logged.elapsed() >= LIST_PROGRESS_PERIOD)
-            {
-                logged = Instant::now();
-                tracing::info!(containers = count, elapsed = ?started.elapsed(), "listing containers");
-            }
-        };
         while let Some(chunk) = self.progress(response.chunk()).await? {
-            decoder
-                .feed(chunk, &mut handed)
-                .await
+            splitter
+                .feed(&chunk, |element| {
+                    if count >= cfg.max_list_containers {
+                        return Err(ListStop::TooMany);
+                    }
+                    each(Container::from_list_element(element).map_err(ListStop::Decode)?);
+                    count += 1;
+                    if count.is_multiple_of(LIST_PROGRESS_EVERY)
+                        || (count.is_multiple_of(1_000) && logged.elapsed() >= LIST_PROGRESS_PERIOD)
+                    {
+                        logged = Instant::now();
+                        tracing::info!(containers = count, elapsed = ?started.elapsed(), "listing containers");
+                    }
+                    Ok(())
+                })
                 .map_err(|stop| stop.into_error(cfg))?;
         }
-        decoder
-            .finish(&mut handed)
-            .await
-            .map_err(|stop| stop.into_error(cfg))?;
+        splitter
+            .finish()
+            .map_err(|e| ListStop::Split(e).into_error(cfg))?;
         Ok(count)
     }
 

@@ -40,12 +40,8 @@
 //! # Ok::<(), ListError>(())
 //! ```
 
-#[cfg(feature = "pipeline")]
-pub mod pipeline;
 mod skip;
 
-#[cfg(feature = "pipeline")]
-pub use pipeline::ListDecoder;
 use skip::{BLOCK, Inside, Skip};
 
 /// Where the splitter is in the body.
