@@ -92,14 +92,14 @@ pub(crate) struct Scanner<'a> {
 }
 
 impl<'a> Scanner<'a> {
-    /// A scanner at the start of `text`, with the places of its quotes; `None` when
-    /// `text` is longer than the scanner reads ([`MAX_BLOCKS`]) or holds a `\\` or a
-    /// control character.
+    /// Runs `read` on a scanner at the start of `text`, with the places of its quotes;
+    /// `None` when `text` is longer than the scanner reads ([`MAX_BLOCKS`]) or holds a
+    /// `\\` or a control character, or when `read` refuses it.
     ///
-    /// PERFORMANCE: always inlined, so the masks (512 bytes) are filled where the caller
-    /// keeps the scanner instead of being copied there.
+    /// PERFORMANCE: the scanner is built where it is used and only lent: its masks are
+    /// 512 bytes, which a constructor returning `Option<Self>` would copy out.
     #[inline(always)]
-    pub(crate) fn new(text: &'a str) -> Option<Self> {
+    pub(crate) fn read<R>(text: &'a str, read: impl FnOnce(&mut Self) -> Option<R>) -> Option<R> {
         let mut s = Scanner {
             text,
             bytes: text.as_bytes(),
@@ -110,7 +110,10 @@ impl<'a> Scanner<'a> {
                 mask: 0,
             },
         };
-        s.quotes.fill(text.as_bytes()).then_some(s)
+        if !s.quotes.fill(text.as_bytes()) {
+            return None;
+        }
+        read(&mut s)
     }
 
     /// Whether nothing but spaces is left.

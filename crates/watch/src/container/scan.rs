@@ -32,7 +32,11 @@ use crate::scan::{MAX_DEPTH, Scanner};
 
 /// The container `text` holds, as serde would read it; `None` to leave `text` to serde.
 pub(super) fn scan(text: &str) -> Option<Container> {
-    let mut s = Scanner::new(text)?;
+    Scanner::read(text, read)
+}
+
+/// [`scan`] on the element's scanner.
+fn read(s: &mut Scanner<'_>) -> Option<Container> {
     s.expect(b'{')?;
     let mut seen = Seen::default();
     let mut id: Option<Arc<str>> = None;

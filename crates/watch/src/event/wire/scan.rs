@@ -28,12 +28,11 @@ use smol_str::SmolStr;
 /// frame is one the scanner reads; false to leave the frame to the serde decoder (then
 /// `wire` holds a part of it, to be thrown away).
 pub(in crate::event) fn scan<'a>(text: &'a str, wire: &mut WireEvent<'a>) -> bool {
-    read(text, wire).is_some()
+    Scanner::read(text, |s| read(s, wire)).is_some()
 }
 
-/// [`scan`], with `?`.
-fn read<'a>(text: &'a str, wire: &mut WireEvent<'a>) -> Option<()> {
-    let mut s = Scanner::new(text)?;
+/// [`scan`] on the frame's scanner, with `?`.
+fn read<'a>(s: &mut Scanner<'a>, wire: &mut WireEvent<'a>) -> Option<()> {
     let mut seen = Seen::default();
     if s.token()? != b'{' {
         return None;
