@@ -13,8 +13,8 @@
 
 use std::borrow::Cow;
 
-pub(crate) use block::BLOCK;
 use block::quote_masks;
+pub(crate) use block::{BLOCK, BracketMasks, bracket_masks};
 
 mod block;
 

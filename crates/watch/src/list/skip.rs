@@ -9,64 +9,11 @@
 //! byte-by-byte state machine of [`ArraySplitter::feed`](super::ArraySplitter::feed),
 //! which is the reference: the tests split every body both ways.
 //!
-//! The masks are found eight bytes at a time in a `u64` (the zero-byte test of "Bit
-//! Twiddling Hacks"): no `unsafe`, no CPU check.
+//! The masks come from the crate's speed module (`crate::scan::block`: AVX2 or SSE2 on
+//! x86-64, a byte loop elsewhere).
 
-/// The bytes of one block.
-pub(super) const BLOCK: usize = 64;
-
-/// Eight bytes' worth of `byte`.
-const fn splat(byte: u8) -> u64 {
-    0x0101_0101_0101_0101 * byte as u64
-}
-
-/// Bit `i` (of 8) set where byte `i` of `word` (little-endian) is zero: the exact
-/// zero-byte test (no false hits from borrows), then the eight high bits gathered into
-/// the low byte by one multiplication.
-#[inline(always)]
-fn zero_bytes(word: u64) -> u64 {
-    const LOW7: u64 = splat(0x7f);
-    const HIGH: u64 = splat(0x80);
-    let nonzero = ((word & LOW7) + LOW7) | word;
-    let zero = !nonzero & HIGH;
-    (zero >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
-}
-
-/// The masks of one block the skip needs: bit `i` stands for byte `i`.
-struct Masks {
-    /// `"`
-    quotes: u64,
-    /// `\`
-    escapes: u64,
-    /// `{` or `[`
-    open: u64,
-    /// `}` or `]`
-    close: u64,
-}
-
-/// Finds the block's quotes, backslashes and brackets eight bytes at a time (`{` and `[`
-/// differ only in bit 5, as `}` and `]` do: setting it matches both with one compare).
-#[inline(always)]
-fn masks(block: &[u8; BLOCK]) -> Masks {
-    let mut m = Masks {
-        quotes: 0,
-        escapes: 0,
-        open: 0,
-        close: 0,
-    };
-    for (k, word) in block.chunks_exact(8).enumerate() {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(word);
-        let word = u64::from_le_bytes(bytes);
-        let folded = word | splat(0x20);
-        let at = 8 * k;
-        m.quotes |= zero_bytes(word ^ splat(b'"')) << at;
-        m.escapes |= zero_bytes(word ^ splat(b'\\')) << at;
-        m.open |= zero_bytes(folded ^ splat(b'{')) << at;
-        m.close |= zero_bytes(folded ^ splat(b'}')) << at;
-    }
-    m
-}
+pub(super) use crate::scan::BLOCK;
+use crate::scan::{BracketMasks, bracket_masks};
 
 /// Bit `i` set when an odd number of bits `0..=i` of `x` are set: with `x` the quotes of
 /// a block, the bytes from an opening quote up to (not including) its closing one.
@@ -105,7 +52,7 @@ pub(super) enum Skip {
 /// Skips `block`, the next 64 bytes inside an element, from state `at`.
 #[inline]
 pub(super) fn skip_block(block: &[u8; BLOCK], at: Inside) -> Skip {
-    let m = masks(block);
+    let m: BracketMasks = bracket_masks(block);
     if m.escapes != 0 {
         return Skip::Escape;
     }
@@ -160,20 +107,6 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// Every byte value, in every place: only its own class matches.
-        #[test]
-        fn the_masks_are_the_bytes_compared_one_by_one(bytes in proptest::collection::vec(proptest::num::u8::ANY, BLOCK)) {
-            let block: [u8; BLOCK] = bytes.try_into().unwrap();
-            let m = masks(&block);
-            let plain = |f: &dyn Fn(u8) -> bool| {
-                block.iter().enumerate().fold(0u64, |acc, (i, &b)| acc | (u64::from(f(b)) << i))
-            };
-            proptest::prop_assert_eq!(m.quotes, plain(&|b| b == b'"'));
-            proptest::prop_assert_eq!(m.escapes, plain(&|b| b == b'\\'));
-            proptest::prop_assert_eq!(m.open, plain(&|b| b == b'{' || b == b'['));
-            proptest::prop_assert_eq!(m.close, plain(&|b| b == b'}' || b == b']'));
-        }
-
         #[test]
         fn the_block_skip_is_the_byte_walk(
             bytes in proptest::collection::vec(

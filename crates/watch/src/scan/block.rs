@@ -208,6 +208,159 @@ fn masks_portable(block: &[u8; BLOCK]) -> Masks {
     masks
 }
 
+/// What the list splitter needs of one block: bit `i` stands for byte `i`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BracketMasks {
+    /// The bytes that are `"`.
+    pub(crate) quotes: u64,
+    /// The bytes that are `\`.
+    pub(crate) escapes: u64,
+    /// The bytes that are `{` or `[`.
+    pub(crate) open: u64,
+    /// The bytes that are `}` or `]`.
+    pub(crate) close: u64,
+}
+
+/// The quotes, backslashes and brackets of `block`. `{` and `[` differ only in bit 5,
+/// as `}` and `]` do: with that bit set, one compare finds both.
+#[inline]
+pub(crate) fn bracket_masks(block: &[u8; BLOCK]) -> BracketMasks {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            #[allow(unsafe_code)]
+            // SAFETY: AVX2 was detected just above.
+            return unsafe { bracket_masks_avx2(block) };
+        }
+        #[allow(unsafe_code)]
+        // SAFETY: SSE2 is in the x86-64 baseline: every x86_64 target enables it.
+        unsafe {
+            bracket_masks_sse2(block)
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        bracket_masks_portable(block)
+    }
+}
+
+/// [`bracket_masks`] with AVX2: 32 bytes per compare.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn bracket_masks_avx2(block: &[u8; BLOCK]) -> BracketMasks {
+    use std::arch::x86_64::{
+        __m256i, _mm256_cmpeq_epi8, _mm256_movemask_epi8, _mm256_or_si256, _mm256_set_epi64x,
+        _mm256_set1_epi8,
+    };
+
+    /// 32 bytes as a vector (the compiler makes it one unaligned load).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn load(bytes: &[u8]) -> __m256i {
+        let quarter = |at: usize| {
+            let mut word = [0; 8];
+            word.copy_from_slice(&bytes[at..at + 8]);
+            i64::from_le_bytes(word)
+        };
+        _mm256_set_epi64x(quarter(24), quarter(16), quarter(8), quarter(0))
+    }
+
+    /// The bits of a compare's 32 bytes (`vpmovmskb` sets the 32 bits of an `i32`).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn bits(is: __m256i) -> u64 {
+        u64::from(_mm256_movemask_epi8(is) as u32)
+    }
+
+    let quote = _mm256_set1_epi8(b'"' as i8);
+    let backslash = _mm256_set1_epi8(b'\\' as i8);
+    let bit5 = _mm256_set1_epi8(0x20);
+    let open = _mm256_set1_epi8(b'{' as i8);
+    let close = _mm256_set1_epi8(b'}' as i8);
+    let mut m = BracketMasks {
+        quotes: 0,
+        escapes: 0,
+        open: 0,
+        close: 0,
+    };
+    for (i, half) in block.chunks_exact(32).enumerate() {
+        let v = load(half);
+        let folded = _mm256_or_si256(v, bit5);
+        m.quotes |= bits(_mm256_cmpeq_epi8(v, quote)) << (32 * i);
+        m.escapes |= bits(_mm256_cmpeq_epi8(v, backslash)) << (32 * i);
+        m.open |= bits(_mm256_cmpeq_epi8(folded, open)) << (32 * i);
+        m.close |= bits(_mm256_cmpeq_epi8(folded, close)) << (32 * i);
+    }
+    m
+}
+
+/// [`bracket_masks`] with SSE2: 16 bytes per compare.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+fn bracket_masks_sse2(block: &[u8; BLOCK]) -> BracketMasks {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set_epi64x, _mm_set1_epi8,
+    };
+
+    /// 16 bytes as a vector (the compiler makes it one unaligned load).
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn load(bytes: &[u8]) -> __m128i {
+        let half = |at: usize| {
+            let mut word = [0; 8];
+            word.copy_from_slice(&bytes[at..at + 8]);
+            i64::from_le_bytes(word)
+        };
+        _mm_set_epi64x(half(8), half(0))
+    }
+
+    /// The bits of a compare's 16 bytes (`pmovmskb` sets the low 16 bits of an `i32`).
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn bits(is: __m128i) -> u64 {
+        u64::from(_mm_movemask_epi8(is) as u16)
+    }
+
+    let quote = _mm_set1_epi8(b'"' as i8);
+    let backslash = _mm_set1_epi8(b'\\' as i8);
+    let bit5 = _mm_set1_epi8(0x20);
+    let open = _mm_set1_epi8(b'{' as i8);
+    let close = _mm_set1_epi8(b'}' as i8);
+    let mut m = BracketMasks {
+        quotes: 0,
+        escapes: 0,
+        open: 0,
+        close: 0,
+    };
+    for (i, chunk) in block.chunks_exact(16).enumerate() {
+        let v = load(chunk);
+        let folded = _mm_or_si128(v, bit5);
+        m.quotes |= bits(_mm_cmpeq_epi8(v, quote)) << (16 * i);
+        m.escapes |= bits(_mm_cmpeq_epi8(v, backslash)) << (16 * i);
+        m.open |= bits(_mm_cmpeq_epi8(folded, open)) << (16 * i);
+        m.close |= bits(_mm_cmpeq_epi8(folded, close)) << (16 * i);
+    }
+    m
+}
+
+/// [`bracket_masks`], one byte at a time.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn bracket_masks_portable(block: &[u8; BLOCK]) -> BracketMasks {
+    let mut m = BracketMasks {
+        quotes: 0,
+        escapes: 0,
+        open: 0,
+        close: 0,
+    };
+    for (i, &b) in block.iter().enumerate() {
+        m.quotes |= u64::from(b == b'"') << i;
+        m.escapes |= u64::from(b == b'\\') << i;
+        m.open |= u64::from(b == b'{' || b == b'[') << i;
+        m.close |= u64::from(b == b'}' || b == b']') << i;
+    }
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -259,6 +412,56 @@ mod tests {
         }
     }
 
+    /// A way to compute the bracket masks of a block.
+    type BracketMasksFn = fn(&[u8; BLOCK]) -> BracketMasks;
+
+    /// Every way this machine computes the bracket masks of a block, by name.
+    fn every_bracket_masks() -> Vec<(&'static str, BracketMasksFn)> {
+        #[allow(unused_mut)]
+        let mut all: Vec<(&'static str, BracketMasksFn)> = vec![
+            ("portable", bracket_masks_portable),
+            ("dispatched", bracket_masks),
+        ];
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[allow(unsafe_code)]
+            fn sse2(block: &[u8; BLOCK]) -> BracketMasks {
+                // SAFETY: SSE2 is in the x86-64 baseline.
+                unsafe { bracket_masks_sse2(block) }
+            }
+            all.push(("sse2", sse2));
+            if std::is_x86_feature_detected!("avx2") {
+                #[allow(unsafe_code)]
+                fn avx2(block: &[u8; BLOCK]) -> BracketMasks {
+                    // SAFETY: only listed when AVX2 was detected.
+                    unsafe { bracket_masks_avx2(block) }
+                }
+                all.push(("avx2", avx2));
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_byte_value_in_every_place_is_a_bracket_or_not_in_every_implementation() {
+        for (name, masks) in every_bracket_masks() {
+            for place in 0..BLOCK {
+                for byte in 0..=u8::MAX {
+                    let mut block = [b'a'; BLOCK];
+                    block[place] = byte;
+                    let bit = |yes: bool| if yes { 1 << place } else { 0 };
+                    let want = BracketMasks {
+                        quotes: bit(byte == b'"'),
+                        escapes: bit(byte == b'\\'),
+                        open: bit(byte == b'{' || byte == b'['),
+                        close: bit(byte == b'}' || byte == b']'),
+                    };
+                    assert_eq!(masks(&block), want, "{name}: byte {byte:#04x} at {place}");
+                }
+            }
+        }
+    }
+
     /// The masks of `bytes` byte by byte, as `quote_masks` should give them.
     fn plain_quote_masks(bytes: &[u8]) -> Option<Vec<u64>> {
         if bytes.iter().any(|&b| b < 0x20 || b == b'\\') {
@@ -283,6 +486,20 @@ mod tests {
             block.copy_from_slice(&bytes);
             for (name, masks) in every_masks() {
                 prop_assert_eq!(masks(&block), masks_portable(&block), "{}", name);
+            }
+        }
+
+        #[test]
+        fn the_vector_bracket_masks_are_the_portable_ones(
+            bytes in prop::collection::vec(
+                prop_oneof![any::<u8>(), Just(b'"'), Just(b'\\'), Just(b'{'), Just(b']'), Just(0x7b | 0x80)],
+                BLOCK,
+            ),
+        ) {
+            let mut block = [0; BLOCK];
+            block.copy_from_slice(&bytes);
+            for (name, masks) in every_bracket_masks() {
+                prop_assert_eq!(masks(&block), bracket_masks_portable(&block), "{}", name);
             }
         }
 
