@@ -12,7 +12,9 @@
 //! `create` (such containers are fetched with a list call first: they are reported apart
 //! as well). Earlier events of the container that changed nothing (`kill`, `stop` after
 //! `die`, `exec_*`, events skipped while the container was being fetched) are dropped at
-//! that point.
+//! that point. A start or stop of a networked container is applied at once and the
+//! container then fetched (for its addresses, or its ports): the call that brings them is
+//! timed from the same event and reported with the fetched ones.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,6 +49,10 @@ struct Args {
 #[derive(Default)]
 struct Probe {
     arrivals: Mutex<HashMap<String, VecDeque<(Instant, String)>>>,
+    /// Per container, the arrival its last handler call was timed from: a start or stop
+    /// of a networked container is applied at once and the container then fetched for
+    /// its addresses, so a second call (the addresses) follows from the same event.
+    timed: Mutex<HashMap<String, Instant>>,
     received: AtomicU64,
     /// Handler calls with no recorded arrival (should stay 0).
     unmatched: AtomicU64,
@@ -71,7 +77,20 @@ impl Probe {
         if pending.is_empty() {
             arrivals.remove(id);
         }
+        self.timed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_owned(), instant);
         Some(instant)
+    }
+
+    /// The arrival `id`'s last call was timed from, once: for the call that brings what
+    /// was fetched after it.
+    fn take_timed(&self, id: &str) -> Option<Instant> {
+        self.timed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id)
     }
 }
 
@@ -163,11 +182,17 @@ impl Handler<Container> for Measure {
         } else {
             self.probe.take(new.id(), |_| true)
         };
-        self.record(arrived, false);
+        match arrived {
+            // What a fetch after the event the last call was timed from brought (the
+            // addresses after a start, the ports after a stop).
+            None => self.record(self.probe.take_timed(new.id()), true),
+            arrived => self.record(arrived, false),
+        }
     }
 
     fn on_delete(&mut self, d: &Deleted<Container>) {
         let arrived = self.probe.take(d.key(), |a| a == "destroy");
+        self.probe.take_timed(d.key());
         self.record(arrived, false);
     }
 }
