@@ -1,12 +1,13 @@
 //! The scanner's speed module: where the `"` of a frame are, one 64-bit mask per 64-byte
 //! block, and whether the frame holds anything the fast path does not read (a `\` or a
 //! byte below 0x20). With the places of the quotes known, a string's end is the next set
-//! bit of a mask.
+//! bit of a mask. For the list splitter, the same for a block's quotes, backslashes and
+//! brackets ([`bracket_masks`]).
 //!
 //! PERFORMANCE: on x86-64 a block is two 32-byte AVX2 compares and `vpmovmskb`s when the
-//! processor has AVX2 (checked at run time, once per frame), else four 16-byte SSE2 ones
-//! (part of every x86-64); elsewhere, and as the reference the tests check both against,
-//! a byte-by-byte loop ([`masks_portable`]).
+//! processor has AVX2 (checked at run time: once a frame, once a block for the splitter),
+//! else four 16-byte SSE2 ones (part of every x86-64); elsewhere, and as the reference the
+//! tests check both against, a byte-by-byte loop ([`masks_portable`], [`bracket_masks_portable`]).
 //!
 //! The `unsafe` here is only in calling the vector functions: each needs its CPU
 //! feature, which is either in the x86-64 baseline (SSE2: every x86_64 target enables
