@@ -14,7 +14,7 @@
 use std::borrow::Cow;
 
 use block::quote_masks;
-pub(crate) use block::{BLOCK, BracketMasks, bracket_masks};
+pub(crate) use block::{BLOCK, bracket_masks};
 
 mod block;
 

@@ -13,7 +13,7 @@
 //! x86-64, a byte loop elsewhere).
 
 pub(super) use crate::scan::BLOCK;
-use crate::scan::{BracketMasks, bracket_masks};
+use crate::scan::bracket_masks;
 
 /// Bit `i` set when an odd number of bits `0..=i` of `x` are set: with `x` the quotes of
 /// a block, the bytes from an opening quote up to (not including) its closing one.
@@ -52,7 +52,7 @@ pub(super) enum Skip {
 /// Skips `block`, the next 64 bytes inside an element, from state `at`.
 #[inline]
 pub(super) fn skip_block(block: &[u8; BLOCK], at: Inside) -> Skip {
-    let m: BracketMasks = bracket_masks(block);
+    let m = bracket_masks(block);
     if m.escapes != 0 {
         return Skip::Escape;
     }

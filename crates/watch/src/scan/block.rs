@@ -114,26 +114,57 @@ fn quote_masks_sse2(bytes: &[u8], out: &mut [u64]) -> bool {
     fill(bytes, out, |block| masks_sse2(block))
 }
 
+/// 32 bytes as a vector (the compiler makes it one unaligned load).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx2")]
+fn load32(bytes: &[u8]) -> std::arch::x86_64::__m256i {
+    let quarter = |at: usize| {
+        let mut word = [0; 8];
+        word.copy_from_slice(&bytes[at..at + 8]);
+        i64::from_le_bytes(word)
+    };
+    std::arch::x86_64::_mm256_set_epi64x(quarter(24), quarter(16), quarter(8), quarter(0))
+}
+
+/// The bits of a 32-byte compare: `vpmovmskb` sets the 32 bits of an `i32`, and `as u32`
+/// keeps exactly those.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx2")]
+fn bits32(is: std::arch::x86_64::__m256i) -> u64 {
+    u64::from(std::arch::x86_64::_mm256_movemask_epi8(is) as u32)
+}
+
+/// 16 bytes as a vector (the compiler makes it one unaligned load).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "sse2")]
+fn load16(bytes: &[u8]) -> std::arch::x86_64::__m128i {
+    let half = |at: usize| {
+        let mut word = [0; 8];
+        word.copy_from_slice(&bytes[at..at + 8]);
+        i64::from_le_bytes(word)
+    };
+    std::arch::x86_64::_mm_set_epi64x(half(8), half(0))
+}
+
+/// The bits of a 16-byte compare: `pmovmskb` sets the low 16 bits of an `i32`, and
+/// `as u16` keeps exactly those.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "sse2")]
+fn bits16(is: std::arch::x86_64::__m128i) -> u64 {
+    u64::from(std::arch::x86_64::_mm_movemask_epi8(is) as u16)
+}
+
 /// The masks of a block, with AVX2: 32 bytes per compare.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn masks_avx2(block: &[u8; BLOCK]) -> Masks {
     use std::arch::x86_64::{
-        __m256i, _mm256_cmpeq_epi8, _mm256_min_epu8, _mm256_movemask_epi8, _mm256_or_si256,
-        _mm256_set_epi64x, _mm256_set1_epi8,
+        _mm256_cmpeq_epi8, _mm256_min_epu8, _mm256_or_si256, _mm256_set1_epi8,
     };
-
-    /// 32 bytes as a vector (the compiler makes it one unaligned load).
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    fn load(bytes: &[u8]) -> __m256i {
-        let quarter = |at: usize| {
-            let mut word = [0; 8];
-            word.copy_from_slice(&bytes[at..at + 8]);
-            i64::from_le_bytes(word)
-        };
-        _mm256_set_epi64x(quarter(24), quarter(16), quarter(8), quarter(0))
-    }
 
     let quote = _mm256_set1_epi8(b'"' as i8);
     let backslash = _mm256_set1_epi8(b'\\' as i8);
@@ -143,14 +174,13 @@ fn masks_avx2(block: &[u8; BLOCK]) -> Masks {
         unread: 0,
     };
     for (i, half) in block.chunks_exact(32).enumerate() {
-        let v = load(half);
+        let v = load32(half);
         let is_quote = _mm256_cmpeq_epi8(v, quote);
         // Unsigned: `b <= 0x1f` exactly when `min(b, 0x1f) == b`.
         let is_control = _mm256_cmpeq_epi8(_mm256_min_epu8(v, below_space), v);
         let is_unread = _mm256_or_si256(is_control, _mm256_cmpeq_epi8(v, backslash));
-        // `vpmovmskb` sets the 32 bits of an `i32`; `as u32` keeps exactly those.
-        masks.quotes |= u64::from(_mm256_movemask_epi8(is_quote) as u32) << (32 * i);
-        masks.unread |= u64::from(_mm256_movemask_epi8(is_unread) as u32) << (32 * i);
+        masks.quotes |= bits32(is_quote) << (32 * i);
+        masks.unread |= bits32(is_unread) << (32 * i);
     }
     masks
 }
@@ -159,22 +189,7 @@ fn masks_avx2(block: &[u8; BLOCK]) -> Masks {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse2")]
 fn masks_sse2(block: &[u8; BLOCK]) -> Masks {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set_epi64x,
-        _mm_set1_epi8,
-    };
-
-    /// 16 bytes as a vector (the compiler makes it one unaligned load).
-    #[inline]
-    #[target_feature(enable = "sse2")]
-    fn load(bytes: &[u8]) -> __m128i {
-        let half = |at: usize| {
-            let mut word = [0; 8];
-            word.copy_from_slice(&bytes[at..at + 8]);
-            i64::from_le_bytes(word)
-        };
-        _mm_set_epi64x(half(8), half(0))
-    }
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_min_epu8, _mm_or_si128, _mm_set1_epi8};
 
     let quote = _mm_set1_epi8(b'"' as i8);
     let backslash = _mm_set1_epi8(b'\\' as i8);
@@ -184,13 +199,12 @@ fn masks_sse2(block: &[u8; BLOCK]) -> Masks {
         unread: 0,
     };
     for (i, chunk) in block.chunks_exact(16).enumerate() {
-        let v = load(chunk);
+        let v = load16(chunk);
         let is_quote = _mm_cmpeq_epi8(v, quote);
         let is_control = _mm_cmpeq_epi8(_mm_min_epu8(v, below_space), v);
         let is_unread = _mm_or_si128(is_control, _mm_cmpeq_epi8(v, backslash));
-        // `pmovmskb` sets the low 16 bits of an `i32`; `as u16` keeps exactly those.
-        masks.quotes |= u64::from(_mm_movemask_epi8(is_quote) as u16) << (16 * i);
-        masks.unread |= u64::from(_mm_movemask_epi8(is_unread) as u16) << (16 * i);
+        masks.quotes |= bits16(is_quote) << (16 * i);
+        masks.unread |= bits16(is_unread) << (16 * i);
     }
     masks
 }
@@ -249,29 +263,7 @@ pub(crate) fn bracket_masks(block: &[u8; BLOCK]) -> BracketMasks {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn bracket_masks_avx2(block: &[u8; BLOCK]) -> BracketMasks {
-    use std::arch::x86_64::{
-        __m256i, _mm256_cmpeq_epi8, _mm256_movemask_epi8, _mm256_or_si256, _mm256_set_epi64x,
-        _mm256_set1_epi8,
-    };
-
-    /// 32 bytes as a vector (the compiler makes it one unaligned load).
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    fn load(bytes: &[u8]) -> __m256i {
-        let quarter = |at: usize| {
-            let mut word = [0; 8];
-            word.copy_from_slice(&bytes[at..at + 8]);
-            i64::from_le_bytes(word)
-        };
-        _mm256_set_epi64x(quarter(24), quarter(16), quarter(8), quarter(0))
-    }
-
-    /// The bits of a compare's 32 bytes (`vpmovmskb` sets the 32 bits of an `i32`).
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    fn bits(is: __m256i) -> u64 {
-        u64::from(_mm256_movemask_epi8(is) as u32)
-    }
+    use std::arch::x86_64::{_mm256_cmpeq_epi8, _mm256_or_si256, _mm256_set1_epi8};
 
     let quote = _mm256_set1_epi8(b'"' as i8);
     let backslash = _mm256_set1_epi8(b'\\' as i8);
@@ -285,12 +277,12 @@ fn bracket_masks_avx2(block: &[u8; BLOCK]) -> BracketMasks {
         close: 0,
     };
     for (i, half) in block.chunks_exact(32).enumerate() {
-        let v = load(half);
+        let v = load32(half);
         let folded = _mm256_or_si256(v, bit5);
-        m.quotes |= bits(_mm256_cmpeq_epi8(v, quote)) << (32 * i);
-        m.escapes |= bits(_mm256_cmpeq_epi8(v, backslash)) << (32 * i);
-        m.open |= bits(_mm256_cmpeq_epi8(folded, open)) << (32 * i);
-        m.close |= bits(_mm256_cmpeq_epi8(folded, close)) << (32 * i);
+        m.quotes |= bits32(_mm256_cmpeq_epi8(v, quote)) << (32 * i);
+        m.escapes |= bits32(_mm256_cmpeq_epi8(v, backslash)) << (32 * i);
+        m.open |= bits32(_mm256_cmpeq_epi8(folded, open)) << (32 * i);
+        m.close |= bits32(_mm256_cmpeq_epi8(folded, close)) << (32 * i);
     }
     m
 }
@@ -299,28 +291,7 @@ fn bracket_masks_avx2(block: &[u8; BLOCK]) -> BracketMasks {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse2")]
 fn bracket_masks_sse2(block: &[u8; BLOCK]) -> BracketMasks {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set_epi64x, _mm_set1_epi8,
-    };
-
-    /// 16 bytes as a vector (the compiler makes it one unaligned load).
-    #[inline]
-    #[target_feature(enable = "sse2")]
-    fn load(bytes: &[u8]) -> __m128i {
-        let half = |at: usize| {
-            let mut word = [0; 8];
-            word.copy_from_slice(&bytes[at..at + 8]);
-            i64::from_le_bytes(word)
-        };
-        _mm_set_epi64x(half(8), half(0))
-    }
-
-    /// The bits of a compare's 16 bytes (`pmovmskb` sets the low 16 bits of an `i32`).
-    #[inline]
-    #[target_feature(enable = "sse2")]
-    fn bits(is: __m128i) -> u64 {
-        u64::from(_mm_movemask_epi8(is) as u16)
-    }
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_or_si128, _mm_set1_epi8};
 
     let quote = _mm_set1_epi8(b'"' as i8);
     let backslash = _mm_set1_epi8(b'\\' as i8);
@@ -334,12 +305,12 @@ fn bracket_masks_sse2(block: &[u8; BLOCK]) -> BracketMasks {
         close: 0,
     };
     for (i, chunk) in block.chunks_exact(16).enumerate() {
-        let v = load(chunk);
+        let v = load16(chunk);
         let folded = _mm_or_si128(v, bit5);
-        m.quotes |= bits(_mm_cmpeq_epi8(v, quote)) << (16 * i);
-        m.escapes |= bits(_mm_cmpeq_epi8(v, backslash)) << (16 * i);
-        m.open |= bits(_mm_cmpeq_epi8(folded, open)) << (16 * i);
-        m.close |= bits(_mm_cmpeq_epi8(folded, close)) << (16 * i);
+        m.quotes |= bits16(_mm_cmpeq_epi8(v, quote)) << (16 * i);
+        m.escapes |= bits16(_mm_cmpeq_epi8(v, backslash)) << (16 * i);
+        m.open |= bits16(_mm_cmpeq_epi8(folded, open)) << (16 * i);
+        m.close |= bits16(_mm_cmpeq_epi8(folded, close)) << (16 * i);
     }
     m
 }
@@ -368,31 +339,33 @@ mod tests {
 
     use super::*;
 
-    /// A way to compute the masks of a block.
-    type MasksFn = fn(&[u8; BLOCK]) -> Masks;
+    /// Ways of computing a block's masks of type `M`, by name.
+    type Implementations<M> = Vec<(&'static str, fn(&[u8; BLOCK]) -> M)>;
+
+    /// Every way this machine computes a block's masks of type `$masks`, by name: the
+    /// portable loop, and the vector functions `$sse2` and `$avx2` the CPU can run.
+    macro_rules! every {
+        ($masks:ty, $portable:expr, $sse2:ident, $avx2:ident) => {{
+            #[allow(unused_mut)]
+            let mut all: Implementations<$masks> = vec![("portable", $portable)];
+            #[cfg(target_arch = "x86_64")]
+            {
+                // SAFETY: SSE2 is in the x86-64 baseline.
+                #[allow(unsafe_code)]
+                all.push(("sse2", |block| unsafe { $sse2(block) }));
+                if std::is_x86_feature_detected!("avx2") {
+                    // SAFETY: only listed when AVX2 was detected.
+                    #[allow(unsafe_code)]
+                    all.push(("avx2", |block| unsafe { $avx2(block) }));
+                }
+            }
+            all
+        }};
+    }
 
     /// Every way this machine computes the masks of a block, by name.
-    fn every_masks() -> Vec<(&'static str, MasksFn)> {
-        #[allow(unused_mut)]
-        let mut all: Vec<(&'static str, MasksFn)> = vec![("portable", masks_portable)];
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[allow(unsafe_code)]
-            fn sse2(block: &[u8; BLOCK]) -> Masks {
-                // SAFETY: SSE2 is in the x86-64 baseline.
-                unsafe { masks_sse2(block) }
-            }
-            all.push(("sse2", sse2));
-            if std::is_x86_feature_detected!("avx2") {
-                #[allow(unsafe_code)]
-                fn avx2(block: &[u8; BLOCK]) -> Masks {
-                    // SAFETY: only listed when AVX2 was detected.
-                    unsafe { masks_avx2(block) }
-                }
-                all.push(("avx2", avx2));
-            }
-        }
-        all
+    fn every_masks() -> Implementations<Masks> {
+        every!(Masks, masks_portable, masks_sse2, masks_avx2)
     }
 
     #[test]
@@ -413,33 +386,16 @@ mod tests {
         }
     }
 
-    /// A way to compute the bracket masks of a block.
-    type BracketMasksFn = fn(&[u8; BLOCK]) -> BracketMasks;
-
-    /// Every way this machine computes the bracket masks of a block, by name.
-    fn every_bracket_masks() -> Vec<(&'static str, BracketMasksFn)> {
-        #[allow(unused_mut)]
-        let mut all: Vec<(&'static str, BracketMasksFn)> = vec![
-            ("portable", bracket_masks_portable),
-            ("dispatched", bracket_masks),
-        ];
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[allow(unsafe_code)]
-            fn sse2(block: &[u8; BLOCK]) -> BracketMasks {
-                // SAFETY: SSE2 is in the x86-64 baseline.
-                unsafe { bracket_masks_sse2(block) }
-            }
-            all.push(("sse2", sse2));
-            if std::is_x86_feature_detected!("avx2") {
-                #[allow(unsafe_code)]
-                fn avx2(block: &[u8; BLOCK]) -> BracketMasks {
-                    // SAFETY: only listed when AVX2 was detected.
-                    unsafe { bracket_masks_avx2(block) }
-                }
-                all.push(("avx2", avx2));
-            }
-        }
+    /// Every way this machine computes the bracket masks of a block, by name, and the
+    /// one [`bracket_masks`] picks.
+    fn every_bracket_masks() -> Implementations<BracketMasks> {
+        let mut all = every!(
+            BracketMasks,
+            bracket_masks_portable,
+            bracket_masks_sse2,
+            bracket_masks_avx2
+        );
+        all.push(("dispatched", bracket_masks));
         all
     }
 
