@@ -17,7 +17,7 @@ use std::time::Duration;
 use hypersh::watch::Container;
 use hypersh_apirouter::{Router, RouterConfig};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 
 /// A router and its CA certificate in a file; both go on drop.
 struct Fixture {
@@ -243,9 +243,7 @@ async fn informer_piped_into_head_ends_quietly() {
     let mut cmd = command(&f, "informer");
     // Long enough that only the closed stdout can end the run within the patience.
     cmd.args(["--run-for", "600"]);
-    let mut child = cmd.spawn().expect("the example runs");
-    let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
-    let stderr = BufReader::new(child.stderr.take().expect("piped"));
+    let (child, mut stdout, stderr) = spawn_piped(cmd);
     let mut seen = Vec::new();
     for _ in 0..3 {
         read_until(&mut stdout, &mut seen, |_| true).await;
@@ -262,9 +260,7 @@ async fn informer_piped_shows_a_trickle_of_lines_promptly_and_still_notices_a_cl
     let f = fixture("trickle", 2.0).await;
     let mut cmd = command(&f, "informer");
     cmd.args(["--run-for", "600"]);
-    let mut child = cmd.spawn().expect("the example runs");
-    let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
-    let stderr = BufReader::new(child.stderr.take().expect("piped"));
+    let (child, mut stdout, stderr) = spawn_piped(cmd);
     let mut seen = Vec::new();
     for _ in 0..10 {
         read_until(&mut stdout, &mut seen, |l| l.starts_with("ADDED     ")).await;
@@ -278,6 +274,14 @@ async fn informer_piped_shows_a_trickle_of_lines_promptly_and_still_notices_a_cl
     // The reader goes away; the next event's write fails, and ends the run.
     drop(stdout);
     ends_quietly_on_closed_stdout(child, stderr).await;
+}
+
+/// Starts `cmd` with its stdout and stderr read line by line here.
+fn spawn_piped(mut cmd: Command) -> (Child, BufReader<ChildStdout>, BufReader<ChildStderr>) {
+    let mut child = cmd.spawn().expect("the example runs");
+    let stdout = BufReader::new(child.stdout.take().expect("piped"));
+    let stderr = BufReader::new(child.stderr.take().expect("piped"));
+    (child, stdout, stderr)
 }
 
 /// The informer whose stdout reader went away: it exits 0, says it stopped for the
@@ -296,9 +300,7 @@ async fn ends_quietly_on_closed_stdout(child: Child, stderr: impl AsyncBufRead +
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_piped_into_head_ends_quietly() {
     let f = fixture("watch-head", 50.0).await;
-    let mut child = command(&f, "watch").spawn().expect("the example runs");
-    let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
-    let stderr = BufReader::new(child.stderr.take().expect("piped"));
+    let (child, mut stdout, stderr) = spawn_piped(command(&f, "watch"));
     let mut seen = Vec::new();
     for _ in 0..3 {
         read_until(&mut stdout, &mut seen, |_| true).await;
@@ -439,9 +441,7 @@ async fn informer_on_sigterm_writes_its_summary_and_the_cache_dump() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_on_sigterm_closes_and_exits_0() {
     let f = fixture("watch-sigterm", 50.0).await;
-    let mut child = command(&f, "watch").spawn().expect("the example runs");
-    let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
-    let stderr = BufReader::new(child.stderr.take().expect("piped"));
+    let (child, mut stdout, stderr) = spawn_piped(command(&f, "watch"));
     let mut seen = Vec::new();
     read_until(&mut stdout, &mut seen, |_| true).await;
     sigterm(&child);
