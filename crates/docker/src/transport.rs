@@ -275,12 +275,15 @@ impl Transport {
         }));
         let response = match sender.send_request(request).await {
             Ok(response) => response,
+            // The request's own error says why (an I/O error: the daemon's TLS alert,
+            // a reset). Not the connection's: after a fatal alert its close fails too
+            // (OpenSSL's "shutdown while in init"), and that says nothing.
+            Err(e) if !says_only_that_the_connection_went_away(&e) => return Err(http(e)),
             Err(e) => {
-                // When the connection failed first (a TLS alert read before the request
-                // went out), the request only says "not ready": the connection's own
-                // error says why.
+                // The connection failed first (a TLS alert read before the request went
+                // out): the request only says "not ready", the connection says why.
                 let e = match tokio::time::timeout(CONN_ERROR_WAIT, why).await {
-                    Ok(Ok(conn_error)) => conn_error,
+                    Ok(Ok(conn_error)) if !conn_error.is_shutdown() => conn_error,
                     _ => e,
                 };
                 return Err(http(e));
@@ -336,6 +339,12 @@ fn host_of(authority: &str) -> &str {
 fn what(path_and_query: &str) -> String {
     let path = path_and_query.split('?').next().unwrap_or(path_and_query);
     format!("GET {path}")
+}
+
+/// Whether a request's error only says that its connection went away before an answer
+/// ("connection was not ready", "connection closed", the dispatch task gone), not why.
+fn says_only_that_the_connection_went_away(error: &hyper::Error) -> bool {
+    error.is_canceled() || error.is_user()
 }
 
 /// Reads a body up to `limit` bytes; past it, an error, or (with `truncate`) the first
@@ -454,5 +463,76 @@ mod tests {
             "no such container"
         );
         assert_eq!(error_message(b"  plain text\n"), "plain text");
+    }
+
+    /// A connection whose reads fail once the request is written (as a daemon's TLS alert
+    /// after it refused the client's certificate) and whose close fails too (OpenSSL's
+    /// shutdown after a fatal alert).
+    #[derive(Default)]
+    struct RefusingConnection {
+        written: bool,
+        reader: Option<std::task::Waker>,
+    }
+
+    impl tokio::io::AsyncRead for RefusingConnection {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            _buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            if self.written {
+                return std::task::Poll::Ready(Err(io::Error::other("alert bad certificate")));
+            }
+            self.reader = Some(cx.waker().clone());
+            std::task::Poll::Pending
+        }
+    }
+
+    impl tokio::io::AsyncWrite for RefusingConnection {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            self.written = true;
+            if let Some(reader) = self.reader.take() {
+                reader.wake();
+            }
+            std::task::Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Err(io::Error::other("shutdown while in init")))
+        }
+    }
+
+    /// The request's error (the alert) is the one given, not the failed close that
+    /// follows it: the TLS tests classify the alert, and a close says nothing.
+    #[tokio::test]
+    async fn a_request_fails_with_its_own_error_not_the_failed_close() {
+        let request = Request::get("/_ping")
+            .header(header::HOST, "docker")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let tcp = transport("tcp://127.0.0.1:2375");
+        let sent = tcp.send(TokioIo::new(RefusingConnection::default()), request);
+        let error = match tokio::time::timeout(Duration::from_secs(10), sent).await {
+            Ok(Err(DockerError::Http { source, .. })) => source,
+            Ok(other) => panic!("{:?}", other.map(|r| r.status)),
+            Err(_) => panic!("no answer in 10 s"),
+        };
+        let text = format!("{error:?}");
+        assert!(text.contains("alert bad certificate"), "{text}");
+        assert!(!error.is_shutdown(), "{text}");
     }
 }
