@@ -29,6 +29,7 @@
 mod attach;
 mod churn;
 mod generate;
+mod id_index;
 mod list_cache;
 mod machine;
 pub(crate) mod status;
@@ -396,11 +397,7 @@ impl fmt::Debug for Runtime {
 /// The sequence numbers of the containers with these full ids, in list order (newest
 /// first), unknown and repeated ids left out.
 fn list_order(st: &State, ids: &[&str]) -> Vec<u64> {
-    let mut seqs: Vec<u64> = ids
-        .iter()
-        .filter_map(|id| st.ids.get(*id))
-        .copied()
-        .collect();
+    let mut seqs: Vec<u64> = ids.iter().filter_map(|id| st.ids.get(id)).collect();
     seqs.sort_unstable_by(|a, b| b.cmp(a));
     seqs.dedup();
     seqs

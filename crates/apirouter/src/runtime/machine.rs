@@ -1,8 +1,7 @@
 //! The runtime's state machine: the locked state, the life-cycle transitions, and event
 //! emission under the lock.
 
-use std::collections::{BTreeMap, HashMap, btree_map, hash_map};
-use std::ops::Bound;
+use std::collections::{BTreeMap, HashMap, hash_map};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -13,6 +12,7 @@ use rand::rngs::StdRng;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use super::id_index::IdIndex;
 use super::list_cache::{LIST_CACHE_BYTES, ListCache};
 use super::{EVENT_BUFFER, Runtime, RuntimeError, RuntimeEvent, attach, generate, status};
 use crate::summary::{Listed, SummaryJson};
@@ -30,9 +30,8 @@ pub(super) struct State {
     pub(super) rng: StdRng,
     /// Containers by creation sequence number (oldest first).
     pub(super) records: BTreeMap<u64, Record>,
-    /// Sequence number by full id, ordered so that the ids with a given prefix are one
-    /// range of it (a lookup by id prefix does not go through every id).
-    pub(super) ids: BTreeMap<String, u64>,
+    /// Sequence number by full id (a lookup by prefix is one range of it).
+    pub(super) ids: IdIndex,
     /// Sequence number by name (without `/`).
     pub(super) names: HashMap<String, u64>,
     /// Every container's sequence number, in no particular order, so churn can pick a
@@ -157,7 +156,7 @@ impl Inner {
             state: Mutex::new(State {
                 rng: StdRng::seed_from_u64(seed),
                 records: BTreeMap::new(),
-                ids: BTreeMap::new(),
+                ids: IdIndex::default(),
                 names: HashMap::new(),
                 slots: Vec::new(),
                 next_suffix: HashMap::new(),
@@ -206,9 +205,8 @@ impl Runtime {
             }
         }
         let id = loop {
-            if let btree_map::Entry::Vacant(slot) = st.ids.entry(generate::id(&mut st.rng)) {
-                let id = slot.key().clone();
-                slot.insert(seq);
+            let id = generate::id(&mut st.rng);
+            if st.ids.insert_new(&id, seq) {
                 break id;
             }
         };
@@ -445,28 +443,18 @@ pub(super) fn unique_name(st: &mut State, name: &str) -> String {
     }
 }
 
-/// Finds a container by full id, name (with or without `/`), or unique id prefix.
-///
-/// A prefix is looked up in the ordered id index: the ids starting with it are the range
-/// from it on, so two steps tell a unique prefix from an ambiguous one (O(log n)).
+/// Finds a container by full id, name (with or without `/`), or unique id prefix
+/// (O(log n): [`IdIndex::unique_prefix`]).
 pub(super) fn resolve(st: &State, id: &str) -> Result<u64, RuntimeError> {
     if let Some(seq) = st.ids.get(id) {
-        return Ok(*seq);
+        return Ok(seq);
     }
     if let Some(seq) = st.names.get(id.trim_start_matches('/')) {
         return Ok(*seq);
     }
-    if id.is_empty() {
-        return Err(RuntimeError::NotFound(id.to_owned()));
-    }
-    let mut matches = st
-        .ids
-        .range::<str, _>((Bound::Included(id), Bound::Unbounded))
-        .take_while(|(full, _)| full.starts_with(id));
-    match (matches.next(), matches.next()) {
-        (Some((_, seq)), None) => Ok(*seq),
-        _ => Err(RuntimeError::NotFound(id.to_owned())),
-    }
+    st.ids
+        .unique_prefix(id)
+        .ok_or_else(|| RuntimeError::NotFound(id.to_owned()))
 }
 
 #[cfg(test)]
@@ -488,7 +476,7 @@ mod tests {
             .map(|i| rt.create(&format!("c{i}"), "busybox", BTreeMap::new()))
             .collect();
         let st = rt.inner.state.lock();
-        let seq_of = |id: &str| st.ids[id];
+        let seq_of = |id: &str| st.ids.get(id).unwrap();
         assert_eq!(resolve(&st, &ids[3]), Ok(seq_of(&ids[3])));
         assert_eq!(resolve(&st, "c7"), Ok(seq_of(&ids[7])));
         assert_eq!(resolve(&st, "/c7"), Ok(seq_of(&ids[7])));
