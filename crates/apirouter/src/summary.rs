@@ -67,6 +67,14 @@ pub(crate) struct SummaryJson {
     status: (u32, u32),
 }
 
+/// The search for [`STATUS_FIELD`], built once (building one costs about what a search of
+/// an item does).
+fn status_finder() -> &'static memchr::memmem::Finder<'static> {
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(STATUS_FIELD));
+    &FINDER
+}
+
 impl SummaryJson {
     /// `container`'s item (whatever its `status`), or `None` when it cannot be made
     /// unambiguously (the status mark appears elsewhere in the item) or serde fails: the
@@ -74,9 +82,8 @@ impl SummaryJson {
     pub(crate) fn new(container: &Container) -> Option<Self> {
         let marked = container.clone().into_builder().status(STATUS_MARK).build();
         let json = serde_json::to_vec(&Summary(&marked)).ok()?;
-        // serde_json writes UTF-8; `str`'s substring search is a fast one.
-        let mut found = std::str::from_utf8(&json).ok()?.match_indices(STATUS_FIELD);
-        let (at, _) = found.next()?;
+        let mut found = status_finder().find_iter(&json);
+        let at = found.next()?;
         if found.next().is_some() {
             return None;
         }

@@ -27,6 +27,7 @@ impl Runtime {
     /// events of each step. The population churn steers towards becomes the new size.
     pub fn populate(&self, n: usize) {
         let mut st = self.inner.state.lock();
+        let first = st.next_seq;
         for _ in 0..n {
             let now = SystemTime::now();
             let raw_name = generate::name(&mut st.rng);
@@ -49,8 +50,14 @@ impl Runtime {
                 // Each op is valid after the previous one; an error would only skip it.
                 let _ = self.apply(&mut st, seq, op, now);
             }
-            st.settle(seq);
         }
+        // The list items of the new containers, made once they are in their states.
+        let State {
+            records,
+            list_cache,
+            ..
+        } = &mut *st;
+        list_cache.settle_all(records.range_mut(first..).map(|(_, rec)| rec));
         st.target = Some(st.records.len());
     }
 

@@ -44,15 +44,68 @@ impl ListCache {
         if rec.summary.is_some() || self.used >= self.budget {
             return;
         }
-        let Some(item) = SummaryJson::new(&rec.container) else {
+        if let Some(item) = SummaryJson::new(&rec.container) {
+            self.keep(rec, item);
+        }
+    }
+
+    /// [`Self::settle`] for each of `recs` in turn, with the items made on every core
+    /// first (from [`PARALLEL_SETTLE`] records on): most of a large runtime's start is
+    /// serialising its list items. The same records get the same items as one by one.
+    pub(super) fn settle_all<'a>(&mut self, recs: impl Iterator<Item = &'a mut Record>) {
+        let recs: Vec<&mut Record> = recs.filter(|rec| rec.summary.is_none()).collect();
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        if recs.len() < PARALLEL_SETTLE || threads == 1 {
+            for rec in recs {
+                self.settle(rec);
+            }
             return;
-        };
+        }
+        let items = made_in_parallel(&recs, threads);
+        for (rec, item) in recs.into_iter().zip(items) {
+            if self.used >= self.budget {
+                break;
+            }
+            if let Some(item) = item {
+                self.keep(rec, item);
+            }
+        }
+    }
+
+    /// Gives `rec` its `item` if the budget has room for it.
+    fn keep(&mut self, rec: &mut Record, item: SummaryJson) {
         let bytes = item.heap_bytes();
         if self.used.saturating_add(bytes) <= self.budget {
             self.used += bytes;
             rec.summary = Some(item);
         }
     }
+}
+
+/// From this many records on, [`ListCache::settle_all`] makes their items on every core.
+const PARALLEL_SETTLE: usize = 4096;
+
+/// The items of `recs`, in order, made on `threads` threads. A thread that failed leaves
+/// its records without an item (they are then serialised at each list).
+fn made_in_parallel(recs: &[&mut Record], threads: usize) -> Vec<Option<SummaryJson>> {
+    let chunk = recs.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = recs
+            .chunks(chunk)
+            .map(|part| {
+                let made = scope.spawn(move || {
+                    part.iter()
+                        .map(|rec| SummaryJson::new(&rec.container))
+                        .collect::<Vec<_>>()
+                });
+                (part.len(), made)
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|(len, made)| made.join().unwrap_or_else(|_| vec![None; len]))
+            .collect()
+    })
 }
 
 #[cfg(test)]
@@ -231,6 +284,70 @@ mod tests {
             rt.destroy(c.id()).unwrap();
         }
         assert_eq!(rt.list_cache_bytes(), 0);
+    }
+
+    /// Populate makes its items on every core: the records that get one, and the bytes
+    /// held, are those of settling one record at a time, past the budget too.
+    #[test]
+    fn items_made_in_parallel_are_those_made_one_by_one() {
+        let rt = Runtime::new(11);
+        let n = PARALLEL_SETTLE + 900;
+        let budget = (n - 1_000) * 600;
+        rt.inner.state.lock().list_cache = ListCache::new(budget);
+        rt.populate(n);
+        let held = |st: &super::super::State| -> Vec<Option<usize>> {
+            st.records
+                .values()
+                .map(|r| r.summary.as_ref().map(SummaryJson::heap_bytes))
+                .collect()
+        };
+        let mut st = rt.inner.state.lock();
+        let parallel = held(&st);
+        let used = st.list_cache.used();
+        assert_eq!(parallel.len(), n);
+        assert!(
+            used <= budget && used > budget - 2_000,
+            "{used} of {budget}"
+        );
+        let made = parallel.iter().flatten().count();
+        assert!(made > n - 2_000 && made < n, "{made} items of {n}");
+
+        let super::super::State {
+            records,
+            list_cache,
+            ..
+        } = &mut *st;
+        for rec in records.values_mut() {
+            list_cache.forget(rec);
+        }
+        assert_eq!(list_cache.used(), 0);
+        for rec in records.values_mut() {
+            list_cache.settle(rec);
+        }
+        assert_eq!(held(&st), parallel);
+        assert_eq!(st.list_cache.used(), used);
+        // Whatever the machine's cores: three threads, chunks of unequal length.
+        let recs: Vec<&mut Record> = st.records.values_mut().collect();
+        let sizes = |items: Vec<Option<SummaryJson>>| -> Vec<Option<usize>> {
+            items
+                .iter()
+                .map(|i| i.as_ref().map(SummaryJson::heap_bytes))
+                .collect()
+        };
+        let one_by_one: Vec<_> = recs
+            .iter()
+            .map(|r| SummaryJson::new(&r.container))
+            .collect();
+        assert_eq!(sizes(made_in_parallel(&recs, 3)), sizes(one_by_one));
+        drop(recs);
+        drop(st);
+
+        let now = SystemTime::now();
+        let listed = rt.list_summaries_at(|| now, true, None, None, |_, _| true);
+        assert_eq!(
+            joined(listed),
+            oracle(&rt, now, true, None, None, |_, _| true)
+        );
     }
 
     #[test]
