@@ -75,10 +75,10 @@ pub struct Container {
     #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) image: SmolStr,
     /// The image id (`sha256:...`).
-    #[serde(rename = "ImageID", default, deserialize_with = "null_as_default")]
+    #[serde(rename = "ImageID", default, deserialize_with = "de::image_id")]
     pub(crate) image_id: SmolStr,
     /// The command line.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "de::command")]
     pub(crate) command: SmolStr,
     /// Creation time, seconds since the Unix epoch.
     #[serde(default, deserialize_with = "lenient_i64")]

@@ -106,17 +106,21 @@ where
     })
 }
 
-/// The last few long texts one field of a list held, per thread: a text equal to one of
-/// them shares its allocation instead of making its own. Containers of one list on the
-/// same network carry the same 64-character `NetworkID`; with this they keep one copy of
-/// it between them, not one each. Values are equal either way: only memory differs.
+/// Long texts one field of a list held lately, per thread: a text equal to a remembered
+/// one shares its allocation instead of making its own. Containers of one list on the
+/// same network carry the same 64-character `NetworkID`, and those of one image the same
+/// 71-character `ImageID` (and often a long `Command`); with this they keep one copy
+/// between them, not one each. Values are equal either way: only memory differs.
+///
+/// Each text has one slot, chosen from its length and its first and last eight bytes
+/// (ids differ there), so a lookup is one comparison; two texts of one slot take turns.
 pub(crate) struct Recent {
     slots: std::cell::RefCell<[smol_str::SmolStr; RECENT_SLOTS]>,
-    next: std::cell::Cell<usize>,
 }
 
-/// How many texts a [`Recent`] remembers (a list mixes a few networks).
-const RECENT_SLOTS: usize = 4;
+/// How many texts a [`Recent`] remembers (a list mixes a few networks, a host runs some
+/// tens of images).
+const RECENT_SLOTS: usize = 64;
 
 impl Recent {
     pub(crate) const fn new() -> Self {
@@ -124,12 +128,11 @@ impl Recent {
             slots: std::cell::RefCell::new(
                 [const { smol_str::SmolStr::new_inline("") }; RECENT_SLOTS],
             ),
-            next: std::cell::Cell::new(0),
         }
     }
 
-    /// `text`, sharing a remembered allocation when one holds it (texts short enough to
-    /// be stored inline are made as they are).
+    /// `text`, sharing a remembered allocation when its slot holds it (texts short enough
+    /// to be stored inline are made as they are).
     pub(crate) fn text(&self, text: &str) -> smol_str::SmolStr {
         if text.len() <= smol_str::SmolStr::INLINE_CAP {
             return smol_str::SmolStr::new(text);
@@ -137,15 +140,54 @@ impl Recent {
         let Ok(mut slots) = self.slots.try_borrow_mut() else {
             return smol_str::SmolStr::new(text);
         };
-        if let Some(hit) = slots.iter().find(|s| s.as_str() == text) {
-            return hit.clone();
+        let slot = &mut slots[slot_of(text.as_bytes())];
+        if slot.as_str() == text {
+            return slot.clone();
         }
         let made = smol_str::SmolStr::new(text);
-        let at = self.next.get();
-        self.next.set((at + 1) % RECENT_SLOTS);
-        slots[at] = made.clone();
+        *slot = made.clone();
         made
     }
+}
+
+/// The slot of a text longer than [`smol_str::SmolStr::INLINE_CAP`] bytes.
+fn slot_of(text: &[u8]) -> usize {
+    let word = |at: usize| {
+        text.get(at..at + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let mixed = (word(0) ^ word(text.len().saturating_sub(8)).rotate_left(29) ^ text.len() as u64)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    // The top bits, the best mixed: RECENT_SLOTS is a power of two.
+    (mixed >> (64 - RECENT_SLOTS.trailing_zeros())) as usize
+}
+
+thread_local! {
+    /// The image ids this thread decoded last (`ImageID`, 71 characters on Docker).
+    static IMAGE_IDS: Recent = const { Recent::new() };
+    /// The long commands this thread decoded last (`Command`).
+    static COMMANDS: Recent = const { Recent::new() };
+}
+
+/// `ImageID` through this thread's recent ones.
+pub(super) fn image_id<'de, D: Deserializer<'de>>(d: D) -> Result<smol_str::SmolStr, D::Error> {
+    recent_text(d, &IMAGE_IDS)
+}
+
+/// `Command` through this thread's recent ones.
+pub(super) fn command<'de, D: Deserializer<'de>>(d: D) -> Result<smol_str::SmolStr, D::Error> {
+    recent_text(d, &COMMANDS)
+}
+
+/// An `ImageID` as [`image_id`] keeps it, for the list element scanner.
+pub(super) fn image_id_text(text: &str) -> smol_str::SmolStr {
+    IMAGE_IDS.with(|recent| recent.text(text))
+}
+
+/// A `Command` as [`command`] keeps it, for the list element scanner.
+pub(super) fn command_text(text: &str) -> smol_str::SmolStr {
+    COMMANDS.with(|recent| recent.text(text))
 }
 
 /// A text field decoded through a thread's [`Recent`] (`null` is empty).
@@ -194,12 +236,34 @@ mod tests {
         assert!(a.is_heap_allocated());
         assert_eq!(a.as_ptr(), b.as_ptr(), "one allocation");
         assert!(!recent.text("bridge").is_heap_allocated());
-        // Forgotten after RECENT_SLOTS others: equal, not shared.
-        for i in 0..RECENT_SLOTS {
-            recent.text(&format!("{i:064}"));
-        }
+        // Another text of the same slot takes it: equal after, not shared.
+        let rival = (0u64..)
+            .map(|i| format!("{i:064}"))
+            .find(|t| slot_of(t.as_bytes()) == slot_of(long.as_bytes()))
+            .unwrap();
+        recent.text(&rival);
         let c = recent.text(long);
         assert_eq!(c, a);
         assert_ne!(c.as_ptr(), a.as_ptr());
+    }
+
+    /// The image ids of a host (here 40, as Docker writes them) each keep one slot of
+    /// their own, nearly all: they are shared however the list mixes them.
+    #[test]
+    fn image_ids_spread_over_the_slots() {
+        use sha2::Digest;
+        let ids: Vec<String> = (0..40)
+            .map(|i| {
+                format!(
+                    "sha256:{}",
+                    hex::encode(sha2::Sha256::digest(format!("image{i}")))
+                )
+            })
+            .collect();
+        let slots: std::collections::HashSet<usize> =
+            ids.iter().map(|id| slot_of(id.as_bytes())).collect();
+        assert!(slots.len() >= 28, "{} slots for 40 ids", slots.len());
+        assert!(slot_of(&[b'x'; 24]) < RECENT_SLOTS);
+        assert!(slot_of(&[0xff; 4096]) < RECENT_SLOTS);
     }
 }

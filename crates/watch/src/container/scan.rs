@@ -25,6 +25,7 @@ use std::sync::Arc;
 use serde::de::{DeserializeOwned, IntoDeserializer};
 use smol_str::SmolStr;
 
+use super::de::{command_text, image_id_text};
 use super::network::network_id_text;
 use super::shared::{Budget, Record, Shared};
 use super::{Container, Labels, Mount, Network, Port};
@@ -57,11 +58,11 @@ fn read(s: &mut Scanner<'_>) -> Option<Container> {
             }
             "ImageID" => {
                 seen.first(3)?;
-                c.image_id = s.text()?;
+                c.image_id = image_id_text(&s.text_or_null()?);
             }
             "Command" => {
                 seen.first(4)?;
-                c.command = s.text()?;
+                c.command = command_text(&s.text_or_null()?);
             }
             "Created" => {
                 seen.first(5)?;
