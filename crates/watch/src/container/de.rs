@@ -122,6 +122,11 @@ pub(crate) struct Recent {
 /// tens of images).
 const RECENT_SLOTS: usize = 64;
 
+/// The longest text a [`Recent`] remembers (ids are 64 to 71 bytes): what a thread keeps
+/// alive after its containers are gone stays within `RECENT_SLOTS × RECENT_MAX_LEN` a
+/// field, whatever a peer sends.
+const RECENT_MAX_LEN: usize = 256;
+
 impl Recent {
     pub(crate) const fn new() -> Self {
         Self {
@@ -132,9 +137,9 @@ impl Recent {
     }
 
     /// `text`, sharing a remembered allocation when its slot holds it (texts short enough
-    /// to be stored inline are made as they are).
+    /// to be stored inline, or longer than [`RECENT_MAX_LEN`], are made as they are).
     pub(crate) fn text(&self, text: &str) -> smol_str::SmolStr {
-        if text.len() <= smol_str::SmolStr::INLINE_CAP {
+        if text.len() <= smol_str::SmolStr::INLINE_CAP || text.len() > RECENT_MAX_LEN {
             return smol_str::SmolStr::new(text);
         }
         let Ok(mut slots) = self.slots.try_borrow_mut() else {
@@ -245,6 +250,23 @@ mod tests {
         let c = recent.text(long);
         assert_eq!(c, a);
         assert_ne!(c.as_ptr(), a.as_ptr());
+        // Past the length bound: made, never remembered.
+        let huge = "h".repeat(RECENT_MAX_LEN + 1);
+        let d = recent.text(&huge);
+        assert_ne!(d.as_ptr(), recent.text(&huge).as_ptr());
+        assert!(
+            recent
+                .slots
+                .borrow()
+                .iter()
+                .all(|s| s.len() <= RECENT_MAX_LEN),
+            "no slot holds it"
+        );
+        let at_bound = "b".repeat(RECENT_MAX_LEN);
+        assert_eq!(
+            recent.text(&at_bound).as_ptr(),
+            recent.text(&at_bound).as_ptr()
+        );
     }
 
     /// The image ids of a host (here 40, as Docker writes them) each keep one slot of
