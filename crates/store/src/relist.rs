@@ -207,10 +207,12 @@ impl<'w, T: Keyed + PartialEq + Send + Sync + 'static> Relist<'w, T> {
                 .collect()
         };
         vanished.sort_unstable_by(|a, b| a.key().cmp(b.key()));
+        let new_keys = listed.len() - listed_cached;
         drop(listed);
         {
             let mut state = shared.state.write();
             let state = &mut *state;
+            shared.reserve(state, new_keys);
             for new in changed.into_iter().flatten() {
                 let note = shared.upsert_locked(state, new);
                 writer.outbox.push(note, &state.subscribers);
