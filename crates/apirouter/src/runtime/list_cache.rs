@@ -85,25 +85,30 @@ impl ListCache {
 /// From this many records on, [`ListCache::settle_all`] makes their items on every core.
 const PARALLEL_SETTLE: usize = 4096;
 
-/// The items of `recs`, in order, made on `threads` threads. A thread that failed leaves
-/// its records without an item (they are then serialised at each list).
+/// The items of `recs`, in order, made on `threads` threads. A part whose thread cannot
+/// be started is made on this one; a thread that failed leaves its records without an
+/// item (they are then serialised at each list).
 fn made_in_parallel(recs: &[&mut Record], threads: usize) -> Vec<Option<SummaryJson>> {
+    fn make(part: &[&mut Record]) -> Vec<Option<SummaryJson>> {
+        part.iter()
+            .map(|rec| SummaryJson::new(&rec.container))
+            .collect()
+    }
     let chunk = recs.len().div_ceil(threads.max(1)).max(1);
     std::thread::scope(|scope| {
         let parts: Vec<_> = recs
             .chunks(chunk)
             .map(|part| {
-                let made = scope.spawn(move || {
-                    part.iter()
-                        .map(|rec| SummaryJson::new(&rec.container))
-                        .collect::<Vec<_>>()
-                });
-                (part.len(), made)
+                let made = std::thread::Builder::new().spawn_scoped(scope, move || make(part));
+                (part, made)
             })
             .collect();
         parts
             .into_iter()
-            .flat_map(|(len, made)| made.join().unwrap_or_else(|_| vec![None; len]))
+            .flat_map(|(part, made)| match made {
+                Ok(thread) => thread.join().unwrap_or_else(|_| vec![None; part.len()]),
+                Err(_) => make(part),
+            })
             .collect()
     })
 }
