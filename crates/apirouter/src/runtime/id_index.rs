@@ -4,7 +4,7 @@
 //! Every id the runtime makes is [`Runtime::ID_LEN`] bytes, so the keys are stored inline
 //! in the tree's nodes: a search compares bytes the node already holds instead of
 //! following a pointer to each key's heap string, which at a million containers is a
-//! cache miss per comparison (most of the time a large runtime took to populate).
+//! cache miss per comparison.
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
